@@ -1,0 +1,34 @@
+# The two commands: `make run` (serve the demo) and `make test` (lint, types, tests).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test check bench-ingest clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## Serve convroute on 127.0.0.1:8080 with SQLite in var/, a demo account and demo routes.
+run: $(STAMP)
+	@mkdir -p var
+	$(BIN)/convroute serve --demo --database-url sqlite:///var/convroute.db
+
+## Lint, format check, strict types, then the test suite.
+test: $(STAMP) check
+	$(BIN)/pytest
+
+check: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+## Durable-ingest benchmark against a server it starts itself (see docs/benchmarks.md).
+bench-ingest: $(STAMP)
+	$(BIN)/python -m benchmarks.ingest
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,64 @@
+"""The one place that wires convroute: picks SQLite or PostgreSQL, the secret key, the store,
+the writer and the authenticator. Nothing here runs at import time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from convroute.config import Settings
+from convroute.domain.clock import Clock, system_clock
+from convroute.domain.errors import ValidationError
+from convroute.services.auth import Authenticator
+from convroute.services.messaging import handle_batch
+from convroute.storage.engines import backend_of, create_engines, normalize_url, sqlite_path
+from convroute.storage.groupcommit import GroupCommitter
+from convroute.storage.secretbox import SecretBox, key_file_for, load_or_create_key_file
+from convroute.storage.store import SqlStore
+
+
+@dataclass
+class Container:
+    """Everything a running convroute needs, built by ``bootstrap``."""
+
+    settings: Settings
+    clock: Clock
+    store: SqlStore
+    committer: GroupCommitter
+    auth: Authenticator
+
+    def close(self) -> None:
+        """Stop the writer and release the database."""
+        self.committer.stop()
+        self.store.close()
+
+
+def secret_key(settings: Settings) -> str:
+    """The Fernet key: from settings, else (SQLite only) a key file beside the database."""
+    if settings.secret_key:
+        return settings.secret_key
+    url = normalize_url(settings.database_url)
+    if backend_of(url) == "postgresql":
+        raise ValidationError.field(
+            "secret_key",
+            "CONVROUTE_SECRET_KEY is required with PostgreSQL (the same on every instance); "
+            "make one with: convroute secret-key",
+        )
+    path = sqlite_path(url)
+    assert path is not None
+    return load_or_create_key_file(key_file_for(path))
+
+
+def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = True) -> Container:
+    """Build the container. With ``migrate``, bring the schema up to date first."""
+    store = SqlStore(create_engines(settings.database_url), SecretBox(secret_key(settings)))
+    if migrate:
+        store.migrate()
+    return Container(
+        settings=settings,
+        clock=clock,
+        store=store,
+        committer=GroupCommitter(store, handle_batch, clock),
+        auth=Authenticator(
+            store.find_credential, clock, ttl_ms=int(settings.auth_cache_seconds * 1000)
+        ),
+    )

@@ -1,0 +1,83 @@
+"""Settings: one frozen object, built once from ``CONVROUTE_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from convroute.domain.errors import ValidationError
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable. Each field ``x`` is read from ``CONVROUTE_X``."""
+
+    database_url: str = "sqlite:///convroute.db"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    # Fernet key for recoverable secrets. With SQLite and no key, one is kept beside the
+    # database file; PostgreSQL deployments must set it (every instance the same).
+    secret_key: str | None = None
+    window_sweep_seconds: float = 5.0
+    max_body_bytes: int = 64 * 1024
+    log_level: str = "info"
+    access_log: bool = False
+    auth_cache_seconds: float = 30.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from the environment, then ``overrides`` (those that are not None)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get("CONVROUTE_" + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _convert(f.name, str(f.type), raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(cls(), **values).validated()
+
+    def validated(self) -> Settings:
+        """Raise ValidationError on values that cannot work."""
+        if not 0 < self.port < 65536:
+            raise ValidationError.field("port", "must be between 1 and 65535")
+        if not 1 <= self.workers <= 64:
+            raise ValidationError.field("workers", "must be between 1 and 64")
+        if self.window_sweep_seconds <= 0:
+            raise ValidationError.field("window_sweep_seconds", "must be positive")
+        if self.max_body_bytes < 1024:
+            raise ValidationError.field("max_body_bytes", "must be at least 1024")
+        return self
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that reproduces these settings (for worker processes)."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                out["CONVROUTE_" + f.name.upper()] = (
+                    str(value).lower() if isinstance(value, bool) else str(value)
+                )
+        return out
+
+
+def _convert(name: str, kind: str, raw: str) -> Any:
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+    except ValueError:
+        raise ValidationError.field(
+            name, f"CONVROUTE_{name.upper()}={raw!r} is not a {kind}"
+        ) from None
+    return raw

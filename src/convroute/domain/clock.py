@@ -1,0 +1,72 @@
+"""Time as convroute keeps it: integer milliseconds since the Unix epoch, UTC.
+
+Clocks are injected (``Clock``) so tests and simulations control time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from convroute.domain.errors import ValidationError
+
+Clock = Callable[[], int]
+"""A function returning the current time in epoch milliseconds."""
+
+_MIN_MS = 946_684_800_000  # 2000-01-01: anything older is a client bug, not a conversion.
+
+
+def system_clock() -> int:
+    """The machine's wall clock, in epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def parse_iso8601(value: str, field: str = "timestamp") -> int:
+    """Parse an ISO 8601 / RFC 3339 date-time into epoch ms. A value without an offset is UTC."""
+    text = value.strip()
+    if not text or len(text) > 64:
+        raise ValidationError.field(field, "must be an ISO 8601 date-time")
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError.field(
+            field, f"must be an ISO 8601 date-time such as 2020-08-01T11:32:26Z, got {value!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return to_ms(moment, field)
+
+
+def parse_sql_utc(value: str, field: str = "timestamp") -> int:
+    """Parse Vonage's ``yyyy-MM-dd HH:mm:ss`` (UTC) into epoch ms."""
+    try:
+        moment = datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        raise ValidationError.field(
+            field, f"must be yyyy-MM-dd HH:mm:ss (UTC), got {value!r}"
+        ) from None
+    return to_ms(moment, field)
+
+
+def to_ms(moment: datetime, field: str = "timestamp") -> int:
+    """A timezone-aware datetime as epoch ms, refusing dates before 2000."""
+    ms = int(moment.timestamp() * 1000)
+    if ms < _MIN_MS:
+        raise ValidationError.field(field, "must not be before 2000-01-01")
+    return ms
+
+
+def check_not_future(ms: int, now_ms: int, field: str = "timestamp") -> int:
+    """Refuse a time more than an hour ahead of ours: it would outrank every later report."""
+    if ms > now_ms + 3_600_000:
+        raise ValidationError.field(field, "is more than an hour in the future")
+    return ms
+
+
+def format_iso(ms: int) -> str:
+    """Epoch ms as RFC 3339 UTC with milliseconds, e.g. ``2020-08-01T11:32:26.000Z``."""
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"

@@ -1,0 +1,76 @@
+"""Domain errors. They carry no HTTP codes: each dialect maps them to its own wire format.
+
+ConvrouteError
+├── ValidationError        bad input, with per-field details
+│   └── NoRouteError       no enabled route serves the destination
+├── NotFoundError          unknown (or another account's) resource
+├── AuthenticationError    missing or wrong credentials
+├── ForbiddenError         authenticated, but not allowed (e.g. conversions disabled)
+├── ConflictError          the resource already exists
+└── StorageError           the store failed; nothing was acknowledged
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class ConvrouteError(Exception):
+    """Base of every error convroute raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationError(ConvrouteError):
+    """The input is invalid. ``details`` maps a field name to what is wrong with it."""
+
+    code = "validation_error"
+
+    def __init__(self, message: str, details: Mapping[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.details: dict[str, list[str]] = dict(details or {})
+
+    @classmethod
+    def field(cls, name: str, problem: str) -> ValidationError:
+        """An error about one field."""
+        return cls(f"{name}: {problem}", {name: [problem]})
+
+
+class NoRouteError(ValidationError):
+    """No enabled route serves the message's destination."""
+
+    code = "no_route"
+
+
+class NotFoundError(ConvrouteError):
+    """The resource does not exist, or belongs to another account (never told apart)."""
+
+    code = "not_found"
+
+
+class AuthenticationError(ConvrouteError):
+    """The credentials are missing or wrong."""
+
+    code = "unauthorized"
+
+
+class ForbiddenError(ConvrouteError):
+    """The credentials are right but the action is not allowed for this account."""
+
+    code = "forbidden"
+
+
+class ConflictError(ConvrouteError):
+    """The resource already exists."""
+
+    code = "conflict"
+
+
+class StorageError(ConvrouteError):
+    """The store could not complete the operation; nothing was acknowledged."""
+
+    code = "storage_error"

@@ -1,0 +1,1 @@
+"""Routing: choosing a route for a message. Pure: imports nothing from storage, api or cli."""

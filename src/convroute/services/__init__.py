@@ -1,0 +1,1 @@
+"""Use cases: what convroute does, over the storage ports, free of any web or driver code."""

@@ -1,0 +1,110 @@
+"""Accounts and the credentials they authenticate with, one set per dialect (DESIGN 2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from convroute.domain import credentials as cred
+from convroute.domain.errors import ValidationError
+from convroute.domain.ids import new_id
+from convroute.domain.models import Account, Credential, SignatureMethod
+from convroute.domain.statuses import Dialect, TrafficClass
+
+
+@dataclass(frozen=True)
+class IssuedCredential:
+    """A new credential and what its owner must be told once (secrets in clear)."""
+
+    credential: Credential
+    shown: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    """A new account and its first credentials, keyed by dialect."""
+
+    account: Account
+    issued: dict[Dialect, IssuedCredential]
+
+    def as_json(self) -> dict[str, object]:
+        """What ``convroute accounts create --json`` prints."""
+        return {
+            "account": {"id": self.account.id, "name": self.account.name},
+            "credentials": {d.value: i.shown for d, i in self.issued.items()},
+        }
+
+
+def validate_account_name(name: str) -> str:
+    """A trimmed name of 1 to 200 printable characters."""
+    name = name.strip()
+    if not name or len(name) > 200 or not name.isprintable():
+        raise ValidationError.field("name", "must be 1 to 200 printable characters")
+    return name
+
+
+def issue_credential(
+    account_id: str,
+    dialect: Dialect,
+    traffic_class: TrafficClass,
+    now_ms: int,
+    signature_method: SignatureMethod = SignatureMethod.SHA256,
+    workspace_id: str | None = None,
+) -> IssuedCredential:
+    """Generate a credential of ``dialect`` for the account."""
+    shown = {"traffic_class": traffic_class.value}
+    blank = Credential(
+        id=new_id(now_ms),
+        account_id=account_id,
+        dialect=dialect,
+        key_id="",
+        secret_hash="",
+        traffic_class=traffic_class,
+        created_ms=now_ms,
+    )
+    if dialect is Dialect.PLIVO:
+        auth_id, token = cred.new_plivo_auth_id(), cred.new_plivo_auth_token()
+        return IssuedCredential(
+            replace(blank, key_id=auth_id, secret_hash=cred.hash_secret(token)),
+            {"auth_id": auth_id, "auth_token": token, **shown},
+        )
+    if dialect is Dialect.VONAGE:
+        key, secret = cred.new_vonage_api_key(), cred.new_vonage_api_secret()
+        sig = cred.new_signature_secret()
+        credential = replace(
+            blank,
+            key_id=key,
+            secret_hash=cred.hash_secret(secret),
+            signature_method=signature_method,
+            signature_secret=sig,
+        )
+        return IssuedCredential(
+            credential,
+            {
+                "api_key": key,
+                "api_secret": secret,
+                "signature_secret": sig,
+                "signature_method": signature_method.value,
+                **shown,
+            },
+        )
+    # Bearer-style keys (Bird access key, native token) are looked up by their digest.
+    if dialect is Dialect.BIRD:
+        access_key = cred.new_bird_access_key()
+        workspace = workspace_id or new_id(now_ms)
+        digest = cred.hash_secret(access_key)
+        return IssuedCredential(
+            replace(blank, key_id=digest, secret_hash=digest, workspace_id=workspace),
+            {"access_key": access_key, "workspace_id": workspace, **shown},
+        )
+    token = cred.new_native_token()
+    digest = cred.hash_secret(token)
+    return IssuedCredential(
+        replace(blank, key_id=digest, secret_hash=digest), {"token": token, **shown}
+    )
+
+
+def new_account(name: str, traffic_class: TrafficClass, now_ms: int) -> NewAccount:
+    """An account with one credential per dialect, all of ``traffic_class``."""
+    account = Account(id=new_id(now_ms), name=validate_account_name(name), created_ms=now_ms)
+    issued = {d: issue_credential(account.id, d, traffic_class, now_ms) for d in Dialect}
+    return NewAccount(account, issued)

@@ -1,0 +1,83 @@
+"""Authentication: from a dialect's key material to a ``Principal``.
+
+Credentials are cached in memory (hits cost no I/O); a revoked credential stops working
+within ``ttl`` seconds. Unknown keys are cached briefly too, so a flood of bad keys does not
+become a flood of queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from convroute.domain.clock import Clock
+from convroute.domain.credentials import hash_secret, secret_matches
+from convroute.domain.errors import AuthenticationError
+from convroute.domain.models import Account, Credential, Principal
+from convroute.domain.statuses import Dialect
+from convroute.services.ports import CredentialLookup
+
+_MAX_ENTRIES = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    found: tuple[Credential, Account] | None
+    expires_ms: int
+
+
+MISS = object()
+
+
+class Authenticator:
+    """Resolves credentials, with a TTL cache in front of the store."""
+
+    def __init__(
+        self,
+        lookup: CredentialLookup,
+        clock: Clock,
+        ttl_ms: int = 30_000,
+        negative_ttl_ms: int = 2_000,
+    ) -> None:
+        self._lookup = lookup
+        self._clock = clock
+        self._ttl_ms = ttl_ms
+        self._negative_ttl_ms = negative_ttl_ms
+        self._cache: dict[tuple[Dialect, str], _Entry] = {}
+
+    def peek(self, dialect: Dialect, key_id: str) -> tuple[Credential, Account] | object | None:
+        """The cached lookup, or ``MISS``: never does I/O (safe on the event loop)."""
+        entry = self._cache.get((dialect, key_id))
+        if entry is None or entry.expires_ms < self._clock():
+            return MISS
+        return entry.found
+
+    def load(self, dialect: Dialect, key_id: str) -> tuple[Credential, Account] | None:
+        """Look the credential up in the store and cache the answer (blocking)."""
+        found = self._lookup(dialect, key_id)
+        if len(self._cache) >= _MAX_ENTRIES:
+            self._cache.clear()
+        ttl = self._ttl_ms if found else self._negative_ttl_ms
+        self._cache[(dialect, key_id)] = _Entry(found, self._clock() + ttl)
+        return found
+
+
+def bearer_key_id(token: str) -> str:
+    """The key id a bearer-style key is stored under."""
+    return hash_secret(token)
+
+
+def principal_of(found: tuple[Credential, Account] | None, secret: str | None) -> Principal:
+    """The principal for a looked-up credential; ``secret`` (when given) must match its hash."""
+    if found is None:
+        raise AuthenticationError("invalid credentials")
+    credential, account = found
+    if secret is not None and not secret_matches(secret, credential.secret_hash):
+        raise AuthenticationError("invalid credentials")
+    return Principal(
+        account_id=account.id,
+        credential_id=credential.id,
+        dialect=credential.dialect,
+        traffic_class=credential.traffic_class,
+        conversions_enabled=account.conversions_enabled,
+        workspace_id=credential.workspace_id,
+    )

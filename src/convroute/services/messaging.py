@@ -1,0 +1,300 @@
+"""The write use cases: send a message, record a conversion, record a DLR, close windows.
+
+Each works on a whole batch inside one transaction (``handle_batch``), so a batch of
+concurrent requests costs a handful of statements and one commit (group commit). A command
+that fails validation gets its error in place of a result and writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from convroute.domain.commands import (
+    Command,
+    ConversionRecorded,
+    DlrRecorded,
+    MessageAccepted,
+    RecordConversion,
+    RecordDlr,
+    SendMessage,
+)
+from convroute.domain.destinations import Destination, parse_destination
+from convroute.domain.errors import ConvrouteError, NotFoundError, ValidationError
+from convroute.domain.folding import supersedes
+from convroute.domain.ids import new_id
+from convroute.domain.models import ConversionEvent, DlrEvent, Message, MessageState
+from convroute.domain.statuses import ConversionStatus, EventSource, Method
+from convroute.domain.windows import window_seconds
+from convroute.routing.static import choose_cheapest
+from convroute.services.ports import RoutingDecision, WriteTransaction
+
+MAX_TEXT_LENGTH = 1600  # ten concatenated GSM-7 segments: longer is a client bug
+MAX_SENDER_LENGTH = 20
+WINDOW_DEDUPE_KEY = "window"
+
+
+@dataclass(frozen=True, slots=True)
+class CloseWindows:
+    """Close up to ``limit`` conversion windows that are due."""
+
+    limit: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class WindowsClosed:
+    """How many trackable messages were turned into ``not_converted``."""
+
+    closed: int
+
+
+BatchCommand = Command | CloseWindows
+Result = MessageAccepted | ConversionRecorded | DlrRecorded | WindowsClosed
+Outcome = Result | ConvrouteError
+
+
+def validate_send(cmd: SendMessage) -> Destination:
+    """Checks that need no storage, run before a command is queued; the parsed destination."""
+    dest = parse_destination(cmd.dst)
+    src = cmd.src.strip()
+    if not src or len(src) > MAX_SENDER_LENGTH:
+        raise ValidationError.field("src", f"must be 1 to {MAX_SENDER_LENGTH} characters")
+    if not cmd.text:
+        raise ValidationError.field("text", "must not be empty")
+    if len(cmd.text) > MAX_TEXT_LENGTH:
+        raise ValidationError.field("text", f"must be at most {MAX_TEXT_LENGTH} characters")
+    if cmd.client_ref is not None and len(cmd.client_ref) > 200:
+        raise ValidationError.field("client_ref", "must be at most 200 characters")
+    return dest
+
+
+def handle_batch(
+    tx: WriteTransaction, commands: Sequence[BatchCommand], now_ms: int
+) -> list[Outcome]:
+    """Carry out ``commands`` in ``tx``, in order within each kind; one outcome per command."""
+    outcomes: list[Outcome | None] = [None] * len(commands)
+    by_kind: dict[type, list[int]] = {}
+    for i, cmd in enumerate(commands):
+        by_kind.setdefault(type(cmd), []).append(i)
+    for kind, handler in _HANDLERS:
+        idx = by_kind.get(kind)
+        if idx:
+            for i, outcome in zip(
+                idx, handler(tx, [commands[i] for i in idx], now_ms), strict=True
+            ):
+                outcomes[i] = outcome
+    assert all(o is not None for o in outcomes), "a command kind has no handler"
+    return [o for o in outcomes if o is not None]
+
+
+def send_messages(tx: WriteTransaction, cmds: Sequence[SendMessage], now_ms: int) -> list[Outcome]:
+    """Route and record messages."""
+    routes = tx.enabled_routes()
+    overrides = tx.window_overrides({c.principal.account_id for c in cmds})
+    messages: list[Message] = []
+    decisions: list[RoutingDecision] = []
+    states: list[MessageState] = []
+    out: list[Outcome] = []
+    for cmd in cmds:
+        try:
+            dest = validate_send(cmd)
+            choice = choose_cheapest(routes, dest)
+        except ConvrouteError as exc:
+            out.append(exc)
+            continue
+        account_id = cmd.principal.account_id
+        msg = Message(
+            id=new_id(now_ms),
+            account_id=account_id,
+            src=cmd.src.strip(),
+            dst=dest.e164,
+            country=dest.country,
+            network=dest.network,
+            type=cmd.type,
+            trackable=cmd.trackable,
+            client_ref=cmd.client_ref,
+            route_id=choice.route.id,
+            traffic_class=cmd.principal.traffic_class,
+            dialect=cmd.principal.dialect,
+            text_length=len(cmd.text),
+            sent_ms=now_ms,
+        )
+        window_s = window_seconds(cmd.type, overrides.get(account_id, {}))
+        messages.append(msg)
+        decisions.append(
+            RoutingDecision(
+                id=new_id(now_ms),
+                message_id=msg.id,
+                account_id=account_id,
+                route_id=choice.route.id,
+                policy=choice.policy,
+                probability=choice.probability,
+                candidates=choice.candidates,
+                decided_ms=now_ms,
+            )
+        )
+        states.append(
+            MessageState(
+                message_id=msg.id,
+                account_id=account_id,
+                type=cmd.type,
+                window_due_ms=now_ms + window_s * 1000 if cmd.trackable else None,
+            )
+        )
+        out.append(
+            MessageAccepted(
+                message_id=msg.id,
+                route_id=choice.route.id,
+                route_name=choice.route.name,
+                price=choice.price,
+                country=dest.country,
+                network=dest.network,
+                sent_ms=now_ms,
+            )
+        )
+    if messages:
+        tx.insert_messages(messages)
+        tx.insert_decisions(decisions)
+        tx.insert_states(states, now_ms)
+    return out
+
+
+def dedupe_key(cmd: RecordConversion) -> str:
+    """Identical reports (same status, type, method and client time) share a key."""
+    text = "|".join(
+        [
+            cmd.status.value,
+            cmd.type.value if cmd.type else "-",
+            cmd.method.value,
+            "-" if cmd.event_ms is None else str(cmd.event_ms),
+        ]
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def record_conversions(
+    tx: WriteTransaction, cmds: Sequence[RecordConversion], now_ms: int
+) -> list[Outcome]:
+    """Append conversion events and fold them into the messages' current status."""
+    states = tx.load_states({(c.principal.account_id, c.message_id) for c in cmds})
+    keys = [(c.message_id, dedupe_key(c)) for c in cmds]
+    existing = tx.existing_conversions([k for k in keys if k[0] in states])
+    events: list[ConversionEvent] = []
+    dirty: dict[str, MessageState] = {}
+    out: list[Outcome] = []
+    for cmd, key in zip(cmds, keys, strict=True):
+        state = states.get(cmd.message_id)
+        if state is None:
+            out.append(NotFoundError(f"message {cmd.message_id} not found"))
+            continue
+        if key in existing:
+            event_id, status = existing[key]
+            out.append(ConversionRecorded(event_id, cmd.message_id, status, duplicate=True))
+            continue
+        event = ConversionEvent(
+            id=new_id(now_ms),
+            message_id=cmd.message_id,
+            account_id=state.account_id,
+            status=cmd.status,
+            type=cmd.type or state.type,
+            method=cmd.method,
+            event_ms=now_ms if cmd.event_ms is None else cmd.event_ms,
+            received_ms=now_ms,
+            source=EventSource.CLIENT,
+            dialect=cmd.principal.dialect,
+            traffic_class=cmd.principal.traffic_class,
+            dedupe_key=key[1],
+            raw=cmd.raw,
+        )
+        existing[key] = (event.id, event.status)
+        events.append(event)
+        _fold(state, event)
+        dirty[state.message_id] = state
+        out.append(ConversionRecorded(event.id, cmd.message_id, cmd.status, duplicate=False))
+    if events:
+        tx.insert_conversions(events)
+        tx.update_states(list(dirty.values()), now_ms)
+    return out
+
+
+def _fold(state: MessageState, event: ConversionEvent) -> None:
+    status = event.as_status_event()
+    if supersedes(status, state.status):
+        state.status = status
+    if event.source is EventSource.WINDOW or event.status.is_final:
+        state.window_due_ms = None
+
+
+def record_dlrs(tx: WriteTransaction, cmds: Sequence[RecordDlr], now_ms: int) -> list[Outcome]:
+    """Append delivery receipts; the latest by event time becomes the message's DLR state."""
+    states = tx.load_states({(c.principal.account_id, c.message_id) for c in cmds})
+    events: list[DlrEvent] = []
+    dirty: dict[str, MessageState] = {}
+    out: list[Outcome] = []
+    for cmd in cmds:
+        state = states.get(cmd.message_id)
+        if state is None:
+            out.append(NotFoundError(f"message {cmd.message_id} not found"))
+            continue
+        event = DlrEvent(
+            id=new_id(now_ms),
+            message_id=cmd.message_id,
+            account_id=state.account_id,
+            status=cmd.status,
+            event_ms=now_ms if cmd.event_ms is None else cmd.event_ms,
+            received_ms=now_ms,
+            error_code=cmd.error_code,
+            raw=cmd.raw,
+        )
+        events.append(event)
+        if state.dlr_ms is None or event.event_ms >= state.dlr_ms:
+            state.dlr_status, state.dlr_ms = event.status, event.event_ms
+            dirty[state.message_id] = state
+        out.append(DlrRecorded(event.id, cmd.message_id, cmd.status))
+    if events:
+        tx.insert_dlrs(events)
+        tx.update_states(list(dirty.values()), now_ms)
+    return out
+
+
+def close_windows(tx: WriteTransaction, cmds: Sequence[CloseWindows], now_ms: int) -> list[Outcome]:
+    """Turn trackable messages whose window closed without a final status into
+    ``not_converted`` (an event of source ``window``, timed at the window's close)."""
+    limit = max(c.limit for c in cmds)
+    due = tx.due_windows(now_ms, limit)
+    events = []
+    for state in due:
+        assert state.window_due_ms is not None
+        event = ConversionEvent(
+            id=new_id(now_ms),
+            message_id=state.message_id,
+            account_id=state.account_id,
+            status=ConversionStatus.NOT_CONVERTED,
+            type=state.type,
+            method=Method.UNKNOWN,
+            event_ms=state.window_due_ms,
+            received_ms=now_ms,
+            source=EventSource.WINDOW,
+            dialect=None,
+            traffic_class=None,
+            dedupe_key=WINDOW_DEDUPE_KEY,
+            raw=json.dumps({"window_closed_ms": state.window_due_ms}),
+        )
+        events.append(event)
+        _fold(state, event)
+    if events:
+        tx.insert_conversions(events)
+        tx.update_states(due, now_ms)
+    return [WindowsClosed(len(events)) for _ in cmds]
+
+
+# Kinds run in this order inside a batch: a message is stored before anything about it.
+_HANDLERS: tuple[tuple[type, Callable[[WriteTransaction, Any, int], list[Outcome]]], ...] = (
+    (SendMessage, send_messages),
+    (RecordDlr, record_dlrs),
+    (RecordConversion, record_conversions),
+    (CloseWindows, close_windows),
+)

@@ -1,0 +1,80 @@
+"""The ports the use cases need from storage. The SQL store implements them; a test double
+would be a plain class."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from convroute.domain.models import (
+    Account,
+    ConversionEvent,
+    Credential,
+    DlrEvent,
+    Message,
+    MessageState,
+    Route,
+)
+from convroute.domain.statuses import ConversionStatus, Dialect, MessageType
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingDecision:
+    """A logged routing decision (DESIGN 5.5: its probability makes offline evaluation possible)."""
+
+    id: str
+    message_id: str
+    account_id: str
+    route_id: str
+    policy: str
+    probability: float
+    candidates: tuple[tuple[str, float], ...]
+    decided_ms: int
+
+
+class WriteTransaction(Protocol):
+    """Bulk reads and writes inside one transaction: one call serves a whole batch."""
+
+    def enabled_routes(self) -> list[Route]:
+        """Every enabled route with its destinations."""
+        ...
+
+    def window_overrides(self, account_ids: Collection[str]) -> dict[str, dict[MessageType, int]]:
+        """Each account's conversion-window overrides, in seconds."""
+        ...
+
+    def load_states(self, keys: Collection[tuple[str, str]]) -> dict[str, MessageState]:
+        """States of the messages named by (account_id, message_id); others' are left out."""
+        ...
+
+    def existing_conversions(
+        self, keys: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, ConversionStatus]]:
+        """Already stored events by (message_id, dedupe_key): their id and status."""
+        ...
+
+    def due_windows(self, now_ms: int, limit: int) -> list[MessageState]:
+        """Trackable messages whose window has closed without a final status."""
+        ...
+
+    def insert_messages(self, messages: Sequence[Message]) -> None: ...
+
+    def insert_decisions(self, decisions: Sequence[RoutingDecision]) -> None: ...
+
+    def insert_conversions(self, events: Sequence[ConversionEvent]) -> None: ...
+
+    def insert_dlrs(self, events: Sequence[DlrEvent]) -> None: ...
+
+    def insert_states(self, states: Sequence[MessageState], now_ms: int) -> None: ...
+
+    def update_states(self, states: Sequence[MessageState], now_ms: int) -> None: ...
+
+
+class CredentialLookup(Protocol):
+    """Finds a live credential and its account by dialect and key id."""
+
+    def __call__(self, dialect: Dialect, key_id: str) -> tuple[Credential, Account] | None: ...
+
+
+WindowOverrides = Mapping[MessageType, int]

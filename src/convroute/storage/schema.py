@@ -1,0 +1,183 @@
+"""The SQL schema (SQLAlchemy Core). Alembic migrations in ``migrations/`` must match it; a
+test checks that they do.
+
+Event tables (``messages``, ``routing_decisions``, ``conversion_events``, ``dlr_events``) are
+append-only logs with an integer ``seq`` for tailing; ``message_state`` is current state
+derived from them. Times are epoch milliseconds (UTC) in BIGINT columns.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+Seq = BigInteger().with_variant(Integer(), "sqlite")
+Ms = BigInteger
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_ms", Ms, nullable=False),
+    Column("conversions_enabled", Boolean, nullable=False, default=True),
+)
+
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("dialect", String(16), nullable=False),
+    Column("key_id", String(128), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("traffic_class", String(8), nullable=False),
+    Column("workspace_id", String(64)),
+    Column("signature_method", String(16)),
+    Column("signature_secret_enc", Text),
+    Column("created_ms", Ms, nullable=False),
+    Column("revoked_ms", Ms),
+    UniqueConstraint("dialect", "key_id"),
+)
+
+account_windows = Table(
+    "account_windows",
+    metadata,
+    Column("account_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("type", String(16), primary_key=True),
+    Column("seconds", Integer, nullable=False),
+)
+
+routes = Table(
+    "routes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("connector", String(32), nullable=False),
+    Column("config", Text, nullable=False, default="{}"),
+    Column("created_ms", Ms, nullable=False),
+)
+
+route_destinations = Table(
+    "route_destinations",
+    metadata,
+    Column("route_id", String(36), ForeignKey("routes.id"), primary_key=True),
+    Column("country", String(3), primary_key=True),
+    # '' means every network of the country: primary-key columns cannot be NULL.
+    Column("network", String(64), primary_key=True, default=""),
+    Column("price", Float, nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("src", String(32), nullable=False),
+    Column("dst", String(20), nullable=False),
+    Column("country", String(3), nullable=False),
+    Column("network", String(64)),
+    Column("type", String(16), nullable=False),
+    Column("trackable", Boolean, nullable=False),
+    Column("client_ref", String(200)),
+    Column("route_id", String(36)),
+    Column("traffic_class", String(8), nullable=False),
+    Column("dialect", String(16), nullable=False),
+    Column("text_length", Integer, nullable=False),
+    Column("sent_ms", Ms, nullable=False),
+    Index(None, "account_id", "sent_ms"),
+    Index(None, "account_id", "client_ref"),
+)
+
+routing_decisions = Table(
+    "routing_decisions",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("message_id", String(36), nullable=False, index=True),
+    Column("account_id", String(36), nullable=False),
+    Column("route_id", String(36), nullable=False),
+    Column("policy", String(64), nullable=False),
+    Column("probability", Float, nullable=False),
+    Column("candidates", Text, nullable=False),
+    Column("decided_ms", Ms, nullable=False),
+)
+
+message_state = Table(
+    "message_state",
+    metadata,
+    Column("message_id", String(36), primary_key=True),
+    Column("account_id", String(36), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("status", String(32)),
+    Column("status_source", String(8)),
+    Column("status_event_ms", Ms),
+    Column("status_received_ms", Ms),
+    Column("status_event_id", String(36)),
+    Column("final", Boolean, nullable=False, default=False),
+    Column("dlr_status", String(16)),
+    Column("dlr_ms", Ms),
+    # Set while a trackable message awaits a final status; cleared once it has one or the
+    # window closed. Indexed: the window sweeper scans it.
+    Column("window_due_ms", Ms, index=True),
+    Column("updated_ms", Ms, nullable=False),
+)
+
+conversion_events = Table(
+    "conversion_events",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("message_id", String(36), nullable=False),
+    Column("account_id", String(36), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("event_ms", Ms, nullable=False),
+    Column("received_ms", Ms, nullable=False),
+    Column("source", String(8), nullable=False),
+    Column("dialect", String(16)),
+    Column("traffic_class", String(8)),
+    # Identical reports share a key: the unique constraint makes repeats idempotent.
+    Column("dedupe_key", String(64), nullable=False),
+    Column("raw", Text),
+    UniqueConstraint("message_id", "dedupe_key"),
+)
+
+dlr_events = Table(
+    "dlr_events",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("message_id", String(36), nullable=False, index=True),
+    Column("account_id", String(36), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("event_ms", Ms, nullable=False),
+    Column("received_ms", Ms, nullable=False),
+    Column("error_code", String(32)),
+    Column("raw", Text),
+)

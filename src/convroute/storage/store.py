@@ -1,0 +1,266 @@
+"""The SQL store: the write port's transactions, credential lookup, account and route
+administration, and the read models. The one place where driver errors become ours."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, delete, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from convroute.domain.errors import ConflictError, NotFoundError, StorageError
+from convroute.domain.models import Account, Credential, Route, SignatureMethod
+from convroute.domain.statuses import Dialect, MessageType, TrafficClass
+from convroute.services.accounts import IssuedCredential, NewAccount
+from convroute.services.ports import WriteTransaction
+from convroute.storage import schema as t
+from convroute.storage import views
+from convroute.storage.engines import Engines
+from convroute.storage.migrate import migrate
+from convroute.storage.secretbox import SecretBox
+from convroute.storage.transaction import SqlTransaction, load_routes
+
+T = TypeVar("T")
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Driver and SQLAlchemy errors become ``StorageError``."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise StorageError(f"storage failed: {type(exc).__name__}") from exc
+
+
+class SqlStore:
+    """Everything convroute keeps, over SQLite or PostgreSQL."""
+
+    def __init__(self, engines: Engines, box: SecretBox) -> None:
+        self.engines = engines
+        self.box = box
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engines.backend
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest version."""
+        with translate_errors():
+            migrate(self.engines.writer)
+
+    def close(self) -> None:
+        """Release every connection."""
+        self.engines.dispose()
+
+    def write(self, work: Callable[[WriteTransaction], T]) -> T:
+        """Run ``work`` in one write transaction; it is committed when this returns."""
+        with translate_errors(), self.engines.writer.begin() as conn:
+            return work(SqlTransaction(conn))
+
+    def read(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` on a read connection."""
+        with translate_errors(), self.engines.reader.connect() as conn:
+            return work(conn)
+
+    def ping(self) -> None:
+        """Raise StorageError unless the database answers."""
+        self.read(lambda conn: conn.execute(text("SELECT 1")).scalar_one())
+
+    # -- credentials and accounts ------------------------------------------------------------
+
+    def find_credential(self, dialect: Dialect, key_id: str) -> tuple[Credential, Account] | None:
+        """A live credential and its account, by dialect and key id."""
+        c, a = t.credentials.c, t.accounts.c
+        query = (
+            select(
+                t.credentials,
+                a.name,
+                a.created_ms.label("account_created_ms"),
+                a.conversions_enabled,
+            )
+            .join(t.accounts, a.id == c.account_id)
+            .where(c.dialect == dialect.value, c.key_id == key_id, c.revoked_ms.is_(None))
+        )
+        row = self.read(lambda conn: conn.execute(query).first())
+        if row is None:
+            return None
+        credential = Credential(
+            id=row.id,
+            account_id=row.account_id,
+            dialect=Dialect(row.dialect),
+            key_id=row.key_id,
+            secret_hash=row.secret_hash,
+            traffic_class=TrafficClass(row.traffic_class),
+            created_ms=row.created_ms,
+            workspace_id=row.workspace_id,
+            signature_method=SignatureMethod(row.signature_method)
+            if row.signature_method
+            else None,
+            signature_secret=(
+                self.box.decrypt(row.signature_secret_enc) if row.signature_secret_enc else None
+            ),
+        )
+        account = Account(row.account_id, row.name, row.account_created_ms, row.conversions_enabled)
+        return credential, account
+
+    def create_account(self, new: NewAccount) -> None:
+        """Persist a new account and its credentials; ConflictError if the name is taken."""
+        a = new.account
+        try:
+            with translate_errors(), self.engines.writer.begin() as conn:
+                conn.execute(
+                    insert(t.accounts).values(
+                        id=a.id,
+                        name=a.name,
+                        created_ms=a.created_ms,
+                        conversions_enabled=a.conversions_enabled,
+                    )
+                )
+                self._insert_credentials(conn, list(new.issued.values()))
+        except StorageError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                raise ConflictError(f"an account named {a.name!r} already exists") from exc
+            raise
+
+    def add_credential(self, issued: IssuedCredential) -> None:
+        """Persist one more credential for an existing account."""
+        with translate_errors(), self.engines.writer.begin() as conn:
+            self._insert_credentials(conn, [issued])
+
+    def _insert_credentials(self, conn: Connection, issued: Sequence[IssuedCredential]) -> None:
+        conn.execute(
+            insert(t.credentials),
+            [
+                {
+                    "id": c.id,
+                    "account_id": c.account_id,
+                    "dialect": c.dialect.value,
+                    "key_id": c.key_id,
+                    "secret_hash": c.secret_hash,
+                    "traffic_class": c.traffic_class.value,
+                    "workspace_id": c.workspace_id,
+                    "signature_method": c.signature_method.value if c.signature_method else None,
+                    "signature_secret_enc": (
+                        self.box.encrypt(c.signature_secret) if c.signature_secret else None
+                    ),
+                    "created_ms": c.created_ms,
+                }
+                for c in (i.credential for i in issued)
+            ],
+        )
+
+    def list_accounts(self) -> list[dict[str, Any]]:
+        """Accounts with how many live credentials and messages each has."""
+        a, c = t.accounts.c, t.credentials.c
+        creds = (
+            select(c.account_id, func.count().label("n"))
+            .where(c.revoked_ms.is_(None))
+            .group_by(c.account_id)
+            .subquery()
+        )
+        query = (
+            select(
+                a.id, a.name, a.created_ms, a.conversions_enabled, creds.c.n.label("credentials")
+            )
+            .select_from(t.accounts.outerjoin(creds, creds.c.account_id == a.id))
+            .order_by(a.created_ms, a.name)
+        )
+        return self.read(lambda conn: [dict(r) for r in conn.execute(query).mappings()])
+
+    def account_by_name(self, name: str) -> Account | None:
+        """The account called ``name``."""
+        row = self.read(
+            lambda conn: conn.execute(select(t.accounts).where(t.accounts.c.name == name)).first()
+        )
+        if row is None:
+            return None
+        return Account(row.id, row.name, row.created_ms, row.conversions_enabled)
+
+    def set_conversions_enabled(self, account_id: str, enabled: bool) -> None:
+        """Turn conversion reporting on or off for an account."""
+        with translate_errors(), self.engines.writer.begin() as conn:
+            done = conn.execute(
+                update(t.accounts)
+                .where(t.accounts.c.id == account_id)
+                .values(conversions_enabled=enabled)
+            ).rowcount
+        if not done:
+            raise NotFoundError(f"account {account_id} not found")
+
+    def windows(self, account_id: str) -> dict[MessageType, int]:
+        """The account's conversion-window overrides, in seconds."""
+        return self.write(lambda tx: tx.window_overrides([account_id])).get(account_id, {})
+
+    def set_window(self, account_id: str, message_type: MessageType, seconds: int | None) -> None:
+        """Set (or with None, reset to the default) the account's window for a type."""
+        w = t.account_windows.c
+        with translate_errors(), self.engines.writer.begin() as conn:
+            conn.execute(
+                delete(t.account_windows).where(
+                    w.account_id == account_id, w.type == message_type.value
+                )
+            )
+            if seconds is not None:
+                conn.execute(
+                    insert(t.account_windows).values(
+                        account_id=account_id, type=message_type.value, seconds=seconds
+                    )
+                )
+
+    # -- routes ------------------------------------------------------------------------------
+
+    def routes(self, enabled_only: bool = False) -> list[Route]:
+        """Every route, by name."""
+        return self.read(lambda conn: load_routes(conn, enabled_only))
+
+    def add_route(self, route: Route, config: dict[str, Any] | None = None) -> None:
+        """Persist a route; ConflictError if its name is taken."""
+        try:
+            with translate_errors(), self.engines.writer.begin() as conn:
+                conn.execute(
+                    insert(t.routes).values(
+                        id=route.id,
+                        name=route.name,
+                        enabled=route.enabled,
+                        connector=route.connector,
+                        config=json.dumps(config or {}),
+                        created_ms=route.created_ms,
+                    )
+                )
+                conn.execute(
+                    insert(t.route_destinations),
+                    [
+                        {
+                            "route_id": route.id,
+                            "country": d.country,
+                            "network": d.network or "",
+                            "price": d.price,
+                        }
+                        for d in route.destinations
+                    ],
+                )
+        except StorageError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                raise ConflictError(f"a route named {route.name!r} already exists") from exc
+            raise
+
+    # -- read models -------------------------------------------------------------------------
+
+    def get_message(self, account_id: str, message_id: str) -> views.MessageView:
+        """The account's message with its events; NotFoundError otherwise."""
+        view = self.read(lambda conn: views.get_message(conn, account_id, message_id))
+        if view is None:
+            raise NotFoundError(f"message {message_id} not found")
+        return view
+
+    def conversion_stats(
+        self, account_id: str, group_by: Sequence[str], from_ms: int | None, to_ms: int | None
+    ) -> list[dict[str, Any]]:
+        """See ``views.conversion_stats``."""
+        return self.read(
+            lambda conn: views.conversion_stats(conn, account_id, group_by, from_ms, to_ms)
+        )

@@ -1,0 +1,252 @@
+"""``WriteTransaction`` over one SQLAlchemy connection: bulk statements, one per batch."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
+
+from convroute.domain.folding import StatusEvent
+from convroute.domain.models import (
+    ConversionEvent,
+    DlrEvent,
+    Message,
+    MessageState,
+    Route,
+    RouteDestination,
+)
+from convroute.domain.statuses import ConversionStatus, DlrStatus, EventSource, MessageType
+from convroute.services.ports import RoutingDecision
+from convroute.storage import schema as t
+
+_CHUNK = 500  # ids per IN (...) list
+
+
+def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
+    return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
+
+
+def state_from_row(row: Row[Any]) -> MessageState:
+    """A ``message_state`` row as a domain value."""
+    status = None
+    if row.status is not None:
+        status = StatusEvent(
+            event_id=row.status_event_id,
+            status=ConversionStatus(row.status),
+            source=EventSource(row.status_source),
+            event_ms=row.status_event_ms,
+            received_ms=row.status_received_ms,
+        )
+    return MessageState(
+        message_id=row.message_id,
+        account_id=row.account_id,
+        type=MessageType(row.type),
+        status=status,
+        dlr_status=DlrStatus(row.dlr_status) if row.dlr_status else None,
+        dlr_ms=row.dlr_ms,
+        window_due_ms=row.window_due_ms,
+    )
+
+
+def _state_values(state: MessageState, now_ms: int) -> dict[str, Any]:
+    s = state.status
+    return {
+        "message_id": state.message_id,
+        "account_id": state.account_id,
+        "type": state.type.value,
+        "status": s.status.value if s else None,
+        "status_source": s.source.value if s else None,
+        "status_event_ms": s.event_ms if s else None,
+        "status_received_ms": s.received_ms if s else None,
+        "status_event_id": s.event_id if s else None,
+        "final": bool(s and (s.source is EventSource.WINDOW or s.status.is_final)),
+        "dlr_status": state.dlr_status.value if state.dlr_status else None,
+        "dlr_ms": state.dlr_ms,
+        "window_due_ms": state.window_due_ms,
+        "updated_ms": now_ms,
+    }
+
+
+def load_routes(conn: Connection, enabled_only: bool) -> list[Route]:
+    """Routes with their destinations, by name."""
+    query = select(t.routes).order_by(t.routes.c.name)
+    if enabled_only:
+        query = query.where(t.routes.c.enabled.is_(True))
+    rows = conn.execute(query).all()
+    dests: dict[str, list[RouteDestination]] = {r.id: [] for r in rows}
+    for d in conn.execute(select(t.route_destinations)).all():
+        if d.route_id in dests:
+            dests[d.route_id].append(RouteDestination(d.country, d.price, d.network or None))
+    return [
+        Route(
+            id=r.id,
+            name=r.name,
+            enabled=r.enabled,
+            connector=r.connector,
+            destinations=tuple(sorted(dests[r.id], key=lambda d: (d.country, d.network or ""))),
+            created_ms=r.created_ms,
+        )
+        for r in rows
+    ]
+
+
+class SqlTransaction:
+    """The batch-oriented write port, over a connection already inside a transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def enabled_routes(self) -> list[Route]:
+        return load_routes(self.conn, enabled_only=True)
+
+    def window_overrides(self, account_ids: Collection[str]) -> dict[str, dict[MessageType, int]]:
+        out: dict[str, dict[MessageType, int]] = {}
+        for chunk in _chunks(sorted(account_ids)):
+            query = select(t.account_windows).where(t.account_windows.c.account_id.in_(chunk))
+            for row in self.conn.execute(query):
+                out.setdefault(row.account_id, {})[MessageType(row.type)] = row.seconds
+        return out
+
+    def load_states(self, keys: Collection[tuple[str, str]]) -> dict[str, MessageState]:
+        wanted = {message_id: account_id for account_id, message_id in keys}
+        out: dict[str, MessageState] = {}
+        for chunk in _chunks(sorted(wanted)):
+            query = select(t.message_state).where(t.message_state.c.message_id.in_(chunk))
+            for row in self.conn.execute(query):
+                if wanted[row.message_id] == row.account_id:  # another account's: not found
+                    out[row.message_id] = state_from_row(row)
+        return out
+
+    def existing_conversions(
+        self, keys: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, ConversionStatus]]:
+        wanted = set(keys)
+        out: dict[tuple[str, str], tuple[str, ConversionStatus]] = {}
+        c = t.conversion_events.c
+        for chunk in _chunks(sorted({m for m, _ in wanted})):
+            query = select(c.id, c.message_id, c.dedupe_key, c.status).where(
+                c.message_id.in_(chunk)
+            )
+            for row in self.conn.execute(query):
+                key = (row.message_id, row.dedupe_key)
+                if key in wanted:
+                    out[key] = (row.id, ConversionStatus(row.status))
+        return out
+
+    def due_windows(self, now_ms: int, limit: int) -> list[MessageState]:
+        c = t.message_state.c
+        query = (
+            select(t.message_state)
+            .where(c.window_due_ms.is_not(None), c.window_due_ms <= now_ms)
+            .order_by(c.window_due_ms)
+            .limit(limit)
+        )
+        if self.conn.dialect.name == "postgresql":
+            # Instances sweeping together take disjoint rows instead of colliding.
+            query = query.with_for_update(skip_locked=True)
+        return [state_from_row(row) for row in self.conn.execute(query)]
+
+    def insert_messages(self, messages: Sequence[Message]) -> None:
+        self.conn.execute(
+            insert(t.messages),
+            [
+                {
+                    "id": m.id,
+                    "account_id": m.account_id,
+                    "src": m.src,
+                    "dst": m.dst,
+                    "country": m.country,
+                    "network": m.network,
+                    "type": m.type.value,
+                    "trackable": m.trackable,
+                    "client_ref": m.client_ref,
+                    "route_id": m.route_id,
+                    "traffic_class": m.traffic_class.value,
+                    "dialect": m.dialect.value,
+                    "text_length": m.text_length,
+                    "sent_ms": m.sent_ms,
+                }
+                for m in messages
+            ],
+        )
+
+    def insert_decisions(self, decisions: Sequence[RoutingDecision]) -> None:
+        self.conn.execute(
+            insert(t.routing_decisions),
+            [
+                {
+                    "id": d.id,
+                    "message_id": d.message_id,
+                    "account_id": d.account_id,
+                    "route_id": d.route_id,
+                    "policy": d.policy,
+                    "probability": d.probability,
+                    "candidates": json.dumps([list(c) for c in d.candidates]),
+                    "decided_ms": d.decided_ms,
+                }
+                for d in decisions
+            ],
+        )
+
+    def insert_conversions(self, events: Sequence[ConversionEvent]) -> None:
+        self.conn.execute(
+            insert(t.conversion_events),
+            [
+                {
+                    "id": e.id,
+                    "message_id": e.message_id,
+                    "account_id": e.account_id,
+                    "status": e.status.value,
+                    "type": e.type.value,
+                    "method": e.method.value,
+                    "event_ms": e.event_ms,
+                    "received_ms": e.received_ms,
+                    "source": e.source.value,
+                    "dialect": e.dialect.value if e.dialect else None,
+                    "traffic_class": e.traffic_class.value if e.traffic_class else None,
+                    "dedupe_key": e.dedupe_key,
+                    "raw": e.raw,
+                }
+                for e in events
+            ],
+        )
+
+    def insert_dlrs(self, events: Sequence[DlrEvent]) -> None:
+        self.conn.execute(
+            insert(t.dlr_events),
+            [
+                {
+                    "id": e.id,
+                    "message_id": e.message_id,
+                    "account_id": e.account_id,
+                    "status": e.status.value,
+                    "event_ms": e.event_ms,
+                    "received_ms": e.received_ms,
+                    "error_code": e.error_code,
+                    "raw": e.raw,
+                }
+                for e in events
+            ],
+        )
+
+    def insert_states(self, states: Sequence[MessageState], now_ms: int) -> None:
+        self.conn.execute(insert(t.message_state), [_state_values(s, now_ms) for s in states])
+
+    def update_states(self, states: Sequence[MessageState], now_ms: int) -> None:
+        if not states:
+            return
+        # Bind names must differ from column names in an executemany UPDATE.
+        rows = []
+        for s in states:
+            values = _state_values(s, now_ms)
+            del values["account_id"], values["type"]
+            rows.append({"v_" + k: v for k, v in values.items()})
+        columns = [k[2:] for k in rows[0] if k != "v_message_id"]
+        statement = (
+            update(t.message_state)
+            .where(t.message_state.c.message_id == bindparam("v_message_id"))
+            .values({k: bindparam("v_" + k) for k in columns})
+        )
+        self.conn.execute(statement, rows)

@@ -1,0 +1,167 @@
+"""Read models: one message with its events, and conversion statistics. Plain queries over the
+current-state tables (reads never go through the writer)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, func, select
+
+from convroute.domain.models import ConversionEvent, DlrEvent, Message, MessageState
+from convroute.domain.statuses import (
+    ConversionStatus,
+    Dialect,
+    DlrStatus,
+    EventSource,
+    MessageType,
+    Method,
+    TrafficClass,
+)
+from convroute.storage import schema as t
+from convroute.storage.transaction import state_from_row
+
+STATS_DIMENSIONS = ("country", "network", "type", "route", "traffic_class", "dialect")
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    """A message, its current state, its route's name and all its events, oldest first."""
+
+    message: Message
+    state: MessageState
+    route_name: str | None
+    conversions: tuple[ConversionEvent, ...]
+    dlrs: tuple[DlrEvent, ...]
+
+
+def get_message(conn: Connection, account_id: str, message_id: str) -> MessageView | None:
+    """The account's message, or None (also when it is another account's)."""
+    m = t.messages.c
+    row = conn.execute(
+        select(t.messages, t.routes.c.name.label("route_name"))
+        .select_from(t.messages.outerjoin(t.routes, t.routes.c.id == m.route_id))
+        .where(m.id == message_id, m.account_id == account_id)
+    ).first()
+    if row is None:
+        return None
+    state_row = conn.execute(
+        select(t.message_state).where(t.message_state.c.message_id == message_id)
+    ).one()
+    message = Message(
+        id=row.id,
+        account_id=row.account_id,
+        src=row.src,
+        dst=row.dst,
+        country=row.country,
+        network=row.network,
+        type=MessageType(row.type),
+        trackable=row.trackable,
+        client_ref=row.client_ref,
+        route_id=row.route_id,
+        traffic_class=TrafficClass(row.traffic_class),
+        dialect=Dialect(row.dialect),
+        text_length=row.text_length,
+        sent_ms=row.sent_ms,
+    )
+    ce = t.conversion_events.c
+    conversions = tuple(
+        ConversionEvent(
+            id=r.id,
+            message_id=r.message_id,
+            account_id=r.account_id,
+            status=ConversionStatus(r.status),
+            type=MessageType(r.type),
+            method=Method(r.method),
+            event_ms=r.event_ms,
+            received_ms=r.received_ms,
+            source=EventSource(r.source),
+            dialect=Dialect(r.dialect) if r.dialect else None,
+            traffic_class=TrafficClass(r.traffic_class) if r.traffic_class else None,
+            dedupe_key=r.dedupe_key,
+            raw=r.raw,
+        )
+        for r in conn.execute(
+            select(t.conversion_events).where(ce.message_id == message_id).order_by(ce.seq)
+        )
+    )
+    de = t.dlr_events.c
+    dlrs = tuple(
+        DlrEvent(
+            id=r.id,
+            message_id=r.message_id,
+            account_id=r.account_id,
+            status=DlrStatus(r.status),
+            event_ms=r.event_ms,
+            received_ms=r.received_ms,
+            error_code=r.error_code,
+            raw=r.raw,
+        )
+        for r in conn.execute(
+            select(t.dlr_events).where(de.message_id == message_id).order_by(de.seq)
+        )
+    )
+    return MessageView(message, state_from_row(state_row), row.route_name, conversions, dlrs)
+
+
+_REPORTED = [s for s in ConversionStatus if s.reward is not None]
+
+
+def conversion_stats(
+    conn: Connection,
+    account_id: str,
+    group_by: Sequence[str],
+    from_ms: int | None,
+    to_ms: int | None,
+) -> list[dict[str, Any]]:
+    """Counts per group of the account's messages sent in [from, to), with conversion rates.
+
+    ``conversion_rate`` is converted / messages with a reward-bearing final status (canceled
+    messages and pending ones are left out); None when there are none.
+    """
+    m, s = t.messages.c, t.message_state.c
+    dims = {
+        "country": m.country,
+        "network": m.network,
+        "type": m.type,
+        "route": t.routes.c.name,
+        "traffic_class": m.traffic_class,
+        "dialect": m.dialect,
+    }
+    keys = [dims[g].label(g) for g in group_by]
+    counts = [
+        func.count().label("messages"),
+        func.sum(case((m.trackable.is_(True), 1), else_=0)).label("trackable"),
+        func.sum(case((s.final.is_(False), 1), else_=0)).label("pending"),
+        *[
+            func.sum(case((s.status == st.value, 1), else_=0)).label(st.value)
+            for st in ConversionStatus
+        ],
+    ]
+    where = [m.account_id == account_id]
+    if from_ms is not None:
+        where.append(m.sent_ms >= from_ms)
+    if to_ms is not None:
+        where.append(m.sent_ms < to_ms)
+    query = (
+        select(*keys, *counts)
+        .select_from(
+            t.messages.join(t.message_state, s.message_id == m.id).outerjoin(
+                t.routes, t.routes.c.id == m.route_id
+            )
+        )
+        .where(and_(*where))
+    )
+    if keys:
+        query = query.group_by(*keys).order_by(*keys)
+    out = []
+    for row in conn.execute(query).mappings():
+        item = {k: (int(v) if k not in group_by else v) for k, v in row.items()}
+        if item["messages"] == 0:
+            continue
+        reported = sum(item[st.value] for st in _REPORTED)
+        item["reported"] = reported
+        item["conversion_rate"] = item["converted"] / reported if reported else None
+        out.append(item)
+    return out
