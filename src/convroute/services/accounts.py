@@ -26,6 +26,18 @@ class NewAccount:
     account: Account
     issued: dict[Dialect, IssuedCredential]
 
+    def issued_shown(self, dialect: str) -> dict[str, str]:
+        """What the credential of ``dialect`` shows its owner."""
+        return self.issued[Dialect(dialect)].shown
+
+    def pretty(self) -> str:
+        """The credentials as indented text, one dialect a paragraph."""
+        lines = [f"account {self.account.name} ({self.account.id})"]
+        for dialect, issued in self.issued.items():
+            lines.append(f"  {dialect.value}:")
+            lines += [f"    {k}: {v}" for k, v in issued.shown.items()]
+        return "\n".join(lines)
+
     def as_json(self) -> dict[str, object]:
         """What ``convroute accounts create --json`` prints."""
         return {

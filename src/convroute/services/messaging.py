@@ -298,3 +298,10 @@ _HANDLERS: tuple[tuple[type, Callable[[WriteTransaction, Any, int], list[Outcome
     (RecordConversion, record_conversions),
     (CloseWindows, close_windows),
 )
+
+
+def close_due_windows(tx: WriteTransaction, now_ms: int, limit: int = 1000) -> int:
+    """Close up to ``limit`` due windows in ``tx``; how many were closed."""
+    (done,) = close_windows(tx, [CloseWindows(limit)], now_ms)
+    assert isinstance(done, WindowsClosed)
+    return done.closed

@@ -1,0 +1,1 @@
+"""The HTTP surface: ``create_app`` and one module per dialect, each only translating."""

@@ -1,0 +1,115 @@
+"""``create_app``: the one ASGI application, every dialect mounted on one container."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from convroute.api.dialects import native
+from convroute.api.docs_page import render_docs
+from convroute.api.http import container, json_response
+from convroute.api.openapi import openapi_document
+from convroute.api.problems import HttpProblem
+from convroute.bootstrap import Container, bootstrap
+from convroute.config import Settings
+from convroute.domain.errors import ConvrouteError
+from convroute.services.messaging import CloseWindows
+
+log = logging.getLogger("convroute")
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def readyz(request: Request) -> Response:
+    try:
+        await asyncio.to_thread(container(request).store.ping)
+    except ConvrouteError as exc:
+        return PlainTextResponse(f"not ready: {exc.message}", 503)
+    return PlainTextResponse("ready")
+
+
+async def metrics(request: Request) -> Response:
+    committer = container(request).committer
+    lines = [
+        "# HELP convroute_writer_batches_total Transactions committed by the group committer.",
+        "# TYPE convroute_writer_batches_total counter",
+        f"convroute_writer_batches_total {committer.batches}",
+        "# HELP convroute_writer_commands_total Commands carried out by the group committer.",
+        "# TYPE convroute_writer_commands_total counter",
+        f"convroute_writer_commands_total {committer.commands}",
+    ]
+    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+
+async def openapi_json(request: Request) -> Response:
+    return json_response(request.app.state.openapi)
+
+
+async def docs(request: Request) -> Response:
+    return HTMLResponse(render_docs(request.app.state.openapi))
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return native.render_error(HttpProblem(exc.status_code, code, str(exc.detail)))
+
+
+async def sweep_windows(c: Container) -> None:
+    """Close due conversion windows every ``window_sweep_seconds``, through the writer."""
+    while True:
+        await asyncio.sleep(c.settings.window_sweep_seconds)
+        try:
+            while True:
+                done = await c.committer.execute(CloseWindows(limit=1000))
+                if done.closed < 1000:
+                    break
+        except ConvrouteError as exc:
+            log.warning("window sweep failed: %s", exc.message)
+
+
+def create_app(c: Container) -> Starlette:
+    """The ASGI app over an already built container."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        c.committer.start()
+        sweeper = asyncio.create_task(sweep_windows(c))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await asyncio.to_thread(c.committer.stop)
+
+    routes = [
+        *native.routes,
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
+    )
+    app.state.container = c
+    app.state.openapi = openapi_document()
+    return app
+
+
+def app_from_environment() -> Starlette:
+    """Factory for ``uvicorn --factory`` worker processes: settings from ``CONVROUTE_*``.
+    The parent process has already migrated the database."""
+    return create_app(bootstrap(Settings.from_env(), migrate=False))

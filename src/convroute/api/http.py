@@ -1,0 +1,164 @@
+"""Helpers every dialect shares: bounded body reading, JSON decoding into typed structs with
+per-field errors, credentials from headers, and the error guard around endpoints."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from convroute.api.problems import HttpProblem, malformed_json, too_large, unsupported_media_type
+from convroute.bootstrap import Container
+from convroute.domain.errors import AuthenticationError, ConvrouteError, ValidationError
+from convroute.domain.models import Account, Credential
+from convroute.domain.statuses import Dialect
+from convroute.services.auth import MISS
+
+log = logging.getLogger("convroute.api")
+S = TypeVar("S")
+Handler = Callable[[Request], Awaitable[Response]]
+
+_encoder = msgspec.json.Encoder()
+
+
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """A JSON response, encoded by msgspec."""
+    return Response(_encoder.encode(payload), status, headers, media_type="application/json")
+
+
+def container(request: Request) -> Container:
+    """The app's container."""
+    c: Container = request.app.state.container
+    return c
+
+
+def media_type(request: Request) -> str | None:
+    """The request's media type, lower-cased, without parameters."""
+    raw = request.headers.get("content-type")
+    return raw.split(";", 1)[0].strip().lower() if raw else None
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, refusing more than the configured maximum (413) before reading it all."""
+    limit = container(request).settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise too_large(limit)
+        except ValueError:
+            raise HttpProblem(400, "bad_request", "Content-Length is not a number") from None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, kind: type[S]) -> S:
+    """Decode a JSON body into ``kind`` (a msgspec Struct); 415, 400 or 422 on bad input."""
+    if media_type(request) != "application/json":
+        raise unsupported_media_type("application/json", request.headers.get("content-type"))
+    body = await read_body(request)
+    return decode_json(body, kind)
+
+
+_AT = re.compile(r" - at `\$(?:\.(?P<path>[^`]*))?`$")
+_FIELD = re.compile(r"field `(?P<name>[^`]+)`")
+
+
+def decode_json(body: bytes, kind: type[S]) -> S:
+    """``msgspec.json.decode`` with its errors translated to ours, keyed by field."""
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.ValidationError as exc:
+        raise validation_error(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise malformed_json(str(exc)) from None
+
+
+def validation_error(text: str) -> ValidationError:
+    """A msgspec validation message (``Expected `str`, got `int` - at `$.status```) as ours."""
+    at = _AT.search(text)
+    problem = text[: at.start()] if at else text
+    field = at.group("path") if at and at.group("path") else None
+    named = _FIELD.search(problem)
+    if named:  # "Object missing required field `x`" / "Object contains unknown field `x`"
+        prefix = field + "." if field else ""
+        field = prefix + named.group("name")
+        if "missing required" in problem:
+            problem = "is required"
+        elif "unknown field" in problem:
+            problem = "is not a known field"
+    field = field or "body"
+    return ValidationError(f"{field}: {problem}", {field: [problem]})
+
+
+async def find_credential(
+    request: Request, dialect: Dialect, key_id: str
+) -> tuple[Credential, Account] | None:
+    """The credential for ``key_id``, from the cache or (off the event loop) the store."""
+    auth = container(request).auth
+    hit = auth.peek(dialect, key_id)
+    if hit is MISS:
+        return await run_in_threadpool(auth.load, dialect, key_id)
+    return hit  # type: ignore[return-value]
+
+
+def bearer_token(request: Request, scheme: str = "bearer") -> str:
+    """The token of ``Authorization: <scheme> <token>``; AuthenticationError otherwise."""
+    raw = request.headers.get("authorization", "")
+    given, _, token = raw.partition(" ")
+    if given.lower() != scheme or not token.strip():
+        raise AuthenticationError(f"an Authorization: {scheme.title()} header is required")
+    return token.strip()
+
+
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    """``(user, password)`` from an ``Authorization: Basic`` header, or None without one."""
+    raw = request.headers.get("authorization", "")
+    scheme, _, encoded = raw.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, password = (
+            base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+        )
+    except (binascii.Error, UnicodeDecodeError):
+        raise AuthenticationError("the Basic credentials are not valid base64") from None
+    if not sep:
+        raise AuthenticationError("the Basic credentials must be user:password")
+    return user, password
+
+
+def guarded(render: Callable[[ConvrouteError], Response]) -> Callable[[Handler], Handler]:
+    """Wrap an endpoint so that every error becomes a response in the dialect's format."""
+
+    def decorate(handler: Handler) -> Handler:
+        @wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ConvrouteError as exc:
+                return render(exc)
+            except Exception:
+                log.exception("unhandled error on %s %s", request.method, request.url.path)
+                return render(HttpProblem(500, "internal_error", "internal error"))
+
+        return endpoint
+
+    return decorate

@@ -1,0 +1,372 @@
+"""The command line: each command reads options, makes one library call, prints the result.
+Library errors become CLI errors here, at the edge."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import Any
+
+import click
+
+from convroute.bootstrap import Container, bootstrap
+from convroute.config import Settings
+from convroute.domain.errors import ConvrouteError
+from convroute.domain.ids import new_id
+from convroute.domain.models import Route, RouteDestination, SignatureMethod
+from convroute.domain.statuses import Dialect, MessageType, TrafficClass
+from convroute.domain.windows import MAX_WINDOW_S
+from convroute.services.accounts import issue_credential, new_account
+from convroute.services.messaging import close_due_windows
+
+DB_OPTION = click.option(
+    "--database-url",
+    envvar="CONVROUTE_DATABASE_URL",
+    default=None,
+    help="sqlite:///PATH (default sqlite:///convroute.db) or postgresql://USER@HOST/DB.",
+)
+
+
+@contextmanager
+def opened(database_url: str | None, **overrides: Any) -> Iterator[Container]:
+    """A migrated container for one command; errors become CLI errors."""
+    try:
+        c = bootstrap(Settings.from_env(database_url=database_url, **overrides))
+    except ConvrouteError as exc:
+        raise click.ClickException(exc.message) from exc
+    try:
+        yield c
+    except ConvrouteError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        c.close()
+
+
+def _account_id(c: Container, name: str) -> str:
+    account = c.store.account_by_name(name)
+    if account is None:
+        raise click.ClickException(f"no account named {name!r} (see: convroute accounts list)")
+    return account.id
+
+
+@click.group()
+@click.version_option(package_name="convroute")
+def main() -> None:
+    """convroute: conversion feedback APIs and conversion-driven SMS routing.
+
+    Every command reads CONVROUTE_* environment variables (see docs/configuration.md).
+    """
+
+
+@main.command()
+@click.option("--host", envvar="CONVROUTE_HOST", default=None, help="Address to bind [127.0.0.1].")
+@click.option("--port", envvar="CONVROUTE_PORT", type=int, default=None, help="Port [8080].")
+@click.option(
+    "--workers", envvar="CONVROUTE_WORKERS", type=int, default=None, help="Worker processes [1]."
+)
+@click.option("--demo", is_flag=True, help="Create a demo account and demo routes if missing.")
+@DB_OPTION
+def serve(
+    host: str | None, port: int | None, workers: int | None, demo: bool, database_url: str | None
+) -> None:
+    """Serve the HTTP API (migrates the database first).
+
+    Example: convroute serve --port 8080 --database-url sqlite:///var/convroute.db
+    """
+    import uvicorn
+
+    from convroute import demo as demo_setup
+    from convroute import logs
+    from convroute.api.app import create_app
+
+    try:
+        settings = Settings.from_env(
+            host=host, port=port, workers=workers, database_url=database_url
+        )
+        c = bootstrap(settings)
+        created = demo_setup.ensure_demo(c) if demo else None
+    except ConvrouteError as exc:
+        raise click.ClickException(exc.message) from exc
+    base_url = f"http://{settings.host}:{settings.port}"
+    if created is not None:
+        click.echo(demo_setup.usage(created, base_url))
+    elif demo:
+        click.echo(
+            "convroute: the demo account exists already (its secrets were shown when it "
+            "was created). New credentials: convroute accounts create NAME"
+        )
+    log_config = logs.configure(settings.log_level)
+    click.echo(
+        f"convroute: serving on {base_url} ({c.store.backend}, "
+        f"{settings.workers} worker(s)); API reference at {base_url}/docs"
+    )
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": log_config,
+        "access_log": settings.access_log,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 10,
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(c), **common)
+        c.store.close()
+        return
+    c.close()  # the workers build their own from the environment
+    os.environ.update(settings.to_env())
+    uvicorn.run(
+        "convroute.api.app:app_from_environment", factory=True, workers=settings.workers, **common
+    )
+
+
+@main.command()
+@DB_OPTION
+def migrate(database_url: str | None) -> None:
+    """Bring the database schema up to date (serve does this at start).
+
+    Example: convroute migrate --database-url postgresql://app@db/convroute
+    """
+    with opened(database_url) as c:
+        click.echo(f"convroute: {c.store.backend} schema is up to date")
+
+
+@main.command("secret-key")
+def secret_key() -> None:
+    """Print a new CONVROUTE_SECRET_KEY (required with PostgreSQL).
+
+    Example: export CONVROUTE_SECRET_KEY=$(convroute secret-key)
+    """
+    from convroute.storage.secretbox import new_key
+
+    click.echo(new_key())
+
+
+@main.group()
+def accounts() -> None:
+    """Create and list accounts and their credentials."""
+
+
+@accounts.command("create")
+@click.argument("name")
+@click.option(
+    "--traffic-class",
+    type=click.Choice([t.value for t in TrafficClass]),
+    default="2fa",
+    show_default=True,
+    help="Traffic class of the new credentials.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print every credential as JSON.")
+@DB_OPTION
+def accounts_create(name: str, traffic_class: str, as_json: bool, database_url: str | None) -> None:
+    """Create an account with one credential per dialect; prints its secrets once.
+
+    Example: convroute accounts create acme --json
+    """
+    with opened(database_url) as c:
+        created = new_account(name, TrafficClass(traffic_class), c.clock())
+        c.store.create_account(created)
+    click.echo(json.dumps(created.as_json(), indent=2) if as_json else created.pretty())
+
+
+@accounts.command("add-credential")
+@click.argument("name")
+@click.option("--dialect", type=click.Choice([d.value for d in Dialect]), required=True)
+@click.option(
+    "--traffic-class",
+    type=click.Choice([t.value for t in TrafficClass]),
+    default="2fa",
+    show_default=True,
+)
+@click.option(
+    "--signature-method",
+    type=click.Choice([m.value for m in SignatureMethod]),
+    default="sha256",
+    show_default=True,
+    help="Vonage only.",
+)
+@click.option("--workspace-id", default=None, help="Bird only: bind the key to this workspace.")
+@click.option("--json", "as_json", is_flag=True, help="Print the credential as JSON.")
+@DB_OPTION
+def accounts_add_credential(
+    name: str,
+    dialect: str,
+    traffic_class: str,
+    signature_method: str,
+    workspace_id: str | None,
+    as_json: bool,
+    database_url: str | None,
+) -> None:
+    """Add a credential to an account (e.g. a separate Vonage key for non-2FA traffic).
+
+    Example: convroute accounts add-credential acme --dialect vonage --traffic-class other
+    """
+    with opened(database_url) as c:
+        issued = issue_credential(
+            _account_id(c, name),
+            Dialect(dialect),
+            TrafficClass(traffic_class),
+            c.clock(),
+            SignatureMethod(signature_method),
+            workspace_id,
+        )
+        c.store.add_credential(issued)
+    shown = {dialect: issued.shown}
+    click.echo(
+        json.dumps(shown, indent=2)
+        if as_json
+        else "\n".join(f"{k}: {v}" for k, v in issued.shown.items())
+    )
+
+
+@accounts.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@DB_OPTION
+def accounts_list(as_json: bool, database_url: str | None) -> None:
+    """List accounts.
+
+    Example: convroute accounts list
+    """
+    with opened(database_url) as c:
+        rows = c.store.list_accounts()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    _table(rows, ["id", "name", "credentials", "conversions_enabled"])
+
+
+@accounts.command("set-window")
+@click.argument("name")
+@click.argument("message_type", type=click.Choice([t.value for t in MessageType]))
+@click.argument("seconds", type=click.IntRange(1, MAX_WINDOW_S))
+@DB_OPTION
+def accounts_set_window(
+    name: str, message_type: str, seconds: int, database_url: str | None
+) -> None:
+    """Set an account's conversion window for a message type, in seconds.
+
+    Example: convroute accounts set-window acme otp 300
+    """
+    with opened(database_url) as c:
+        c.store.set_window(_account_id(c, name), MessageType(message_type), seconds)
+    click.echo(f"{name}: {message_type} window is {seconds} s")
+
+
+@accounts.command("conversions")
+@click.argument("name")
+@click.argument("state", type=click.Choice(["on", "off"]))
+@DB_OPTION
+def accounts_conversions(name: str, state: str, database_url: str | None) -> None:
+    """Turn conversion reporting on or off for an account.
+
+    Example: convroute accounts conversions acme off
+    """
+    with opened(database_url) as c:
+        c.store.set_conversions_enabled(_account_id(c, name), state == "on")
+    click.echo(f"{name}: conversions {state}")
+
+
+@main.group()
+def routes() -> None:
+    """Configure carrier routes."""
+
+
+@routes.command("add")
+@click.argument("name")
+@click.option(
+    "--price",
+    "prices",
+    multiple=True,
+    required=True,
+    metavar="COUNTRY=PRICE",
+    help="Price per message to a country (ISO code or * for all); repeatable.",
+)
+@click.option("--connector", default="simulated", show_default=True)
+@DB_OPTION
+def routes_add(
+    name: str, prices: tuple[str, ...], connector: str, database_url: str | None
+) -> None:
+    """Add a route.
+
+    Example: convroute routes add eu-direct --price FR=0.031 --price DE=0.045
+    """
+    dests = []
+    for item in prices:
+        country, sep, price = item.partition("=")
+        try:
+            value = float(price)
+        except ValueError:
+            value = -1.0
+        if not sep or not country or value < 0:
+            raise click.BadParameter(f"{item!r} is not COUNTRY=PRICE", param_hint="--price")
+        dests.append(RouteDestination(country.upper(), value))
+    with opened(database_url) as c:
+        now = c.clock()
+        c.store.add_route(Route(new_id(now), name, True, connector, tuple(dests), now))
+    click.echo(f"route {name} added")
+
+
+@routes.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@DB_OPTION
+def routes_list(as_json: bool, database_url: str | None) -> None:
+    """List routes with their prices.
+
+    Example: convroute routes list
+    """
+    with opened(database_url) as c:
+        rows = [
+            {
+                "id": r.id,
+                "name": r.name,
+                "enabled": r.enabled,
+                "connector": r.connector,
+                "prices": " ".join(f"{d.country}={d.price:g}" for d in r.destinations),
+            }
+            for r in c.store.routes()
+        ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    _table(rows, ["name", "enabled", "connector", "prices", "id"])
+
+
+@main.group()
+def windows() -> None:
+    """Conversion windows."""
+
+
+@windows.command("close")
+@DB_OPTION
+def windows_close(database_url: str | None) -> None:
+    """Close every due conversion window now (for cron; the server also does it on its own).
+
+    Example: convroute windows close
+    """
+    total = 0
+    with opened(database_url) as c:
+        while True:
+            closed = c.store.write(partial(close_due_windows, now_ms=c.clock(), limit=1000))
+            total += closed
+            if closed < 1000:
+                break
+    click.echo(f"closed {total} conversion window(s)")
+
+
+def _table(
+    rows: list[dict[str, Any]], columns: list[str], echo: Callable[[str], None] = click.echo
+) -> None:
+    if not rows:
+        echo("(none)")
+        return
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    echo("  ".join(c.ljust(widths[c]) for c in columns))
+    for r in rows:
+        echo("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
