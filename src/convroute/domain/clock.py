@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from convroute.domain.errors import ValidationError
 
 Clock = Callable[[], int]
 """A function returning the current time in epoch milliseconds."""
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
 _MIN_MS = 946_684_800_000  # 2000-01-01: anything older is a client bug, not a conversion.
 
 
@@ -53,7 +55,7 @@ def parse_sql_utc(value: str, field: str = "timestamp") -> int:
 
 def to_ms(moment: datetime, field: str = "timestamp") -> int:
     """A timezone-aware datetime as epoch ms, refusing dates before 2000."""
-    ms = int(moment.timestamp() * 1000)
+    ms = (moment - _EPOCH) // _ONE_MS  # exact: float timestamps lose the last millisecond
     if ms < _MIN_MS:
         raise ValidationError.field(field, "must not be before 2000-01-01")
     return ms

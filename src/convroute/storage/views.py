@@ -157,7 +157,7 @@ def conversion_stats(
         query = query.group_by(*keys).order_by(*keys)
     out = []
     for row in conn.execute(query).mappings():
-        item = {k: (int(v) if k not in group_by else v) for k, v in row.items()}
+        item = {k: (int(v or 0) if k not in group_by else v) for k, v in row.items()}
         if item["messages"] == 0:
             continue
         reported = sum(item[st.value] for st in _REPORTED)

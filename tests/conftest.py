@@ -1,0 +1,140 @@
+"""Shared fixtures. ``backend`` runs a test on SQLite and, when a server answers (always under
+CI=true), on PostgreSQL: one store suite for every backend."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from convroute.bootstrap import Container, bootstrap
+from convroute.config import Settings
+from convroute.domain.models import Principal, Route, RouteDestination
+from convroute.domain.statuses import Dialect, TrafficClass
+from convroute.services.accounts import NewAccount, new_account
+from convroute.services.auth import principal_of
+from convroute.storage import schema
+from convroute.storage.engines import normalize_url
+from convroute.storage.secretbox import new_key
+
+PG_URL = os.environ.get("CONVROUTE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+SECRET_KEY = new_key()
+
+
+def _pg_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_report_header() -> str:
+    if _pg_answers():
+        return (
+            f"convroute: PostgreSQL answers at {PG_URL}: store tests run on sqlite AND postgresql"
+        )
+    return (
+        f"convroute: *** PostgreSQL does NOT answer at {PG_URL}: the postgresql store tests "
+        "will be SKIPPED (under CI=true they fail instead) ***"
+    )
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database, copied for each test (migrating once keeps tests fast)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    c = bootstrap(Settings(database_url=f"sqlite:///{path}", secret_key=SECRET_KEY))
+    c.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url() -> Iterator[str]:
+    """A fresh schema on the PostgreSQL test database, migrated once, dropped at the end."""
+    if not _pg_answers():
+        message = f"PostgreSQL does not answer at {PG_URL}: the PostgreSQL store tests did NOT run"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + " (required under CI=true)")
+        pytest.skip(message)
+    name = "t_" + secrets.token_hex(6)
+    admin = create_engine(normalize_url(PG_URL))
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {name}"))
+    url = f"{PG_URL}?options=-csearch_path%3D{name}"
+    c = bootstrap(Settings(database_url=url, secret_key=SECRET_KEY))
+    c.close()
+    yield url
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {name} CASCADE"))
+    admin.dispose()
+
+
+def _truncate_pg(url: str) -> None:
+    engine = create_engine(normalize_url(url))
+    tables = ", ".join(t.name for t in schema.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A clean, migrated database on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "convroute.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("pg_schema_url")
+    _truncate_pg(url)
+    return url
+
+
+@pytest.fixture
+def container(database_url: str) -> Iterator[Container]:
+    """A bootstrapped container (writer not started) on each backend."""
+    c = bootstrap(Settings(database_url=database_url, secret_key=SECRET_KEY), migrate=False)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def sqlite_container(tmp_path: Path, sqlite_template: Path) -> Iterator[Container]:
+    """A container on SQLite only, for tests about HTTP rather than storage."""
+    path = tmp_path / "convroute.db"
+    shutil.copy(sqlite_template, path)
+    c = bootstrap(Settings(database_url=f"sqlite:///{path}", secret_key=SECRET_KEY), migrate=False)
+    yield c
+    c.close()
+
+
+def add_account(
+    c: Container, name: str = "acme", traffic_class: TrafficClass = TrafficClass.TWO_FA
+) -> NewAccount:
+    """Create an account in ``c``'s store."""
+    created = new_account(name, traffic_class, c.clock())
+    c.store.create_account(created)
+    return created
+
+
+def principal(c: Container, created: NewAccount, dialect: Dialect = Dialect.NATIVE) -> Principal:
+    """The principal of one of the account's credentials."""
+    credential = created.issued[dialect].credential
+    return principal_of(c.store.find_credential(dialect, credential.key_id), None)
+
+
+def add_route(
+    c: Container, name: str, price: float, country: str = "*", enabled: bool = True
+) -> Route:
+    """Create a route serving ``country`` at ``price``."""
+    route = Route(
+        f"route-{name}", name, enabled, "simulated", (RouteDestination(country, price),), c.clock()
+    )
+    c.store.add_route(route)
+    return route
