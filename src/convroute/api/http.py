@@ -71,10 +71,16 @@ async def read_body(request: Request) -> bytes:
 
 async def read_json(request: Request, kind: type[S]) -> S:
     """Decode a JSON body into ``kind`` (a msgspec Struct); 415, 400 or 422 on bad input."""
+    return (await read_json_raw(request, kind))[1]
+
+
+async def read_json_raw(request: Request, kind: type[S]) -> tuple[str, S]:
+    """``read_json``, with the body as received (kept as the event's raw request)."""
     if media_type(request) != "application/json":
         raise unsupported_media_type("application/json", request.headers.get("content-type"))
     body = await read_body(request)
-    return decode_json(body, kind)
+    decoded = decode_json(body, kind)
+    return body.decode(), decoded
 
 
 _AT = re.compile(r" - at `\$(?:\.(?P<path>[^`]*))?`$")

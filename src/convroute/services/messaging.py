@@ -34,7 +34,6 @@ from convroute.services.ports import RoutingDecision, WriteTransaction
 
 MAX_TEXT_LENGTH = 1600  # ten concatenated GSM-7 segments: longer is a client bug
 MAX_SENDER_LENGTH = 20
-WINDOW_DEDUPE_KEY = "window"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,17 +161,22 @@ def send_messages(tx: WriteTransaction, cmds: Sequence[SendMessage], now_ms: int
     return out
 
 
-def dedupe_key(cmd: RecordConversion) -> str:
-    """Identical reports (same status, type, method and client time) share a key."""
-    text = "|".join(
-        [
+def dedupe_key(message_id: str, *fields: str) -> str:
+    """Identical reports about a message share a key; reports about others never do."""
+    return hashlib.sha256("|".join([message_id, *fields]).encode()).hexdigest()[:32]
+
+
+def report_key(cmd: RecordConversion) -> str:
+    """A report's key: its message, status, type, method and client time."""
+    return dedupe_key(
+        cmd.message_id,
+        *[
             cmd.status.value,
             cmd.type.value if cmd.type else "-",
             cmd.method.value,
             "-" if cmd.event_ms is None else str(cmd.event_ms),
-        ]
+        ],
     )
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def record_conversions(
@@ -180,8 +184,10 @@ def record_conversions(
 ) -> list[Outcome]:
     """Append conversion events and fold them into the messages' current status."""
     states = tx.load_states({(c.principal.account_id, c.message_id) for c in cmds})
-    keys = [(c.message_id, dedupe_key(c)) for c in cmds]
-    existing = tx.existing_conversions([k for k in keys if k[0] in states])
+    keys = [report_key(c) for c in cmds]
+    existing = tx.existing_conversions(
+        [k for c, k in zip(cmds, keys, strict=True) if c.message_id in states]
+    )
     events: list[ConversionEvent] = []
     dirty: dict[str, MessageState] = {}
     out: list[Outcome] = []
@@ -206,7 +212,7 @@ def record_conversions(
             source=EventSource.CLIENT,
             dialect=cmd.principal.dialect,
             traffic_class=cmd.principal.traffic_class,
-            dedupe_key=key[1],
+            dedupe_key=key,
             raw=cmd.raw,
         )
         existing[key] = (event.id, event.status)
@@ -280,7 +286,7 @@ def close_windows(tx: WriteTransaction, cmds: Sequence[CloseWindows], now_ms: in
             source=EventSource.WINDOW,
             dialect=None,
             traffic_class=None,
-            dedupe_key=WINDOW_DEDUPE_KEY,
+            dedupe_key=dedupe_key(state.message_id, "window"),
             raw=json.dumps({"window_closed_ms": state.window_due_ms}),
         )
         events.append(event)

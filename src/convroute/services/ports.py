@@ -49,9 +49,9 @@ class WriteTransaction(Protocol):
         ...
 
     def existing_conversions(
-        self, keys: Collection[tuple[str, str]]
-    ) -> dict[tuple[str, str], tuple[str, ConversionStatus]]:
-        """Already stored events by (message_id, dedupe_key): their id and status."""
+        self, keys: Collection[str]
+    ) -> dict[str, tuple[str, ConversionStatus]]:
+        """Already stored events by dedupe key: their id and status."""
         ...
 
     def due_windows(self, now_ms: int, limit: int) -> list[MessageState]:

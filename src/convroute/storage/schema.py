@@ -152,7 +152,7 @@ conversion_events = Table(
     metadata,
     Column("seq", Seq, primary_key=True, autoincrement=True),
     Column("id", String(36), nullable=False, unique=True),
-    Column("message_id", String(36), nullable=False),
+    Column("message_id", String(36), nullable=False, index=True),
     Column("account_id", String(36), nullable=False),
     Column("status", String(32), nullable=False),
     Column("type", String(16), nullable=False),
@@ -162,10 +162,10 @@ conversion_events = Table(
     Column("source", String(8), nullable=False),
     Column("dialect", String(16)),
     Column("traffic_class", String(8)),
-    # Identical reports share a key: the unique constraint makes repeats idempotent.
-    Column("dedupe_key", String(64), nullable=False),
+    # Identical reports about a message share a key (it hashes the message id too): the
+    # unique constraint makes repeats idempotent, and a batch checks its keys in one probe each.
+    Column("dedupe_key", String(64), nullable=False, unique=True),
     Column("raw", Text),
-    UniqueConstraint("message_id", "dedupe_key"),
 )
 
 dlr_events = Table(

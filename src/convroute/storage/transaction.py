@@ -120,19 +120,14 @@ class SqlTransaction:
         return out
 
     def existing_conversions(
-        self, keys: Collection[tuple[str, str]]
-    ) -> dict[tuple[str, str], tuple[str, ConversionStatus]]:
-        wanted = set(keys)
-        out: dict[tuple[str, str], tuple[str, ConversionStatus]] = {}
+        self, keys: Collection[str]
+    ) -> dict[str, tuple[str, ConversionStatus]]:
+        out: dict[str, tuple[str, ConversionStatus]] = {}
         c = t.conversion_events.c
-        for chunk in _chunks(sorted({m for m, _ in wanted})):
-            query = select(c.id, c.message_id, c.dedupe_key, c.status).where(
-                c.message_id.in_(chunk)
-            )
+        for chunk in _chunks(sorted(set(keys))):
+            query = select(c.id, c.dedupe_key, c.status).where(c.dedupe_key.in_(chunk))
             for row in self.conn.execute(query):
-                key = (row.message_id, row.dedupe_key)
-                if key in wanted:
-                    out[key] = (row.id, ConversionStatus(row.status))
+                out[row.dedupe_key] = (row.id, ConversionStatus(row.status))
         return out
 
     def due_windows(self, now_ms: int, limit: int) -> list[MessageState]:

@@ -18,6 +18,7 @@ from convroute.api.http import (
     guarded,
     json_response,
     read_json,
+    read_json_raw,
 )
 from convroute.api.problems import HttpProblem
 from convroute.domain.clock import check_not_future, format_iso, parse_iso8601
@@ -166,7 +167,7 @@ async def send_message(request: Request) -> Response:
 async def record_conversion(request: Request) -> Response:
     principal = await authenticate(request)
     message_id = message_id_of(request)
-    body = await read_json(request, ConversionIn)
+    raw, body = await read_json_raw(request, ConversionIn)
     c = container(request)
     command = RecordConversion(
         principal,
@@ -175,7 +176,7 @@ async def record_conversion(request: Request) -> Response:
         body.type,
         body.method,
         optional_time(body.timestamp, c.clock()),
-        raw=msgspec.json.encode(body).decode(),
+        raw=raw,
     )
     recorded = await c.committer.execute(command)
     return json_response(
@@ -193,7 +194,7 @@ async def record_conversion(request: Request) -> Response:
 async def record_dlr(request: Request) -> Response:
     principal = await authenticate(request)
     message_id = message_id_of(request)
-    body = await read_json(request, DlrIn)
+    raw, body = await read_json_raw(request, DlrIn)
     c = container(request)
     if body.error_code is not None and len(body.error_code) > 32:
         raise ValidationError.field("error_code", "must be at most 32 characters")
@@ -203,7 +204,7 @@ async def record_dlr(request: Request) -> Response:
         body.status,
         optional_time(body.timestamp, c.clock()),
         body.error_code,
-        raw=msgspec.json.encode(body).decode(),
+        raw=raw,
     )
     recorded = await c.committer.execute(command)
     return json_response(

@@ -1,0 +1,1 @@
+"""Reproducible benchmarks. Each prints its figures and the command that produced them."""

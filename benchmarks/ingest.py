@@ -1,0 +1,161 @@
+"""Durable-ingest benchmark: conversion reports per second against a running server, with
+p50/p99 latency, beside a no-op endpoint on the same stack; ``--kill-after`` SIGKILLs the
+server mid-run and checks that every acknowledged report is in the database.
+
+    python -m benchmarks.ingest                    # or: make bench-ingest
+    python -m benchmarks.ingest --kill-after 3     # durability under SIGKILL
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+import uvloop
+from sqlalchemy import select
+
+from benchmarks.loadgen import Result, http_request, run_load
+from benchmarks.server import Server, prepare_database
+from convroute.bootstrap import bootstrap
+from convroute.config import Settings
+from convroute.storage import schema as t
+from convroute.storage.secretbox import new_key
+
+
+def report(name: str, r: Result) -> str:
+    return (
+        f"| {name} | {r.rate:,.0f}/s | {r.percentile(50):.1f} ms | {r.percentile(99):.1f} ms "
+        f"| {r.ok:,} | {r.errors} |"
+    )
+
+
+async def create_messages(server: Server, token: str, seconds: float) -> list[str]:
+    body = json.dumps(
+        {"src": "Bench", "dst": "+14155552671", "text": "code 123456", "trackable": True}
+    ).encode()
+    request = http_request("POST", "/api/v1/messages", token, body)
+    r = await run_load(
+        "127.0.0.1", server.port, lambda n: request, 32, seconds, 201, keep_acks=True
+    )
+    print(report("send message (POST /api/v1/messages)", r))
+    return [json.loads(b)["id"] for b in r.acked]
+
+
+def conversion_requests(token: str, ids: list[str], phase: int):  # type: ignore[no-untyped-def]
+    def make(n: int) -> bytes:
+        mid = ids[n % len(ids)]
+        # A distinct client timestamp per report and phase: each is a new event, none is a
+        # duplicate (a duplicate answers 200 and would count as an error).
+        ms = 1_700_000_000_000 + phase * 1_000_000_000 + n
+        body = b'{"status":"converted","timestamp":"%s"}' % _iso(ms).encode()
+        return http_request("POST", f"/api/v1/messages/{mid}/conversions", token, body)
+
+    return make
+
+
+def _iso(ms: int) -> str:
+    from convroute.domain.clock import format_iso
+
+    return format_iso(ms)
+
+
+async def bench(args: argparse.Namespace) -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="convroute-bench-"))
+    url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
+    key = new_key()
+    creds = prepare_database(url, key)
+    token = creds["credentials"]["native"]["token"]  # type: ignore[index]
+    server = Server(
+        url, workers=args.workers, env={"CONVROUTE_SECRET_KEY": key}, log=tmp / "server.log"
+    ).start()
+    print(
+        f"convroute ingest benchmark: {url.split('://')[0]}, {args.workers} server worker(s), "
+        f"{args.connections} connections, {args.seconds:g} s per phase, "
+        f"{platform.python_implementation()} {platform.python_version()}"
+    )
+    print("| phase | throughput | p50 | p99 | ok | errors |\n|---|---|---|---|---|---|")
+    try:
+        ids = await create_messages(server, token, 2.0)
+        if args.kill_after:
+            make = conversion_requests(token, ids, 0)
+            return await kill_check(args, server, make, url, key)
+        warm = conversion_requests(token, ids, 1)
+        await run_load("127.0.0.1", server.port, warm, args.connections, 1.0, 201)
+        make = conversion_requests(token, ids, 2)
+        conv = await run_load("127.0.0.1", server.port, make, args.connections, args.seconds, 201)
+        print(report("durable conversion report (POST .../conversions)", conv))
+        noop_req = http_request("GET", "/healthz")
+        noop = await run_load(
+            "127.0.0.1", server.port, lambda n: noop_req, args.connections, args.seconds, 200
+        )
+        print(report("no-op (GET /healthz)", noop))
+        auth_req = http_request("GET", "/api/v1/account", token)
+        auth = await run_load(
+            "127.0.0.1", server.port, lambda n: auth_req, args.connections, args.seconds, 200
+        )
+        print(report("authenticated no-op (GET /api/v1/account)", auth))
+        print(
+            f"\nconversion reports / no-op: {conv.rate / noop.rate:.0%}; "
+            f"/ authenticated no-op: {conv.rate / auth.rate:.0%}"
+        )
+        print(
+            f"target: >= 5,000 reports/s and >= 50 % of the no-op: "
+            f"{'MET' if conv.rate >= 5000 and conv.rate >= noop.rate / 2 else 'NOT MET'}"
+        )
+        return 0
+    finally:
+        server.stop()
+
+
+async def kill_check(
+    args: argparse.Namespace,
+    server: Server,
+    make,
+    url: str,  # type: ignore[no-untyped-def]
+    key: str,
+) -> int:
+    loop = asyncio.get_running_loop()
+    loop.call_later(args.kill_after, server.kill)
+    r = await run_load(
+        "127.0.0.1", server.port, make, args.connections, args.kill_after + 2, 201, keep_acks=True
+    )
+    acked = {json.loads(b)["id"] for b in r.acked}
+    c = bootstrap(Settings(database_url=url, secret_key=key))  # reopens (and recovers) the db
+    try:
+        stored = c.store.read(
+            lambda conn: {row.id for row in conn.execute(select(t.conversion_events.c.id))}
+        )
+    finally:
+        c.close()
+    lost = acked - stored
+    print(
+        f"\nSIGKILL after {args.kill_after:g} s: {len(acked):,} reports acknowledged, "
+        f"{len(stored):,} stored, {len(lost)} acknowledged but lost, "
+        f"{r.errors} requests cut by the kill"
+    )
+    return 1 if lost or not acked else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    parser.add_argument("--connections", type=int, default=64, help="concurrent keep-alive clients")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument("--database-url", default=None, help="default: a new SQLite file")
+    parser.add_argument(
+        "--kill-after",
+        type=float,
+        default=0.0,
+        help="SIGKILL the server after this many seconds and check durability",
+    )
+    args = parser.parse_args(argv)
+    return uvloop.run(bench(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""A small HTTP/1.1 keep-alive load generator on asyncio streams (uvloop): light enough that
+one client process can push a Python server on the same two cores."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Result:
+    """What one load phase measured."""
+
+    ok: int = 0
+    errors: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    acked: list[bytes] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+RequestFactory = Callable[[int], bytes]
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    body = await reader.readexactly(length) if length else b""
+    return status, body
+
+
+async def _client(
+    host: str,
+    port: int,
+    make: RequestFactory,
+    start_seq: int,
+    step: int,
+    stop_at: float,
+    result: Result,
+    expect: int,
+    keep_acks: bool,
+) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    seq = start_seq
+    try:
+        while time.perf_counter() < stop_at:
+            t0 = time.perf_counter()
+            writer.write(make(seq))
+            status, body = await _read_response(reader)
+            if status == expect:
+                result.ok += 1
+                result.latencies_ms.append((time.perf_counter() - t0) * 1000)
+                if keep_acks:
+                    result.acked.append(body)
+            else:
+                result.errors += 1
+            seq += step
+    except (ConnectionError, asyncio.IncompleteReadError):
+        result.errors += 1  # the server went away (the kill test does that on purpose)
+    finally:
+        writer.close()
+
+
+async def run_load(
+    host: str,
+    port: int,
+    make: RequestFactory,
+    connections: int,
+    seconds: float,
+    expect: int,
+    keep_acks: bool = False,
+) -> Result:
+    """Drive ``connections`` keep-alive clients for ``seconds``; request ``n`` is ``make(n)``."""
+    result = Result()
+    start = time.perf_counter()
+    stop_at = start + seconds
+    await asyncio.gather(
+        *[
+            _client(host, port, make, i, connections, stop_at, result, expect, keep_acks)
+            for i in range(connections)
+        ]
+    )
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def http_request(method: str, path: str, token: str | None = None, body: bytes = b"") -> bytes:
+    """A raw HTTP/1.1 request."""
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
+    if token:
+        lines.append(f"Authorization: Bearer {token}")
+    if body:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body

@@ -1,0 +1,114 @@
+"""Start a convroute server process on a fresh database, for benchmarks and process tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from convroute.bootstrap import bootstrap
+from convroute.config import Settings
+from convroute.domain.ids import new_id
+from convroute.domain.models import Route, RouteDestination
+from convroute.domain.statuses import TrafficClass
+from convroute.services.accounts import new_account
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def prepare_database(database_url: str, secret_key: str | None = None) -> dict[str, object]:
+    """Migrate, add a route and an account; the account's credentials (as ``accounts create``)."""
+    c = bootstrap(Settings(database_url=database_url, secret_key=secret_key))
+    try:
+        now = c.clock()
+        c.store.add_route(
+            Route(new_id(now), "bench", True, "simulated", (RouteDestination("*", 0.03),), now)
+        )
+        created = new_account("bench-" + new_id(now)[-8:], TrafficClass.TWO_FA, now)
+        c.store.create_account(created)
+        return created.as_json()
+    finally:
+        c.close()
+
+
+@dataclass
+class Server:
+    """A ``convroute serve`` child process."""
+
+    database_url: str
+    workers: int = 1
+    port: int = field(default_factory=free_port)
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> Server:
+        env = {**os.environ, **self.env, "CONVROUTE_LOG_LEVEL": "warning"}
+        args = [
+            sys.executable,
+            "-m",
+            "convroute.cli",
+            "serve",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--database-url",
+            self.database_url,
+        ]
+        out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            args, env=env, stdout=out, stderr=out, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(self.base_url + "/readyz", timeout=1) as r:  # noqa: S310
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not become ready")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no graceful shutdown, no flush."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def post_json(url: str, body: dict[str, object], token: str) -> dict[str, object]:
+    request = urllib.request.Request(  # noqa: S310
+        url,
+        json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:  # noqa: S310
+        result: dict[str, object] = json.loads(r.read())
+        return result
