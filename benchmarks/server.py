@@ -72,9 +72,13 @@ class Server:
             self.database_url,
         ]
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(
-            args, env=env, stdout=out, stderr=out, start_new_session=True
-        )
+        try:
+            self.process = subprocess.Popen(
+                args, env=env, stdout=out, stderr=out, start_new_session=True
+            )
+        finally:
+            if not isinstance(out, int):
+                out.close()  # the child holds its own copy
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

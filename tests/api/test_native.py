@@ -283,3 +283,28 @@ def test_window_closes_through_the_server(api: Api) -> None:
         "window",
         True,
     )
+
+
+def test_the_server_sweeps_due_windows_by_itself(tmp_path, sqlite_template) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+    import time
+
+    from convroute.bootstrap import bootstrap
+    from convroute.config import Settings
+    from tests.api.conftest import make_api
+    from tests.conftest import SECRET_KEY
+
+    path = tmp_path / "sweep.db"
+    shutil.copy(sqlite_template, path)
+    c = bootstrap(Settings(database_url=f"sqlite:///{path}", secret_key=SECRET_KEY,
+                           window_sweep_seconds=0.05), migrate=False)
+    for api in make_api(c):
+        api.client.put("/api/v1/windows/otp", json={"seconds": 1}, headers=api.auth())
+        mid = api.send()
+        deadline = time.monotonic() + 5
+        status = None
+        while time.monotonic() < deadline and status != "not_converted":
+            time.sleep(0.1)
+            status = api.client.get(f"/api/v1/messages/{mid}", headers=api.auth()).json()["status"]
+        assert status == "not_converted"
+    c.close()
