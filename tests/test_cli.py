@@ -28,19 +28,22 @@ def test_accounts_create_json_has_every_dialect(db: list[str]) -> None:
     out = json.loads(invoke("accounts", "create", "acme", "--json", *db))
     creds = out["credentials"]
     assert set(creds) == {"native", "plivo", "vonage", "bird"}
-    assert creds["plivo"]["auth_id"].startswith("MA") and len(creds["plivo"]["auth_token"]) == 40
+    assert creds["plivo"]["auth_id"].startswith("MA")
+    assert len(creds["plivo"]["auth_token"]) == 40
     assert {"api_key", "api_secret", "signature_secret", "signature_method"} <= set(creds["vonage"])
     assert {"access_key", "workspace_id"} <= set(creds["bird"])
     assert creds["native"]["token"].startswith("cr_")
     assert all(c["traffic_class"] == "2fa" for c in creds.values())
     listing = invoke("accounts", "list", *db)
-    assert "acme" in listing and out["account"]["id"] in listing
+    assert "acme" in listing
+    assert out["account"]["id"] in listing
 
 
 def test_duplicate_account_is_a_clean_error(db: list[str]) -> None:
     invoke("accounts", "create", "acme", *db)
     result = CliRunner().invoke(main, ["accounts", "create", "acme", *db])
-    assert result.exit_code == 1 and "already exists" in result.output
+    assert result.exit_code == 1
+    assert "already exists" in result.output
 
 
 def test_add_credential_and_windows(db: list[str]) -> None:
@@ -65,13 +68,15 @@ def test_add_credential_and_windows(db: list[str]) -> None:
     assert "300 s" in invoke("accounts", "set-window", "acme", "otp", "300", *db)
     assert "conversions off" in invoke("accounts", "conversions", "acme", "off", *db)
     result = CliRunner().invoke(main, ["accounts", "set-window", "nobody", "otp", "300", *db])
-    assert result.exit_code == 1 and "no account named" in result.output
+    assert result.exit_code == 1
+    assert "no account named" in result.output
 
 
 def test_routes_and_windows_close(db: list[str]) -> None:
     invoke("routes", "add", "eu", "--price", "FR=0.031", "--price", "de=0.045", *db)
     rows = json.loads(invoke("routes", "list", "--json", *db))
-    assert rows[0]["name"] == "eu" and rows[0]["prices"] == "DE=0.045 FR=0.031"
+    assert rows[0]["name"] == "eu"
+    assert rows[0]["prices"] == "DE=0.045 FR=0.031"
     result = CliRunner().invoke(main, ["routes", "add", "bad", "--price", "FR", *db])
     assert result.exit_code == 2
     assert "closed 0 conversion window(s)" in invoke("windows", "close", *db)
@@ -83,7 +88,8 @@ def test_secret_key_is_a_fernet_key() -> None:
 
 def test_bad_database_url_is_a_clean_error() -> None:
     result = CliRunner().invoke(main, ["accounts", "list", "--database-url", "mysql://x/y"])
-    assert result.exit_code == 1 and "database_url" in result.output
+    assert result.exit_code == 1
+    assert "database_url" in result.output
 
 
 def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:

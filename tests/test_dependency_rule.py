@@ -42,11 +42,10 @@ def test_pure_core_imports_only_stdlib_and_pure_libraries(package: str) -> None:
     for path in sorted((PACKAGE / package).rglob("*.py")):
         for name in imports_of(path):
             top = name.split(".")[0]
-            if name.startswith(FORBIDDEN_INTERNAL):
-                offenders.append(f"{path.name}: {name}")
-            elif top not in sys.stdlib_module_names and top not in ALLOWED_THIRD_PARTY | {
-                "convroute"
-            }:
+            third_party = top not in sys.stdlib_module_names and top != "convroute"
+            if name.startswith(FORBIDDEN_INTERNAL) or (
+                third_party and top not in ALLOWED_THIRD_PARTY
+            ):
                 offenders.append(f"{path.name}: {name}")
     assert offenders == []
 

@@ -4,7 +4,6 @@ every report it answered with success must be in the database afterwards."""
 from __future__ import annotations
 
 import pytest
-
 from benchmarks import ingest
 
 

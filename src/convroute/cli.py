@@ -138,7 +138,7 @@ def migrate(database_url: str | None) -> None:
 def secret_key() -> None:
     """Print a new CONVROUTE_SECRET_KEY (required with PostgreSQL).
 
-    Example: export CONVROUTE_SECRET_KEY=$(convroute secret-key)
+    Example: convroute secret-key  (then: export CONVROUTE_SECRET_KEY=<printed key>)
     """
     from convroute.storage.secretbox import new_key
 

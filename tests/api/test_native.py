@@ -38,7 +38,8 @@ def test_send_report_and_read_back(api_any: Api) -> None:
     )
     assert r.status_code == 201, r.text
     sent = r.json()
-    assert sent["route"]["name"] == "cheap" and sent["country"] == "FR"
+    assert sent["route"]["name"] == "cheap"
+    assert sent["country"] == "FR"
     assert sent["network"] == "SFR"
     mid = sent["id"]
     r = api.client.post(
@@ -60,8 +61,10 @@ def test_send_report_and_read_back(api_any: Api) -> None:
     )
     assert r.status_code == 201, r.text
     view = api.client.get(f"/api/v1/messages/{mid}", headers=api.auth()).json()
-    assert view["status"] == "converted" and view["final"] is True
-    assert view["client_ref"] == "verif-1" and view["text_length"] == 19
+    assert view["status"] == "converted"
+    assert view["final"] is True
+    assert view["client_ref"] == "verif-1"
+    assert view["text_length"] == 19
     assert "text" not in view  # OTP bodies are not kept
     assert [c["status"] for c in view["conversions"]] == ["converted"]
     assert view["conversions"][0]["timestamp"] == "2026-01-01T12:00:00.000Z"
@@ -69,12 +72,14 @@ def test_send_report_and_read_back(api_any: Api) -> None:
     stats = api.client.get(
         "/api/v1/stats/conversions?group_by=country,type", headers=api.auth()
     ).json()
-    assert stats["groups"][0]["country"] == "FR" and stats["groups"][0]["conversion_rate"] == 1.0
+    assert stats["groups"][0]["country"] == "FR"
+    assert stats["groups"][0]["conversion_rate"] == 1.0
 
 
 def test_window_settings(api: Api) -> None:
     r = api.client.put("/api/v1/windows/otp", json={"seconds": 120}, headers=api.auth())
-    assert r.status_code == 200 and r.json()["otp"] == 120
+    assert r.status_code == 200
+    assert r.json()["otp"] == 120
     assert api.client.get("/api/v1/windows", headers=api.auth(api.other)).json()["otp"] == 600
     mid = api.send()
     view = api.client.get(f"/api/v1/messages/{mid}", headers=api.auth()).json()
@@ -160,7 +165,8 @@ def test_bad_conversion_input_changes_nothing(
     )
     assert r.status_code == status, r.text
     error = r.json()["error"]
-    assert error["code"] == code and error["message"]
+    assert error["code"] == code
+    assert error["message"]
     if field:
         assert field in error["details"], error
     assert event_counts(api) == before
@@ -194,7 +200,8 @@ def test_no_route_is_a_clear_422(api: Api) -> None:
         json={"src": "A", "dst": "+14155552671", "text": "x"},
         headers=api.auth(),
     )
-    assert r.status_code == 422 and r.json()["error"]["code"] == "no_route"
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "no_route"
 
 
 @pytest.mark.parametrize(
@@ -233,7 +240,8 @@ def test_accounts_are_isolated(api_any: Api) -> None:
     r = api.client.post(
         f"/api/v1/messages/{mid}/conversions", json={"status": "converted"}, headers=other
     )
-    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "not_found"
     r = api.client.post(f"/api/v1/messages/{mid}/dlr", json={"status": "failed"}, headers=other)
     assert r.status_code == 404
     assert api.client.get("/api/v1/stats/conversions", headers=other).json()["groups"] == []
@@ -245,7 +253,8 @@ def test_unknown_message_is_404(api: Api, mid: str) -> None:
     r = api.client.post(
         f"/api/v1/messages/{mid}/conversions", json={"status": "converted"}, headers=api.auth()
     )
-    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "not_found"
 
 
 @pytest.mark.parametrize(
@@ -260,14 +269,17 @@ def test_unknown_message_is_404(api: Api, mid: str) -> None:
 )
 def test_bad_stats_queries(api: Api, query: str, field: str) -> None:
     r = api.client.get(f"/api/v1/stats/conversions?{query}", headers=api.auth())
-    assert r.status_code == 422 and field in r.json()["error"]["details"]
+    assert r.status_code == 422
+    assert field in r.json()["error"]["details"]
 
 
 def test_unknown_paths_and_methods_answer_json(api: Api) -> None:
     r = api.client.get("/api/v1/nothing")
-    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "not_found"
     r = api.client.delete("/api/v1/messages")
-    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+    assert r.status_code == 405
+    assert r.json()["error"]["code"] == "method_not_allowed"
 
 
 def test_window_closes_through_the_server(api: Api) -> None:
@@ -296,8 +308,12 @@ def test_the_server_sweeps_due_windows_by_itself(tmp_path, sqlite_template) -> N
 
     path = tmp_path / "sweep.db"
     shutil.copy(sqlite_template, path)
-    c = bootstrap(Settings(database_url=f"sqlite:///{path}", secret_key=SECRET_KEY,
-                           window_sweep_seconds=0.05), migrate=False)
+    c = bootstrap(
+        Settings(
+            database_url=f"sqlite:///{path}", secret_key=SECRET_KEY, window_sweep_seconds=0.05
+        ),
+        migrate=False,
+    )
     for api in make_api(c):
         api.client.put("/api/v1/windows/otp", json={"seconds": 1}, headers=api.auth())
         mid = api.send()

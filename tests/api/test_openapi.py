@@ -30,7 +30,8 @@ def test_request_schemas_are_the_decoded_structs(api: Api) -> None:
 
 def test_docs_page(api: Api) -> None:
     r = api.client.get("/docs")
-    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    assert r.status_code == 200
+    assert "text/html" in r.headers["content-type"]
     assert "/api/v1/messages/{message_id}/conversions" in r.text
 
 

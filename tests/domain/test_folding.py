@@ -75,5 +75,6 @@ def test_ties_go_to_the_latest_received() -> None:
 def test_status_table() -> None:
     assert {s for s in S if not s.is_final} == {S.INCORRECT_CODE}
     assert S.CONVERTED.reward == 1
-    assert S.CONVERTED_OTHER.reward == 0 and S.RESENT.reward == 0
+    assert S.CONVERTED_OTHER.reward == 0
+    assert S.RESENT.reward == 0
     assert S.CANCELED.reward is None

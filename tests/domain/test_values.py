@@ -56,9 +56,11 @@ def test_iso_round_trip(ms: int) -> None:
 
 def test_ids_are_time_ordered_uuid7() -> None:
     a, b = new_id(1_700_000_000_000), new_id(1_700_000_000_001)
-    assert is_uuid(a) and a[14] == "7"
+    assert is_uuid(a)
+    assert a[14] == "7"
     assert a < b
-    assert not is_uuid("not-a-uuid") and not is_uuid("../etc")
+    assert not is_uuid("not-a-uuid")
+    assert not is_uuid("../etc")
 
 
 def test_secret_hashing() -> None:

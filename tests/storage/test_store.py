@@ -74,11 +74,14 @@ def test_send_routes_to_the_cheapest_and_logs_the_decision(
     container: Container, acme: Principal
 ) -> None:
     sent = send(container, acme)
-    assert sent.route_name == "cheap" and sent.country == "US"
+    assert sent.route_name == "cheap"
+    assert sent.country == "US"
     decision = container.store.read(lambda conn: conn.execute(select(t.routing_decisions)).one())
-    assert decision.message_id == sent.message_id and decision.probability == 1.0
+    assert decision.message_id == sent.message_id
+    assert decision.probability == 1.0
     view = container.store.get_message(acme.account_id, sent.message_id)
-    assert view.route_name == "cheap" and view.message.dst == "+14155552671"
+    assert view.route_name == "cheap"
+    assert view.message.dst == "+14155552671"
     assert view.state.window_due_ms == sent.sent_ms + 600_000
 
 
@@ -97,7 +100,8 @@ def test_no_serving_route_is_an_error(container: Container) -> None:
     who = principal(container, add_account(container))
     (out,) = run(container, SendMessage(who, "Acme", "+14155552671", "x", MessageType.OTP, True))
     assert isinstance(out, NoRouteError)
-    assert count(container, t.messages) == 0 and count(container, t.message_state) == 0
+    assert count(container, t.messages) == 0
+    assert count(container, t.message_state) == 0
 
 
 def test_conversion_is_appended_and_folded(container: Container, acme: Principal) -> None:
@@ -111,9 +115,11 @@ def test_conversion_is_appended_and_folded(container: Container, acme: Principal
     )
     view = container.store.get_message(acme.account_id, sent.message_id)
     assert [e.status for e in view.conversions] == [S.INCORRECT_CODE, S.CONVERTED]
-    assert view.state.status is not None and view.state.status.status is S.CONVERTED
+    assert view.state.status is not None
+    assert view.state.status.status is S.CONVERTED
     assert view.state.window_due_ms is None  # final: the window no longer matters
-    assert isinstance(first, ConversionRecorded) and isinstance(second, ConversionRecorded)
+    assert isinstance(first, ConversionRecorded)
+    assert isinstance(second, ConversionRecorded)
     assert view.conversions[0].traffic_class is TrafficClass.TWO_FA
     assert view.conversions[0].dialect is Dialect.NATIVE
 
@@ -124,15 +130,18 @@ def test_identical_report_is_idempotent(container: Container, acme: Principal) -
     (a,) = run(container, cmd)
     (b,) = run(container, cmd)
     c1, c2 = run(container, cmd, cmd)  # twice in one batch too
-    assert isinstance(a, ConversionRecorded) and not a.duplicate
+    assert isinstance(a, ConversionRecorded)
+    assert not a.duplicate
     for dup in (b, c1, c2):
-        assert isinstance(dup, ConversionRecorded) and dup.duplicate
+        assert isinstance(dup, ConversionRecorded)
+        assert dup.duplicate
         assert dup.conversion_id == a.conversion_id
     assert count(container, t.conversion_events) == 1
     (other_time,) = run(
         container, RecordConversion(acme, sent.message_id, S.CONVERTED, event_ms=1_800_000_000_001)
     )
-    assert isinstance(other_time, ConversionRecorded) and not other_time.duplicate
+    assert isinstance(other_time, ConversionRecorded)
+    assert not other_time.duplicate
 
 
 def test_other_accounts_message_is_not_found_and_unchanged(
@@ -141,10 +150,12 @@ def test_other_accounts_message_is_not_found_and_unchanged(
     sent = send(container, acme)
     (conv,) = run(container, RecordConversion(other, sent.message_id, S.CONVERTED))
     (dlr,) = run(container, RecordDlr(other, sent.message_id, DlrStatus.DELIVERED))
-    assert isinstance(conv, NotFoundError) and isinstance(dlr, NotFoundError)
+    assert isinstance(conv, NotFoundError)
+    assert isinstance(dlr, NotFoundError)
     with pytest.raises(NotFoundError):
         container.store.get_message(other.account_id, sent.message_id)
-    assert count(container, t.conversion_events) == 0 and count(container, t.dlr_events) == 0
+    assert count(container, t.conversion_events) == 0
+    assert count(container, t.dlr_events) == 0
     assert container.store.conversion_stats(other.account_id, [], None, None) == []
 
 
@@ -156,7 +167,8 @@ def test_unknown_message_in_a_batch_fails_alone(container: Container, acme: Prin
         RecordConversion(acme, sent.message_id, S.CONVERTED),
         RecordConversion(acme, missing, S.CONVERTED),
     )
-    assert isinstance(good, ConversionRecorded) and isinstance(bad, NotFoundError)
+    assert isinstance(good, ConversionRecorded)
+    assert isinstance(bad, NotFoundError)
     assert count(container, t.conversion_events) == 1
 
 
@@ -182,10 +194,12 @@ def test_window_closes_and_a_late_report_corrects_it(container: Container, acme:
         now=t0 + 1_000_000,
     )
     view = container.store.get_message(acme.account_id, sent.message_id)
-    assert view.state.status is not None and view.state.status.status is S.CONVERTED
+    assert view.state.status is not None
+    assert view.state.status.status is S.CONVERTED
     assert [e.source for e in view.conversions] == [EventSource.WINDOW, EventSource.CLIENT]
     stats = container.store.conversion_stats(acme.account_id, [], None, None)
-    assert stats[0]["converted"] == 1 and stats[0]["not_converted"] == 0
+    assert stats[0]["converted"] == 1
+    assert stats[0]["not_converted"] == 0
 
 
 def test_window_per_account_and_type(container: Container, acme: Principal) -> None:
@@ -222,7 +236,8 @@ def test_stats_group_and_rate(container: Container, acme: Principal) -> None:
     assert by_country["US"]["conversion_rate"] == 1.0
     fr = by_country["FR"]
     assert (fr["messages"], fr["pending"], fr["canceled"], fr["reported"]) == (3, 1, 1, 1)
-    assert fr["conversion_rate"] == 0.0 and fr["route"] == "cheap"
+    assert fr["conversion_rate"] == 0.0
+    assert fr["route"] == "cheap"
     assert container.store.conversion_stats(acme.account_id, [], 1_900_000_000_000, None) == []
 
 
@@ -271,7 +286,8 @@ def test_group_commit_shares_commits_and_loses_nothing(
         th.start()
     for th in threads:
         th.join()
-    assert len(results) == 200 and all(isinstance(r, ConversionRecorded) for r in results)
+    assert len(results) == 200
+    assert all(isinstance(r, ConversionRecorded) for r in results)
     assert count(container, t.conversion_events) == 200
     assert container.committer.commands == 200
     assert container.committer.batches < 200  # concurrent writers shared commits
