@@ -232,10 +232,7 @@ def accounts_list(as_json: bool, database_url: str | None) -> None:
     """
     with opened(database_url) as c:
         rows = c.store.list_accounts()
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    _table(rows, ["id", "name", "credentials", "conversions_enabled"])
+    _print_rows(rows, ["id", "name", "credentials", "conversions_enabled"], as_json)
 
 
 @accounts.command("set-window")
@@ -328,10 +325,7 @@ def routes_list(as_json: bool, database_url: str | None) -> None:
             }
             for r in c.store.routes()
         ]
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    _table(rows, ["name", "enabled", "connector", "prices", "id"])
+    _print_rows(rows, ["name", "enabled", "connector", "prices", "id"], as_json)
 
 
 @main.group()
@@ -354,6 +348,13 @@ def windows_close(database_url: str | None) -> None:
             if closed < 1000:
                 break
     click.echo(f"closed {total} conversion window(s)")
+
+
+def _print_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        _table(rows, columns)
 
 
 def _table(
