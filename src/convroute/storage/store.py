@@ -193,7 +193,8 @@ class SqlStore:
 
     def windows(self, account_id: str) -> dict[MessageType, int]:
         """The account's conversion-window overrides, in seconds."""
-        return self.write(lambda tx: tx.window_overrides([account_id])).get(account_id, {})
+        overrides = self.read(lambda conn: SqlTransaction(conn).window_overrides([account_id]))
+        return overrides.get(account_id, {})
 
     def set_window(self, account_id: str, message_type: MessageType, seconds: int | None) -> None:
         """Set (or with None, reset to the default) the account's window for a type."""
