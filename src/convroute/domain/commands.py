@@ -10,6 +10,16 @@ from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType, 
 
 
 @dataclass(frozen=True, slots=True)
+class Nonce:
+    """A single-use token a signed request carries (a digest of its signature): a command
+    whose nonce was already used by an accepted command is refused as a replay. ``expires_ms``
+    is when it may be forgotten (the request's timestamp would be refused by then anyway)."""
+
+    key: str
+    expires_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class SendMessage:
     """Send (or record as sent) one message."""
 
@@ -20,6 +30,7 @@ class SendMessage:
     type: MessageType
     trackable: bool
     client_ref: str | None = None
+    nonce: Nonce | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +45,7 @@ class RecordConversion:
     method: Method = Method.UNKNOWN
     event_ms: int | None = None
     raw: str | None = None
+    nonce: Nonce | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,9 @@ ConvrouteError
 │   └── NoRouteError       no enabled route serves the destination
 ├── NotFoundError          unknown (or another account's) resource
 ├── AuthenticationError    missing or wrong credentials
-├── ForbiddenError         authenticated, but not allowed (e.g. conversions disabled)
+│   └── ReplayError        a signed request already accepted once
+├── ForbiddenError         authenticated, but not allowed
+│   └── ConversionsDisabledError  the account may not report conversions
 ├── ConflictError          the resource already exists
 └── StorageError           the store failed; nothing was acknowledged
 """
@@ -58,10 +60,22 @@ class AuthenticationError(ConvrouteError):
     code = "unauthorized"
 
 
+class ReplayError(AuthenticationError):
+    """A signed request that was already accepted: its signature is single-use."""
+
+    code = "replayed"
+
+
 class ForbiddenError(ConvrouteError):
     """The credentials are right but the action is not allowed for this account."""
 
     code = "forbidden"
+
+
+class ConversionsDisabledError(ForbiddenError):
+    """The account has conversion reporting turned off."""
+
+    code = "conversions_disabled"
 
 
 class ConflictError(ConvrouteError):

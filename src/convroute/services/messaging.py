@@ -23,10 +23,16 @@ from convroute.domain.commands import (
     SendMessage,
 )
 from convroute.domain.destinations import Destination, parse_destination
-from convroute.domain.errors import ConvrouteError, NotFoundError, ValidationError
+from convroute.domain.errors import (
+    ConversionsDisabledError,
+    ConvrouteError,
+    NotFoundError,
+    ReplayError,
+    ValidationError,
+)
 from convroute.domain.folding import supersedes
 from convroute.domain.ids import new_id
-from convroute.domain.models import ConversionEvent, DlrEvent, Message, MessageState
+from convroute.domain.models import ConversionEvent, DlrEvent, Message, MessageState, Principal
 from convroute.domain.statuses import ConversionStatus, EventSource, Method
 from convroute.domain.windows import window_seconds
 from convroute.routing.static import choose_cheapest
@@ -70,14 +76,31 @@ def validate_send(cmd: SendMessage) -> Destination:
     return dest
 
 
+def conversions_disabled() -> ConversionsDisabledError:
+    """The error for a report from an account whose conversion reporting is off."""
+    return ConversionsDisabledError("conversion reporting is not enabled for this account")
+
+
+def ensure_conversions_enabled(principal: Principal) -> None:
+    """Refuse early (before queueing) a report the writer would refuse."""
+    if not principal.conversions_enabled:
+        raise conversions_disabled()
+
+
 def handle_batch(
     tx: WriteTransaction, commands: Sequence[BatchCommand], now_ms: int
 ) -> list[Outcome]:
-    """Carry out ``commands`` in ``tx``, in order within each kind; one outcome per command."""
+    """Carry out ``commands`` in ``tx``, in order within each kind; one outcome per command.
+
+    A command carrying a nonce that an accepted command already used is refused as a replay;
+    the nonces of the commands that succeed are recorded in the same transaction."""
     outcomes: list[Outcome | None] = [None] * len(commands)
+    for i in _replays(tx, commands):
+        outcomes[i] = ReplayError("this signed request was already received (replay refused)")
     by_kind: dict[type, list[int]] = {}
     for i, cmd in enumerate(commands):
-        by_kind.setdefault(type(cmd), []).append(i)
+        if outcomes[i] is None:
+            by_kind.setdefault(type(cmd), []).append(i)
     for kind, handler in _HANDLERS:
         idx = by_kind.get(kind)
         if idx:
@@ -86,7 +109,29 @@ def handle_batch(
             ):
                 outcomes[i] = outcome
     assert all(o is not None for o in outcomes), "a command kind has no handler"
-    return [o for o in outcomes if o is not None]
+    done = [o for o in outcomes if o is not None]
+    accepted = [
+        nonce
+        for cmd, outcome in zip(commands, done, strict=True)
+        if (nonce := getattr(cmd, "nonce", None)) and not isinstance(outcome, ConvrouteError)
+    ]
+    if accepted:
+        tx.insert_nonces(accepted)
+    return done
+
+
+def _replays(tx: WriteTransaction, commands: Sequence[BatchCommand]) -> list[int]:
+    """Indices of commands whose nonce was used before, or earlier in the same batch."""
+    carrying = [(i, n) for i, cmd in enumerate(commands) if (n := getattr(cmd, "nonce", None))]
+    if not carrying:
+        return []
+    seen = tx.used_nonces({n.key for _, n in carrying})
+    out = []
+    for i, nonce in carrying:
+        if nonce.key in seen:
+            out.append(i)
+        seen.add(nonce.key)
+    return out
 
 
 def send_messages(tx: WriteTransaction, cmds: Sequence[SendMessage], now_ms: int) -> list[Outcome]:
@@ -193,6 +238,9 @@ def record_conversions(
     out: list[Outcome] = []
     for cmd, key in zip(cmds, keys, strict=True):
         state = states.get(cmd.message_id)
+        if not cmd.principal.conversions_enabled:
+            out.append(conversions_disabled())
+            continue
         if state is None:
             out.append(NotFoundError(f"message {cmd.message_id} not found"))
             continue
@@ -270,6 +318,7 @@ def close_windows(tx: WriteTransaction, cmds: Sequence[CloseWindows], now_ms: in
     """Turn trackable messages whose window closed without a final status into
     ``not_converted`` (an event of source ``window``, timed at the window's close)."""
     limit = max(c.limit for c in cmds)
+    tx.purge_nonces(now_ms)  # the sweep is also when expired replay nonces are forgotten
     due = tx.due_windows(now_ms, limit)
     events = []
     for state in due:

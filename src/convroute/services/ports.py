@@ -7,6 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from convroute.domain.commands import Nonce
 from convroute.domain.models import (
     Account,
     ConversionEvent,
@@ -56,6 +57,16 @@ class WriteTransaction(Protocol):
 
     def due_windows(self, now_ms: int, limit: int) -> list[MessageState]:
         """Trackable messages whose window has closed without a final status."""
+        ...
+
+    def used_nonces(self, keys: Collection[str]) -> set[str]:
+        """Which of ``keys`` were already used by an accepted command (and not yet expired)."""
+        ...
+
+    def insert_nonces(self, nonces: Sequence[Nonce]) -> None: ...
+
+    def purge_nonces(self, now_ms: int) -> None:
+        """Forget nonces that have expired."""
         ...
 
     def insert_messages(self, messages: Sequence[Message]) -> None: ...

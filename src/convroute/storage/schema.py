@@ -181,3 +181,12 @@ dlr_events = Table(
     Column("error_code", String(32)),
     Column("raw", Text),
 )
+
+# Signatures of accepted signed requests (Vonage ``sig``), kept until the request's timestamp
+# could no longer be accepted: a replayed request finds its nonce here and is refused.
+used_nonces = Table(
+    "used_nonces",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("expires_ms", Ms, nullable=False, index=True),
+)

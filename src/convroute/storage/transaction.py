@@ -6,8 +6,9 @@ import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, Row, delete, insert, select
 
+from convroute.domain.commands import Nonce
 from convroute.domain.folding import StatusEvent
 from convroute.domain.models import (
     ConversionEvent,
@@ -142,6 +143,20 @@ class SqlTransaction:
             # Instances sweeping together take disjoint rows instead of colliding.
             query = query.with_for_update(skip_locked=True)
         return [state_from_row(row) for row in self.conn.execute(query)]
+
+    def used_nonces(self, keys: Collection[str]) -> set[str]:
+        c = t.used_nonces.c
+        out: set[str] = set()
+        for chunk in _chunks(sorted(set(keys))):
+            out.update(self.conn.execute(select(c.key).where(c.key.in_(chunk))).scalars())
+        return out
+
+    def insert_nonces(self, nonces: Sequence[Nonce]) -> None:
+        rows = [{"key": n.key, "expires_ms": n.expires_ms} for n in nonces]
+        self.conn.execute(insert(t.used_nonces), rows)
+
+    def purge_nonces(self, now_ms: int) -> None:
+        self.conn.execute(delete(t.used_nonces).where(t.used_nonces.c.expires_ms < now_ms))
 
     def insert_messages(self, messages: Sequence[Message]) -> None:
         self.conn.execute(
