@@ -5,21 +5,9 @@ from __future__ import annotations
 from functools import partial
 
 import pytest
-from sqlalchemy import func, select, update
 
 from convroute.services.messaging import close_due_windows
-from convroute.storage import schema as t
 from tests.api.conftest import Api
-
-
-def event_counts(api: Api) -> tuple[int, ...]:
-    def counts(conn):  # type: ignore[no-untyped-def]
-        return tuple(
-            conn.execute(select(func.count()).select_from(table)).scalar_one()
-            for table in (t.messages, t.conversion_events, t.dlr_events, t.message_state)
-        )
-
-    return api.container.store.read(counts)  # type: ignore[no-any-return]
 
 
 def test_send_report_and_read_back(api_any: Api) -> None:
@@ -159,7 +147,7 @@ def test_bad_conversion_input_changes_nothing(
     api: Api, headers: dict[str, str], body: bytes, status: int, code: str, field: str | None
 ) -> None:
     mid = api.send()
-    before = event_counts(api)
+    before = api.counts()
     r = api.client.post(
         f"/api/v1/messages/{mid}/conversions", content=body, headers={**api.auth(), **headers}
     )
@@ -169,7 +157,7 @@ def test_bad_conversion_input_changes_nothing(
     assert error["message"]
     if field:
         assert field in error["details"], error
-    assert event_counts(api) == before
+    assert api.counts() == before
 
 
 @pytest.mark.parametrize(
@@ -185,16 +173,15 @@ def test_bad_conversion_input_changes_nothing(
     ],
 )
 def test_bad_send_input_changes_nothing(api: Api, body: dict[str, object], field: str) -> None:
-    before = event_counts(api)
+    before = api.counts()
     r = api.client.post("/api/v1/messages", json=body, headers=api.auth())
     assert r.status_code == 422, r.text
     assert field in r.json()["error"]["details"]
-    assert event_counts(api) == before
+    assert api.counts() == before
 
 
 def test_no_route_is_a_clear_422(api: Api) -> None:
-    with api.container.store.engines.writer.begin() as conn:
-        conn.execute(update(t.routes).values(enabled=False))
+    api.disable_routes()
     r = api.client.post(
         "/api/v1/messages",
         json={"src": "A", "dst": "+14155552671", "text": "x"},
@@ -215,7 +202,7 @@ def test_no_route_is_a_clear_422(api: Api) -> None:
 )
 def test_authentication_is_required(api: Api, headers: dict[str, str]) -> None:
     mid = api.send()
-    before = event_counts(api)
+    before = api.counts()
     for method, path, body in [
         ("POST", "/api/v1/messages", {"src": "A", "dst": "+14155552671", "text": "x"}),
         ("POST", f"/api/v1/messages/{mid}/conversions", {"status": "converted"}),
@@ -228,13 +215,13 @@ def test_authentication_is_required(api: Api, headers: dict[str, str]) -> None:
         assert r.status_code == 401, (path, r.text)
         assert r.headers["www-authenticate"].startswith("Bearer")
         assert r.json()["error"]["code"] == "unauthorized"
-    assert event_counts(api) == before
+    assert api.counts() == before
 
 
 def test_accounts_are_isolated(api_any: Api) -> None:
     api = api_any
     mid = api.send()
-    before = event_counts(api)
+    before = api.counts()
     other = api.auth(api.other)
     assert api.client.get(f"/api/v1/messages/{mid}", headers=other).status_code == 404
     r = api.client.post(
@@ -245,7 +232,7 @@ def test_accounts_are_isolated(api_any: Api) -> None:
     r = api.client.post(f"/api/v1/messages/{mid}/dlr", json={"status": "failed"}, headers=other)
     assert r.status_code == 404
     assert api.client.get("/api/v1/stats/conversions", headers=other).json()["groups"] == []
-    assert event_counts(api) == before
+    assert api.counts() == before
 
 
 @pytest.mark.parametrize("mid", ["nope", "01a20865-ec10-7c64-853b-f6a208d1f991"])

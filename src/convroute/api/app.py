@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from convroute.api.dialects import native
+from convroute.api.dialects import bird, native, plivo, vonage
 from convroute.api.docs_page import render_docs
 from convroute.api.http import container, json_response
 from convroute.api.openapi import openapi_document
@@ -59,10 +59,21 @@ async def docs(request: Request) -> Response:
     return HTMLResponse(render_docs(request.app.state.openapi))
 
 
+_RENDERERS = (
+    ("/v1/", plivo.render_error),
+    ("/conversions/", vonage.render_conversion_error),
+    ("/workspaces/", bird.render_error),
+)
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
+    """Unknown paths and wrong methods, in the error format of the dialect the path is in."""
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return native.render_error(HttpProblem(exc.status_code, code, str(exc.detail)))
+    problem = HttpProblem(exc.status_code, code, str(exc.detail))
+    path = request.url.path.lower()
+    render = next((r for prefix, r in _RENDERERS if path.startswith(prefix)), native.render_error)
+    return render(problem)
 
 
 async def sweep_windows(c: Container) -> None:
@@ -95,6 +106,9 @@ def create_app(c: Container) -> Starlette:
 
     routes = [
         *native.routes,
+        *plivo.routes,
+        *vonage.routes,
+        *bird.routes,
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

@@ -31,7 +31,8 @@ def render_docs(doc: dict[str, Any]) -> str:
             parts.append(f"<p>Responses: {html.escape(codes)}</p>")
             body = op.get("requestBody")
             if body:
-                ref = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+                (content,) = body["content"].values()
+                ref = content["schema"]["$ref"].rsplit("/", 1)[1]
                 schema = json.dumps(schemas[ref], indent=2)
                 parts.append(f"<p>Body <code>{ref}</code>:</p><pre>{html.escape(schema)}</pre>")
     parts.append("</body></html>")

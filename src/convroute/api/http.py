@@ -19,9 +19,9 @@ from starlette.responses import Response
 from convroute.api.problems import HttpProblem, malformed_json, too_large, unsupported_media_type
 from convroute.bootstrap import Container
 from convroute.domain.errors import AuthenticationError, ConvrouteError, ValidationError
-from convroute.domain.models import Account, Credential
+from convroute.domain.models import Account, Credential, Principal
 from convroute.domain.statuses import Dialect
-from convroute.services.auth import MISS
+from convroute.services.auth import MISS, principal_of
 
 log = logging.getLogger("convroute.api")
 S = TypeVar("S")
@@ -123,6 +123,13 @@ async def find_credential(
     if hit is MISS:
         return await run_in_threadpool(auth.load, dialect, key_id)
     return hit  # type: ignore[return-value]
+
+
+async def authenticate_key_secret(
+    request: Request, dialect: Dialect, key: str, secret: str
+) -> Principal:
+    """The principal of a key/secret pair (Plivo auth_id/auth_token, Vonage api_key/api_secret)."""
+    return principal_of(await find_credential(request, dialect, key), secret)
 
 
 def bearer_token(request: Request, scheme: str = "bearer") -> str:

@@ -10,13 +10,14 @@ from typing import Any
 import msgspec
 
 from convroute import __version__
-from convroute.api.dialects import native
+from convroute.api.dialects import bird, native, plivo
 from convroute.storage.views import STATS_DIMENSIONS
 
 
 @dataclass(frozen=True)
 class Operation:
-    """One documented operation."""
+    """One documented operation. ``aliases`` are other spellings of the same path (served,
+    and documented as such); ``error`` names the error body's schema in components."""
 
     method: str
     path: str
@@ -27,7 +28,32 @@ class Operation:
     errors: tuple[int, ...] = (401, 404, 422)
     security: str | None = "bearer"
     query: tuple[tuple[str, str], ...] = ()
+    aliases: tuple[str, ...] = ()
+    error: str = "Error"
+    body_media: str = "application/json"
+    ok_media: str | None = None
 
+
+_PLIVO_ERRORS = (400, 401, 403, 404, 413, 415, 503)
+_VONAGE_CONVERSION_QUERY = (
+    ("api_key", "Your API key (with api_secret, or with sig)"),
+    ("api_secret", "Your API secret"),
+    ("sig", "Signature of the parameters (see docs/api.md)"),
+    ("message-id", "Required: the message-id returned when the message was sent"),
+    ("delivered", "Required: true, false, 1 or 0"),
+    ("timestamp", "yyyy-MM-dd HH:mm:ss UTC, or Unix seconds (default: now)"),
+)
+_VONAGE_SEND_QUERY = (
+    ("api_key", "Your API key (with api_secret, or with sig)"),
+    ("api_secret", "Your API secret"),
+    ("sig", "Signature of the parameters (see docs/api.md)"),
+    ("from", "Required: sender id"),
+    ("to", "Required: E.164 destination"),
+    ("text", "Required: message text"),
+    ("type", "text (default) or unicode"),
+    ("client-ref", "Your reference, echoed back (at most 100 characters)"),
+    ("timestamp", "Unix seconds; required when signing"),
+)
 
 OPERATIONS = (
     Operation("get", "/api/v1/account", "Who the token belongs to", "native", errors=(401,)),
@@ -100,6 +126,71 @@ OPERATIONS = (
         errors=(401, 404),
     ),
     Operation(
+        "post",
+        plivo.SEND_PATH,
+        "Plivo: send a message (trackable) to one or more destinations (dst joined by <)",
+        "plivo",
+        "PlivoMessageIn",
+        202,
+        _PLIVO_ERRORS,
+        "basic",
+        aliases=plivo.SEND_ALIASES,
+        error="PlivoError",
+    ),
+    Operation(
+        "post",
+        plivo.CONVERSION_PATH,
+        "Plivo: report a conversion (Conversion Feedback API)",
+        "plivo",
+        "PlivoConversionIn",
+        200,
+        _PLIVO_ERRORS,
+        "basic",
+        aliases=plivo.CONVERSION_ALIASES,
+        error="PlivoError",
+    ),
+    Operation(
+        "post",
+        "/sms/json",
+        "Vonage: send an SMS (always HTTP 200; a non-zero status in the body is an error)",
+        "vonage",
+        ok=200,
+        errors=(),
+        security="vonage",
+        query=_VONAGE_SEND_QUERY,
+        body_media="application/x-www-form-urlencoded",
+    ),
+    *(
+        Operation(
+            "post",
+            f"/conversions/{channel}",
+            f"Vonage: report a conversion of an {channel.upper()} message (Conversion API)",
+            "vonage",
+            ok=200,
+            errors=(401, 402, 413, 415, 420, 423, 503),
+            security="vonage",
+            query=_VONAGE_CONVERSION_QUERY,
+            error="VonageError",
+            body_media="application/x-www-form-urlencoded",
+            ok_media="text/plain",
+        )
+        for channel in ("sms", "voice")
+    ),
+    *(
+        Operation(
+            "post",
+            path,
+            f"Bird: create a {kind} message conversion",
+            "bird",
+            "BirdConversionIn",
+            204,
+            (401, 403, 404, 413, 422, 503),
+            "accessKey",
+            error="BirdError",
+        )
+        for kind, path in (("channel", bird.CHANNEL_PATH), ("navigator", bird.NAVIGATOR_PATH))
+    ),
+    Operation(
         "get", "/healthz", "Liveness: the process answers", "operations", errors=(), security=None
     ),
     Operation(
@@ -118,37 +209,57 @@ OPERATIONS = (
 )
 
 
-def _error_schema() -> dict[str, Any]:
+def _error_schemas() -> dict[str, Any]:
+    """Each dialect's error body."""
+    strings = {"type": "array", "items": {"type": "string"}}
+    details = {"type": "object", "additionalProperties": strings}
     return {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {
-                    "code": {"type": "string"},
-                    "message": {"type": "string"},
-                    "details": {
-                        "type": "object",
-                        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "details": details,
                     },
-                },
-            }
+                }
+            },
         },
+        "PlivoError": {
+            "type": "object",
+            "required": ["api_id", "error"],
+            "properties": {"api_id": {"type": "string"}, "error": {"type": "string"}},
+        },
+        "BirdError": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": details,
+            },
+        },
+        "VonageError": {"type": "string", "description": "Plain text: the reason"},
     }
 
 
-def _operation(op: Operation) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "summary": op.summary,
-        "tags": [op.tag],
-        "responses": {str(op.ok): {"description": "OK"}},
-    }
+def _path_params(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+
+
+def _operation(op: Operation, path: str) -> dict[str, Any]:
+    summary = op.summary if path == op.path else f"{op.summary} (also spelled {op.path})"
+    ok: dict[str, Any] = {"description": "OK"}
+    if op.ok_media:
+        ok["content"] = {op.ok_media: {"schema": {"type": "string"}}}
+    doc: dict[str, Any] = {"summary": summary, "tags": [op.tag], "responses": {str(op.ok): ok}}
     params = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in ("message_id", "type")
-        if "{" + name + "}" in op.path
+        for name in _path_params(path)
     ]
     params += [
         {
@@ -165,14 +276,13 @@ def _operation(op: Operation) -> dict[str, Any]:
     if op.body:
         doc["requestBody"] = {
             "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{op.body}"}}
-            },
+            "content": {op.body_media: {"schema": {"$ref": f"#/components/schemas/{op.body}"}}},
         }
+    media = "text/plain" if op.error == "VonageError" else "application/json"
     for status in op.errors:
         doc["responses"][str(status)] = {
             "description": "error",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            "content": {media: {"schema": {"$ref": f"#/components/schemas/{op.error}"}}},
         }
     doc["security"] = [{op.security: []}] if op.security else []
     return doc
@@ -181,12 +291,14 @@ def _operation(op: Operation) -> dict[str, Any]:
 def openapi_document() -> dict[str, Any]:
     """The whole document."""
     _, components = msgspec.json.schema_components(
-        native.SCHEMAS, ref_template="#/components/schemas/{name}"
+        (*native.SCHEMAS, *plivo.SCHEMAS, *bird.SCHEMAS),
+        ref_template="#/components/schemas/{name}",
     )
-    components["Error"] = _error_schema()
+    components.update(_error_schemas())
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:
-        paths.setdefault(op.path, {})[op.method] = _operation(op)
+        for path in (op.path, *op.aliases):
+            paths.setdefault(path, {})[op.method] = _operation(op, path)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -198,6 +310,22 @@ def openapi_document() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "basic": {"type": "http", "scheme": "basic", "description": "auth_id:auth_token"},
+                "vonage": {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": "api_key",
+                    "description": "api_key with api_secret or sig (query or form), or HTTP "
+                    "Basic api_key:api_secret",
+                },
+                "accessKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "AccessKey <key>",
+                },
+            },
         },
     }

@@ -60,6 +60,10 @@ class Authenticator:
         self._cache[(dialect, key_id)] = _Entry(found, self._clock() + ttl)
         return found
 
+    def clear(self) -> None:
+        """Forget every cached lookup (after a change made in this process)."""
+        self._cache.clear()
+
 
 def bearer_key_id(token: str) -> str:
     """The key id a bearer-style key is stored under."""

@@ -33,7 +33,13 @@ from convroute.domain.errors import (
 from convroute.domain.folding import supersedes
 from convroute.domain.ids import new_id
 from convroute.domain.models import ConversionEvent, DlrEvent, Message, MessageState, Principal
-from convroute.domain.statuses import ConversionStatus, EventSource, Method
+from convroute.domain.statuses import (
+    ConversionStatus,
+    EventSource,
+    MessageType,
+    Method,
+    TrafficClass,
+)
 from convroute.domain.windows import window_seconds
 from convroute.routing.static import choose_cheapest
 from convroute.services.ports import RoutingDecision, WriteTransaction
@@ -74,6 +80,13 @@ def validate_send(cmd: SendMessage) -> Destination:
     if cmd.client_ref is not None and len(cmd.client_ref) > 200:
         raise ValidationError.field("client_ref", "must be at most 200 characters")
     return dest
+
+
+def default_message_type(principal: Principal) -> MessageType:
+    """The type of a message sent through a dialect that has no such notion (Plivo, Vonage):
+    ``otp`` on a 2FA credential, as both providers reserve conversion feedback for 2FA traffic,
+    ``other`` otherwise."""
+    return MessageType.OTP if principal.traffic_class is TrafficClass.TWO_FA else MessageType.OTHER
 
 
 def conversions_disabled() -> ConversionsDisabledError:

@@ -1,0 +1,301 @@
+"""Vonage's (Nexmo's) dialect: the SMS API's ``/sms/json`` and the Conversion API
+(``/conversions/sms``, ``/conversions/voice``), as seeds 002 and 003 and Vonage's SDKs speak
+them.
+
+Parameters come in the query string or a form body (``/sms/json`` also takes a JSON object).
+Authentication, in this order: ``api_key`` + ``sig`` (signed exactly as Vonage's SDKs sign,
+with the credential's signature method; ``timestamp`` within 5 minutes of now; a signature is
+single-use), ``api_key`` + ``api_secret`` parameters, or an HTTP Basic header.
+
+``/sms/json`` answers HTTP 200 with Vonage's ``message-count``/``messages[]`` body, a non-zero
+``status`` and ``error-text`` on failure. The Conversion API answers in plain text: 200 ``OK``;
+401 wrong credentials; 402 conversions not enabled for the account; 420 a parameter missing or
+malformed; 423 a well-formed ``message-id`` that names no message of the account (Vonage's
+"invalid parameters" code stands in for a 404, which its Conversion API does not have).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from convroute.api.http import (
+    authenticate_key_secret,
+    basic_credentials,
+    container,
+    decode_json,
+    find_credential,
+    guarded,
+    json_response,
+    media_type,
+    read_body,
+)
+from convroute.api.problems import HttpProblem, unsupported_media_type
+from convroute.domain.clock import check_not_future, parse_sql_utc
+from convroute.domain.commands import Nonce, RecordConversion, SendMessage
+from convroute.domain.errors import (
+    AuthenticationError,
+    ConversionsDisabledError,
+    ConvrouteError,
+    NoRouteError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
+from convroute.domain.ids import is_uuid
+from convroute.domain.models import Principal
+from convroute.domain.signatures import SIGNATURE_PARAM, signature_matches
+from convroute.domain.statuses import ConversionStatus, Dialect, TrafficClass
+from convroute.services.auth import principal_of
+from convroute.services.messaging import (
+    default_message_type,
+    ensure_conversions_enabled,
+    validate_send,
+)
+
+SIGNATURE_WINDOW_MS = 5 * 60 * 1000
+AUTH_PARAMS = frozenset({"api_key", "api_secret", SIGNATURE_PARAM})
+FORM = "application/x-www-form-urlencoded"
+MAX_CLIENT_REF = 100
+
+REQUIRED = "is required"
+
+
+class SignatureError(AuthenticationError):
+    """The signature is wrong, stale, or cannot be checked."""
+
+    code = "invalid_signature"
+
+
+# -- parameters -------------------------------------------------------------------------------
+
+
+async def read_params(request: Request, json_allowed: bool = False) -> dict[str, str]:
+    """Query-string and body parameters as one mapping; a name given twice is refused."""
+    pairs = list(request.query_params.multi_items())
+    body = await read_body(request)
+    if body:
+        kind = media_type(request)
+        if kind == FORM:
+            try:
+                pairs += parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=True)
+            except (UnicodeDecodeError, ValueError):
+                raise ValidationError.field("body", "is not a valid form body") from None
+        elif kind == "application/json" and json_allowed:
+            decoded = decode_json(body, dict[str, str | int | float | bool])
+            pairs += [(k, _scalar(v)) for k, v in decoded.items()]
+        else:
+            expected = f"{FORM} or application/json" if json_allowed else FORM
+            raise unsupported_media_type(expected, request.headers.get("content-type"))
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        if name in params:
+            raise ValidationError.field(name, "is given more than once")
+        params[name] = value
+    return params
+
+
+def _scalar(value: str | int | float | bool) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def parse_timestamp(value: str, field: str = "timestamp") -> int:
+    """Vonage's ``yyyy-MM-dd HH:mm:ss`` (UTC), or Unix seconds as the SDKs add when signing."""
+    text = value.strip()
+    if text.isdigit():
+        return int(text) * 1000
+    return parse_sql_utc(text, field)
+
+
+# -- authentication ---------------------------------------------------------------------------
+
+
+async def authenticate(request: Request, params: dict[str, str]) -> tuple[Principal, Nonce | None]:
+    """The principal, and the nonce a signed request must not reuse."""
+    api_key = params.get("api_key")
+    if SIGNATURE_PARAM in params:
+        if not api_key:
+            raise SignatureError("api_key is required with sig")
+        if "api_secret" in params:
+            raise SignatureError("give either api_secret or sig, not both")
+        return await _signed(request, params, api_key)
+    if api_key is not None or "api_secret" in params:
+        if not api_key or not params.get("api_secret"):
+            raise AuthenticationError("api_key and api_secret are both required")
+        return await authenticate_key_secret(
+            request, Dialect.VONAGE, api_key, params["api_secret"]
+        ), None
+    basic = basic_credentials(request)
+    if basic is None:
+        raise AuthenticationError("credentials are required: api_key and api_secret, or sig")
+    return await authenticate_key_secret(request, Dialect.VONAGE, *basic), None
+
+
+async def _signed(
+    request: Request, params: dict[str, str], api_key: str
+) -> tuple[Principal, Nonce]:
+    found = await find_credential(request, Dialect.VONAGE, api_key)
+    if found is None:
+        raise AuthenticationError("invalid credentials")
+    credential, _ = found
+    if not credential.signature_secret or credential.signature_method is None:
+        raise SignatureError("this api_key has no signature secret")
+    if "timestamp" not in params:
+        raise SignatureError("a signed request must carry a timestamp")
+    try:
+        signed_ms = parse_timestamp(params["timestamp"])
+    except ValidationError:
+        raise SignatureError("the signed timestamp is not a date or Unix time") from None
+    now = container(request).clock()
+    if abs(signed_ms - now) > SIGNATURE_WINDOW_MS:
+        raise SignatureError("the signed timestamp is more than 5 minutes from now")
+    given = params[SIGNATURE_PARAM]
+    if not signature_matches(
+        params, given, credential.signature_secret, credential.signature_method
+    ):
+        raise SignatureError("invalid signature")
+    digest = hashlib.sha256(f"vonage|{api_key}|{given.lower()}".encode()).hexdigest()
+    nonce = Nonce(digest, max(signed_ms, now) + SIGNATURE_WINDOW_MS)
+    return principal_of(found, None), nonce
+
+
+def _public(params: dict[str, str]) -> str:
+    """The parameters as stored with the event: everything but the secret and signature."""
+    return json.dumps({k: v for k, v in params.items() if k not in AUTH_PARAMS}, sort_keys=True)
+
+
+# -- send: /sms/json --------------------------------------------------------------------------
+
+_SEND_FIELDS = {"dst": "to", "src": "from"}
+
+
+def render_send_error(exc: ConvrouteError) -> Response:
+    """An SMS API error: HTTP 200 with a non-zero ``status`` and ``error-text``, as Vonage."""
+    if isinstance(exc, SignatureError):
+        status = "14"  # Invalid Signature
+    elif isinstance(exc, AuthenticationError):
+        status = "4"  # Invalid Credentials
+    elif isinstance(exc, NoRouteError):
+        status = "6"  # Invalid Message: not routable
+    elif isinstance(exc, ValidationError):
+        missing = REQUIRED in [p for problems in exc.details.values() for p in problems]
+        status = "2" if missing else "3"  # Missing Parameters / Invalid Parameters
+    elif isinstance(exc, HttpProblem) and exc.status < 500:
+        status = "3"
+    else:
+        status = "5"  # Internal Error
+    text = exc.message
+    for ours, theirs in _SEND_FIELDS.items():  # validate_send names Plivo's fields
+        if text.startswith(ours + ":"):
+            text = theirs + text[len(ours) :]
+    return json_response(
+        {"message-count": "1", "messages": [{"status": status, "error-text": text}]}
+    )
+
+
+def _required(params: dict[str, str], name: str) -> str:
+    value = params.get(name)
+    if value is None or value == "":
+        raise ValidationError.field(name, REQUIRED)
+    return value
+
+
+@guarded(render_send_error)
+async def send_sms(request: Request) -> Response:
+    params = await read_params(request, json_allowed=True)
+    principal, nonce = await authenticate(request, params)
+    kind = params.get("type", "text")
+    if kind not in ("text", "unicode"):
+        raise ValidationError.field("type", f"only text and unicode are sent, got {kind!r}")
+    client_ref = params.get("client-ref")
+    if client_ref is not None and len(client_ref) > MAX_CLIENT_REF:
+        raise ValidationError.field("client-ref", f"must be at most {MAX_CLIENT_REF} characters")
+    command = SendMessage(
+        principal,
+        _required(params, "from"),
+        _required(params, "to"),
+        _required(params, "text"),
+        default_message_type(principal),
+        trackable=principal.traffic_class is TrafficClass.TWO_FA,
+        client_ref=client_ref,
+        nonce=nonce,
+    )
+    validate_send(command)
+    accepted = await container(request).committer.execute(command)
+    message: dict[str, str] = {
+        "to": command.dst.strip().lstrip("+"),
+        "message-id": accepted.message_id,
+        "status": "0",
+        "message-price": f"{accepted.price:.8f}",
+    }
+    if client_ref is not None:
+        message["client-ref"] = client_ref
+    return json_response({"message-count": "1", "messages": [message]})
+
+
+# -- conversions: /conversions/sms and /conversions/voice -------------------------------------
+
+_CONVERSION_STATUS: tuple[tuple[type[ConvrouteError], int, str], ...] = (
+    (AuthenticationError, 401, "Wrong credentials"),
+    (ConversionsDisabledError, 402, "Conversion has not been enabled for your account"),
+    (NotFoundError, 423, "Invalid parameters"),
+    (ValidationError, 420, "Invalid parameters"),
+    (StorageError, 503, "Service unavailable, nothing was recorded"),
+)
+
+
+def render_conversion_error(exc: ConvrouteError) -> Response:
+    """A Conversion API error: plain text, status codes as Vonage documents them."""
+    if isinstance(exc, HttpProblem):
+        status, title = exc.status, "Invalid request"
+    else:
+        status, title = next(
+            ((s, t) for kind, s, t in _CONVERSION_STATUS if isinstance(exc, kind)),
+            (500, "Internal error"),
+        )
+    return PlainTextResponse(f"{title}: {exc.message}", status)
+
+
+DELIVERED = {"true": True, "1": True, "false": False, "0": False}
+
+
+@guarded(render_conversion_error)
+async def record_conversion(request: Request) -> Response:
+    params = await read_params(request)
+    principal, nonce = await authenticate(request, params)
+    ensure_conversions_enabled(principal)
+    message_id = _required(params, "message-id").strip().lower()
+    delivered = DELIVERED.get(_required(params, "delivered").strip().lower())
+    if delivered is None:
+        raise ValidationError.field("delivered", "must be true, false, 1 or 0")
+    c = container(request)
+    event_ms = None
+    if params.get("timestamp"):
+        event_ms = check_not_future(parse_timestamp(params["timestamp"]), c.clock())
+    if not is_uuid(message_id):
+        raise NotFoundError(f"message-id {message_id} is not a message of this account")
+    command = RecordConversion(
+        principal,
+        message_id,
+        ConversionStatus.CONVERTED if delivered else ConversionStatus.NOT_CONVERTED,
+        event_ms=event_ms,
+        raw=_public({**params, "endpoint": request.url.path}),
+        nonce=nonce,
+    )
+    try:
+        await c.committer.execute(command)
+    except NotFoundError:
+        raise NotFoundError(f"message-id {message_id} is not a message of this account") from None
+    return PlainTextResponse("OK")
+
+
+routes = [
+    Route("/sms/json", send_sms, methods=["POST"]),
+    Route("/conversions/sms", record_conversion, methods=["POST"]),
+    Route("/conversions/voice", record_conversion, methods=["POST"]),
+]
