@@ -59,7 +59,7 @@ def _bindable(host: str, port: int) -> bool:
 
 def _address() -> tuple[str, int]:
     """A random loopback address on port 443 when bindable, else 127.0.0.1 and a free port."""
-    rng = random.Random()  # noqa: S311 - picking an address, not a secret
+    rng = random.Random()
     for _ in range(10):
         host = f"127.{rng.randint(1, 254)}.{rng.randint(1, 254)}.{rng.randint(1, 254)}"
         if _bindable(host, 443):

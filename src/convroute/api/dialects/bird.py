@@ -60,13 +60,13 @@ class BirdConversionIn(msgspec.Struct, forbid_unknown_fields=True):
         "received_after_expiration",
     ]
     method: Literal["unknown", "manual", "auto"] = "unknown"
-    timestamp: str | None = None
+    timestamp: str | msgspec.UnsetType = msgspec.UNSET  # present means a string, never null
 
 
 SCHEMAS = (BirdConversionIn,)
 
 # RFC 3339 ``date-time``: a full date, a time, and an offset (Z or ±hh:mm).
-_RFC3339 = re.compile(r"^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$")
+_RFC3339 = re.compile(r"^\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$")
 
 # -- errors -----------------------------------------------------------------------------------
 
@@ -117,8 +117,8 @@ async def authenticate(request: Request) -> Principal:
     return principal
 
 
-def _timestamp(value: str | None, now_ms: int) -> int | None:
-    if value is None:
+def _timestamp(value: str | msgspec.UnsetType, now_ms: int) -> int | None:
+    if isinstance(value, msgspec.UnsetType):
         return None
     if not _RFC3339.match(value):
         raise ValidationError.field(
