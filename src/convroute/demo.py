@@ -38,6 +38,8 @@ def ensure_demo(c: Container) -> NewAccount | None:
 def usage(created: NewAccount, base_url: str) -> str:
     """How to use the new demo account with curl, printed once."""
     token = created.issued_shown("native")["token"]
+    plivo, vonage = created.issued_shown("plivo"), created.issued_shown("vonage")
+    bird = created.issued_shown("bird")
     return f"""
 convroute demo account created. Its secrets are shown only now:
 
@@ -54,6 +56,25 @@ Try it (native API):
        -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
        -d '{{"status": "converted", "timestamp": "2026-01-01T12:00:00Z"}}'
   curl -s {base_url}/api/v1/messages/<message id> -H "Authorization: Bearer $TOKEN"
+
+The same through the provider dialects (docs/dialects.md):
+
+  # Plivo
+  curl -s --user {plivo["auth_id"]}:{plivo["auth_token"]} -H 'Content-Type: application/json' \\
+       -d '{{"src": "14155551111", "dst": "14155552222", "text": "Code: 1", "trackable": true}}' \\
+       {base_url}/v1/Account/{plivo["auth_id"]}/Message/
+  curl -s --user {plivo["auth_id"]}:{plivo["auth_token"]} -H 'Content-Type: application/json' \\
+       -d '{{"status": "CONVERTED", "timestamp": "2026-01-01T12:00:00Z"}}' \\
+       {base_url}/v1/Account/{plivo["auth_id"]}/Message/<message uuid>/Conversion/
+  # Vonage
+  curl -s -X POST {base_url}/sms/json -d api_key={vonage["api_key"]} \\
+       -d api_secret={vonage["api_secret"]} -d from=Acme -d to=447700900001 -d text='Code: 1'
+  curl -s -X POST {base_url}/conversions/sms -d api_key={vonage["api_key"]} \\
+       -d api_secret={vonage["api_secret"]} -d message-id=<message-id> -d delivered=1
+  # Bird (message ids come from the native send above)
+  curl -s -w '%{{http_code}}\\n' -H 'Authorization: AccessKey {bird["access_key"]}' \\
+       -H 'Content-Type: application/json' -d '{{"type": "otp", "status": "converted"}}' \\
+       {base_url}/workspaces/{bird["workspace_id"]}/channels/any/messages/<message id>/conversions
 
 Unreported trackable OTPs turn not_converted when their window (10 min) closes.
 API reference: {base_url}/docs
