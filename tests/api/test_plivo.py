@@ -3,6 +3,8 @@ error answered in Plivo's shape without changing anything."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from convroute.domain.ids import new_id
@@ -188,16 +190,19 @@ def test_authentication(api: Api, credentials: tuple[str, str] | None) -> None:
     assert api.counts() == before
 
 
+def report(api: Api, mid: str, credentials: tuple[str, str]) -> Any:
+    return api.client.post(
+        f"/v1/Account/{credentials[0]}/Message/{mid}/Conversion/",
+        json={"status": "CONVERTED", "timestamp": STAMP},
+        auth=credentials,
+    )
+
+
 def test_unknown_or_foreign_message_is_404(api: Api) -> None:
     (mid,) = send(api, trackable=True)
-    other_id, other_token = api.plivo_auth(api.other)
     before = api.counts()
     for message in (new_id(), "not-a-uuid", mid):
-        r = api.client.post(
-            f"/v1/Account/{other_id}/Message/{message}/Conversion/",
-            json={"status": "CONVERTED", "timestamp": STAMP},
-            auth=(other_id, other_token),
-        )
+        r = report(api, message, api.plivo_auth(api.other))
         assert "not found" in _error(r, 404)
     assert api.counts() == before
     assert api.view(mid)["conversions"] == []
@@ -207,13 +212,7 @@ def test_conversions_disabled_is_403(api: Api) -> None:
     (mid,) = send(api, trackable=True)
     api.disable_conversions()
     before = api.counts()
-    auth_id, token = api.plivo_auth()
-    r = api.client.post(
-        f"/v1/Account/{auth_id}/Message/{mid}/Conversion/",
-        json={"status": "CONVERTED", "timestamp": STAMP},
-        auth=(auth_id, token),
-    )
-    assert "not enabled" in _error(r, 403)
+    assert "not enabled" in _error(report(api, mid, api.plivo_auth()), 403)
     assert api.counts() == before
 
 

@@ -7,7 +7,7 @@ import base64
 import binascii
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -25,6 +25,7 @@ from convroute.services.auth import MISS, principal_of
 
 log = logging.getLogger("convroute.api")
 S = TypeVar("S")
+T = TypeVar("T")
 Handler = Callable[[Request], Awaitable[Response]]
 
 _encoder = msgspec.json.Encoder()
@@ -156,6 +157,11 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
     if not sep:
         raise AuthenticationError("the Basic credentials must be user:password")
     return user, password
+
+
+def classify(exc: ConvrouteError, table: Sequence[tuple[type[ConvrouteError], T]], other: T) -> T:
+    """What a dialect's error table says about ``exc`` (its first matching kind), or ``other``."""
+    return next((value for kind, value in table if isinstance(exc, kind)), other)
 
 
 def guarded(render: Callable[[ConvrouteError], Response]) -> Callable[[Handler], Handler]:

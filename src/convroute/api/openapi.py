@@ -212,37 +212,23 @@ OPERATIONS = (
 def _error_schemas() -> dict[str, Any]:
     """Each dialect's error body."""
     strings = {"type": "array", "items": {"type": "string"}}
-    details = {"type": "object", "additionalProperties": strings}
-    return {
-        "Error": {
-            "type": "object",
-            "required": ["error"],
-            "properties": {
-                "error": {
-                    "type": "object",
-                    "required": ["code", "message"],
-                    "properties": {
-                        "code": {"type": "string"},
-                        "message": {"type": "string"},
-                        "details": details,
-                    },
-                }
-            },
+    problem = {  # native's "error" object and Bird's whole body share this shape
+        "type": "object",
+        "required": ["code", "message"],
+        "properties": {
+            "code": {"type": "string"},
+            "message": {"type": "string"},
+            "details": {"type": "object", "additionalProperties": strings},
         },
+    }
+    return {
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": problem}},
         "PlivoError": {
             "type": "object",
             "required": ["api_id", "error"],
             "properties": {"api_id": {"type": "string"}, "error": {"type": "string"}},
         },
-        "BirdError": {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "details": details,
-            },
-        },
+        "BirdError": problem,
         "VonageError": {"type": "string", "description": "Plain text: the reason"},
     }
 

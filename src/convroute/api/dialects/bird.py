@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from convroute.api.http import (
     bearer_token,
+    classify,
     container,
     find_credential,
     guarded,
@@ -70,12 +71,12 @@ _RFC3339 = re.compile(r"^\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d
 
 # -- errors -----------------------------------------------------------------------------------
 
-_STATUS: tuple[tuple[type[ConvrouteError], int, str], ...] = (
-    (ValidationError, 422, "InvalidPayload"),
-    (NotFoundError, 404, "NotFound"),
-    (AuthenticationError, 401, "Unauthorized"),
-    (ForbiddenError, 403, "Forbidden"),
-    (StorageError, 503, "ServiceUnavailable"),
+_STATUS: tuple[tuple[type[ConvrouteError], tuple[int, str]], ...] = (
+    (ValidationError, (422, "InvalidPayload")),
+    (NotFoundError, (404, "NotFound")),
+    (AuthenticationError, (401, "Unauthorized")),
+    (ForbiddenError, (403, "Forbidden")),
+    (StorageError, (503, "ServiceUnavailable")),
 )
 
 
@@ -94,9 +95,7 @@ def render_error(exc: ConvrouteError) -> Response:
         status = 422 if exc.status in (400, 415) else exc.status
         code = _HTTP_CODES.get(status, "RequestError")
     else:
-        status, code = next(
-            ((s, c) for kind, s, c in _STATUS if isinstance(exc, kind)), (500, "InternalError")
-        )
+        status, code = classify(exc, _STATUS, (500, "InternalError"))
     body: dict[str, object] = {"code": code, "message": exc.message}
     details = getattr(exc, "details", None)
     if status == 422:

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from convroute.api.http import (
     bearer_token,
+    classify,
     container,
     find_credential,
     guarded,
@@ -104,8 +105,7 @@ def render_error(exc: ConvrouteError) -> Response:
     if isinstance(exc, HttpProblem):
         status, code = exc.status, exc.code
     else:
-        status = next((s for kind, s in _STATUS if isinstance(exc, kind)), 500)
-        code = exc.code
+        status, code = classify(exc, _STATUS, 500), exc.code
     body: dict[str, Any] = {"code": code, "message": exc.message}
     details = getattr(exc, "details", None)
     if details:

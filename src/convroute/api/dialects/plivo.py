@@ -19,6 +19,7 @@ from starlette.routing import Route
 from convroute.api.http import (
     authenticate_key_secret,
     basic_credentials,
+    classify,
     container,
     guarded,
     json_response,
@@ -103,10 +104,7 @@ _STATUS: tuple[tuple[type[ConvrouteError], int], ...] = (
 
 def render_error(exc: ConvrouteError) -> Response:
     """Any error in Plivo's shape: ``{"api_id": ..., "error": "..."}``."""
-    if isinstance(exc, HttpProblem):
-        status = exc.status
-    else:
-        status = next((s for kind, s in _STATUS if isinstance(exc, kind)), 500)
+    status = exc.status if isinstance(exc, HttpProblem) else classify(exc, _STATUS, 500)
     headers = {"WWW-Authenticate": 'Basic realm="convroute"'} if status == 401 else None
     return json_response({"api_id": new_id(), "error": exc.message}, status, headers)
 

@@ -27,6 +27,7 @@ from starlette.routing import Route
 from convroute.api.http import (
     authenticate_key_secret,
     basic_credentials,
+    classify,
     container,
     decode_json,
     find_credential,
@@ -240,12 +241,12 @@ async def send_sms(request: Request) -> Response:
 
 # -- conversions: /conversions/sms and /conversions/voice -------------------------------------
 
-_CONVERSION_STATUS: tuple[tuple[type[ConvrouteError], int, str], ...] = (
-    (AuthenticationError, 401, "Wrong credentials"),
-    (ConversionsDisabledError, 402, "Conversion has not been enabled for your account"),
-    (NotFoundError, 423, "Invalid parameters"),
-    (ValidationError, 420, "Invalid parameters"),
-    (StorageError, 503, "Service unavailable, nothing was recorded"),
+_CONVERSION_STATUS: tuple[tuple[type[ConvrouteError], tuple[int, str]], ...] = (
+    (AuthenticationError, (401, "Wrong credentials")),
+    (ConversionsDisabledError, (402, "Conversion has not been enabled for your account")),
+    (NotFoundError, (423, "Invalid parameters")),
+    (ValidationError, (420, "Invalid parameters")),
+    (StorageError, (503, "Service unavailable, nothing was recorded")),
 )
 
 
@@ -254,10 +255,7 @@ def render_conversion_error(exc: ConvrouteError) -> Response:
     if isinstance(exc, HttpProblem):
         status, title = exc.status, "Invalid request"
     else:
-        status, title = next(
-            ((s, t) for kind, s, t in _CONVERSION_STATUS if isinstance(exc, kind)),
-            (500, "Internal error"),
-        )
+        status, title = classify(exc, _CONVERSION_STATUS, (500, "Internal error"))
     return PlainTextResponse(f"{title}: {exc.message}", status)
 
 
