@@ -4,6 +4,7 @@ server mid-run and checks that every acknowledged report is in the database.
 
     python -m benchmarks.ingest                    # or: make bench-ingest
     python -m benchmarks.ingest --kill-after 3     # durability under SIGKILL
+    python -m benchmarks.ingest --dialect vonage-signed   # reports in another wire format
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import uvloop
 from sqlalchemy import select
 
+from benchmarks.dialects import DIALECTS, SUCCESS, conversion_requests
 from benchmarks.loadgen import Result, http_request, run_load
 from benchmarks.server import Server, prepare_database
 from convroute.bootstrap import bootstrap
@@ -46,30 +48,14 @@ async def create_messages(server: Server, token: str, seconds: float) -> list[st
     return [json.loads(b)["id"] for b in r.acked]
 
 
-def conversion_requests(token: str, ids: list[str], phase: int):  # type: ignore[no-untyped-def]
-    def make(n: int) -> bytes:
-        mid = ids[n % len(ids)]
-        # A distinct client timestamp per report and phase: each is a new event, none is a
-        # duplicate (a duplicate answers 200 and would count as an error).
-        ms = 1_700_000_000_000 + phase * 1_000_000_000 + n
-        body = b'{"status":"converted","timestamp":"%s"}' % _iso(ms).encode()
-        return http_request("POST", f"/api/v1/messages/{mid}/conversions", token, body)
-
-    return make
-
-
-def _iso(ms: int) -> str:
-    from convroute.domain.clock import format_iso
-
-    return format_iso(ms)
-
-
 async def bench(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="convroute-bench-"))
     url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
     key = new_key()
     creds = prepare_database(url, key)
-    token = creds["credentials"]["native"]["token"]  # type: ignore[index]
+    credentials: dict[str, dict[str, str]] = creds["credentials"]  # type: ignore[assignment]
+    token = credentials["native"]["token"]
+    ok = SUCCESS[args.dialect]
     server = Server(
         url, workers=args.workers, env={"CONVROUTE_SECRET_KEY": key}, log=tmp / "server.log"
     ).start()
@@ -82,13 +68,13 @@ async def bench(args: argparse.Namespace) -> int:
     try:
         ids = await create_messages(server, token, 2.0)
         if args.kill_after:
-            make = conversion_requests(token, ids, 0)
+            make = conversion_requests("native", credentials, ids, 0)
             return await kill_check(args, server, make, url, key)
-        warm = conversion_requests(token, ids, 1)
-        await run_load("127.0.0.1", server.port, warm, args.connections, 1.0, 201)
-        make = conversion_requests(token, ids, 2)
-        conv = await run_load("127.0.0.1", server.port, make, args.connections, args.seconds, 201)
-        print(report("durable conversion report (POST .../conversions)", conv))
+        warm = conversion_requests(args.dialect, credentials, ids, 1)
+        await run_load("127.0.0.1", server.port, warm, args.connections, 1.0, ok)
+        make = conversion_requests(args.dialect, credentials, ids, 2)
+        conv = await run_load("127.0.0.1", server.port, make, args.connections, args.seconds, ok)
+        print(report(f"durable conversion report ({args.dialect} dialect)", conv))
         noop_req = http_request("GET", "/healthz")
         noop = await run_load(
             "127.0.0.1", server.port, lambda n: noop_req, args.connections, args.seconds, 200
@@ -152,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=0.0,
         help="SIGKILL the server after this many seconds and check durability",
+    )
+    parser.add_argument(
+        "--dialect", choices=DIALECTS, default="native", help="wire format of the reports"
     )
     args = parser.parse_args(argv)
     return uvloop.run(bench(args))

@@ -99,11 +99,20 @@ async def run_load(
     return result
 
 
-def http_request(method: str, path: str, token: str | None = None, body: bytes = b"") -> bytes:
-    """A raw HTTP/1.1 request."""
+def http_request(
+    method: str,
+    path: str,
+    token: str | None = None,
+    body: bytes = b"",
+    authorization: str | None = None,
+    content_type: str = "application/json",
+) -> bytes:
+    """A raw HTTP/1.1 request (``token``: a Bearer token; ``authorization``: any header value)."""
     lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
     if token:
-        lines.append(f"Authorization: Bearer {token}")
+        authorization = f"Bearer {token}"
+    if authorization:
+        lines.append(f"Authorization: {authorization}")
     if body:
-        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+        lines += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
