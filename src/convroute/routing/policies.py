@@ -1,0 +1,294 @@
+"""The routing policies (DESIGN 5.7), behind the one interface of ``policy.py``.
+
+- ``static``: always the first candidate (the caller orders them: cheapest first, or the best
+  known at start). What a gateway with a fixed route table does.
+- ``random``, ``round-robin``: spread traffic evenly, as open-source gateways do.
+- ``failover``: the first candidate until its receipts say it fails, then the next.
+- ``dlr-only``: the route whose receipts say "delivered" most often (what a naive router
+  learns; fake receipts fool it).
+- ``epsilon-greedy``: the best delay-corrected conversion estimate, exploring uniformly with
+  probability epsilon.
+- ``convroute``: the default; an optimistic index on the delay-corrected, forgetting
+  conversion estimate, valued by the account's objective, with a floor of uniform
+  exploration so that a recovered route is noticed.
+
+Every choice comes with its exact probability under the policy's current state.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from convroute.routing.estimates import ConversionDelay, Estimate, Ledger
+from convroute.routing.policy import Candidate, Context, Decision, Outcome
+
+
+class Goal(StrEnum):
+    """What an account optimizes."""
+
+    CONVERSIONS = "conversions"  # the most conversions, whatever the price
+    VALUE = "value"  # conversion - lambda * price
+    CHEAPEST_WITHIN = "cheapest-within"  # the cheapest route within epsilon of the best
+
+
+@dataclass(frozen=True, slots=True)
+class Objective:
+    """An account's objective (DESIGN 5.4)."""
+
+    goal: Goal = Goal.CONVERSIONS
+    lam: float = 0.0  # value per currency unit, for Goal.VALUE
+    epsilon: float = 0.02  # tolerated conversion-rate loss, for Goal.CHEAPEST_WITHIN
+
+    def value(self, rate: float, price: float) -> float:
+        """The value of a route converting at ``rate`` for ``price`` per message."""
+        return rate - self.lam * price if self.goal is Goal.VALUE else rate
+
+
+def _one_hot(candidates: list[Candidate], chosen: str) -> dict[str, float]:
+    return {c.route_id: 1.0 if c.route_id == chosen else 0.0 for c in candidates}
+
+
+def _mixed(candidates: list[Candidate], best: str, explore: float) -> dict[str, float]:
+    """(1 - explore) on ``best``, ``explore`` spread uniformly over every candidate."""
+    share = explore / len(candidates)
+    return {c.route_id: share + (1.0 - explore if c.route_id == best else 0.0) for c in candidates}
+
+
+def _draw(probabilities: dict[str, float], rng: random.Random) -> str:
+    point = rng.random()
+    total = 0.0
+    last = ""
+    for route_id, p in probabilities.items():
+        total += p
+        last = route_id
+        if point < total:
+            return route_id
+    return last  # rounding: the last candidate with any probability
+
+
+class _Learning:
+    """Shared by every policy: a ledger of decisions and their outcomes."""
+
+    name = "base"
+
+    def __init__(self, ledger: Ledger | None = None) -> None:
+        self.ledger = ledger or Ledger()
+
+    def probabilities(
+        self, context: Context, candidates: list[Candidate], now_ms: int
+    ) -> dict[str, float]:
+        raise NotImplementedError
+
+    def choose(
+        self,
+        decision_id: str,
+        context: Context,
+        candidates: list[Candidate],
+        now_ms: int,
+        rng: random.Random,
+    ) -> Decision:
+        probabilities = self.probabilities(context, candidates, now_ms)
+        route_id = _draw(probabilities, rng)
+        self.ledger.record(decision_id, context, route_id, now_ms)
+        self._chosen(context, route_id)
+        return Decision(decision_id, route_id, probabilities[route_id], self.name)
+
+    def _chosen(self, context: Context, route_id: str) -> None:
+        """Hook for policies with their own state (round-robin)."""
+
+    def observe(self, outcome: Outcome) -> None:
+        self.ledger.observe(outcome)
+
+    def estimates(
+        self, context: Context, candidates: list[Candidate], now_ms: int
+    ) -> list[Estimate]:
+        return [self.ledger.estimate(context, c.route_id, now_ms) for c in candidates]
+
+
+class Static(_Learning):
+    name = "static"
+
+    def probabilities(
+        self, context: Context, candidates: list[Candidate], now_ms: int
+    ) -> dict[str, float]:
+        return _one_hot(candidates, candidates[0].route_id)
+
+
+class RandomChoice(_Learning):
+    name = "random"
+
+    def probabilities(
+        self, context: Context, candidates: list[Candidate], now_ms: int
+    ) -> dict[str, float]:
+        return {c.route_id: 1.0 / len(candidates) for c in candidates}
+
+
+class RoundRobin(_Learning):
+    """Each context cycles through its candidates; deterministic given the state."""
+
+    name = "round-robin"
+
+    def __init__(self, ledger: Ledger | None = None) -> None:
+        super().__init__(ledger)
+        self._turn: dict[Context, int] = {}
+
+    def probabilities(
+        self, context: Context, candidates: list[Candidate], now_ms: int
+    ) -> dict[str, float]:
+        turn = self._turn.get(context, 0) % len(candidates)
+        return _one_hot(candidates, candidates[turn].route_id)
+
+    def _chosen(self, context: Context, route_id: str) -> None:
+        self._turn[context] = self._turn.get(context, 0) + 1
+
+
+class Failover(_Learning):
+    """The first candidate whose recent receipts do not say it fails; the first otherwise."""
+
+    name = "failover"
+
+    def __init__(
+        self, ledger: Ledger | None = None, min_receipts: float = 20.0, max_failed: float = 0.5
+    ) -> None:
+        super().__init__(ledger)
+        self.min_receipts = min_receipts
+        self.max_failed = max_failed
+
+    def probabilities(
+        self, context: Context, candidates: list[Candidate], now_ms: int
+    ) -> dict[str, float]:
+        for c in candidates:
+            arm = self.ledger.arms.get((context, c.route_id))
+            if arm is None or arm.dlr_seen < self.min_receipts:
+                return _one_hot(candidates, c.route_id)
+            if 1.0 - arm.dlr_delivered / arm.dlr_seen <= self.max_failed:
+                return _one_hot(candidates, c.route_id)
+        return _one_hot(candidates, candidates[0].route_id)
+
+
+def _best(candidates: list[Candidate], scores: list[float]) -> str:
+    """The highest score; ties go to the earlier candidate (so probabilities are exact)."""
+    best = max(range(len(candidates)), key=lambda i: (scores[i], -i))
+    return candidates[best].route_id
+
+
+class DlrOnly(_Learning):
+    """Greedy on the share of receipts saying delivered, exploring with ``epsilon``."""
+
+    name = "dlr-only"
+
+    def __init__(self, ledger: Ledger | None = None, epsilon: float = 0.05) -> None:
+        super().__init__(ledger)
+        self.epsilon = epsilon
+
+    def probabilities(
+        self, context: Context, candidates: list[Candidate], now_ms: int
+    ) -> dict[str, float]:
+        rates = [
+            1.0 if e.dlr_rate is None else e.dlr_rate  # untried: optimistic
+            for e in self.estimates(context, candidates, now_ms)
+        ]
+        return _mixed(candidates, _best(candidates, rates), self.epsilon)
+
+
+class EpsilonGreedy(_Learning):
+    """Greedy on the delay-corrected conversion estimate's value, exploring with ``epsilon``."""
+
+    name = "epsilon-greedy"
+
+    def __init__(
+        self,
+        ledger: Ledger | None = None,
+        epsilon: float = 0.1,
+        objective: Objective | None = None,
+    ) -> None:
+        super().__init__(ledger)
+        self.epsilon = epsilon
+        self.objective = objective or Objective()
+
+    def probabilities(
+        self, context: Context, candidates: list[Candidate], now_ms: int
+    ) -> dict[str, float]:
+        values = [
+            self.objective.value(e.mean, c.price)
+            for e, c in zip(self.estimates(context, candidates, now_ms), candidates, strict=True)
+        ]
+        return _mixed(candidates, _best(candidates, values), self.epsilon)
+
+
+class Adaptive(_Learning):
+    """convroute's default: an optimistic (UCB) index on the delay-corrected, forgetting
+    conversion estimate, valued by the objective, with a floor of uniform exploration."""
+
+    name = "convroute"
+
+    def __init__(
+        self,
+        ledger: Ledger | None = None,
+        objective: Objective | None = None,
+        explore: float = 0.02,
+        boldness: float = 0.5,
+    ) -> None:
+        super().__init__(ledger)
+        self.objective = objective or Objective()
+        self.explore = explore
+        self.boldness = boldness
+
+    def indices(self, context: Context, candidates: list[Candidate], now_ms: int) -> list[float]:
+        """Each candidate's optimistic conversion rate."""
+        estimates = self.estimates(context, candidates, now_ms)
+        total = sum(e.exposure for e in estimates)
+        log_total = math.log(max(math.e, total))
+        return [
+            e.mean + self.boldness * math.sqrt(log_total / (e.exposure + 1.0)) for e in estimates
+        ]
+
+    def probabilities(
+        self, context: Context, candidates: list[Candidate], now_ms: int
+    ) -> dict[str, float]:
+        if len(candidates) == 1:
+            return {candidates[0].route_id: 1.0}
+        indices = self.indices(context, candidates, now_ms)
+        if self.objective.goal is Goal.CHEAPEST_WITHIN:
+            top = max(indices)
+            eligible = [
+                (c.price, i)
+                for i, c in enumerate(candidates)
+                if indices[i] >= top - self.objective.epsilon
+            ]
+            best = candidates[min(eligible)[1]].route_id
+        else:
+            values = [
+                self.objective.value(x, c.price) for x, c in zip(indices, candidates, strict=True)
+            ]
+            best = _best(candidates, values)
+        return _mixed(candidates, best, self.explore)
+
+
+PolicyFactory = Callable[[ConversionDelay, Objective], _Learning]
+
+POLICIES: dict[str, PolicyFactory] = {
+    "static": lambda d, o: Static(Ledger(d)),
+    "random": lambda d, o: RandomChoice(Ledger(d)),
+    "round-robin": lambda d, o: RoundRobin(Ledger(d)),
+    "failover": lambda d, o: Failover(Ledger(d)),
+    "dlr-only": lambda d, o: DlrOnly(Ledger(d)),
+    "epsilon-greedy": lambda d, o: EpsilonGreedy(Ledger(d), objective=o),
+    "convroute": lambda d, o: Adaptive(Ledger(d), objective=o),
+}
+DEFAULT_POLICY = "convroute"
+
+
+def make_policy(
+    name: str, delay: ConversionDelay | None = None, objective: Objective | None = None
+) -> _Learning:
+    """A new policy by name (see ``POLICIES``)."""
+    try:
+        factory = POLICIES[name]
+    except KeyError:
+        raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}") from None
+    return factory(delay or ConversionDelay(), objective or Objective())

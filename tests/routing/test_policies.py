@@ -1,0 +1,185 @@
+"""The routing engine's invariants (Hypothesis) and small, fast simulations in which a clearly
+better route must win."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convroute.routing.estimates import ConversionDelay, Ledger
+from convroute.routing.policies import POLICIES, Goal, Objective, make_policy
+from convroute.routing.policy import Candidate, Context, Outcome, OutcomeKind
+
+CTX = Context("GB", None, "otp")
+ROUTES = [Candidate("a", 0.05), Candidate("b", 0.03), Candidate("c", 0.02)]
+
+_events = st.lists(
+    st.tuples(
+        st.integers(0, 2),  # which route
+        st.integers(0, 600_000),  # sent, ms after start
+        st.sampled_from([*OutcomeKind, None]),  # an outcome, or still pending
+        st.integers(0, 400_000),  # outcome delay, ms
+    ),
+    max_size=40,
+)
+
+
+def _replay(policy_name: str, events: list[tuple[int, int, OutcomeKind | None, int]]):  # type: ignore[no-untyped-def]
+    policy = make_policy(policy_name)
+    outcomes = []
+    for i, (route, sent, kind, delay) in enumerate(sorted(events, key=lambda e: e[1])):
+        policy.ledger.record(f"d{i}", CTX, ROUTES[route].route_id, sent)
+        if kind is not None:
+            outcomes.append(Outcome(f"d{i}", kind, sent + delay))
+    return policy, outcomes
+
+
+@settings(max_examples=60, deadline=None)
+@given(events=_events, name=st.sampled_from(list(POLICIES)), now=st.integers(0, 2_000_000))
+def test_probabilities_are_a_distribution_over_the_candidates(
+    events: list[tuple[int, int, OutcomeKind | None, int]], name: str, now: int
+) -> None:
+    policy, outcomes = _replay(name, events)
+    for outcome in outcomes:
+        policy.observe(outcome)
+    probabilities = policy.probabilities(CTX, ROUTES, now)
+    assert set(probabilities) == {c.route_id for c in ROUTES}
+    assert all(0.0 <= p <= 1.0 for p in probabilities.values())
+    assert math.isclose(sum(probabilities.values()), 1.0)
+    decision = policy.choose("next", CTX, ROUTES, now, random.Random(1))
+    assert decision.probability == probabilities[decision.route_id]
+    assert decision.probability > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(events=_events, seed=st.integers(0, 2**32 - 1))
+def test_outcomes_in_any_order_give_the_same_state(
+    events: list[tuple[int, int, OutcomeKind | None, int]], seed: int
+) -> None:
+    first, outcomes = _replay("convroute", events)
+    second, _ = _replay("convroute", events)
+    for outcome in outcomes:
+        first.observe(outcome)
+    shuffled = list(outcomes)
+    random.Random(seed).shuffle(shuffled)
+    for outcome in shuffled:
+        second.observe(outcome)
+    for route in ROUTES:
+        a = first.ledger.estimate(CTX, route.route_id, 1_000_000)
+        b = second.ledger.estimate(CTX, route.route_id, 1_000_000)
+        assert a.mean == pytest.approx(b.mean, rel=1e-9, abs=1e-12)
+        assert a.exposure == pytest.approx(b.exposure, rel=1e-9, abs=1e-12)
+        assert (a.dlr_rate is None) == (b.dlr_rate is None)
+        if a.dlr_rate is not None:
+            assert a.dlr_rate == pytest.approx(b.dlr_rate)
+
+
+@pytest.mark.parametrize("name", list(POLICIES))
+def test_same_seed_same_decisions(name: str) -> None:
+    def run(seed: int) -> list[str]:
+        policy, rng = make_policy(name), random.Random(seed)
+        chosen = []
+        for t in range(300):
+            d = policy.choose(f"d{t}", CTX, ROUTES, t * 1000, rng)
+            chosen.append(d.route_id)
+            if rng.random() < 0.5:
+                policy.observe(Outcome(d.decision_id, OutcomeKind.CONVERTED, t * 1000 + 5000))
+        return chosen
+
+    assert run(7) == run(7)
+
+
+def test_young_messages_are_not_failures() -> None:
+    ledger = Ledger(ConversionDelay(median_s=20, sigma=1.0, window_s=300), tau_s=None)
+    for i in range(100):
+        ledger.record(f"d{i}", CTX, "a", 0)
+    young = ledger.estimate(CTX, "a", 1_000)  # one second later: nothing could convert yet
+    assert young.exposure < 5
+    assert young.mean > 0.3  # still the prior's, not "0 out of 100"
+    for i in range(100):
+        ledger.observe(Outcome(f"d{i}", OutcomeKind.NOT_CONVERTED, 300_000))
+    assert ledger.estimate(CTX, "a", 300_000).mean < 0.02
+
+
+def test_delay_corrected_estimate_is_unbiased_midway() -> None:
+    delay = ConversionDelay(median_s=20, sigma=1.0, window_s=300)
+    ledger, rng = Ledger(delay, tau_s=None), random.Random(3)
+    true_rate, n = 0.6, 4000
+    for i in range(n):
+        ledger.record(f"d{i}", CTX, "a", 0)
+        if rng.random() < true_rate:
+            # a conversion delay drawn from the same log-normal, within the window
+            while (delay_s := math.exp(math.log(20) + rng.gauss(0, 1))) > 300:
+                pass
+            if delay_s <= 20:  # observed at t = 20 s: only the conversions that happened
+                ledger.observe(Outcome(f"d{i}", OutcomeKind.CONVERTED, int(delay_s * 1000)))
+    midway = ledger.estimate(CTX, "a", 20_000)
+    assert midway.mean == pytest.approx(true_rate, abs=0.05)
+
+
+def test_canceled_decisions_leave_the_statistics() -> None:
+    ledger = Ledger(tau_s=None)
+    ledger.record("x", CTX, "a", 0)
+    ledger.observe(Outcome("x", OutcomeKind.NOT_CONVERTED, 300_000))
+    ledger.observe(Outcome("x", OutcomeKind.CANCELED, 1_000))
+    estimate = ledger.estimate(CTX, "a", 400_000)
+    assert estimate.exposure == pytest.approx(0)
+    assert estimate.sent == pytest.approx(0)
+
+
+def _simulate(
+    name: str,
+    rates: list[float],
+    steps: int,
+    change: tuple[int, list[float]] | None = None,
+    seed: int = 1,
+    objective: Objective | None = None,
+    prices: list[float] | None = None,
+) -> list[str]:
+    """One message a second; conversions after a log-normal delay; the window closes at 300 s."""
+    delay = ConversionDelay()
+    policy = make_policy(name, delay, objective)
+    rng = random.Random(seed)
+    candidates = [Candidate(f"r{i}", (prices or [0.0] * len(rates))[i]) for i in range(len(rates))]
+    due: list[tuple[int, Outcome]] = []
+    chosen = []
+    for t in range(steps):
+        now = t * 1000
+        if change and t == change[0]:
+            rates = change[1]
+        due.sort(key=lambda x: x[0])
+        while due and due[0][0] <= now:
+            policy.observe(due.pop(0)[1])
+        d = policy.choose(f"d{t}", CTX, candidates, now, rng)
+        chosen.append(d.route_id)
+        i = int(d.route_id[1:])
+        if rng.random() < rates[i]:
+            lag = min(299.0, math.exp(math.log(20) + rng.gauss(0, 1)))
+            due.append((now + int(lag * 1000), Outcome(d.decision_id, OutcomeKind.CONVERTED, 0)))
+        else:
+            due.append((now + 300_000, Outcome(d.decision_id, OutcomeKind.NOT_CONVERTED, 0)))
+    return chosen
+
+
+@pytest.mark.parametrize("name", ["convroute", "epsilon-greedy"])
+def test_a_clearly_better_route_wins(name: str) -> None:
+    chosen = _simulate(name, [0.3, 0.9, 0.5], 3000)
+    late = chosen[-1000:]
+    assert late.count("r1") / len(late) > 0.85
+
+
+def test_the_default_leaves_a_route_that_fails() -> None:
+    chosen = _simulate("convroute", [0.9, 0.6], 4000, change=(1500, [0.05, 0.6]))
+    after = chosen[2500:]
+    assert after.count("r0") / len(after) < 0.15
+
+
+def test_value_objective_weighs_price() -> None:
+    # r0 converts a little better but costs far more: with lambda = 10, r1 is worth more
+    objective = Objective(Goal.VALUE, lam=10.0)
+    chosen = _simulate("convroute", [0.90, 0.85], 3000, objective=objective, prices=[0.05, 0.01])
+    assert chosen[-1000:].count("r1") > 850
