@@ -183,3 +183,17 @@ def test_value_objective_weighs_price() -> None:
     objective = Objective(Goal.VALUE, lam=10.0)
     chosen = _simulate("convroute", [0.90, 0.85], 3000, objective=objective, prices=[0.05, 0.01])
     assert chosen[-1000:].count("r1") > 850
+
+
+def test_cheapest_within_epsilon_of_the_best() -> None:
+    # r0 converts best; r1 is within 5 points and much cheaper; r2 is cheapest but far worse
+    objective = Objective(Goal.CHEAPEST_WITHIN, epsilon=0.05)
+    chosen = _simulate(
+        "convroute", [0.90, 0.88, 0.50], 4000, objective=objective, prices=[0.05, 0.02, 0.01]
+    )
+    assert chosen[-1000:].count("r1") > 850
+
+
+def test_unknown_policy_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="unknown policy 'best'"):
+        make_policy("best")

@@ -238,9 +238,8 @@ class Adaptive(_Learning):
         self.explore = explore
         self.boldness = boldness
 
-    def indices(self, context: Context, candidates: list[Candidate], now_ms: int) -> list[float]:
+    def indices(self, estimates: list[Estimate]) -> list[float]:
         """Each candidate's optimistic conversion rate."""
-        estimates = self.estimates(context, candidates, now_ms)
         total = sum(e.exposure for e in estimates)
         log_total = math.log(max(math.e, total))
         return [
@@ -252,14 +251,12 @@ class Adaptive(_Learning):
     ) -> dict[str, float]:
         if len(candidates) == 1:
             return {candidates[0].route_id: 1.0}
-        indices = self.indices(context, candidates, now_ms)
+        estimates = self.estimates(context, candidates, now_ms)
+        indices = self.indices(estimates)
         if self.objective.goal is Goal.CHEAPEST_WITHIN:
-            top = max(indices)
-            eligible = [
-                (c.price, i)
-                for i, c in enumerate(candidates)
-                if indices[i] >= top - self.objective.epsilon
-            ]
+            # the cheapest route that may still be within epsilon of the best known rate
+            floor = max(e.mean for e in estimates) - self.objective.epsilon
+            eligible = [(c.price, i) for i, c in enumerate(candidates) if indices[i] >= floor]
             best = candidates[min(eligible)[1]].route_id
         else:
             values = [
