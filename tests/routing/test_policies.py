@@ -197,3 +197,13 @@ def test_cheapest_within_epsilon_of_the_best() -> None:
 def test_unknown_policy_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown policy 'best'"):
         make_policy("best")
+
+
+def test_piecewise_linear_delay_is_within_two_points_of_the_distribution() -> None:
+    delay = ConversionDelay()
+    ledger = Ledger(delay, tau_s=None)
+    ledger.record("x", CTX, "a", 0)
+    for age_ms in range(0, 300_000, 997):
+        exposure = ledger._pending_exposure(ledger.arms[(CTX, "a")], age_ms)
+        assert exposure == pytest.approx(delay.cdf(age_ms / 1000), abs=0.02)
+    assert ledger.estimate(CTX, "a", 300_000).exposure == pytest.approx(1.0)  # settled
