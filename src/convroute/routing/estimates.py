@@ -307,6 +307,9 @@ class Ledger:
             if now_ms > self._advanced_ms:
                 self._advance(now_ms)
             return max(0.0, arm.lin_a + self._rel(now_ms) * arm.lin_b - arm.lin_c)
+        return self._exact_pending(arm, now_ms)
+
+    def _exact_pending(self, arm: Arm, now_ms: int) -> float:
         # a read in the past (never in a simulation): the exact sum, changing nothing
         window_ms = self.delay.window_s * 1000.0
         return sum(
@@ -318,12 +321,33 @@ class Ledger:
 
     def estimate(self, context: Context, route_id: str, now_ms: int) -> Estimate:
         """The route's estimate in ``context`` at ``now_ms``."""
-        arm = self.arms.get((context, route_id))
+        return self.estimates(context, [route_id], now_ms)[0]
+
+    def estimates(self, context: Context, route_ids: list[str], now_ms: int) -> list[Estimate]:
+        """The routes' estimates in ``context`` at ``now_ms`` (the time-dependent work once)."""
+        scale = self._scale(now_ms)
+        current = now_ms >= self._advanced_ms
+        if now_ms > self._advanced_ms:
+            self._advance(now_ms)
+        rel_now = self._rel(now_ms)
+        arms = self.arms
+        out = []
+        for route_id in route_ids:
+            arm = arms.get((context, route_id))
+            if arm is None:
+                out.append(self._estimate(None, 0.0, scale))
+                continue
+            if current:
+                pending = max(0.0, arm.lin_a + rel_now * arm.lin_b - arm.lin_c)
+            else:
+                pending = self._exact_pending(arm, now_ms)
+            out.append(self._estimate(arm, pending, scale))
+        return out
+
+    def _estimate(self, arm: Arm | None, pending: float, scale: float) -> Estimate:
         a, b = self.prior
         if arm is None:
             return Estimate(a / (a + b), 0.0, None, 0.0)
-        pending = self._pending_exposure(arm, now_ms)
-        scale = self._scale(now_ms)
         exposure = (arm.settled + pending) * scale
         converted = arm.converted * scale
         dlr_rate = arm.dlr_delivered / arm.dlr_seen if arm.dlr_seen > 1e-9 else None

@@ -106,7 +106,7 @@ class _Learning:
     def estimates(
         self, context: Context, candidates: list[Candidate], now_ms: int
     ) -> list[Estimate]:
-        return [self.ledger.estimate(context, c.route_id, now_ms) for c in candidates]
+        return self.ledger.estimates(context, [c.route_id for c in candidates], now_ms)
 
 
 class Static(_Learning):
