@@ -109,13 +109,28 @@ class _Learning:
         return self.ledger.estimates(context, [c.route_id for c in candidates], now_ms)
 
 
+def _preferred(candidates: list[Candidate], preference: list[str]) -> list[Candidate]:
+    """``candidates`` in the order of ``preference`` (those it does not name last, as given)."""
+    if not preference:
+        return candidates
+    rank = {route_id: i for i, route_id in enumerate(preference)}
+    return sorted(candidates, key=lambda c: rank.get(c.route_id, len(rank)))
+
+
 class Static(_Learning):
+    """Always the preferred candidate: the first of ``preference`` that is a candidate (the
+    best route known at start), else the first candidate as given (the cheapest)."""
+
     name = "static"
+
+    def __init__(self, ledger: Ledger | None = None, preference: list[str] | None = None) -> None:
+        super().__init__(ledger)
+        self.preference = preference or []
 
     def probabilities(
         self, context: Context, candidates: list[Candidate], now_ms: int
     ) -> dict[str, float]:
-        return _one_hot(candidates, candidates[0].route_id)
+        return _one_hot(candidates, _preferred(candidates, self.preference)[0].route_id)
 
 
 class RandomChoice(_Learning):
@@ -152,15 +167,21 @@ class Failover(_Learning):
     name = "failover"
 
     def __init__(
-        self, ledger: Ledger | None = None, min_receipts: float = 20.0, max_failed: float = 0.5
+        self,
+        ledger: Ledger | None = None,
+        min_receipts: float = 20.0,
+        max_failed: float = 0.5,
+        preference: list[str] | None = None,
     ) -> None:
         super().__init__(ledger)
         self.min_receipts = min_receipts
         self.max_failed = max_failed
+        self.preference = preference or []
 
     def probabilities(
         self, context: Context, candidates: list[Candidate], now_ms: int
     ) -> dict[str, float]:
+        candidates = _preferred(candidates, self.preference)
         for c in candidates:
             arm = self.ledger.arms.get((context, c.route_id))
             if arm is None or arm.dlr_seen < self.min_receipts:

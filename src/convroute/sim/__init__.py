@@ -1,0 +1,1 @@
+"""The carrier-network simulator: scenarios, the simulation loop, the benchmark."""

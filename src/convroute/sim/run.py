@@ -1,0 +1,423 @@
+"""The simulation loop: messages go out one per ``interval_s``; the policy picks a route;
+the simulated network delivers (or not), sends receipts (true, fake or none), and users
+convert after a delay; the outcomes reach the policy when they happen, in time order.
+
+Common random numbers: every message draws the same random numbers whatever route is chosen,
+so two policies run on the same seed face the same users and the same network, and their
+difference is their routing alone. The policy gets its own random stream.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import random
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from convroute.routing.estimates import ConversionDelay
+from convroute.routing.policies import Failover, Static, make_policy
+from convroute.routing.policy import (
+    Candidate,
+    Context,
+    Decision,
+    Outcome,
+    OutcomeKind,
+    Policy,
+)
+from convroute.sim.scenario import RouteSpec, Scenario
+
+ORACLE = "oracle"
+_ROLLING = 100  # messages in the window that defines which route "carries" the traffic
+_MAX_SERIES = 400  # points kept for plots
+
+
+@dataclass
+class Series:
+    """Per bucket of messages: each route's share of traffic and true conversion rate."""
+
+    bucket: int
+    t: list[float] = field(default_factory=list)
+    share: dict[str, list[float]] = field(default_factory=dict)
+    truth: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    """What one run measured. Expected values are the true rates of the routes chosen (no
+    sampling noise); ``regret`` is the oracle's expected value minus the policy's."""
+
+    scenario: str
+    policy: str
+    seed: int
+    messages: int
+    conversions: int  # that happened
+    reported: int  # that the customer reported (what the engine saw)
+    cost: float
+    value: float  # conversions - lambda * cost
+    expected_value: float
+    oracle_expected_value: float
+    reactions: list[int | None]  # messages until the new best carries > 50 %, per change
+    switches: int  # changes of the route carrying > 50 % of the last 100 messages
+    exploration: float  # share of decisions taken with probability < 0.5
+    routes: list[str] = field(default_factory=list)
+    series: Series | None = None
+
+    @property
+    def regret(self) -> float:
+        return self.oracle_expected_value - self.expected_value
+
+    @property
+    def conversion_rate(self) -> float:
+        return self.conversions / self.messages if self.messages else 0.0
+
+    @property
+    def cost_per_conversion(self) -> float | None:
+        return self.cost / self.conversions if self.conversions else None
+
+
+class Oracle:
+    """The dynamic oracle: at every message, the route with the best true value at that
+    instant. The limit no policy can beat."""
+
+    name = ORACLE
+
+    def __init__(self, scenario: Scenario, clock: Callable[[], float]) -> None:
+        self.scenario = scenario
+        self._t = clock
+        self._truth = Truth(scenario)
+
+    def probabilities(
+        self, context: Context, candidates: list[Candidate], now_ms: int
+    ) -> dict[str, float]:
+        truth = self._truth.at(context.country, self._t())
+        values = [truth[c.route_id][2] for c in candidates]
+        best = max(range(len(candidates)), key=lambda i: (values[i], -i))
+        return {c.route_id: 1.0 if i == best else 0.0 for i, c in enumerate(candidates)}
+
+    def choose(
+        self,
+        decision_id: str,
+        context: Context,
+        candidates: list[Candidate],
+        now_ms: int,
+        rng: random.Random,
+    ) -> Decision:
+        p = self.probabilities(context, candidates, now_ms)
+        route = max(p, key=lambda r: p[r])
+        return Decision(decision_id, route, 1.0, self.name)
+
+    def observe(self, outcome: Outcome) -> None:
+        """The oracle knows the truth already."""
+
+
+def pumped_share(scenario: Scenario, t: float) -> float:
+    """The share of requests that are pumped at ``t``."""
+    return sum(p.share for p in scenario.pumping if p.start_s <= t < p.end_s)
+
+
+def true_rate(scenario: Scenario, route: RouteSpec, country: str, t: float) -> float:
+    """The probability that a message sent on ``route`` at ``t`` converts."""
+    u = scenario.users
+    if route.latency_s > u.otp_expiry_s:
+        return 0.0
+    reach = _within_window(u.delay_median_s, u.delay_sigma, u.window_s)
+    return (
+        (1.0 - route.submit_error)
+        * route.p_deliver(country, t)
+        * u.intent
+        * (1.0 - pumped_share(scenario, t))
+        * reach
+    )
+
+
+def expected_value(scenario: Scenario, route: RouteSpec, country: str, t: float) -> float:
+    """The objective's value of sending on ``route`` at ``t``."""
+    return scenario.objective.value(true_rate(scenario, route, country, t), route.price)
+
+
+class Truth:
+    """The true delivery probability, conversion rate and value of every route at ``t``,
+    recomputed only when something changes (a step, a ramp in progress, pumping)."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        times: set[float] = {0.0}
+        ramps: list[tuple[float, float]] = []
+        for route in scenario.routes:
+            for curve in route.deliver.values():
+                for prev, point in itertools.pairwise(curve.points):
+                    times.add(point.t)
+                    if point.ramp:
+                        ramps.append((prev.t, point.t))
+        for pump in scenario.pumping:
+            times.update((pump.start_s, pump.end_s))
+        self._times = sorted(times)
+        self._ramps = ramps
+        self._next = 0  # index in _times of the next change
+        self._valid_until = -1.0
+        self._cache: dict[str, dict[str, tuple[float, float, float]]] = {}
+
+    def at(self, country: str, t: float) -> dict[str, tuple[float, float, float]]:
+        """route -> (p_deliver, true conversion rate, objective value) at ``t``."""
+        if t >= self._valid_until or t < self._valid_from:
+            self._refresh(t)
+        cached = self._cache.get(country)
+        if cached is None:
+            cached = self._cache[country] = self._compute(country, t)
+        return cached
+
+    _valid_from = 0.0
+
+    def _refresh(self, t: float) -> None:
+        self._cache.clear()
+        ramping = any(a <= t < b for a, b in self._ramps)
+        later = [x for x in self._times if x > t]
+        self._valid_from = t
+        # in a ramp, values move every step: valid for this instant only
+        self._valid_until = (
+            math.nextafter(t, math.inf) if ramping else (later[0] if later else math.inf)
+        )
+
+    def _compute(self, country: str, t: float) -> dict[str, tuple[float, float, float]]:
+        out = {}
+        for route in self.scenario.routes:
+            if route.serves(country):
+                rate = true_rate(self.scenario, route, country, t)
+                value = self.scenario.objective.value(rate, route.price)
+                out[route.name] = (route.p_deliver(country, t), rate, value)
+        return out
+
+
+def _within_window(median_s: float, sigma: float, window_s: float) -> float:
+    if median_s <= 0 or sigma <= 0:
+        return 1.0 if median_s <= window_s else 0.0
+    if window_s <= 0:
+        return 0.0
+    z = (math.log(window_s) - math.log(median_s)) / sigma
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+def make(scenario: Scenario, name: str, clock: Callable[[], float]) -> Policy:
+    """A policy by name for ``scenario``: its delay model and objective, or the oracle."""
+    if name == ORACLE:
+        return Oracle(scenario, clock)
+    u = scenario.users
+    delay = ConversionDelay(max(u.delay_median_s, 1e-3), max(u.delay_sigma, 1e-3), u.window_s)
+    policy = make_policy(name, delay, scenario.objective)
+    if isinstance(policy, Static | Failover):
+        # "static" is the best route at the start, as an operator would have configured it
+        country = scenario.destinations[0].country
+        policy.preference = sorted(
+            (r.name for r in scenario.routes if r.serves(country)),
+            key=lambda n: -expected_value(scenario, _route(scenario, n), country, 0.0),
+        )
+    return policy
+
+
+def _route(scenario: Scenario, name: str) -> RouteSpec:
+    return next(r for r in scenario.routes if r.name == name)
+
+
+def simulate(
+    scenario: Scenario,
+    policy: str | Policy,
+    seed: int,
+    progress: Callable[[int], None] | None = None,
+    keep_series: bool = False,
+) -> Result:
+    """Run ``scenario`` once with ``policy`` (a name, or a policy object)."""
+    clock = _Clock()
+    chooser = make(scenario, policy, clock) if isinstance(policy, str) else policy
+    env = random.Random(seed)
+    policy_rng = random.Random(seed * 1_000_003 + 17)
+    u = scenario.users
+    interval, window_ms = scenario.interval_s, int(u.window_s * 1000)
+    lam = scenario.objective.lam
+    routes = {r.name: r for r in scenario.routes}
+    candidates = {
+        d.country: [Candidate(r.name, r.price) for r in scenario.routes if r.serves(d.country)]
+        for d in scenario.destinations
+    }
+    contexts = {d.country: Context(d.country, d.network, "otp") for d in scenario.destinations}
+    shares = [(d.country, d.share) for d in scenario.destinations]
+    free_at = dict.fromkeys(routes, 0.0)  # throughput caps: when each route is free again
+    events: list[tuple[int, int, Outcome]] = []
+    seq = 0
+    conversions = reported = explored = 0
+    cost = expected = oracle_expected = 0.0
+    recent: deque[str] = deque(maxlen=_ROLLING)
+    counts: Counter[str] = Counter()
+    carrying: str | None = None
+    switches = 0
+    best_history: list[tuple[int, str]] = []  # (message index, best route) at each change
+    chosen_log: list[str] = []
+    series = Series(max(1, scenario.messages // _MAX_SERIES)) if keep_series else None
+    bucket: Counter[str] = Counter()
+    step = max(1, scenario.messages // 200)
+    truth = Truth(scenario)
+    rnd, gauss = env.random, env.gauss
+    log_median = math.log(u.delay_median_s) if u.delay_median_s > 0 else None
+
+    for i in range(scenario.messages):
+        t = i * interval
+        clock.t = t
+        now_ms = int(t * 1000)
+        while events and events[0][0] <= now_ms:
+            chooser.observe(heapq.heappop(events)[2])
+        # the message's random numbers, drawn whatever the route (common random numbers)
+        r_dest, r_pump, r_submit, r_deliver, r_intent, r_report, r_dlr, r_dlr_delay = [
+            rnd() for _ in range(8)
+        ]
+        z_delay = gauss(0.0, 1.0)
+        country = shares[0][0]
+        acc = 0.0
+        for c, share in shares:
+            acc += share
+            if r_dest < acc:
+                country = c
+                break
+        cands = candidates[country]
+        now_truth = truth.at(country, t)
+        values = [now_truth[c.route_id][2] for c in cands]
+        best_i = max(range(len(cands)), key=lambda k: (values[k], -k))
+        best = cands[best_i].route_id
+        if not best_history or best_history[-1][1] != best:
+            best_history.append((i, best))
+        oracle_expected += values[best_i]
+
+        decision = chooser.choose(f"m{i}", contexts[country], cands, now_ms, policy_rng)
+        route = routes[decision.route_id]
+        chosen_log.append(route.name)
+        if decision.probability < 0.5:
+            explored += 1
+        p_deliver, _, value = now_truth[route.name]
+        expected += value
+        cost += route.price
+
+        # the network
+        start = t
+        if route.throughput > 0:
+            start = max(t, free_at[route.name])
+            free_at[route.name] = start + 1.0 / route.throughput
+        submitted = r_submit >= route.submit_error
+        delivered = submitted and r_deliver < p_deliver
+        arrival = start + route.latency_s
+        pumped = r_pump < pumped_share(scenario, t)
+        delay_s = 0.0 if log_median is None else math.exp(log_median + u.delay_sigma * z_delay)
+        converts = (
+            delivered
+            and not pumped
+            and r_intent < u.intent
+            and arrival - t <= u.otp_expiry_s
+            and delay_s <= u.window_s
+        )
+        if converts:
+            conversions += 1
+        if converts and r_report < u.report_share:
+            reported += 1
+            at = int((arrival + delay_s) * 1000)
+            outcome = Outcome(decision.decision_id, OutcomeKind.CONVERTED, at)
+        else:
+            at = now_ms + window_ms
+            outcome = Outcome(decision.decision_id, OutcomeKind.NOT_CONVERTED, at)
+        seq += 1
+        heapq.heappush(events, (at, seq, outcome))
+        # the receipt
+        if not submitted:
+            kind: OutcomeKind | None = OutcomeKind.DLR_FAILED
+            dlr_at = now_ms
+        else:
+            phase = route.dlr_at(t)
+            if phase.mode == "none":
+                kind = None
+            elif delivered or pumped or r_dlr < phase.fake_share(p_deliver):
+                kind = OutcomeKind.DLR_DELIVERED
+            else:
+                kind = OutcomeKind.DLR_FAILED
+            dlr_delay = -phase.delay_s * math.log(1.0 - r_dlr_delay)
+            dlr_at = int((arrival + dlr_delay) * 1000)
+        if kind is not None:
+            seq += 1
+            heapq.heappush(events, (dlr_at, seq, Outcome(decision.decision_id, kind, dlr_at)))
+
+        # which route carries the traffic
+        if len(recent) == _ROLLING:
+            counts[recent[0]] -= 1
+        recent.append(route.name)
+        counts[route.name] += 1
+        top, n = counts.most_common(1)[0]
+        if n * 2 > len(recent) and top != carrying:
+            if carrying is not None:
+                switches += 1
+            carrying = top
+        if series is not None:
+            bucket[route.name] += 1
+            if (i + 1) % series.bucket == 0:
+                _flush(series, bucket, scenario, country, t)
+        if progress is not None and (i + 1) % step == 0:
+            progress(step)
+
+    if progress is not None:
+        progress(scenario.messages % step)
+    return Result(
+        scenario=scenario.name,
+        policy=getattr(chooser, "name", "policy"),
+        seed=seed,
+        messages=scenario.messages,
+        conversions=conversions,
+        reported=reported,
+        cost=cost,
+        value=conversions - lam * cost,
+        expected_value=expected,
+        oracle_expected_value=oracle_expected,
+        reactions=_reactions(best_history, chosen_log),
+        switches=switches,
+        exploration=explored / scenario.messages,
+        routes=list(routes),
+        series=series,
+    )
+
+
+class _Clock:
+    """The simulated time the oracle reads."""
+
+    t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _flush(
+    series: Series, bucket: Counter[str], scenario: Scenario, country: str, t: float
+) -> None:
+    total = sum(bucket.values())
+    series.t.append(t)
+    for r in scenario.routes:
+        series.share.setdefault(r.name, []).append(bucket[r.name] / total if total else 0.0)
+        series.truth.setdefault(r.name, []).append(true_rate(scenario, r, country, t))
+    bucket.clear()
+
+
+def _reactions(best_history: list[tuple[int, str]], chosen: list[str]) -> list[int | None]:
+    """For each change of the best route after the start: how many messages after the change
+    the new best starts carrying more than half of the next 50 decisions (None if that never
+    happens before the next change or the end)."""
+    out: list[int | None] = []
+    window = 50
+    for k, (start, best) in enumerate(best_history[1:], start=1):
+        end = best_history[k + 1][0] if k + 1 < len(best_history) else len(chosen)
+        hits = [c == best for c in chosen[start:end]]
+        on = sum(hits[:window])
+        found = None
+        for i in range(len(hits) - window + 1):
+            if on * 2 > window:
+                found = i
+                break
+            on -= hits[i]
+            if i + window < len(hits):
+                on += hits[i + window]
+        out.append(found)
+    return out
