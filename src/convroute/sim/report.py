@@ -1,0 +1,39 @@
+"""A simulation run as text: what ``convroute simulate`` prints."""
+
+from __future__ import annotations
+
+from convroute.sim.run import Result
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def describe(result: Result, oracle: Result, lam: float) -> str:
+    """The run beside the dynamic oracle on the same seed (same users, same network)."""
+    lines = [
+        f"scenario {result.scenario}: {result.messages:,} messages, seed {result.seed}, "
+        f"policy {result.policy}",
+        f"  conversion rate   {_pct(result.conversion_rate)}   "
+        f"(oracle {_pct(oracle.conversion_rate)})",
+        f"  conversions       {result.conversions:,}   (oracle {oracle.conversions:,}: "
+        f"{_pct(result.conversions / oracle.conversions if oracle.conversions else 0)})",
+    ]
+    if lam:
+        ratio = result.value / oracle.value if oracle.value else 0.0
+        lines.append(
+            f"  value             {result.value:,.1f}   (oracle {oracle.value:,.1f}: "
+            f"{_pct(ratio)}; value = conversions - {lam:g} x cost)"
+        )
+    cpc = result.cost_per_conversion
+    lines += [
+        f"  regret            {result.regret:,.1f}   (expected value lost to the oracle)",
+        f"  cost/conversion   {'-' if cpc is None else f'{cpc:.4f}'}   "
+        f"(oracle {oracle.cost_per_conversion or 0:.4f})",
+        f"  reported          {result.reported:,} conversions reached the router",
+    ]
+    if result.reactions:
+        parts = ["never" if r is None else f"{r:,} messages" for r in result.reactions]
+        lines.append(f"  reaction          {'; '.join(parts)}   (to each change of the best route)")
+    lines.append(f"  switches          {result.switches}   exploration {_pct(result.exploration)}")
+    return "\n".join(lines)

@@ -1,0 +1,102 @@
+"""The simulation loop: deterministic under a seed, the oracle is the limit, and small runs
+show what each kind of route does to each kind of router."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from convroute.cli import main
+from convroute.sim.run import ORACLE, simulate
+from convroute.sim.scenario import parse
+
+
+def scenario(**extra: object):  # type: ignore[no-untyped-def]
+    raw = {
+        "name": "small",
+        "messages": 3000,
+        "users": {"delay_median_s": 10, "window_s": 120},
+        "routes": [
+            {"name": "A", "deliver": [[0, 0.95], [1000, 0.05]]},
+            {"name": "B", "deliver": 0.85},
+        ],
+    }
+    raw.update(extra)
+    return parse(raw)
+
+
+def test_same_seed_same_run_and_another_seed_differs() -> None:
+    s = scenario()
+    a, b, c = simulate(s, "convroute", 5), simulate(s, "convroute", 5), simulate(s, "convroute", 6)
+    assert (a.conversions, a.expected_value, a.reactions) == (
+        b.conversions,
+        b.expected_value,
+        b.reactions,
+    )
+    assert a.conversions != c.conversions
+
+
+def test_the_oracle_is_the_limit() -> None:
+    s = scenario()
+    oracle = simulate(s, ORACLE, 1)
+    assert oracle.regret == pytest.approx(0)
+    for policy in ("static", "random", "round-robin", "failover", "dlr-only", "convroute"):
+        assert simulate(s, policy, 1).regret > 0, policy
+
+
+def test_common_random_numbers_make_static_equal_oracle_before_any_change() -> None:
+    s = scenario(routes=[{"name": "A", "deliver": 0.95}, {"name": "B", "deliver": 0.85}])
+    assert simulate(s, "static", 3).conversions == simulate(s, ORACLE, 3).conversions
+
+
+def test_an_outage_hurts_static_and_not_the_learning_router() -> None:
+    s = scenario()
+    static, adaptive, oracle = (simulate(s, p, 2) for p in ("static", "convroute", ORACLE))
+    assert adaptive.conversions > 1.3 * static.conversions
+    assert adaptive.conversions > 0.9 * oracle.conversions
+    (reaction,) = adaptive.reactions
+    assert reaction is not None
+    assert reaction < 300
+
+
+def test_fake_receipts_fool_the_dlr_only_router() -> None:
+    s = scenario(
+        routes=[
+            {"name": "A", "deliver": [[0, 0.95], [1000, 0.30]],
+             "dlr": [{"t": 0}, {"t": 1000, "mode": "fake", "claim": 0.99}]},
+            {"name": "B", "deliver": 0.85},
+        ]
+    )  # fmt: skip
+    dlr_only, adaptive = simulate(s, "dlr-only", 4), simulate(s, "convroute", 4)
+    assert adaptive.conversions > 1.2 * dlr_only.conversions
+
+
+def test_pumping_lowers_every_route_alike() -> None:
+    s = scenario(
+        routes=[{"name": "A", "deliver": 0.95}, {"name": "B", "deliver": 0.85}],
+        pumping=[{"start_s": 1000, "end_s": 2000, "share": 0.5}],
+    )
+    oracle = simulate(s, ORACLE, 1)
+    assert oracle.reactions == []  # the best route never changes
+    assert oracle.conversions < simulate(scenario(routes=s_routes()), ORACLE, 1).conversions
+
+
+def s_routes() -> list[dict[str, object]]:
+    return [{"name": "A", "deliver": 0.95}, {"name": "B", "deliver": 0.85}]
+
+
+def test_simulate_command(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.toml"
+    path.write_text(
+        'name = "tiny"\nmessages = 500\n[[routes]]\nname = "A"\ndeliver = 0.9\n'
+        '[[routes]]\nname = "B"\ndeliver = [[0, 0.5], [250, 0.95]]\n'
+    )
+    result = CliRunner().invoke(main, ["simulate", str(path), "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert "scenario tiny: 500 messages, seed 3, policy convroute" in result.output
+    assert "oracle" in result.output
+    bad = CliRunner().invoke(main, ["simulate", str(tmp_path / "nope.toml")])
+    assert bad.exit_code == 1
+    assert "no such scenario file" in bad.output
