@@ -242,8 +242,14 @@ class EpsilonGreedy(_Learning):
 
 
 class Adaptive(_Learning):
-    """convroute's default: an optimistic (UCB) index on the delay-corrected, forgetting
-    conversion estimate, valued by the objective, with a floor of uniform exploration."""
+    """convroute's default: an optimistic (UCB) index on the delay-corrected conversion
+    estimate, valued by the objective, with a floor of uniform exploration.
+
+    Two ledgers see every decision: a slow one (long memory: precise) and a fast one (short
+    memory: current). Where a route's fast estimate departs from its slow one by more than
+    ``z`` standard errors, the route has changed, and its index uses the fast estimate alone
+    until the two agree again: a restart local to that route, read off sums that do not
+    depend on the order outcomes arrive in."""
 
     name = "convroute"
 
@@ -251,13 +257,43 @@ class Adaptive(_Learning):
         self,
         ledger: Ledger | None = None,
         objective: Objective | None = None,
-        explore: float = 0.02,
-        boldness: float = 0.5,
+        explore: float = 0.01,
+        boldness: float = 0.3,
+        fast_tau_s: float = 200.0,
+        z: float = 3.0,
     ) -> None:
         super().__init__(ledger)
         self.objective = objective or Objective()
         self.explore = explore
         self.boldness = boldness
+        self.fast = Ledger(self.ledger.delay, tau_s=fast_tau_s, prior=self.ledger.prior)
+        self.z = z
+
+    def choose(
+        self,
+        decision_id: str,
+        context: Context,
+        candidates: list[Candidate],
+        now_ms: int,
+        rng: random.Random,
+    ) -> Decision:
+        decision = super().choose(decision_id, context, candidates, now_ms, rng)
+        self.fast.record(decision_id, context, decision.route_id, now_ms)
+        return decision
+
+    def observe(self, outcome: Outcome) -> None:
+        self.ledger.observe(outcome)
+        self.fast.observe(outcome)
+
+    def current(self, context: Context, candidates: list[Candidate], now_ms: int) -> list[Estimate]:
+        """Each route's estimate: the slow one, or the fast one where the route changed."""
+        slow = self.estimates(context, candidates, now_ms)
+        fast = self.fast.estimates(context, [c.route_id for c in candidates], now_ms)
+        out = []
+        for s, f in zip(slow, fast, strict=True):
+            spread = math.sqrt(max(s.mean * (1.0 - s.mean), 0.01) / (f.exposure + 1.0))
+            out.append(f if abs(f.mean - s.mean) > self.z * spread else s)
+        return out
 
     def indices(self, estimates: list[Estimate]) -> list[float]:
         """Each candidate's optimistic conversion rate."""
@@ -272,19 +308,41 @@ class Adaptive(_Learning):
     ) -> dict[str, float]:
         if len(candidates) == 1:
             return {candidates[0].route_id: 1.0}
-        estimates = self.estimates(context, candidates, now_ms)
+        estimates = self.current(context, candidates, now_ms)
         indices = self.indices(estimates)
+        prices = [c.price for c in candidates]
+        value = self.objective.value
+        means = [value(e.mean, p) for e, p in zip(estimates, prices, strict=True)]
         if self.objective.goal is Goal.CHEAPEST_WITHIN:
-            # the cheapest route that may still be within epsilon of the best known rate
+            # the cheapest route whose estimate is within epsilon of the best estimate
             floor = max(e.mean for e in estimates) - self.objective.epsilon
-            eligible = [(c.price, i) for i, c in enumerate(candidates) if indices[i] >= floor]
-            best = candidates[min(eligible)[1]].route_id
-        else:
-            values = [
-                self.objective.value(x, c.price) for x, c in zip(indices, candidates, strict=True)
+            eligible = [
+                (c.price, i) for i, c in enumerate(candidates) if estimates[i].mean >= floor
             ]
-            best = _best(candidates, values)
-        return _mixed(candidates, best, self.explore)
+            best_i = min(eligible)[1]
+        else:
+            best_i = candidates.index(
+                next(c for c in candidates if c.route_id == _best(candidates, means))
+            )
+        # Exploration is spread over time, not in bursts: besides the uniform floor, each other
+        # route gets the probability by which its optimistic value exceeds the best's
+        # estimate (the chance it is better, roughly); at most half the traffic explores.
+        top = means[best_i]
+        extra = [
+            0.0 if i == best_i else max(0.0, value(x, p) - top)
+            for i, (x, p) in enumerate(zip(indices, prices, strict=True))
+        ]
+        budget = sum(extra)
+        if budget > 0.5:
+            extra = [x * 0.5 / budget for x in extra]
+        floor_share = self.explore / len(candidates)
+        probabilities = {
+            c.route_id: floor_share * (1.0 - sum(extra)) + extra[i]
+            for i, c in enumerate(candidates)
+        }
+        best_id = candidates[best_i].route_id
+        probabilities[best_id] += 1.0 - sum(probabilities.values())
+        return probabilities
 
 
 PolicyFactory = Callable[[ConversionDelay, Objective], _Learning]
