@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test check bench-ingest clean
+.PHONY: run test check bench-ingest bench-setup bench-routing clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ check: $(STAMP)
 ## Durable-ingest benchmark against a server it starts itself (see docs/benchmarks.md).
 bench-ingest: $(STAMP)
 	$(BIN)/python -m benchmarks.ingest
+
+## The optional benchmark dependencies (SMPyBandits, matplotlib) in .venv.
+bench-setup: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+
+## Routing benchmark: every policy, the oracle and SMPyBandits on every scenario.
+bench-routing: bench-setup
+	$(BIN)/convroute bench routing --seeds 20 --jobs 2
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

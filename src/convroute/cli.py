@@ -22,7 +22,7 @@ from convroute.domain.statuses import Dialect, MessageType, TrafficClass
 from convroute.domain.windows import MAX_WINDOW_S
 from convroute.services.accounts import issue_credential, new_account
 from convroute.services.messaging import close_due_windows
-from convroute.simcli import simulate_command
+from convroute.simcli import bench, simulate_command
 
 DB_OPTION = click.option(
     "--database-url",
@@ -375,3 +375,4 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 main.add_command(simulate_command)
+main.add_command(bench)

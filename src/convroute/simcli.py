@@ -57,3 +57,99 @@ def simulate_command(scenario: Path, policy: str, seed: int, plot: Path | None) 
         except RuntimeError as exc:
             raise click.ClickException(str(exc)) from exc
         click.echo(f"plot written to {plot}")
+
+
+@click.group("bench")
+def bench() -> None:
+    """Reproducible benchmarks."""
+
+
+@bench.command("routing")
+@click.option(
+    "--scenario",
+    "scenarios",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Scenario files (default: every scenarios/*.toml).",
+)
+@click.option(
+    "--policy",
+    "policies",
+    multiple=True,
+    help="Policies to run (default: all of convroute's, the oracle and SMPyBandits').",
+)
+@click.option("--seeds", type=click.IntRange(1), default=20, show_default=True)
+@click.option(
+    "--smpy-seeds",
+    type=click.IntRange(0),
+    default=None,
+    help="Seeds for the SMPyBandits policies on scenarios other than S1 (default: --seeds); "
+    "they are slow on long scenarios.",
+)
+@click.option("--jobs", type=click.IntRange(1), default=2, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("docs/benchmarks"),
+    show_default=True,
+)
+@click.option("--no-smpy", is_flag=True, help="Leave out the SMPyBandits policies.")
+def bench_routing(
+    scenarios: tuple[Path, ...],
+    policies: tuple[str, ...],
+    seeds: int,
+    smpy_seeds: int | None,
+    jobs: int,
+    out: Path,
+    no_smpy: bool,
+) -> None:
+    """Run every policy, the dynamic oracle and the SMPyBandits policies on every scenario,
+    with the same seeds for all, and write the results table to OUT/routing.md and a plot
+    of convroute's route shares per scenario to OUT/routing-SCENARIO.png.
+
+    Example: convroute bench routing --seeds 20 --jobs 2
+    """
+    from convroute.bench.routing import OURS, markdown, run_all, summarize, write
+    from convroute.bench.smpy import SMPY_POLICIES
+
+    paths = list(scenarios) or sorted(Path("scenarios").glob("*.toml"))
+    if not paths:
+        raise click.ClickException("no scenario files: give --scenario or run from the project")
+    names = list(policies) or [*OURS, *([] if no_smpy else SMPY_POLICIES)]
+    unknown = [n for n in names if n not in (*OURS, *SMPY_POLICIES)]
+    if unknown:
+        raise click.ClickException(f"unknown policy {unknown[0]!r}")
+    try:
+        specs = {str(p): load(p) for p in paths}
+    except ScenarioError as exc:
+        raise click.ClickException(str(exc)) from exc
+    tasks = []
+    for path, spec in specs.items():
+        for name in names:
+            n = seeds
+            if name in SMPY_POLICIES and smpy_seeds is not None and not spec.name.startswith("s1"):
+                n = smpy_seeds
+            tasks += [(path, name, seed) for seed in range(n)]
+    # the slowest first, so that the processes finish together
+    tasks.sort(key=lambda t: -specs[t[0]].messages * (3 if t[1] in SMPY_POLICIES else 1))
+    with click.progressbar(length=len(tasks), label="runs", file=sys.stderr) as bar:
+        advance: Callable[[int], None] = bar.update
+        try:
+            runs = run_all(tasks, jobs, advance)
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from exc
+    lam_of = {spec.name: spec.objective.lam for spec in specs.values()}
+    command = "convroute bench routing " + " ".join(sys.argv[3:])
+    report = markdown(summarize(runs, lam_of), lam_of, command.strip())
+    write(out / "routing.md", report)
+    click.echo(report)
+    try:
+        from convroute.plots import plot_run
+
+        for spec in specs.values():
+            plot_run(
+                simulate(spec, "convroute", 0, keep_series=True), out / f"routing-{spec.name}.png"
+            )
+    except RuntimeError as exc:
+        click.echo(f"plots skipped: {exc}", err=True)
+    click.echo(f"written: {out / 'routing.md'}")

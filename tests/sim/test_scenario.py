@@ -28,7 +28,7 @@ def test_curves_step_and_ramp() -> None:
     assert curve.at(150) == pytest.approx(0.7)
     assert curve.at(250) == 0.5
     assert curve.at(300) == 0.1
-    assert curve.changes() == [100, 100, 300]
+    assert curve.changes() == [100, 300]
 
 
 def test_s3_grey_route_fakes_receipts_from_8000() -> None:

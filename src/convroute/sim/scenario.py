@@ -52,10 +52,12 @@ class Curve:
         return current
 
     def changes(self) -> list[float]:
-        """The times at which the value starts to change."""
+        """The times at which the value starts to change (points that repeat the previous
+        value are not changes)."""
         out = []
-        for i, p in enumerate(self.points[1:], start=1):
-            out.append(self.points[i - 1].t if p.ramp else p.t)
+        for prev, p in itertools.pairwise(self.points):
+            if p.value != prev.value:
+                out.append(prev.t if p.ramp else p.t)
         return out
 
 

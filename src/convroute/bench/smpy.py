@@ -1,0 +1,192 @@
+"""The published non-stationary bandits, as implemented by SMPyBandits 0.9.7, behind
+convroute's policy interface (the optional ``bench`` extra).
+
+They are fed exactly what convroute's policies are fed: each decision's reward arrives when
+the simulated conversion happens or the window closes, through the same event queue, in
+the order it arrives (``getReward`` advances their time). Receipts are not rewards and are
+not given to them. With a price-aware objective (``lam > 0``) their reward is the decision's
+value ``conversion - lam * price``, rescaled to [0, 1].
+
+Tuning as in L. Besson's thesis (ROUTING.md). The import fix: SciPy dropped
+``scipy.special.btdtri``, which SMPyBandits imports; ``betaincinv`` is the same function.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from convroute.routing.policy import Candidate, Context, Decision, Outcome, OutcomeKind
+from convroute.sim.scenario import Scenario
+
+SMPY_POLICIES = (
+    "Oracle-restart klUCB",
+    "GLR-klUCB (local)",
+    "GLR-klUCB (global)",
+    "CUSUM-klUCB",
+    "SW-klUCB",
+    "DTS",
+    "M-klUCB",
+    "klUCB",
+    "Thompson",
+)
+
+
+def _smpy() -> Any:
+    """SMPyBandits' policies, imported quietly and with the SciPy fix."""
+    try:
+        import scipy.special
+    except ImportError:
+        raise RuntimeError(
+            "the routing benchmark needs the bench extra: pip install -e '.[bench]'"
+        ) from None
+    if not hasattr(scipy.special, "btdtri"):
+        scipy.special.btdtri = scipy.special.betaincinv
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            import SMPyBandits.Policies as policies
+        except ImportError:
+            raise RuntimeError(
+                "the routing benchmark needs the bench extra: pip install -e '.[bench]'"
+            ) from None
+    return policies
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What the tuning formulas need: arms, horizon, break-points, and each arm's change
+    times (for the oracle-restart policy, which is told them)."""
+
+    arms: int
+    horizon: int
+    breakpoints: int
+    changes: dict[int, list[int]]  # arm -> decision indices at which its mean changes
+
+
+def problem_of(scenario: Scenario) -> Problem:
+    """The bandit problem a single-destination scenario poses."""
+    country = scenario.destinations[0].country
+    routes = [r for r in scenario.routes if r.serves(country)]
+    changes: dict[int, list[int]] = {}
+    times: set[int] = set()
+    for i, route in enumerate(routes):
+        curve = route.deliver.get(country) or route.deliver["*"]
+        arm_times = sorted({int(t / scenario.interval_s) for t in curve.changes()})
+        changes[i] = arm_times
+        times.update(arm_times)
+    for pump in scenario.pumping:
+        times.update(
+            (int(pump.start_s / scenario.interval_s), int(pump.end_s / scenario.interval_s))
+        )
+    return Problem(len(routes), scenario.messages, max(1, len(times)), changes)
+
+
+def build(name: str, problem: Problem) -> Any:
+    """An SMPyBandits policy by its name in ``SMPY_POLICIES``, tuned for ``problem``."""
+    p = _smpy()
+    k, t, u = problem.arms, problem.horizon, problem.breakpoints
+    log_t = math.log(t)
+    with contextlib.redirect_stdout(io.StringIO()):
+        if name == "GLR-klUCB (local)":
+            return p.BernoulliGLR_IndexPolicy_WithDeterministicExploration(
+                k, horizon=t, policy=p.klUCB_forGLR, per_arm_restart=True,
+                delta=1 / math.sqrt(k * u * t), alpha0=0.05 * math.sqrt(k * u * log_t / t),
+                lazy_detect_change_only_x_steps=10, lazy_try_value_s_only_x_steps=10,
+                use_localization=True,
+            )  # fmt: skip
+        if name == "GLR-klUCB (global)":
+            return p.BernoulliGLR_IndexPolicy_WithDeterministicExploration(
+                k, horizon=t, policy=p.klUCB_forGLR, per_arm_restart=False,
+                delta=1 / math.sqrt(u * t), alpha0=0.05 * math.sqrt(u * log_t / t),
+                lazy_detect_change_only_x_steps=10, lazy_try_value_s_only_x_steps=10,
+                use_localization=True,
+            )  # fmt: skip
+        if name == "CUSUM-klUCB":
+            return p.CUSUM_IndexPolicy(
+                k, horizon=t, max_nb_random_events=u, policy=p.klUCB,
+                min_number_of_observation_between_change_point=150, epsilon=0.1,
+                lazy_detect_change_only_x_steps=10, per_arm_restart=True,
+            )  # fmt: skip
+        if name == "SW-klUCB":
+            return p.SWklUCB(k, tau=int(2 * math.sqrt(t * log_t / u)))
+        if name == "DTS":
+            return p.DiscountedThompson(k, gamma=0.95)
+        if name == "M-klUCB":
+            w = 150
+            return p.Monitored_IndexPolicy(
+                k, policy=p.klUCB, horizon=t, w=w, b=math.sqrt(w * math.log(2 * k * t))
+            )
+        if name in ("klUCB", "Oracle-restart klUCB"):
+            return p.klUCB(k)
+        if name == "Thompson":
+            return p.Thompson(k)
+    raise ValueError(f"unknown SMPyBandits policy {name!r}; known: {', '.join(SMPY_POLICIES)}")
+
+
+class SmpyPolicy:
+    """An SMPyBandits policy as a convroute policy, on one fixed list of candidates."""
+
+    def __init__(
+        self, name: str, scenario: Scenario, seed: int, clock: Callable[[], float]
+    ) -> None:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)  # SMPyBandits breaks ties with NumPy's global generator
+        self.name = name
+        self.problem = problem_of(scenario)
+        self.policy = build(name, self.problem)
+        self.policy.startGame()
+        self._arm_of: dict[str, int] = {}
+        self._route_of: list[str] = []
+        self._pending: dict[str, int] = {}  # decision -> arm
+        self._price: list[float] = []
+        self._lam = scenario.objective.lam
+        self._max_price = max(r.price for r in scenario.routes)
+        self._restarts = sorted(
+            (at, arm) for arm, times in self.problem.changes.items() for at in times
+        )
+        self._decisions = 0
+
+    def probabilities(
+        self, context: Context, candidates: list[Candidate], now_ms: int
+    ) -> dict[str, float]:
+        raise NotImplementedError("SMPyBandits policies do not expose their probabilities")
+
+    def choose(
+        self,
+        decision_id: str,
+        context: Context,
+        candidates: list[Candidate],
+        now_ms: int,
+        rng: random.Random,
+    ) -> Decision:
+        if not self._route_of:
+            self._route_of = [c.route_id for c in candidates]
+            self._arm_of = {r: i for i, r in enumerate(self._route_of)}
+            self._price = [c.price for c in candidates]
+        if self.name == "Oracle-restart klUCB":
+            while self._restarts and self._restarts[0][0] <= self._decisions:
+                _, arm = self._restarts.pop(0)
+                self.policy.pulls[arm] = 0
+                self.policy.rewards[arm] = 0.0
+        self._decisions += 1
+        arm = int(self.policy.choice())
+        self._pending[decision_id] = arm
+        return Decision(decision_id, self._route_of[arm], 1.0, self.name)
+
+    def observe(self, outcome: Outcome) -> None:
+        if outcome.kind not in (OutcomeKind.CONVERTED, OutcomeKind.NOT_CONVERTED):
+            return
+        arm = self._pending.pop(outcome.decision_id, None)
+        if arm is None:
+            return
+        reward = 1.0 if outcome.kind is OutcomeKind.CONVERTED else 0.0
+        if self._lam:
+            low = -self._lam * self._max_price
+            reward = (reward - self._lam * self._price[arm] - low) / (1.0 - low)
+        self.policy.getReward(arm, reward)

@@ -1,0 +1,70 @@
+"""The routing benchmark harness: SMPyBandits behind our interface, the report, the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from convroute.bench.routing import markdown, run_all, summarize
+from convroute.bench.smpy import SMPY_POLICIES, SmpyPolicy, problem_of
+from convroute.cli import main
+from convroute.sim.run import simulate
+from convroute.sim.scenario import load, parse
+
+TINY = {
+    "name": "tiny",
+    "messages": 600,
+    "users": {"intent": 1.0, "delay_median_s": 0, "window_s": 0},
+    "routes": [
+        {"name": "a", "deliver": [[0, 0.2], [300, 0.9]], "latency_s": 0, "dlr": "none"},
+        {"name": "b", "deliver": 0.6, "latency_s": 0, "dlr": "none"},
+    ],
+}
+
+
+def test_problem_of_a_scenario() -> None:
+    pb1 = problem_of(load(Path(__file__).parents[2] / "scenarios" / "s1-pb1.toml"))
+    assert (pb1.arms, pb1.horizon, pb1.breakpoints) == (3, 5000, 4)
+    assert pb1.changes[1] == [1000, 4000]  # arm 1: 0.5 -> 0.2 at 1000, -> 0.5 at 4000
+
+
+def test_every_smpy_policy_runs_and_learns() -> None:
+    scenario = parse(TINY)
+    for name in SMPY_POLICIES:
+        result = simulate(scenario, SmpyPolicy(name, scenario, 1, lambda: 0.0), 1)
+        assert result.policy == name
+        assert result.regret < 0.3 * scenario.messages, name  # better than always wrong
+
+
+def test_report_has_a_row_per_policy_and_the_oracle_ratio(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.toml"
+    path.write_text(
+        'name = "tiny"\nmessages = 300\n[[routes]]\nname = "a"\ndeliver = 0.9\n'
+        '[[routes]]\nname = "b"\ndeliver = 0.5\n'
+    )
+    tasks = [(str(path), p, s) for p in ("oracle", "static", "convroute", "klUCB") for s in (0, 1)]
+    runs = run_all(tasks, jobs=1)
+    summary = summarize(runs, {"tiny": 0.0})
+    text = markdown(summary, {"tiny": 0.0}, "convroute bench routing")
+    assert summary["tiny"][0].policy in ("oracle", "static")
+    for policy in ("oracle", "static", "convroute", "klUCB"):
+        assert f"| {policy} | 2 |" in text
+    assert "100.0 ± 0.0 %" in text  # the oracle against itself
+
+
+def test_bench_routing_command(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.toml"
+    path.write_text('name = "tiny"\nmessages = 200\n[[routes]]\nname = "a"\ndeliver = 0.9\n')
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main,
+        ["bench", "routing", "--scenario", str(path), "--seeds", "1", "--jobs", "1",
+         "--policy", "oracle", "--policy", "convroute", "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (out / "routing.md").read_text().startswith("# Routing benchmark results")
+    assert (out / "routing-tiny.png").stat().st_size > 1000
+    bad = CliRunner().invoke(main, ["bench", "routing", "--scenario", str(path), "--policy", "x"])
+    assert bad.exit_code == 1
+    assert "unknown policy 'x'" in bad.output
