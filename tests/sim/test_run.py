@@ -100,3 +100,15 @@ def test_simulate_command(tmp_path: Path) -> None:
     bad = CliRunner().invoke(main, ["simulate", str(tmp_path / "nope.toml")])
     assert bad.exit_code == 1
     assert "no such scenario file" in bad.output
+
+
+def test_resend_requests_avoid_the_route_that_failed() -> None:
+    # A is best at the start (so "static" keeps it) and then delivers nothing; users who got
+    # no code ask again after 30 s, and the resend must go to B
+    routes = [{"name": "A", "deliver": [[0, 0.95], [1, 0.0]]}, {"name": "B", "deliver": 0.9}]
+    users = {"delay_median_s": 10, "window_s": 120, "resend_share": 1.0, "resend_after_s": 30}
+    static = simulate(scenario(users=users, routes=routes), "static", 1)
+    assert static.resends >= static.messages - 40  # every failed message (the last ones late)
+    # the only conversions are the resends', on B: 0.9 x 0.92 of them
+    assert static.conversions == pytest.approx(0.9 * 0.92 * static.resends, rel=0.05)
+    assert simulate(scenario(routes=routes), "static", 1).resends == 0

@@ -64,6 +64,7 @@ class Result:
     exploration: float  # share of decisions taken with probability < 0.5
     routes: list[str] = field(default_factory=list)
     series: Series | None = None
+    resends: int = 0  # extra messages sent because users asked for a new code
 
     @property
     def regret(self) -> float:
@@ -231,154 +232,223 @@ def simulate(
     """Run ``scenario`` once with ``policy`` (a name, or a policy object)."""
     clock = _Clock()
     chooser = make(scenario, policy, clock) if isinstance(policy, str) else policy
-    env = random.Random(seed)
-    policy_rng = random.Random(seed * 1_000_003 + 17)
-    u = scenario.users
-    interval, window_ms = scenario.interval_s, int(u.window_s * 1000)
-    lam = scenario.objective.lam
-    routes = {r.name: r for r in scenario.routes}
-    candidates = {
-        d.country: [Candidate(r.name, r.price) for r in scenario.routes if r.serves(d.country)]
-        for d in scenario.destinations
-    }
-    contexts = {d.country: Context(d.country, d.network, "otp") for d in scenario.destinations}
-    shares = [(d.country, d.share) for d in scenario.destinations]
-    free_at = dict.fromkeys(routes, 0.0)  # throughput caps: when each route is free again
-    events: list[tuple[int, int, Outcome]] = []
-    seq = 0
-    conversions = reported = explored = 0
-    cost = expected = oracle_expected = 0.0
-    recent: deque[str] = deque(maxlen=_ROLLING)
-    counts: Counter[str] = Counter()
-    carrying: str | None = None
-    switches = 0
-    best_history: list[tuple[int, str]] = []  # (message index, best route) at each change
-    chosen_log: list[str] = []
-    series = Series(max(1, scenario.messages // _MAX_SERIES)) if keep_series else None
-    bucket: Counter[str] = Counter()
-    step = max(1, scenario.messages // 200)
-    truth = Truth(scenario)
-    rnd, gauss = env.random, env.gauss
-    log_median = math.log(u.delay_median_s) if u.delay_median_s > 0 else None
+    return _Run(scenario, chooser, seed, clock, keep_series).run(progress)
 
-    for i in range(scenario.messages):
-        t = i * interval
-        clock.t = t
+
+@dataclass(frozen=True, slots=True)
+class _Draws:
+    """One message's random numbers, drawn whatever the route (common random numbers)."""
+
+    pump: float
+    submit: float
+    deliver: float
+    intent: float
+    report: float
+    dlr: float
+    dlr_delay: float
+    resend: float
+    z_delay: float
+
+    @classmethod
+    def of(cls, rng: random.Random) -> _Draws:
+        r = rng.random
+        return cls(r(), r(), r(), r(), r(), r(), r(), r(), rng.gauss(0.0, 1.0))
+
+
+class _Run:
+    """The state of one simulation run."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        chooser: Policy,
+        seed: int,
+        clock: _Clock,
+        keep_series: bool,
+    ) -> None:
+        self.s, self.chooser, self.seed, self.clock = scenario, chooser, seed, clock
+        self.env = random.Random(seed)
+        self.resend_env = random.Random(seed * 7_919 + 3)  # resends: their own stream
+        self.policy_rng = random.Random(seed * 1_000_003 + 17)
+        u = scenario.users
+        self.window_ms = int(u.window_s * 1000)
+        self.routes = {r.name: r for r in scenario.routes}
+        self.candidates = {
+            d.country: [Candidate(r.name, r.price) for r in scenario.routes if r.serves(d.country)]
+            for d in scenario.destinations
+        }
+        self.contexts = {
+            d.country: Context(d.country, d.network, "otp") for d in scenario.destinations
+        }
+        self.free_at = dict.fromkeys(self.routes, 0.0)  # throughput caps: when each is free
+        self.events: list[tuple[int, int, Outcome]] = []
+        self.resends: list[tuple[float, int, str, str, str]] = []  # (t, seq, id, country, avoid)
+        self.seq = 0
+        self.conversions = self.reported = self.explored = self.resent = 0
+        self.cost = self.expected = self.oracle_expected = 0.0
+        self.truth = Truth(scenario)
+        self.log_median = math.log(u.delay_median_s) if u.delay_median_s > 0 else None
+        self.series = Series(max(1, scenario.messages // _MAX_SERIES)) if keep_series else None
+
+    def run(self, progress: Callable[[int], None] | None) -> Result:
+        s, interval = self.s, self.s.interval_s
+        shares = [(d.country, d.share) for d in s.destinations]
+        recent: deque[str] = deque(maxlen=_ROLLING)
+        counts: Counter[str] = Counter()
+        carrying: str | None = None
+        switches = 0
+        best_history: list[tuple[int, str]] = []  # (message index, best route) at each change
+        chosen_log: list[str] = []
+        bucket: Counter[str] = Counter()
+        step = max(1, s.messages // 200)
+        rnd = self.env.random
+        for i in range(s.messages):
+            t = i * interval
+            while self.resends and self.resends[0][0] <= t:
+                at, _, original, country, avoid = heapq.heappop(self.resends)
+                self._deliver_events(at)
+                self._send(f"{original}-resend", at, country, _Draws.of(self.resend_env), avoid)
+            self._deliver_events(t)
+            r_dest = rnd()
+            country = shares[0][0]
+            acc = 0.0
+            for c, share in shares:
+                acc += share
+                if r_dest < acc:
+                    country = c
+                    break
+            best = self._send(f"m{i}", t, country, _Draws.of(self.env), None)
+            route = self._last_route
+            chosen_log.append(route)
+            if not best_history or best_history[-1][1] != best:
+                best_history.append((i, best))
+            # which route carries the traffic
+            if len(recent) == _ROLLING:
+                counts[recent[0]] -= 1
+            recent.append(route)
+            counts[route] += 1
+            top, n = counts.most_common(1)[0]
+            if n * 2 > len(recent) and top != carrying:
+                if carrying is not None:
+                    switches += 1
+                carrying = top
+            if self.series is not None:
+                bucket[route] += 1
+                if (i + 1) % self.series.bucket == 0:
+                    _flush(self.series, bucket, s, country, t)
+            if progress is not None and (i + 1) % step == 0:
+                progress(step)
+        if progress is not None:
+            progress(s.messages % step)
+        return Result(
+            scenario=s.name,
+            policy=getattr(self.chooser, "name", "policy"),
+            seed=self.seed,
+            messages=s.messages,
+            conversions=self.conversions,
+            reported=self.reported,
+            cost=self.cost,
+            value=self.conversions - s.objective.lam * self.cost,
+            expected_value=self.expected,
+            oracle_expected_value=self.oracle_expected,
+            reactions=_reactions(best_history, chosen_log),
+            switches=switches,
+            exploration=self.explored / s.messages,
+            routes=list(self.routes),
+            series=self.series,
+            resends=self.resent,
+        )
+
+    def _deliver_events(self, t: float) -> None:
         now_ms = int(t * 1000)
+        events = self.events
         while events and events[0][0] <= now_ms:
-            chooser.observe(heapq.heappop(events)[2])
-        # the message's random numbers, drawn whatever the route (common random numbers)
-        r_dest, r_pump, r_submit, r_deliver, r_intent, r_report, r_dlr, r_dlr_delay = [
-            rnd() for _ in range(8)
-        ]
-        z_delay = gauss(0.0, 1.0)
-        country = shares[0][0]
-        acc = 0.0
-        for c, share in shares:
-            acc += share
-            if r_dest < acc:
-                country = c
-                break
-        cands = candidates[country]
-        now_truth = truth.at(country, t)
+            self.chooser.observe(heapq.heappop(events)[2])
+
+    def _push(self, at: int, outcome: Outcome) -> None:
+        self.seq += 1
+        heapq.heappush(self.events, (at, self.seq, outcome))
+
+    _last_route = ""
+
+    def _send(self, decision_id: str, t: float, country: str, d: _Draws, avoid: str | None) -> str:
+        """Send one message at ``t``; the oracle's best route at that instant."""
+        s, u = self.s, self.s.users
+        self.clock.t = t
+        now_ms = int(t * 1000)
+        cands = self.candidates[country]
+        if avoid is not None and len(cands) > 1:  # a resend avoids the route that just failed
+            cands = [c for c in cands if c.route_id != avoid]
+        now_truth = self.truth.at(country, t)
         values = [now_truth[c.route_id][2] for c in cands]
         best_i = max(range(len(cands)), key=lambda k: (values[k], -k))
-        best = cands[best_i].route_id
-        if not best_history or best_history[-1][1] != best:
-            best_history.append((i, best))
-        oracle_expected += values[best_i]
+        self.oracle_expected += values[best_i]
 
-        decision = chooser.choose(f"m{i}", contexts[country], cands, now_ms, policy_rng)
-        route = routes[decision.route_id]
-        chosen_log.append(route.name)
+        decision = self.chooser.choose(
+            decision_id, self.contexts[country], cands, now_ms, self.policy_rng
+        )
+        route = self.routes[decision.route_id]
+        self._last_route = route.name
         if decision.probability < 0.5:
-            explored += 1
+            self.explored += 1
         p_deliver, _, value = now_truth[route.name]
-        expected += value
-        cost += route.price
+        self.expected += value
+        self.cost += route.price
 
         # the network
         start = t
         if route.throughput > 0:
-            start = max(t, free_at[route.name])
-            free_at[route.name] = start + 1.0 / route.throughput
-        submitted = r_submit >= route.submit_error
-        delivered = submitted and r_deliver < p_deliver
+            start = max(t, self.free_at[route.name])
+            self.free_at[route.name] = start + 1.0 / route.throughput
+        submitted = d.submit >= route.submit_error
+        delivered = submitted and d.deliver < p_deliver
         arrival = start + route.latency_s
-        pumped = r_pump < pumped_share(scenario, t)
-        delay_s = 0.0 if log_median is None else math.exp(log_median + u.delay_sigma * z_delay)
+        pumped = d.pump < pumped_share(s, t)
+        delay_s = 0.0
+        if self.log_median is not None:
+            delay_s = math.exp(self.log_median + u.delay_sigma * d.z_delay)
         converts = (
             delivered
             and not pumped
-            and r_intent < u.intent
+            and d.intent < u.intent
             and arrival - t <= u.otp_expiry_s
             and delay_s <= u.window_s
         )
         if converts:
-            conversions += 1
-        if converts and r_report < u.report_share:
-            reported += 1
+            self.conversions += 1
+        if converts and d.report < u.report_share:
+            self.reported += 1
             at = int((arrival + delay_s) * 1000)
-            outcome = Outcome(decision.decision_id, OutcomeKind.CONVERTED, at)
+            self._push(at, Outcome(decision_id, OutcomeKind.CONVERTED, at))
+        elif avoid is None and not converts and d.resend < u.resend_share:
+            # the user asks for a new code: this message is "resent" (reward 0) then, and
+            # a new one goes out, avoiding this route
+            resend_t = t + u.resend_after_s
+            at = int(resend_t * 1000)
+            self._push(at, Outcome(decision_id, OutcomeKind.NOT_CONVERTED, at))
+            self.seq += 1
+            heapq.heappush(self.resends, (resend_t, self.seq, decision_id, country, route.name))
+            self.resent += 1
         else:
-            at = now_ms + window_ms
-            outcome = Outcome(decision.decision_id, OutcomeKind.NOT_CONVERTED, at)
-        seq += 1
-        heapq.heappush(events, (at, seq, outcome))
+            at = now_ms + self.window_ms
+            self._push(at, Outcome(decision_id, OutcomeKind.NOT_CONVERTED, at))
         # the receipt
+        kind: OutcomeKind | None
         if not submitted:
-            kind: OutcomeKind | None = OutcomeKind.DLR_FAILED
-            dlr_at = now_ms
+            kind, dlr_at = OutcomeKind.DLR_FAILED, now_ms
         else:
             phase = route.dlr_at(t)
             if phase.mode == "none":
                 kind = None
-            elif delivered or pumped or r_dlr < phase.fake_share(p_deliver):
+            elif delivered or pumped or d.dlr < phase.fake_share(p_deliver):
                 kind = OutcomeKind.DLR_DELIVERED
             else:
                 kind = OutcomeKind.DLR_FAILED
-            dlr_delay = -phase.delay_s * math.log(1.0 - r_dlr_delay)
+            dlr_delay = -phase.delay_s * math.log(1.0 - d.dlr_delay)
             dlr_at = int((arrival + dlr_delay) * 1000)
         if kind is not None:
-            seq += 1
-            heapq.heappush(events, (dlr_at, seq, Outcome(decision.decision_id, kind, dlr_at)))
-
-        # which route carries the traffic
-        if len(recent) == _ROLLING:
-            counts[recent[0]] -= 1
-        recent.append(route.name)
-        counts[route.name] += 1
-        top, n = counts.most_common(1)[0]
-        if n * 2 > len(recent) and top != carrying:
-            if carrying is not None:
-                switches += 1
-            carrying = top
-        if series is not None:
-            bucket[route.name] += 1
-            if (i + 1) % series.bucket == 0:
-                _flush(series, bucket, scenario, country, t)
-        if progress is not None and (i + 1) % step == 0:
-            progress(step)
-
-    if progress is not None:
-        progress(scenario.messages % step)
-    return Result(
-        scenario=scenario.name,
-        policy=getattr(chooser, "name", "policy"),
-        seed=seed,
-        messages=scenario.messages,
-        conversions=conversions,
-        reported=reported,
-        cost=cost,
-        value=conversions - lam * cost,
-        expected_value=expected,
-        oracle_expected_value=oracle_expected,
-        reactions=_reactions(best_history, chosen_log),
-        switches=switches,
-        exploration=explored / scenario.messages,
-        routes=list(routes),
-        series=series,
-    )
+            self._push(dlr_at, Outcome(decision_id, kind, dlr_at))
+        return cands[best_i].route_id
 
 
 class _Clock:

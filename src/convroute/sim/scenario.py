@@ -135,6 +135,8 @@ class Users:
     window_s: float = 300.0
     otp_expiry_s: float = 600.0
     report_share: float = 1.0
+    resend_share: float = 0.0  # P(a user whose code did not work asks for a new one)
+    resend_after_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,7 +353,7 @@ def _destination(raw: Any, where: str) -> Destination:
 
 def _users(raw: Any, where: str) -> Users:
     _known(raw, where, {"intent", "delay_median_s", "delay_sigma", "window_s", "otp_expiry_s",
-                        "report_share"})  # fmt: skip
+                        "report_share", "resend_share", "resend_after_s"})  # fmt: skip
     return Users(
         intent=_num(raw.get("intent", 0.92), f"{where}.intent", 0, 1),
         delay_median_s=_num(raw.get("delay_median_s", 20.0), f"{where}.delay_median_s", 0, 1e6),
@@ -359,6 +361,8 @@ def _users(raw: Any, where: str) -> Users:
         window_s=_num(raw.get("window_s", 300.0), f"{where}.window_s", 0, 30 * 86_400),
         otp_expiry_s=_num(raw.get("otp_expiry_s", 600.0), f"{where}.otp_expiry_s", 0, 1e9),
         report_share=_num(raw.get("report_share", 1.0), f"{where}.report_share", 0, 1),
+        resend_share=_num(raw.get("resend_share", 0.0), f"{where}.resend_share", 0, 1),
+        resend_after_s=_num(raw.get("resend_after_s", 60.0), f"{where}.resend_after_s", 0, 1e6),
     )
 
 
