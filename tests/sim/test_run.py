@@ -112,3 +112,30 @@ def test_resend_requests_avoid_the_route_that_failed() -> None:
     # the only conversions are the resends', on B: 0.9 x 0.92 of them
     assert static.conversions == pytest.approx(0.9 * 0.92 * static.resends, rel=0.05)
     assert simulate(scenario(routes=routes), "static", 1).resends == 0
+
+
+def _outage(dlr: object) -> dict[str, object]:
+    return {
+        "users": {"delay_median_s": 60, "window_s": 600},
+        "routes": [
+            {"name": "A", "deliver": [[0, 0.95], [1500, 0.10]], "dlr": dlr},
+            {"name": "B", "deliver": 0.80},
+        ],
+    }
+
+
+def test_honest_receipts_speed_the_reaction_and_fake_ones_gain_nothing() -> None:
+    def reaction_and_share(dlr: object) -> tuple[float, float]:
+        runs = [simulate(scenario(**_outage(dlr)), "convroute", seed) for seed in range(4)]
+        reactions = [r.reactions[0] for r in runs]
+        assert all(x is not None for x in reactions)
+        return sum(reactions) / 4, sum(r.conversions for r in runs) / 4  # type: ignore[arg-type]
+
+    honest, _ = reaction_and_share("honest")
+    silent, silent_conversions = reaction_and_share("none")
+    assert honest < 0.7 * silent  # receipts arrive in seconds, conversions in minutes
+    # a route that lies ("delivered" on everything from the outage on) fools nobody
+    _, faked_conversions = reaction_and_share(
+        [{"t": 0, "mode": "honest"}, {"t": 1500, "mode": "fake", "undelivered_share": 1.0}]
+    )
+    assert faked_conversions >= 0.98 * silent_conversions

@@ -60,6 +60,12 @@ class Arm:
     converted: float = 0.0
     dlr_seen: float = 0.0  # decisions with a receipt
     dlr_delivered: float = 0.0
+    # calibration: settled decisions and their conversions, by what the receipt said when
+    # the decision settled (delivered / failed / none)
+    cal_delivered: float = 0.0
+    cal_delivered_conv: float = 0.0
+    cal_failed: float = 0.0
+    cal_failed_conv: float = 0.0
     # decisions whose window is not over yet, converted or not: exposure F(age)
     pending: dict[str, tuple[int, float]] = field(default_factory=dict)  # id -> (sent, w)
     # With F piecewise linear, a pending decision in segment j adds w * (a_j + b_j * age) to
@@ -110,6 +116,8 @@ def _segments(delay: ConversionDelay) -> tuple[list[float], list[float], list[fl
     return bounds, alphas, betas
 
 
+_MIN_CALIBRATION = 30.0  # settled decisions with a "delivered" receipt before receipts count
+
 _RANK: dict[OutcomeKind | None, int] = {
     None: 0,
     OutcomeKind.NOT_CONVERTED: 1,
@@ -126,6 +134,9 @@ class Estimate:
     exposure: float  # effective number of observations, after forgetting
     dlr_rate: float | None  # share of receipts saying delivered, or None without receipts
     sent: float  # effective number of decisions, after forgetting
+    receipts: float = 0.0  # effective number of receipts, after forgetting
+    # P(convert | receipt said delivered), P(convert | receipt said failed): None until known
+    calibration: tuple[float, float] | None = None
 
 
 class Ledger:
@@ -173,6 +184,10 @@ class Ledger:
             arm.converted *= factor
             arm.dlr_seen *= factor
             arm.dlr_delivered *= factor
+            arm.cal_delivered *= factor
+            arm.cal_delivered_conv *= factor
+            arm.cal_failed *= factor
+            arm.cal_failed_conv *= factor
             arm.pending = {k: (s, w * factor) for k, (s, w) in arm.pending.items()}
             arm.lin_a *= factor
             arm.lin_b *= factor
@@ -234,11 +249,19 @@ class Ledger:
             self._settle(decision_id, record, arm)
         elif kind is OutcomeKind.CONVERTED:  # exposure stays F(age) until the window is over
             arm.converted += w
+            if not record.open:  # a late conversion after the window: recount its calibration
+                record.resolved = previous
+                self._calibrate(record, arm, -1.0)
+                record.resolved = kind
+                self._calibrate(record, arm, 1.0)
         else:  # canceled: the decision leaves the statistics entirely
             if record.open:
                 self._leave(decision_id, record, arm)
             else:
                 arm.settled -= w
+                record.resolved = previous  # take back its calibration as it was counted
+                self._calibrate(record, arm, -1.0)
+                record.resolved = kind
             if previous is OutcomeKind.CONVERTED:
                 arm.converted -= w
             arm.sent -= w
@@ -251,6 +274,19 @@ class Ledger:
         if record.open:
             self._leave(decision_id, record, arm)
             arm.settled += record.weight
+            self._calibrate(record, arm, 1.0)
+
+    @staticmethod
+    def _calibrate(record: _Record, arm: Arm, sign: float) -> None:
+        """Count a settled decision (sign 1) or take it back (-1) in the receipt calibration."""
+        w = sign * record.weight
+        converted = record.resolved is OutcomeKind.CONVERTED
+        if record.dlr is OutcomeKind.DLR_DELIVERED:
+            arm.cal_delivered += w
+            arm.cal_delivered_conv += w if converted else 0.0
+        elif record.dlr is OutcomeKind.DLR_FAILED:
+            arm.cal_failed += w
+            arm.cal_failed_conv += w if converted else 0.0
 
     # -- the pending decisions' exposure, by segment of F ----------------------------------------
 
@@ -352,4 +388,12 @@ class Ledger:
         converted = arm.converted * scale
         dlr_rate = arm.dlr_delivered / arm.dlr_seen if arm.dlr_seen > 1e-9 else None
         mean = (converted + a) / (exposure + a + b)
-        return Estimate(min(1.0, mean), exposure, dlr_rate, arm.sent * scale)
+        calibration = None
+        if arm.cal_delivered * scale >= _MIN_CALIBRATION:
+            calibration = (
+                (arm.cal_delivered_conv + 0.5) / (arm.cal_delivered + 1.0),
+                (arm.cal_failed_conv + 0.5) / (arm.cal_failed + 1.0),
+            )
+        return Estimate(
+            min(1.0, mean), exposure, dlr_rate, arm.sent * scale, arm.dlr_seen * scale, calibration
+        )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from convroute.routing.estimates import ConversionDelay, Estimate, Ledger
@@ -191,6 +191,16 @@ class Failover(_Learning):
         return _one_hot(candidates, candidates[0].route_id)
 
 
+def _receipts_predict(slow: Estimate, fast: Estimate) -> float | None:
+    """The conversion rate recent receipts predict, through the route's own calibration
+    (P(convert | delivered), P(convert | failed), learned from settled decisions), or None
+    while there are too few of either."""
+    if slow.calibration is None or fast.dlr_rate is None or fast.receipts < 10:
+        return None
+    if_delivered, if_failed = slow.calibration
+    return fast.dlr_rate * if_delivered + (1.0 - fast.dlr_rate) * if_failed
+
+
 def _best(candidates: list[Candidate], scores: list[float]) -> str:
     """The highest score; ties go to the earlier candidate (so probabilities are exact)."""
     best = max(range(len(candidates)), key=lambda i: (scores[i], -i))
@@ -286,13 +296,25 @@ class Adaptive(_Learning):
         self.fast.observe(outcome)
 
     def current(self, context: Context, candidates: list[Candidate], now_ms: int) -> list[Estimate]:
-        """Each route's estimate: the slow one, or the fast one where the route changed."""
+        """Each route's estimate: the slow one, or the fast one where the route changed, or,
+        where the route's own receipts have proved to predict its conversions and recent
+        receipts say it now fails, the rate those receipts predict."""
         slow = self.estimates(context, candidates, now_ms)
         fast = self.fast.estimates(context, [c.route_id for c in candidates], now_ms)
         out = []
         for s, f in zip(slow, fast, strict=True):
+            chosen = s
             spread = math.sqrt(max(s.mean * (1.0 - s.mean), 0.01) / (f.exposure + 1.0))
-            out.append(f if abs(f.mean - s.mean) > self.z * spread else s)
+            if abs(f.mean - s.mean) > self.z * spread:
+                chosen = f
+            predicted = _receipts_predict(s, f)
+            if predicted is not None:
+                n = f.receipts
+                spread = math.sqrt(max(s.mean * (1.0 - s.mean), 0.01) / (n + 1.0))
+                # only a drop: a route cannot earn traffic with receipts (they may be fake)
+                if predicted < min(chosen.mean, s.mean - self.z * spread):
+                    chosen = replace(f, mean=predicted, exposure=n)
+            out.append(chosen)
         return out
 
     def indices(self, estimates: list[Estimate]) -> list[float]:
