@@ -99,7 +99,7 @@ def test_young_messages_are_not_failures() -> None:
         ledger.record(f"d{i}", CTX, "a", 0)
     young = ledger.estimate(CTX, "a", 1_000)  # one second later: nothing could convert yet
     assert young.exposure < 5
-    assert young.mean > 0.3  # still the prior's, not "0 out of 100"
+    assert young.mean > 0.25  # near the prior, not "0 out of 100"
     for i in range(100):
         ledger.observe(Outcome(f"d{i}", OutcomeKind.NOT_CONVERTED, 300_000))
     assert ledger.estimate(CTX, "a", 300_000).mean < 0.02
@@ -207,3 +207,24 @@ def test_piecewise_linear_delay_is_within_two_points_of_the_distribution() -> No
         exposure = ledger._pending_exposure(ledger.arms[(CTX, "a")], age_ms)
         assert exposure == pytest.approx(delay.cdf(age_ms / 1000), abs=0.02)
     assert ledger.estimate(CTX, "a", 300_000).exposure == pytest.approx(1.0)  # settled
+
+
+def test_sparse_destinations_borrow_from_the_country_then_everywhere() -> None:
+    ledger = Ledger(tau_s=None)
+    busy, sparse = Context("GB", "EE", "otp"), Context("GB", "O2", "otp")
+    for i in range(400):
+        route = "a" if i % 2 else "b"
+        ledger.record(f"d{i}", busy, route, 0)
+        converted = (route == "a" and i % 10 != 1) or (route == "b" and i % 10 in (0, 2))
+        kind = OutcomeKind.CONVERTED if converted else OutcomeKind.NOT_CONVERTED
+        ledger.observe(Outcome(f"d{i}", kind, 1_000))
+    a, b = ledger.estimates(sparse, ["a", "b"], 400_000)  # nothing sent on O2 yet
+    assert a.mean == pytest.approx(0.8, abs=0.03)  # the country's figures, not 0.5
+    assert b.mean == pytest.approx(0.4, abs=0.03)
+    assert a.exposure == 0
+    # a new country borrows from the route's figures everywhere
+    (fr,) = ledger.estimates(Context("FR", None, "otp"), ["a"], 400_000)
+    assert fr.mean == pytest.approx(0.8, abs=0.03)
+    # a destination with its own evidence keeps it
+    (own,) = ledger.estimates(busy, ["b"], 400_000)
+    assert own.exposure == pytest.approx(200)

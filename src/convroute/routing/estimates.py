@@ -21,6 +21,7 @@ import heapq
 import itertools
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from convroute.routing.policy import Context, Outcome, OutcomeKind
 
@@ -116,6 +117,21 @@ def _segments(delay: ConversionDelay) -> tuple[list[float], list[float], list[fl
     return bounds, alphas, betas
 
 
+BORROW = 10.0  # pseudo-observations a sparse route takes from the wider level's estimate
+
+
+def parents(context: Context) -> list[Context]:
+    """The wider contexts a context borrows from: its country, then the route everywhere."""
+    if context.network is not None:
+        return [
+            Context(context.country, None, context.traffic),
+            Context("*", None, context.traffic),
+        ]
+    if context.country != "*":
+        return [Context("*", None, context.traffic)]
+    return []
+
+
 _MIN_CALIBRATION = 30.0  # settled decisions with a "delivered" receipt before receipts count
 
 _RANK: dict[OutcomeKind | None, int] = {
@@ -126,9 +142,9 @@ _RANK: dict[OutcomeKind | None, int] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Estimate:
-    """What is known of a route in a context, now."""
+class Estimate(NamedTuple):
+    """What is known of a route in a context, now (a named tuple: dozens are built per
+    decision, and tuples are the cheapest immutable values to build)."""
 
     mean: float  # posterior mean conversion rate (delay-corrected)
     exposure: float  # effective number of observations, after forgetting
@@ -154,6 +170,7 @@ class Ledger:
         self.anchor_ms: int | None = None
         self.arms: dict[Key, Arm] = {}
         self.records: dict[str, _Record] = {}
+        self._members: dict[Key, list[Arm]] = {}  # wider level -> the arms it sums
         self._bounds, self._alpha, self._beta = _segments(self.delay)
         self._crossings: list[tuple[int, int, str, int]] = []  # (at, seq, decision, segment)
         self._seq = 0
@@ -210,7 +227,12 @@ class Ledger:
         weight = self._weight(sent_ms)
         key = (context, route_id)
         self.records[decision_id] = _Record(key, sent_ms, weight)
-        arm = self.arms.setdefault(key, Arm())
+        arm = self.arms.get(key)
+        if arm is None:
+            arm = self.arms[key] = Arm()
+            # the wider levels a sparse destination borrows from are sums over these arms
+            for wider in parents(context):
+                self._members.setdefault((wider, route_id), []).append(arm)
         arm.sent += weight
         arm.pending[decision_id] = (sent_ms, weight)
         self._enter(decision_id, arm, sent_ms, weight, 0)
@@ -222,6 +244,7 @@ class Ledger:
         record = self.records.get(outcome.decision_id)
         if record is None:
             return
+        record_id = outcome.decision_id
         arm = self.arms[record.key]
         kind = outcome.kind
         if kind in (OutcomeKind.DLR_DELIVERED, OutcomeKind.DLR_FAILED):
@@ -237,7 +260,7 @@ class Ledger:
                 record.dlr = kind  # a later "delivered" beats "failed" whatever the order
                 arm.dlr_delivered += record.weight
             return
-        self._resolve(outcome.decision_id, record, arm, kind)
+        self._resolve(record_id, record, arm, kind)
 
     def _resolve(self, decision_id: str, record: _Record, arm: Arm, kind: OutcomeKind) -> None:
         previous = record.resolved
@@ -360,7 +383,44 @@ class Ledger:
         return self.estimates(context, [route_id], now_ms)[0]
 
     def estimates(self, context: Context, route_ids: list[str], now_ms: int) -> list[Estimate]:
-        """The routes' estimates in ``context`` at ``now_ms`` (the time-dependent work once)."""
+        """The routes' estimates in ``context`` at ``now_ms`` (the time-dependent work once).
+
+        A route with little evidence here takes ``BORROW`` pseudo-observations at the wider
+        level's estimate (network -> country -> everywhere) instead of the flat prior."""
+        own = self._own(context, route_ids, now_ms)
+        sparse = [i for i, e in enumerate(own) if e.exposure < BORROW]
+        if not sparse:
+            return own
+        a, b = self.prior
+        for i in sparse:
+            parent = self._wider(context, route_ids[i], now_ms)
+            if parent is None:
+                continue
+            e = own[i]
+            # undo the flat prior, then add BORROW observations at the wider level's mean
+            converted = e.mean * (e.exposure + a + b) - a
+            mean = (converted + BORROW * parent) / (e.exposure + BORROW)
+            own[i] = e._replace(mean=min(1.0, max(0.0, mean)))
+        return own
+
+    def _wider(self, context: Context, route_id: str, now_ms: int) -> float | None:
+        """The route's mean at the nearest wider level with evidence (summing its arms)."""
+        a, b = self.prior
+        scale = self._scale(now_ms)
+        rel_now = self._rel(now_ms)
+        for wider in parents(context):
+            members = self._members.get((wider, route_id))
+            if not members:
+                continue
+            converted = exposure = 0.0
+            for arm in members:
+                converted += arm.converted
+                exposure += arm.settled + max(0.0, arm.lin_a + rel_now * arm.lin_b - arm.lin_c)
+            if exposure * scale >= BORROW:
+                return (converted * scale + a) / (exposure * scale + a + b)
+        return None
+
+    def _own(self, context: Context, route_ids: list[str], now_ms: int) -> list[Estimate]:
         scale = self._scale(now_ms)
         current = now_ms >= self._advanced_ms
         if now_ms > self._advanced_ms:

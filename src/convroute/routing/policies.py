@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 
 from convroute.routing.estimates import ConversionDelay, Estimate, Ledger
@@ -313,7 +313,7 @@ class Adaptive(_Learning):
                 spread = math.sqrt(max(s.mean * (1.0 - s.mean), 0.01) / (n + 1.0))
                 # only a drop: a route cannot earn traffic with receipts (they may be fake)
                 if predicted < min(chosen.mean, s.mean - self.z * spread):
-                    chosen = replace(f, mean=predicted, exposure=n)
+                    chosen = f._replace(mean=predicted, exposure=n)
             out.append(chosen)
         return out
 
@@ -343,9 +343,7 @@ class Adaptive(_Learning):
             ]
             best_i = min(eligible)[1]
         else:
-            best_i = candidates.index(
-                next(c for c in candidates if c.route_id == _best(candidates, means))
-            )
+            best_i = max(range(len(candidates)), key=lambda i: (means[i], -i))
         # Exploration is spread over time, not in bursts: besides the uniform floor, each other
         # route gets the probability by which its optimistic value exceeds the best's
         # estimate (the chance it is better, roughly); at most half the traffic explores.
