@@ -387,7 +387,7 @@ class Ledger:
 
         A route with little evidence here takes ``BORROW`` pseudo-observations at the wider
         level's estimate (network -> country -> everywhere) instead of the flat prior."""
-        own = self._own(context, route_ids, now_ms)
+        own = self.own(context, route_ids, now_ms)
         sparse = [i for i, e in enumerate(own) if e.exposure < BORROW]
         if not sparse:
             return own
@@ -420,7 +420,8 @@ class Ledger:
                 return (converted * scale + a) / (exposure * scale + a + b)
         return None
 
-    def _own(self, context: Context, route_ids: list[str], now_ms: int) -> list[Estimate]:
+    def own(self, context: Context, route_ids: list[str], now_ms: int) -> list[Estimate]:
+        """The routes' estimates from this context's evidence alone (no borrowing)."""
         scale = self._scale(now_ms)
         current = now_ms >= self._advanced_ms
         if now_ms > self._advanced_ms:
@@ -434,7 +435,9 @@ class Ledger:
                 out.append(self._estimate(None, 0.0, scale))
                 continue
             if current:
-                pending = max(0.0, arm.lin_a + rel_now * arm.lin_b - arm.lin_c)
+                pending = arm.lin_a + rel_now * arm.lin_b - arm.lin_c
+                if pending < 0.0:  # rounding in the running sums
+                    pending = 0.0
             else:
                 pending = self._exact_pending(arm, now_ms)
             out.append(self._estimate(arm, pending, scale))

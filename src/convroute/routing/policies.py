@@ -300,7 +300,7 @@ class Adaptive(_Learning):
         where the route's own receipts have proved to predict its conversions and recent
         receipts say it now fails, the rate those receipts predict."""
         slow = self.estimates(context, candidates, now_ms)
-        fast = self.fast.estimates(context, [c.route_id for c in candidates], now_ms)
+        fast = self.fast.own(context, [c.route_id for c in candidates], now_ms)
         out = []
         for s, f in zip(slow, fast, strict=True):
             chosen = s
