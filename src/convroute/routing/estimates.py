@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -81,7 +82,6 @@ class Arm:
 class _Record:
     key: Key
     sent_ms: int
-    weight: float
     resolved: OutcomeKind | None = None
     dlr: OutcomeKind | None = None
     open: bool = True  # in its arm's ``pending`` (exposure F(age)), not yet settled
@@ -163,6 +163,7 @@ class Ledger:
         delay: ConversionDelay | None = None,
         tau_s: float | None = 3600.0,
         prior: tuple[float, float] = (1.0, 1.0),
+        retain_s: float = 86_400.0,
     ) -> None:
         self.delay = delay or ConversionDelay()
         self.tau_ms = None if tau_s is None else tau_s * 1000.0
@@ -171,6 +172,8 @@ class Ledger:
         self.arms: dict[Key, Arm] = {}
         self.records: dict[str, _Record] = {}
         self._members: dict[Key, list[Arm]] = {}  # wider level -> the arms it sums
+        self.retain_ms = retain_s * 1000.0
+        self._order: deque[tuple[int, str]] = deque()  # (sent, decision) in recording order
         self._bounds, self._alpha, self._beta = _segments(self.delay)
         self._crossings: list[tuple[int, int, str, int]] = []  # (at, seq, decision, segment)
         self._seq = 0
@@ -209,8 +212,25 @@ class Ledger:
             arm.lin_a *= factor
             arm.lin_b *= factor
             arm.lin_c *= factor
-        for record in self.records.values():
-            record.weight *= factor
+        # records keep no weight: it is derived from their send time (``_w``), so moving the
+        # anchor costs O(routes), not O(decisions)
+
+    def _forget(self, now_ms: int) -> None:
+        """Drop decisions sent more than ``retain_s`` ago whose window is over: their
+        evidence stays in the sums, but an outcome arriving for them now is ignored (a
+        conversion reported a day late says little about the route today)."""
+        order, horizon = self._order, now_ms - self.retain_ms
+        while order and order[0][0] < horizon:
+            _, decision_id = order.popleft()
+            record = self.records.get(decision_id)
+            if record is not None and not record.open:
+                del self.records[decision_id]
+
+    def _w(self, record: _Record) -> float:
+        """A record's weight, relative to the current anchor."""
+        if self.tau_ms is None or self.anchor_ms is None:
+            return 1.0
+        return math.exp((record.sent_ms - self.anchor_ms) / self.tau_ms)
 
     def _scale(self, now_ms: int) -> float:
         """Multiply a scaled sum by this to get its forgotten value at ``now_ms``."""
@@ -226,7 +246,9 @@ class Ledger:
             return
         weight = self._weight(sent_ms)
         key = (context, route_id)
-        self.records[decision_id] = _Record(key, sent_ms, weight)
+        self.records[decision_id] = _Record(key, sent_ms)
+        self._forget(sent_ms)
+        self._order.append((sent_ms, decision_id))
         arm = self.arms.get(key)
         if arm is None:
             arm = self.arms[key] = Arm()
@@ -253,12 +275,12 @@ class Ledger:
                     record.dlr = kind  # remembered, not counted: the decision left
             elif record.dlr is None:
                 record.dlr = kind
-                arm.dlr_seen += record.weight
+                arm.dlr_seen += self._w(record)
                 if kind is OutcomeKind.DLR_DELIVERED:
-                    arm.dlr_delivered += record.weight
+                    arm.dlr_delivered += self._w(record)
             elif record.dlr is OutcomeKind.DLR_FAILED and kind is OutcomeKind.DLR_DELIVERED:
                 record.dlr = kind  # a later "delivered" beats "failed" whatever the order
-                arm.dlr_delivered += record.weight
+                arm.dlr_delivered += self._w(record)
             return
         self._resolve(record_id, record, arm, kind)
 
@@ -266,7 +288,7 @@ class Ledger:
         previous = record.resolved
         if _RANK[kind] <= _RANK[previous]:
             return
-        w = record.weight
+        w = self._w(record)
         record.resolved = kind
         if kind is OutcomeKind.NOT_CONVERTED:  # the window closed: exposure 1 from now on
             self._settle(decision_id, record, arm)
@@ -296,13 +318,12 @@ class Ledger:
     def _settle(self, decision_id: str, record: _Record, arm: Arm) -> None:
         if record.open:
             self._leave(decision_id, record, arm)
-            arm.settled += record.weight
+            arm.settled += self._w(record)
             self._calibrate(record, arm, 1.0)
 
-    @staticmethod
-    def _calibrate(record: _Record, arm: Arm, sign: float) -> None:
+    def _calibrate(self, record: _Record, arm: Arm, sign: float) -> None:
         """Count a settled decision (sign 1) or take it back (-1) in the receipt calibration."""
-        w = sign * record.weight
+        w = sign * self._w(record)
         converted = record.resolved is OutcomeKind.CONVERTED
         if record.dlr is OutcomeKind.DLR_DELIVERED:
             arm.cal_delivered += w
@@ -332,7 +353,7 @@ class Ledger:
         heapq.heappush(self._crossings, (at, self._seq, decision_id, segment))
 
     def _leave(self, decision_id: str, record: _Record, arm: Arm) -> None:
-        self._add(arm, record.sent_ms, -record.weight, record.segment)
+        self._add(arm, record.sent_ms, -self._w(record), record.segment)
         arm.pending.pop(decision_id, None)
         record.open = False
 
@@ -343,15 +364,15 @@ class Ledger:
         crossings, last = self._crossings, len(self._alpha) - 1
         while crossings and crossings[0][0] <= now_ms:
             _, _, decision_id, segment = heapq.heappop(crossings)
-            record = self.records[decision_id]
-            if not record.open or record.segment != segment:
+            record = self.records.get(decision_id)
+            if record is None or not record.open or record.segment != segment:
                 continue  # settled or canceled since: a stale crossing
             arm = self.arms[record.key]
             if segment == last:
                 self._settle(decision_id, record, arm)
                 continue
             # from the line of ``segment`` to the next one's: only the differences move
-            w, nxt = record.weight, segment + 1
+            w, nxt = self._w(record), segment + 1
             d_beta = (self._beta[nxt] - self._beta[segment]) * w
             arm.lin_a += (self._alpha[nxt] - self._alpha[segment]) * w
             arm.lin_b += d_beta
