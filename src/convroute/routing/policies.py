@@ -22,6 +22,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from convroute.routing.estimates import ConversionDelay, Estimate, Ledger
 from convroute.routing.policy import Candidate, Context, Decision, Outcome
@@ -48,6 +49,25 @@ class Objective:
         return rate - self.lam * price if self.goal is Goal.VALUE else rate
 
 
+class Basis(StrEnum):
+    """What a route's current estimate rests on."""
+
+    LONG_TERM = "long-term"  # the slow ledger: stable evidence
+    CHANGED = "changed"  # recent evidence departs from the long-term: the route changed
+    RECEIPTS = "receipts"  # the route's calibrated receipts predict a drop before conversions
+
+
+class View(NamedTuple):
+    """A candidate as a policy sees it: for operators (``routes quality``)."""
+
+    route_id: str
+    estimate: Estimate
+    basis: Basis
+    value: float  # the estimate valued by the objective
+    optimistic: float  # the optimistic conversion rate exploration is measured by
+    probability: float  # of being chosen now
+
+
 def _one_hot(candidates: list[Candidate], chosen: str) -> dict[str, float]:
     return {c.route_id: 1.0 if c.route_id == chosen else 0.0 for c in candidates}
 
@@ -58,7 +78,8 @@ def _mixed(candidates: list[Candidate], best: str, explore: float) -> dict[str, 
     return {c.route_id: share + (1.0 - explore if c.route_id == best else 0.0) for c in candidates}
 
 
-def _draw(probabilities: dict[str, float], rng: random.Random) -> str:
+def draw(probabilities: dict[str, float], rng: random.Random) -> str:
+    """A route drawn with the given probabilities (in their order)."""
     point = rng.random()
     total = 0.0
     last = ""
@@ -70,7 +91,7 @@ def _draw(probabilities: dict[str, float], rng: random.Random) -> str:
     return last  # rounding: the last candidate with any probability
 
 
-class _Learning:
+class LearningPolicy:
     """Shared by every policy: a ledger of decisions and their outcomes."""
 
     name = "base"
@@ -92,10 +113,16 @@ class _Learning:
         rng: random.Random,
     ) -> Decision:
         probabilities = self.probabilities(context, candidates, now_ms)
-        route_id = _draw(probabilities, rng)
-        self.ledger.record(decision_id, context, route_id, now_ms)
-        self._chosen(context, route_id)
+        route_id = draw(probabilities, rng)
+        self.record(decision_id, context, route_id, now_ms)
         return Decision(decision_id, route_id, probabilities[route_id], self.name)
+
+    def record(self, decision_id: str, context: Context, route_id: str, sent_ms: int) -> None:
+        """Learn that a decision was taken (by this policy, or read back from a log: a service
+        records decisions as it reads them from its event log, its own and other instances')."""
+        if decision_id not in self.ledger.records:
+            self._chosen(context, route_id)
+        self.ledger.record(decision_id, context, route_id, sent_ms)
 
     def _chosen(self, context: Context, route_id: str) -> None:
         """Hook for policies with their own state (round-robin)."""
@@ -108,6 +135,14 @@ class _Learning:
     ) -> list[Estimate]:
         return self.ledger.estimates(context, [c.route_id for c in candidates], now_ms)
 
+    def explain(self, context: Context, candidates: list[Candidate], now_ms: int) -> list[View]:
+        """What the policy knows and does, per candidate, now (changes no state but time)."""
+        probabilities = self.probabilities(context, candidates, now_ms)
+        return [
+            View(c.route_id, e, Basis.LONG_TERM, e.mean, e.mean, probabilities[c.route_id])
+            for c, e in zip(candidates, self.estimates(context, candidates, now_ms), strict=True)
+        ]
+
 
 def _preferred(candidates: list[Candidate], preference: list[str]) -> list[Candidate]:
     """``candidates`` in the order of ``preference`` (those it does not name last, as given)."""
@@ -117,7 +152,7 @@ def _preferred(candidates: list[Candidate], preference: list[str]) -> list[Candi
     return sorted(candidates, key=lambda c: rank.get(c.route_id, len(rank)))
 
 
-class Static(_Learning):
+class Static(LearningPolicy):
     """Always the preferred candidate: the first of ``preference`` that is a candidate (the
     best route known at start), else the first candidate as given (the cheapest)."""
 
@@ -133,7 +168,7 @@ class Static(_Learning):
         return _one_hot(candidates, _preferred(candidates, self.preference)[0].route_id)
 
 
-class RandomChoice(_Learning):
+class RandomChoice(LearningPolicy):
     name = "random"
 
     def probabilities(
@@ -142,7 +177,7 @@ class RandomChoice(_Learning):
         return {c.route_id: 1.0 / len(candidates) for c in candidates}
 
 
-class RoundRobin(_Learning):
+class RoundRobin(LearningPolicy):
     """Each context cycles through its candidates; deterministic given the state."""
 
     name = "round-robin"
@@ -161,7 +196,7 @@ class RoundRobin(_Learning):
         self._turn[context] = self._turn.get(context, 0) + 1
 
 
-class Failover(_Learning):
+class Failover(LearningPolicy):
     """The first candidate whose recent receipts do not say it fails; the first otherwise."""
 
     name = "failover"
@@ -207,7 +242,7 @@ def _best(candidates: list[Candidate], scores: list[float]) -> str:
     return candidates[best].route_id
 
 
-class DlrOnly(_Learning):
+class DlrOnly(LearningPolicy):
     """Greedy on the share of receipts saying delivered, exploring with ``epsilon``."""
 
     name = "dlr-only"
@@ -226,7 +261,7 @@ class DlrOnly(_Learning):
         return _mixed(candidates, _best(candidates, rates), self.epsilon)
 
 
-class EpsilonGreedy(_Learning):
+class EpsilonGreedy(LearningPolicy):
     """Greedy on the delay-corrected conversion estimate's value, exploring with ``epsilon``."""
 
     name = "epsilon-greedy"
@@ -251,7 +286,7 @@ class EpsilonGreedy(_Learning):
         return _mixed(candidates, _best(candidates, values), self.epsilon)
 
 
-class Adaptive(_Learning):
+class Adaptive(LearningPolicy):
     """convroute's default: an optimistic (UCB) index on the delay-corrected conversion
     estimate, valued by the objective, with a floor of uniform exploration.
 
@@ -279,17 +314,9 @@ class Adaptive(_Learning):
         self.fast = Ledger(self.ledger.delay, tau_s=fast_tau_s, prior=self.ledger.prior)
         self.z = z
 
-    def choose(
-        self,
-        decision_id: str,
-        context: Context,
-        candidates: list[Candidate],
-        now_ms: int,
-        rng: random.Random,
-    ) -> Decision:
-        decision = super().choose(decision_id, context, candidates, now_ms, rng)
-        self.fast.record(decision_id, context, decision.route_id, now_ms)
-        return decision
+    def record(self, decision_id: str, context: Context, route_id: str, sent_ms: int) -> None:
+        super().record(decision_id, context, route_id, sent_ms)
+        self.fast.record(decision_id, context, route_id, sent_ms)
 
     def observe(self, outcome: Outcome) -> None:
         self.ledger.observe(outcome)
@@ -299,23 +326,47 @@ class Adaptive(_Learning):
         """Each route's estimate: the slow one, or the fast one where the route changed, or,
         where the route's own receipts have proved to predict its conversions and recent
         receipts say it now fails, the rate those receipts predict."""
+        return [e for e, _ in self.based(context, candidates, now_ms)]
+
+    def based(
+        self, context: Context, candidates: list[Candidate], now_ms: int
+    ) -> list[tuple[Estimate, Basis]]:
+        """``current``, with what each estimate rests on."""
         slow = self.estimates(context, candidates, now_ms)
         fast = self.fast.own(context, [c.route_id for c in candidates], now_ms)
         out = []
         for s, f in zip(slow, fast, strict=True):
-            chosen = s
+            chosen, basis = s, Basis.LONG_TERM
             spread = math.sqrt(max(s.mean * (1.0 - s.mean), 0.01) / (f.exposure + 1.0))
             if abs(f.mean - s.mean) > self.z * spread:
-                chosen = f
+                chosen, basis = f, Basis.CHANGED
             predicted = _receipts_predict(s, f)
             if predicted is not None:
                 n = f.receipts
                 spread = math.sqrt(max(s.mean * (1.0 - s.mean), 0.01) / (n + 1.0))
                 # only a drop: a route cannot earn traffic with receipts (they may be fake)
                 if predicted < min(chosen.mean, s.mean - self.z * spread):
-                    chosen = f._replace(mean=predicted, exposure=n)
-            out.append(chosen)
+                    chosen, basis = f._replace(mean=predicted, exposure=n), Basis.RECEIPTS
+            out.append((chosen, basis))
         return out
+
+    def explain(self, context: Context, candidates: list[Candidate], now_ms: int) -> list[View]:
+        if len(candidates) == 1:
+            return super().explain(context, candidates, now_ms)
+        probabilities = self.probabilities(context, candidates, now_ms)
+        based = self.based(context, candidates, now_ms)
+        indices = self.indices([e for e, _ in based])
+        return [
+            View(
+                c.route_id,
+                e,
+                basis,
+                self.objective.value(e.mean, c.price),
+                index,
+                probabilities[c.route_id],
+            )
+            for c, (e, basis), index in zip(candidates, based, indices, strict=True)
+        ]
 
     def indices(self, estimates: list[Estimate]) -> list[float]:
         """Each candidate's optimistic conversion rate."""
@@ -365,7 +416,7 @@ class Adaptive(_Learning):
         return probabilities
 
 
-PolicyFactory = Callable[[ConversionDelay, Objective], _Learning]
+PolicyFactory = Callable[[ConversionDelay, Objective], LearningPolicy]
 
 POLICIES: dict[str, PolicyFactory] = {
     "static": lambda d, o: Static(Ledger(d)),
@@ -381,7 +432,7 @@ DEFAULT_POLICY = "convroute"
 
 def make_policy(
     name: str, delay: ConversionDelay | None = None, objective: Objective | None = None
-) -> _Learning:
+) -> LearningPolicy:
     """A new policy by name (see ``POLICIES``)."""
     try:
         factory = POLICIES[name]
