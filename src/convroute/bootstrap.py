@@ -3,17 +3,24 @@ the writer and the authenticator. Nothing here runs at import time."""
 
 from __future__ import annotations
 
+import functools
+import random
 from dataclasses import dataclass
 
 from convroute.config import Settings
 from convroute.domain.clock import Clock, system_clock
 from convroute.domain.errors import ValidationError
+from convroute.routing.estimates import ConversionDelay
+from convroute.routing.policies import Goal, Objective, make_policy
 from convroute.services.auth import Authenticator
+from convroute.services.follower import LogFollower
 from convroute.services.messaging import handle_batch
+from convroute.services.router import LiveRouter
 from convroute.storage.engines import backend_of, create_engines, normalize_url, sqlite_path
 from convroute.storage.groupcommit import GroupCommitter
 from convroute.storage.secretbox import SecretBox, key_file_for, load_or_create_key_file
 from convroute.storage.store import SqlStore
+from convroute.storage.tail import SqlEventLog
 
 
 @dataclass
@@ -25,9 +32,12 @@ class Container:
     store: SqlStore
     committer: GroupCommitter
     auth: Authenticator
+    router: LiveRouter
+    follower: LogFollower
 
     def close(self) -> None:
-        """Stop the writer and release the database."""
+        """Stop the log follower and the writer, and release the database."""
+        self.follower.stop()
         self.committer.stop()
         self.store.close()
 
@@ -53,12 +63,27 @@ def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = T
     store = SqlStore(create_engines(settings.database_url), SecretBox(secret_key(settings)))
     if migrate:
         store.migrate()
+    router = live_router(settings)
     return Container(
         settings=settings,
         clock=clock,
         store=store,
-        committer=GroupCommitter(store, handle_batch, clock),
+        committer=GroupCommitter(store, functools.partial(handle_batch, router=router), clock),
         auth=Authenticator(
             store.find_credential, clock, ttl_ms=int(settings.auth_cache_seconds * 1000)
         ),
+        router=router,
+        follower=LogFollower(
+            SqlEventLog(store.engines), router, clock, settings.routing_tail_seconds
+        ),
     )
+
+
+def live_router(settings: Settings) -> LiveRouter:
+    """The router the settings describe; its state comes from the log (``LogFollower``)."""
+    objective = Objective(
+        Goal(settings.routing_goal), settings.routing_lambda, settings.routing_epsilon
+    )
+    delay = ConversionDelay(window_s=settings.routing_window_seconds)
+    policy = make_policy(settings.routing_policy, delay, objective)
+    return LiveRouter(policy, random.Random(settings.routing_seed))

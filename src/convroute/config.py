@@ -26,6 +26,17 @@ class Settings:
     log_level: str = "info"
     access_log: bool = False
     auth_cache_seconds: float = 30.0
+    # Live routing (docs/routing.md, "In the service"): the policy every send asks, what it
+    # optimizes, and how often the event log is read back into it.
+    routing_policy: str = "convroute"
+    routing_goal: str = "conversions"  # conversions | value | cheapest-within
+    routing_lambda: float = 0.0  # value = conversion - lambda * price (goal "value")
+    routing_epsilon: float = 0.02  # tolerated rate loss (goal "cheapest-within")
+    routing_window_seconds: float = 600.0  # a decision's conversion is final after this
+    routing_tail_seconds: float = 0.2
+    routing_seed: int | None = None  # fixed: the same decisions for the same log (tests)
+    # Bearer token for operator endpoints (routes, route quality); unset: those are refused.
+    admin_token: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -50,6 +61,18 @@ class Settings:
             raise ValidationError.field("window_sweep_seconds", "must be positive")
         if self.max_body_bytes < 1024:
             raise ValidationError.field("max_body_bytes", "must be at least 1024")
+        if self.routing_goal not in ("conversions", "value", "cheapest-within"):
+            raise ValidationError.field(
+                "routing_goal", "must be conversions, value or cheapest-within"
+            )
+        from convroute.routing.policies import POLICIES
+
+        if self.routing_policy not in POLICIES:
+            raise ValidationError.field("routing_policy", f"must be one of {', '.join(POLICIES)}")
+        if self.routing_tail_seconds <= 0 or self.routing_window_seconds <= 0:
+            raise ValidationError.field("routing_tail_seconds", "must be positive")
+        if self.admin_token is not None and len(self.admin_token) < 16:
+            raise ValidationError.field("admin_token", "must be at least 16 characters")
         return self
 
     def to_env(self) -> dict[str, str]:
@@ -65,6 +88,7 @@ class Settings:
 
 
 def _convert(name: str, kind: str, raw: str) -> Any:
+    kind = kind.removesuffix(" | None")
     try:
         if kind == "int":
             return int(raw)

@@ -95,6 +95,13 @@ def create_app(c: Container) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         c.committer.start()
+        # the router's state is rebuilt from the log before the first send, then followed
+        try:
+            read = await asyncio.to_thread(c.follower.catch_up)
+            log.info("routing: %d log entries read at start (policy %s)", read, c.router.name)
+        except ConvrouteError as exc:
+            log.warning("routing: the event log could not be read at start: %s", exc.message)
+        c.follower.start()
         sweeper = asyncio.create_task(sweep_windows(c))
         try:
             yield
@@ -102,6 +109,7 @@ def create_app(c: Container) -> Starlette:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            await asyncio.to_thread(c.follower.stop)
             await asyncio.to_thread(c.committer.stop)
 
     routes = [

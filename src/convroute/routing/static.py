@@ -28,8 +28,9 @@ class Choice:
     candidates: tuple[tuple[str, float], ...]
 
 
-def choose_cheapest(routes: Iterable[Route], dest: Destination) -> Choice:
-    """The cheapest enabled route serving ``dest``; NoRouteError when there is none."""
+def serving(routes: Iterable[Route], dest: Destination) -> list[tuple[float, Route]]:
+    """The enabled routes serving ``dest`` with their prices there, cheapest first (ties: by
+    name); NoRouteError when there is none."""
     candidates: list[tuple[float, str, Route]] = []
     for route in routes:
         if not route.enabled:
@@ -41,11 +42,17 @@ def choose_cheapest(routes: Iterable[Route], dest: Destination) -> Choice:
         where = dest.country + (f" ({dest.network})" if dest.network else "")
         raise NoRouteError(f"no enabled route serves {where}", {"dst": [f"no route to {where}"]})
     candidates.sort(key=lambda c: (c[0], c[1]))
-    price, _, route = candidates[0]
+    return [(price, route) for price, _, route in candidates]
+
+
+def choose_cheapest(routes: Iterable[Route], dest: Destination) -> Choice:
+    """The cheapest enabled route serving ``dest``; NoRouteError when there is none."""
+    served = serving(routes, dest)
+    price, route = served[0]
     return Choice(
         route=route,
         price=price,
         probability=1.0,
         policy=POLICY_NAME,
-        candidates=tuple((r.id, p) for p, _, r in candidates),
+        candidates=tuple((r.id, p) for p, r in served),
     )

@@ -42,7 +42,8 @@ from convroute.domain.statuses import (
 )
 from convroute.domain.windows import window_seconds
 from convroute.routing.static import choose_cheapest
-from convroute.services.ports import RoutingDecision, WriteTransaction
+from convroute.services.ports import EarlierSend, RoutingDecision, WriteTransaction
+from convroute.services.router import LiveRouter
 
 MAX_TEXT_LENGTH = 1600  # ten concatenated GSM-7 segments: longer is a client bug
 MAX_SENDER_LENGTH = 20
@@ -101,9 +102,13 @@ def ensure_conversions_enabled(principal: Principal) -> None:
 
 
 def handle_batch(
-    tx: WriteTransaction, commands: Sequence[BatchCommand], now_ms: int
+    tx: WriteTransaction,
+    commands: Sequence[BatchCommand],
+    now_ms: int,
+    router: LiveRouter | None = None,
 ) -> list[Outcome]:
     """Carry out ``commands`` in ``tx``, in order within each kind; one outcome per command.
+    Sends are routed by ``router`` (without one: the static cheapest-route rule).
 
     A command carrying a nonce that an accepted command already used is refused as a replay;
     the nonces of the commands that succeed are recorded in the same transaction."""
@@ -117,9 +122,13 @@ def handle_batch(
     for kind, handler in _HANDLERS:
         idx = by_kind.get(kind)
         if idx:
-            for i, outcome in zip(
-                idx, handler(tx, [commands[i] for i in idx], now_ms), strict=True
-            ):
+            batch = [commands[i] for i in idx]
+            done = (
+                send_messages(tx, batch, now_ms, router)  # type: ignore[arg-type]
+                if kind is SendMessage
+                else handler(tx, batch, now_ms)
+            )
+            for i, outcome in zip(idx, done, strict=True):
                 outcomes[i] = outcome
     assert all(o is not None for o in outcomes), "a command kind has no handler"
     done = [o for o in outcomes if o is not None]
@@ -147,10 +156,23 @@ def _replays(tx: WriteTransaction, commands: Sequence[BatchCommand]) -> list[int
     return out
 
 
-def send_messages(tx: WriteTransaction, cmds: Sequence[SendMessage], now_ms: int) -> list[Outcome]:
-    """Route and record messages."""
+RESEND_LOOKBACK_MS = 15 * 60 * 1000
+"""How far back a send looks for an earlier message with the same client reference."""
+
+
+def send_messages(
+    tx: WriteTransaction,
+    cmds: Sequence[SendMessage],
+    now_ms: int,
+    router: LiveRouter | None = None,
+) -> list[Outcome]:
+    """Route and record messages. A message whose client reference (the verification it
+    belongs to) was used in the last ``RESEND_LOOKBACK_MS`` by a message that has not
+    converted is a resend: it avoids that message's route when another one serves."""
     routes = tx.enabled_routes()
     overrides = tx.window_overrides({c.principal.account_id for c in cmds})
+    refs = {(c.principal.account_id, c.client_ref) for c in cmds if c.client_ref}
+    earlier = tx.recent_by_client_ref(refs, now_ms - RESEND_LOOKBACK_MS) if refs else {}
     messages: list[Message] = []
     decisions: list[RoutingDecision] = []
     states: list[MessageState] = []
@@ -158,7 +180,17 @@ def send_messages(tx: WriteTransaction, cmds: Sequence[SendMessage], now_ms: int
     for cmd in cmds:
         try:
             dest = validate_send(cmd)
-            choice = choose_cheapest(routes, dest)
+            if router is None:
+                choice = choose_cheapest(routes, dest)
+            else:
+                avoid = None
+                if cmd.client_ref:
+                    last = earlier.get((cmd.principal.account_id, cmd.client_ref))
+                    if last is not None and last.status is not ConversionStatus.CONVERTED:
+                        avoid = last.route_id
+                choice = router.choose(
+                    routes, dest, cmd.type, cmd.principal.traffic_class, now_ms, avoid
+                )
         except ConvrouteError as exc:
             out.append(exc)
             continue
@@ -181,6 +213,8 @@ def send_messages(tx: WriteTransaction, cmds: Sequence[SendMessage], now_ms: int
         )
         window_s = window_seconds(cmd.type, overrides.get(account_id, {}))
         messages.append(msg)
+        if cmd.client_ref:  # a resend later in the same batch avoids this one's route
+            earlier[(account_id, cmd.client_ref)] = EarlierSend(msg.route_id or "", None)
         decisions.append(
             RoutingDecision(
                 id=new_id(now_ms),

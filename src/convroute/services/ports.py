@@ -34,6 +34,14 @@ class RoutingDecision:
     decided_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class EarlierSend:
+    """The latest message sent with a client reference: its route and current status."""
+
+    route_id: str
+    status: ConversionStatus | None
+
+
 class WriteTransaction(Protocol):
     """Bulk reads and writes inside one transaction: one call serves a whole batch."""
 
@@ -53,6 +61,12 @@ class WriteTransaction(Protocol):
         self, keys: Collection[str]
     ) -> dict[str, tuple[str, ConversionStatus]]:
         """Already stored events by dedupe key: their id and status."""
+        ...
+
+    def recent_by_client_ref(
+        self, refs: Collection[tuple[str, str]], since_ms: int
+    ) -> dict[tuple[str, str], EarlierSend]:
+        """For each (account_id, client_ref), the latest message sent since ``since_ms``."""
         ...
 
     def due_windows(self, now_ms: int, limit: int) -> list[MessageState]:

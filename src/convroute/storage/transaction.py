@@ -19,7 +19,7 @@ from convroute.domain.models import (
     RouteDestination,
 )
 from convroute.domain.statuses import ConversionStatus, DlrStatus, EventSource, MessageType
-from convroute.services.ports import RoutingDecision
+from convroute.services.ports import EarlierSend, RoutingDecision
 from convroute.storage import schema as t
 
 _CHUNK = 500  # ids per IN (...) list
@@ -129,6 +129,28 @@ class SqlTransaction:
             query = select(c.id, c.dedupe_key, c.status).where(c.dedupe_key.in_(chunk))
             for row in self.conn.execute(query):
                 out[row.dedupe_key] = (row.id, ConversionStatus(row.status))
+        return out
+
+    def recent_by_client_ref(
+        self, refs: Collection[tuple[str, str]], since_ms: int
+    ) -> dict[tuple[str, str], EarlierSend]:
+        m, s = t.messages.c, t.message_state.c
+        out: dict[tuple[str, str], EarlierSend] = {}
+        by_account: dict[str, list[str]] = {}
+        for account_id, ref in refs:
+            by_account.setdefault(account_id, []).append(ref)
+        for account_id, account_refs in by_account.items():
+            for chunk in _chunks(sorted(account_refs)):
+                query = (
+                    select(m.client_ref, m.route_id, s.status)
+                    .join(t.message_state, s.message_id == m.id)
+                    .where(m.account_id == account_id, m.client_ref.in_(chunk))
+                    .where(m.sent_ms >= since_ms)
+                    .order_by(m.sent_ms)
+                )
+                for row in self.conn.execute(query):  # the latest comes last
+                    status = ConversionStatus(row.status) if row.status else None
+                    out[(account_id, row.client_ref)] = EarlierSend(row.route_id or "", status)
         return out
 
     def due_windows(self, now_ms: int, limit: int) -> list[MessageState]:

@@ -1,0 +1,240 @@
+"""Live routing: the learning engine inside the service (DESIGN 4, 5).
+
+``LiveRouter`` holds one routing policy. Sends ask it for a route among the enabled routes
+that serve the destination; it learns only from the event log — decisions, delivery receipts
+and conversion events (client reports and window closes) as the store reads them back
+(``EventLog.poll``) — never from what its own process just did. So its state is a function of
+the log: an instance rebuilds it at start-up by reading the log, then keeps it current by
+tailing it, and every instance on one database converges on the same statistics.
+
+Only traffic of the ``2fa`` class trains OTP routing: a message's routing context is its
+destination and its *traffic*, which is its type for 2FA traffic and ``other`` for the rest.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from convroute.domain.destinations import Destination
+from convroute.domain.models import Route
+from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType, TrafficClass
+from convroute.routing.policies import Basis, LearningPolicy, View, draw
+from convroute.routing.policy import Candidate, Context, Outcome, OutcomeKind
+from convroute.routing.static import Choice, serving
+
+# DESIGN 2.1: what each conversion status teaches the router.
+_OUTCOMES: dict[ConversionStatus, OutcomeKind | None] = {
+    ConversionStatus.CONVERTED: OutcomeKind.CONVERTED,
+    ConversionStatus.CONVERTED_OTHER: OutcomeKind.NOT_CONVERTED,
+    ConversionStatus.NOT_CONVERTED: OutcomeKind.NOT_CONVERTED,
+    ConversionStatus.RESENT: OutcomeKind.NOT_CONVERTED,
+    ConversionStatus.RECEIVED_AFTER_EXPIRATION: OutcomeKind.NOT_CONVERTED,
+    ConversionStatus.CANCELED: OutcomeKind.CANCELED,
+    ConversionStatus.INCORRECT_CODE: None,  # not final: nothing learned yet
+}
+_RECEIPTS: dict[DlrStatus, OutcomeKind | None] = {
+    DlrStatus.DELIVERED: OutcomeKind.DLR_DELIVERED,
+    DlrStatus.FAILED: OutcomeKind.DLR_FAILED,
+    DlrStatus.EXPIRED: OutcomeKind.DLR_FAILED,
+    DlrStatus.UNKNOWN: None,
+}
+
+
+def traffic_of(message_type: MessageType, traffic_class: TrafficClass) -> str:
+    """The traffic a message's statistics are kept under: its type for 2FA traffic, ``other``
+    for everything sent with a non-2FA credential (it never trains OTP routing)."""
+    return message_type.value if traffic_class is TrafficClass.TWO_FA else MessageType.OTHER.value
+
+
+def context_of(
+    dest: Destination, message_type: MessageType, traffic_class: TrafficClass
+) -> Context:
+    """The routing context of a message."""
+    return Context(dest.country, dest.network, traffic_of(message_type, traffic_class))
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedDecision:
+    """A routing decision as the log holds it, with what its context is made of."""
+
+    message_id: str
+    route_id: str
+    country: str
+    network: str | None
+    type: MessageType
+    traffic_class: TrafficClass
+    sent_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedConversion:
+    """A conversion event (a client's report or a window close) as the log holds it."""
+
+    message_id: str
+    status: ConversionStatus
+    event_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedDlr:
+    """A delivery receipt as the log holds it."""
+
+    message_id: str
+    status: DlrStatus
+    event_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class LogBatch:
+    """What the log gained since the last read. Every outcome's decision is in this batch or
+    an earlier one (the store reads outcomes before decisions, so none can be missed)."""
+
+    decisions: Sequence[LoggedDecision] = ()
+    conversions: Sequence[LoggedConversion] = ()
+    dlrs: Sequence[LoggedDlr] = ()
+
+    def __len__(self) -> int:
+        return len(self.decisions) + len(self.conversions) + len(self.dlrs)
+
+
+class EventLog(Protocol):
+    """The event log as the router reads it (the store implements it)."""
+
+    def poll(self, now_ms: int) -> LogBatch:
+        """Everything appended since the previous call (the first call: the last
+        ``horizon`` of the log, enough to rebuild the router's state)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RouteQuality:
+    """A candidate route as the router sees it now, for operators."""
+
+    route: Route
+    price: float
+    estimate: float  # conversion rate the router believes now (delay-corrected)
+    evidence: float  # effective number of observations behind it, after forgetting
+    basis: Basis
+    value: float  # the estimate valued by the objective (rate - lambda * price)
+    optimistic: float
+    share: float  # probability of being chosen for the next message
+    dlr_rate: float | None
+    reason: str
+
+
+@dataclass
+class LiveRouter:
+    """The policy, its randomness, and a lock: sends choose from the writer thread while
+    the log tailer applies what it read."""
+
+    policy: LearningPolicy
+    rng: random.Random = field(default_factory=random.Random)
+    applied: int = 0  # log entries applied so far
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.policy.name
+
+    def choose(
+        self,
+        routes: Sequence[Route],
+        dest: Destination,
+        message_type: MessageType,
+        traffic_class: TrafficClass,
+        now_ms: int,
+        avoid_route_id: str | None = None,
+    ) -> Choice:
+        """A route for a message, with the probability the policy chose it with. Only enabled
+        routes serving ``dest`` are candidates; ``avoid_route_id`` (the route a resend's
+        earlier message went by) is left out when another candidate remains. NoRouteError
+        when no route serves ``dest``."""
+        served = serving(routes, dest)
+        if avoid_route_id is not None and len(served) > 1:
+            served = [s for s in served if s[1].id != avoid_route_id] or served
+        candidates = [Candidate(route.id, price) for price, route in served]
+        with self._lock:
+            probabilities = self.policy.probabilities(
+                context_of(dest, message_type, traffic_class), candidates, now_ms
+            )
+            route_id = draw(probabilities, self.rng)
+        price, route = next(s for s in served if s[1].id == route_id)
+        return Choice(
+            route=route,
+            price=price,
+            probability=probabilities[route_id],
+            policy=self.policy.name,
+            candidates=tuple((c.route_id, c.price) for c in candidates),
+        )
+
+    def apply(self, batch: LogBatch) -> None:
+        """Learn from what the log gained: decisions first, then their outcomes."""
+        if not len(batch):
+            return
+        with self._lock:
+            policy = self.policy
+            for d in batch.decisions:
+                context = Context(d.country, d.network, traffic_of(d.type, d.traffic_class))
+                policy.record(d.message_id, context, d.route_id, d.sent_ms)
+            for r in batch.dlrs:
+                kind = _RECEIPTS[r.status]
+                if kind is not None:
+                    policy.observe(Outcome(r.message_id, kind, r.event_ms))
+            for c in batch.conversions:
+                outcome = _OUTCOMES[c.status]
+                if outcome is not None:
+                    policy.observe(Outcome(c.message_id, outcome, c.event_ms))
+            self.applied += len(batch)
+
+    def quality(
+        self,
+        routes: Sequence[Route],
+        dest: Destination,
+        message_type: MessageType,
+        traffic_class: TrafficClass,
+        now_ms: int,
+    ) -> list[RouteQuality]:
+        """Every candidate for ``dest``, as the router sees it now, best share first."""
+        served = serving(routes, dest)
+        candidates = [Candidate(route.id, price) for price, route in served]
+        context = context_of(dest, message_type, traffic_class)
+        with self._lock:
+            views = self.policy.explain(context, candidates, now_ms)
+        best = max(views, key=lambda v: v.probability)
+        out = [
+            RouteQuality(
+                route=route,
+                price=price,
+                estimate=v.estimate.mean,
+                evidence=v.estimate.exposure,
+                basis=v.basis,
+                value=v.value,
+                optimistic=v.optimistic,
+                share=v.probability,
+                dlr_rate=v.estimate.dlr_rate,
+                reason=_reason(v, best, self.policy.name),
+            )
+            for (price, route), v in zip(served, views, strict=True)
+        ]
+        out.sort(key=lambda q: -q.share)
+        return out
+
+
+def _reason(view: View, best: View, policy: str) -> str:
+    """Why a candidate gets the share it gets, in words."""
+    if policy != "convroute":
+        return f"share set by the {policy} policy"
+    why = {
+        Basis.LONG_TERM: "",
+        Basis.CHANGED: "; recent conversions depart from its long-term rate: recent evidence used",
+        Basis.RECEIPTS: "; its receipts, proven predictive on this route, show a drop",
+    }[view.basis]
+    if view is best:
+        return "best estimated value" + why
+    if view.probability > 0.02:  # above the uniform floor: its optimistic value is high
+        return "explored: it may still be better (optimistic rate above the best's value)" + why
+    return "only the exploration floor: its estimate is below the best's" + why
