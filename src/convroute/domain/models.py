@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from enum import StrEnum
 
 from convroute.domain.destinations import Destination
@@ -91,6 +93,8 @@ class Route:
     connector: str
     destinations: tuple[RouteDestination, ...]
     created_ms: int = 0
+    # the connector's settings (e.g. an HTTP provider's URL and field mapping)
+    config: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def price_for(self, dest: Destination) -> float | None:
         """The price to ``dest``, or None when the route does not serve it. The most specific

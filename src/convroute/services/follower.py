@@ -30,9 +30,9 @@ class LogFollower:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def catch_up(self) -> int:
+    def catch_up(self, now_ms: int | None = None) -> int:
         """Read what the log gained and apply it; how many entries were read."""
-        batch = self.log.poll(self.clock())
+        batch = self.log.poll(self.clock() if now_ms is None else now_ms)
         self.router.apply(batch)
         self.polls += 1
         return len(batch)

@@ -218,7 +218,14 @@ class SqlStore:
         """Every route, by name."""
         return self.read(lambda conn: load_routes(conn, enabled_only))
 
-    def add_route(self, route: Route, config: dict[str, Any] | None = None) -> None:
+    def route(self, name_or_id: str) -> Route:
+        """One route by name or id; NotFoundError otherwise."""
+        for route in self.routes():
+            if name_or_id in (route.name, route.id):
+                return route
+        raise NotFoundError(f"no route named {name_or_id!r}")
+
+    def add_route(self, route: Route) -> None:
         """Persist a route; ConflictError if its name is taken."""
         try:
             with translate_errors(), self.engines.writer.begin() as conn:
@@ -228,26 +235,70 @@ class SqlStore:
                         name=route.name,
                         enabled=route.enabled,
                         connector=route.connector,
-                        config=json.dumps(config or {}),
+                        config=json.dumps(dict(route.config)),
                         created_ms=route.created_ms,
                     )
                 )
-                conn.execute(
-                    insert(t.route_destinations),
-                    [
-                        {
-                            "route_id": route.id,
-                            "country": d.country,
-                            "network": d.network or "",
-                            "price": d.price,
-                        }
-                        for d in route.destinations
-                    ],
-                )
+                self._insert_destinations(conn, route)
         except StorageError as exc:
             if isinstance(exc.__cause__, IntegrityError):
                 raise ConflictError(f"a route named {route.name!r} already exists") from exc
             raise
+
+    def _insert_destinations(self, conn: Connection, route: Route) -> None:
+        if route.destinations:
+            conn.execute(
+                insert(t.route_destinations),
+                [
+                    {
+                        "route_id": route.id,
+                        "country": d.country,
+                        "network": d.network or "",
+                        "price": d.price,
+                    }
+                    for d in route.destinations
+                ],
+            )
+
+    def update_route(self, route: Route) -> None:
+        """Replace a route's state, connector, config and destinations (found by id); its
+        name stays. NotFoundError if it does not exist."""
+        with translate_errors(), self.engines.writer.begin() as conn:
+            done = conn.execute(
+                update(t.routes)
+                .where(t.routes.c.id == route.id)
+                .values(
+                    enabled=route.enabled,
+                    connector=route.connector,
+                    config=json.dumps(dict(route.config)),
+                )
+            )
+            if done.rowcount == 0:
+                raise NotFoundError(f"no route with id {route.id!r}")
+            conn.execute(
+                delete(t.route_destinations).where(t.route_destinations.c.route_id == route.id)
+            )
+            self._insert_destinations(conn, route)
+
+    def delete_route(self, route_id: str) -> None:
+        """Remove a route that never carried a message; ConflictError if one did (its
+        decisions stay meaningful: disable it instead)."""
+        with translate_errors(), self.engines.writer.begin() as conn:
+            used = conn.execute(
+                select(t.routing_decisions.c.seq)
+                .where(t.routing_decisions.c.route_id == route_id)
+                .limit(1)
+            ).first()
+            if used is not None:
+                raise ConflictError(
+                    "this route has carried messages; disable it instead of deleting it"
+                )
+            conn.execute(
+                delete(t.route_destinations).where(t.route_destinations.c.route_id == route_id)
+            )
+            done = conn.execute(delete(t.routes).where(t.routes.c.id == route_id))
+            if done.rowcount == 0:
+                raise NotFoundError(f"no route with id {route_id!r}")
 
     # -- read models -------------------------------------------------------------------------
 

@@ -88,6 +88,7 @@ def load_routes(conn: Connection, enabled_only: bool) -> list[Route]:
             connector=r.connector,
             destinations=tuple(sorted(dests[r.id], key=lambda d: (d.country, d.network or ""))),
             created_ms=r.created_ms,
+            config=json.loads(r.config or "{}"),
         )
         for r in rows
     ]
