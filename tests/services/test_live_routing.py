@@ -64,8 +64,7 @@ def traffic(c: Container, who: Principal, good: str, rates: dict[str, float], n:
         reports = [RecordConversion(who, m, ConversionStatus.CONVERTED, event_ms=now) for m in due]
         if reports:
             run(c, reports, now)  # type: ignore[arg-type]
-        with_windows = close_due_windows
-        c.store.write(lambda tx, now=now: with_windows(tx, now))
+        c.store.write(lambda tx, now=now: close_due_windows(tx, now))
         sync(c, now)
     return chosen
 
