@@ -76,10 +76,53 @@ def test_routes_and_windows_close(db: list[str]) -> None:
     invoke("routes", "add", "eu", "--price", "FR=0.031", "--price", "de=0.045", *db)
     rows = json.loads(invoke("routes", "list", "--json", *db))
     assert rows[0]["name"] == "eu"
-    assert rows[0]["prices"] == "DE=0.045 FR=0.031"
-    result = CliRunner().invoke(main, ["routes", "add", "bad", "--price", "FR", *db])
-    assert result.exit_code == 2
+    assert [(d["country"], d["price"]) for d in rows[0]["destinations"]] == [
+        ("DE", 0.045),
+        ("FR", 0.031),
+    ]
+    for bad in ("FR", "XX=0.1", "FR=-1", "FR=abc"):
+        result = CliRunner().invoke(main, ["routes", "add", "bad", "--price", bad, *db])
+        assert result.exit_code == 2, bad
     assert "closed 0 conversion window(s)" in invoke("windows", "close", *db)
+
+
+def test_routes_disable_enable_set_price_delete_and_quality(db: list[str]) -> None:
+    invoke("routes", "add", "eu", "--price", "FR=0.031", *db)
+    invoke(
+        "routes",
+        "add",
+        "gb",
+        "--price",
+        "GB=0.05",
+        "--connector",
+        "http",
+        "--config",
+        '{"url": "https://p.example/send", "api_key": "k"}',
+        *db,
+    )
+    assert "disabled" in invoke("routes", "disable", "eu", *db)
+    listing = invoke("routes", "list", *db)
+    assert "False" in listing
+    invoke("routes", "enable", "eu", *db)
+    invoke("routes", "set-price", "eu", "FR=0.029", "GB/EE=0.04", *db)
+    (eu,) = [r for r in json.loads(invoke("routes", "list", "--json", *db)) if r["name"] == "eu"]
+    assert eu["enabled"]
+    assert [(d["country"], d["network"], d["price"]) for d in eu["destinations"]] == [
+        ("FR", None, 0.029),
+        ("GB", "EE", 0.04),
+    ]
+    (gb,) = [r for r in json.loads(invoke("routes", "list", "--json", *db)) if r["name"] == "gb"]
+    assert gb["config"]["api_key"] == "***"
+    report = json.loads(invoke("routes", "quality", "--country", "GB", "--json", *db))
+    assert {r["name"] for r in report["routes"]} == {"gb"}  # eu serves GB/EE only
+    table = invoke("routes", "quality", "--country", "GB", "--network", "EE", *db)
+    assert "eu" in table
+    assert "gb" in table
+    assert "why" in table
+    assert "deleted" in invoke("routes", "delete", "gb", *db)
+    result = CliRunner().invoke(main, ["routes", "disable", "nope", *db])
+    assert result.exit_code == 1
+    assert "no route named" in result.output
 
 
 def test_secret_key_is_a_fernet_key() -> None:

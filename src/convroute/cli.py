@@ -6,45 +6,22 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
 import click
 
 from convroute.bootstrap import Container, bootstrap
+from convroute.cliutil import DB_OPTION, opened, print_rows
 from convroute.config import Settings
 from convroute.domain.errors import ConvrouteError
-from convroute.domain.ids import new_id
-from convroute.domain.models import Route, RouteDestination, SignatureMethod
+from convroute.domain.models import SignatureMethod
 from convroute.domain.statuses import Dialect, MessageType, TrafficClass
 from convroute.domain.windows import MAX_WINDOW_S
+from convroute.routescli import routes
 from convroute.services.accounts import issue_credential, new_account
 from convroute.services.messaging import close_due_windows
 from convroute.simcli import bench, simulate_command
-
-DB_OPTION = click.option(
-    "--database-url",
-    envvar="CONVROUTE_DATABASE_URL",
-    default=None,
-    help="sqlite:///PATH (default sqlite:///convroute.db) or postgresql://USER@HOST/DB.",
-)
-
-
-@contextmanager
-def opened(database_url: str | None, **overrides: Any) -> Iterator[Container]:
-    """A migrated container for one command; errors become CLI errors."""
-    try:
-        c = bootstrap(Settings.from_env(database_url=database_url, **overrides))
-    except ConvrouteError as exc:
-        raise click.ClickException(exc.message) from exc
-    try:
-        yield c
-    except ConvrouteError as exc:
-        raise click.ClickException(exc.message) from exc
-    finally:
-        c.close()
 
 
 def _account_id(c: Container, name: str) -> str:
@@ -233,7 +210,7 @@ def accounts_list(as_json: bool, database_url: str | None) -> None:
     """
     with opened(database_url) as c:
         rows = c.store.list_accounts()
-    _print_rows(rows, ["id", "name", "credentials", "conversions_enabled"], as_json)
+    print_rows(rows, ["id", "name", "credentials", "conversions_enabled"], as_json)
 
 
 @accounts.command("set-window")
@@ -268,68 +245,6 @@ def accounts_conversions(name: str, state: str, database_url: str | None) -> Non
 
 
 @main.group()
-def routes() -> None:
-    """Configure carrier routes."""
-
-
-@routes.command("add")
-@click.argument("name")
-@click.option(
-    "--price",
-    "prices",
-    multiple=True,
-    required=True,
-    metavar="COUNTRY=PRICE",
-    help="Price per message to a country (ISO code or * for all); repeatable.",
-)
-@click.option("--connector", default="simulated", show_default=True)
-@DB_OPTION
-def routes_add(
-    name: str, prices: tuple[str, ...], connector: str, database_url: str | None
-) -> None:
-    """Add a route.
-
-    Example: convroute routes add eu-direct --price FR=0.031 --price DE=0.045
-    """
-    dests = []
-    for item in prices:
-        country, sep, price = item.partition("=")
-        try:
-            value = float(price)
-        except ValueError:
-            value = -1.0
-        if not sep or not country or value < 0:
-            raise click.BadParameter(f"{item!r} is not COUNTRY=PRICE", param_hint="--price")
-        dests.append(RouteDestination(country.upper(), value))
-    with opened(database_url) as c:
-        now = c.clock()
-        c.store.add_route(Route(new_id(now), name, True, connector, tuple(dests), now))
-    click.echo(f"route {name} added")
-
-
-@routes.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@DB_OPTION
-def routes_list(as_json: bool, database_url: str | None) -> None:
-    """List routes with their prices.
-
-    Example: convroute routes list
-    """
-    with opened(database_url) as c:
-        rows = [
-            {
-                "id": r.id,
-                "name": r.name,
-                "enabled": r.enabled,
-                "connector": r.connector,
-                "prices": " ".join(f"{d.country}={d.price:g}" for d in r.destinations),
-            }
-            for r in c.store.routes()
-        ]
-    _print_rows(rows, ["name", "enabled", "connector", "prices", "id"], as_json)
-
-
-@main.group()
 def windows() -> None:
     """Conversion windows."""
 
@@ -351,28 +266,10 @@ def windows_close(database_url: str | None) -> None:
     click.echo(f"closed {total} conversion window(s)")
 
 
-def _print_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-    else:
-        _table(rows, columns)
-
-
-def _table(
-    rows: list[dict[str, Any]], columns: list[str], echo: Callable[[str], None] = click.echo
-) -> None:
-    if not rows:
-        echo("(none)")
-        return
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
-    echo("  ".join(c.ljust(widths[c]) for c in columns))
-    for r in rows:
-        echo("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))
-
-
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
 
 main.add_command(simulate_command)
+main.add_command(routes)
 main.add_command(bench)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from convroute.api.dialects import bird, native, plivo, vonage
+from convroute.api.dialects import bird, native, native_routes, plivo, vonage
 from convroute.api.docs_page import render_docs
 from convroute.api.http import container, json_response
 from convroute.api.openapi import openapi_document
@@ -114,6 +114,7 @@ def create_app(c: Container) -> Starlette:
 
     routes = [
         *native.routes,
+        *native_routes.routes,
         *plivo.routes,
         *vonage.routes,
         *bird.routes,

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from convroute import __version__
-from convroute.api.dialects import bird, native, plivo
+from convroute.api.dialects import bird, native, native_routes, plivo
 from convroute.storage.views import STATS_DIMENSIONS
 
 
@@ -55,7 +55,55 @@ _VONAGE_SEND_QUERY = (
     ("timestamp", "Unix seconds; required when signing"),
 )
 
+_ADMIN = (401, 403)
+_ROUTE_OPERATIONS = (
+    Operation("get", "/api/v1/routes", "Every route (operator token)", "routes", errors=_ADMIN),
+    Operation(
+        "post",
+        "/api/v1/routes",
+        "Add a route: destinations with prices, connector and its config (operator token)",
+        "routes",
+        "RouteIn",
+        201,
+        (*_ADMIN, 409, 413, 415, 422),
+    ),
+    Operation(
+        "get",
+        "/api/v1/routes/quality",
+        "Per candidate route for a destination: recent conversion and receipt rates, the "
+        "router's estimate, share of traffic and why (operator token)",
+        "routes",
+        errors=(*_ADMIN, 422),
+        query=(
+            ("country", "Required: ISO 3166 alpha-2"),
+            ("network", "Network name, as phonenumbers names it"),
+            ("type", "otp (default), url, promo_code or other"),
+            ("traffic_class", "2fa (default) or other"),
+        ),
+    ),
+    Operation(
+        "get", "/api/v1/routes/{route}", "A route by name or id", "routes", errors=(*_ADMIN, 404)
+    ),
+    Operation(
+        "patch",
+        "/api/v1/routes/{route}",
+        "Enable or disable a route, replace its destinations and prices, connector or config",
+        "routes",
+        "RoutePatch",
+        errors=(*_ADMIN, 404, 413, 415, 422),
+    ),
+    Operation(
+        "delete",
+        "/api/v1/routes/{route}",
+        "Delete a route that never carried a message (409 otherwise: disable it instead)",
+        "routes",
+        ok=204,
+        errors=(*_ADMIN, 404, 409),
+    ),
+)
+
 OPERATIONS = (
+    *_ROUTE_OPERATIONS,
     Operation("get", "/api/v1/account", "Who the token belongs to", "native", errors=(401,)),
     Operation(
         "post",
@@ -277,7 +325,7 @@ def _operation(op: Operation, path: str) -> dict[str, Any]:
 def openapi_document() -> dict[str, Any]:
     """The whole document."""
     _, components = msgspec.json.schema_components(
-        (*native.SCHEMAS, *plivo.SCHEMAS, *bird.SCHEMAS),
+        (*native.SCHEMAS, *native_routes.SCHEMAS, *plivo.SCHEMAS, *bird.SCHEMAS),
         ref_template="#/components/schemas/{name}",
     )
     components.update(_error_schemas())

@@ -309,6 +309,12 @@ class SqlStore:
             raise NotFoundError(f"message {message_id} not found")
         return view
 
+    def route_activity(
+        self, country: str, network: str | None, traffic: str, now_ms: int
+    ) -> dict[str, dict[str, dict[str, Any]]]:
+        """See ``views.route_activity``."""
+        return self.read(lambda conn: views.route_activity(conn, country, network, traffic, now_ms))
+
     def conversion_stats(
         self, account_id: str, group_by: Sequence[str], from_ms: int | None, to_ms: int | None
     ) -> list[dict[str, Any]]:

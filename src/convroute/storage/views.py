@@ -165,3 +165,54 @@ def conversion_stats(
         item["conversion_rate"] = item["converted"] / reported if reported else None
         out.append(item)
     return out
+
+
+RECENT_WINDOWS = (("5m", 300_000), ("1h", 3_600_000), ("24h", 86_400_000))
+
+
+def route_activity(
+    conn: Connection,
+    country: str,
+    network: str | None,
+    traffic: str,
+    now_ms: int,
+    windows: Sequence[tuple[str, int]] = RECENT_WINDOWS,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per route, per recent window: messages sent to the destination with the router's
+    traffic (a type for 2FA traffic, ``other`` for the rest; see ``services/router.py``),
+    how many converted and how many have a final status, and what their receipts said.
+    Counts over every account: route quality is the installation's."""
+    m, s = t.messages.c, t.message_state.c
+    since = now_ms - max(ms for _, ms in windows)
+    query = (
+        select(m.route_id, m.sent_ms, s.status, s.final, s.dlr_status)
+        .join(t.message_state, s.message_id == m.id)
+        .where(m.country == country, m.sent_ms >= since, m.sent_ms <= now_ms)
+    )
+    if network is not None:
+        query = query.where(m.network == network)
+    if traffic == MessageType.OTHER.value:
+        query = query.where(
+            (m.traffic_class == TrafficClass.OTHER.value) | (m.type == MessageType.OTHER.value)
+        )
+    else:
+        query = query.where(m.traffic_class == TrafficClass.TWO_FA.value, m.type == traffic)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in conn.execute(query):
+        for name, width in windows:
+            if row.sent_ms < now_ms - width:
+                continue
+            w = out.setdefault(row.route_id, {}).setdefault(
+                name, {"sent": 0, "final": 0, "converted": 0, "receipts": 0, "delivered": 0}
+            )
+            w["sent"] += 1
+            w["final"] += 1 if row.final else 0
+            w["converted"] += 1 if row.status == ConversionStatus.CONVERTED.value else 0
+            if row.dlr_status is not None:
+                w["receipts"] += 1
+                w["delivered"] += 1 if row.dlr_status == DlrStatus.DELIVERED.value else 0
+    for per_window in out.values():
+        for w in per_window.values():
+            w["conversion_rate"] = w["converted"] / w["final"] if w["final"] else None
+            w["dlr_delivered_rate"] = w["delivered"] / w["receipts"] if w["receipts"] else None
+    return out

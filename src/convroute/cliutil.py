@@ -1,0 +1,56 @@
+"""What every CLI command shares: the database option, a container opened for one command,
+and printing rows as a table or JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from convroute.bootstrap import Container, bootstrap
+from convroute.config import Settings
+from convroute.domain.errors import ConvrouteError
+
+DB_OPTION = click.option(
+    "--database-url",
+    envvar="CONVROUTE_DATABASE_URL",
+    default=None,
+    help="sqlite:///PATH (default sqlite:///convroute.db) or postgresql://USER@HOST/DB.",
+)
+
+
+@contextmanager
+def opened(database_url: str | None, **overrides: Any) -> Iterator[Container]:
+    """A migrated container for one command; errors become CLI errors."""
+    try:
+        c = bootstrap(Settings.from_env(database_url=database_url, **overrides))
+    except ConvrouteError as exc:
+        raise click.ClickException(exc.message) from exc
+    try:
+        yield c
+    except ConvrouteError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        c.close()
+
+
+def print_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        table(rows, columns)
+
+
+def table(
+    rows: list[dict[str, Any]], columns: list[str], echo: Callable[[str], None] = click.echo
+) -> None:
+    if not rows:
+        echo("(none)")
+        return
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    echo("  ".join(c.ljust(widths[c]) for c in columns))
+    for r in rows:
+        echo("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))

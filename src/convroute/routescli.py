@@ -1,0 +1,255 @@
+"""``convroute routes``: route configuration and route quality (thin: options, one library
+call, output)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from convroute.cliutil import DB_OPTION, opened, table
+from convroute.domain.errors import ConvrouteError
+from convroute.domain.models import RouteDestination
+from convroute.domain.statuses import MessageType, TrafficClass
+from convroute.services import routes as route_admin
+from convroute.services.quality import quality_query, quality_report
+
+
+@click.group()
+def routes() -> None:
+    """Configure carrier routes."""
+
+
+def _price(item: str) -> RouteDestination:
+    """COUNTRY=PRICE or COUNTRY/NETWORK=PRICE, validated."""
+    where, sep, price = item.partition("=")
+    country, _, network = where.partition("/")
+    try:
+        value = float(price)
+    except ValueError:
+        sep = ""
+    if not sep or not country:
+        raise click.BadParameter(f"{item!r} is not COUNTRY=PRICE", param_hint="--price")
+    try:
+        return route_admin.check_destination(country, value, network or None)
+    except ConvrouteError as exc:
+        raise click.BadParameter(f"{item!r}: {exc.message}", param_hint="--price") from None
+
+
+PRICE_HELP = "COUNTRY=PRICE or COUNTRY/NETWORK=PRICE (ISO code, * for every country)"
+
+
+@routes.command("add")
+@click.argument("name")
+@click.option(
+    "--price",
+    "prices",
+    multiple=True,
+    required=True,
+    metavar="COUNTRY=PRICE",
+    help=f"Price per message: {PRICE_HELP}; repeatable.",
+)
+@click.option(
+    "--connector", type=click.Choice(route_admin.CONNECTORS), default="simulated", show_default=True
+)
+@click.option(
+    "--config",
+    "config_json",
+    default="{}",
+    metavar="JSON",
+    help="The connector's settings, a JSON object (see docs/routing.md).",
+)
+@click.option("--disabled", is_flag=True, help="Add it disabled.")
+@DB_OPTION
+def routes_add(
+    name: str,
+    prices: tuple[str, ...],
+    connector: str,
+    config_json: str,
+    disabled: bool,
+    database_url: str | None,
+) -> None:
+    """Add a route.
+
+    Example: convroute routes add eu-direct --price FR=0.031 --price DE=0.045
+    """
+    try:
+        config = json.loads(config_json)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--config") from None
+    dests = [_price(p) for p in prices]
+    with opened(database_url) as c:
+        route = route_admin.new_route(name, dests, c.clock(), connector, config, not disabled)
+        c.store.add_route(route)
+    click.echo(f"route {name} added")
+
+
+@routes.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@DB_OPTION
+def routes_list(as_json: bool, database_url: str | None) -> None:
+    """List routes with their prices.
+
+    Example: convroute routes list
+    """
+    with opened(database_url) as c:
+        found = c.store.routes()
+    if as_json:
+        click.echo(json.dumps([route_admin.route_json(r) for r in found], indent=2))
+        return
+    rows = [
+        {
+            "name": r.name,
+            "enabled": r.enabled,
+            "connector": r.connector,
+            "prices": " ".join(
+                f"{d.country}{'/' + d.network if d.network else ''}={d.price:g}"
+                for d in r.destinations
+            ),
+            "id": r.id,
+        }
+        for r in found
+    ]
+    table(rows, ["name", "enabled", "connector", "prices", "id"])
+
+
+def _switch(name: str, enabled: bool, database_url: str | None) -> None:
+    with opened(database_url) as c:
+        c.store.update_route(route_admin.changed(c.store.route(name), enabled=enabled))
+    click.echo(f"route {name} {'enabled' if enabled else 'disabled'}")
+
+
+@routes.command("disable")
+@click.argument("name")
+@DB_OPTION
+def routes_disable(name: str, database_url: str | None) -> None:
+    """Stop sending over a route (running servers see it within a second).
+
+    Example: convroute routes disable eu-direct
+    """
+    _switch(name, False, database_url)
+
+
+@routes.command("enable")
+@click.argument("name")
+@DB_OPTION
+def routes_enable(name: str, database_url: str | None) -> None:
+    """Send over a route again.
+
+    Example: convroute routes enable eu-direct
+    """
+    _switch(name, True, database_url)
+
+
+@routes.command("set-price")
+@click.argument("name")
+@click.argument("prices", nargs=-1, required=True, metavar="COUNTRY=PRICE...")
+@DB_OPTION
+def routes_set_price(name: str, prices: tuple[str, ...], database_url: str | None) -> None:
+    """Set a route's price for destinations (adding them if it did not serve them).
+
+    Example: convroute routes set-price eu-direct FR=0.029 GB/EE=0.035
+    """
+    with opened(database_url) as c:
+        route = c.store.route(name)
+        for item in prices:
+            d = _price(item)
+            route = route_admin.with_price(route, d.country, d.price, d.network)
+        c.store.update_route(route)
+    click.echo(f"route {name}: " + ", ".join(prices))
+
+
+@routes.command("delete")
+@click.argument("name")
+@DB_OPTION
+def routes_delete(name: str, database_url: str | None) -> None:
+    """Delete a route that never carried a message (otherwise disable it).
+
+    Example: convroute routes delete typo-route
+    """
+    with opened(database_url) as c:
+        c.store.delete_route(c.store.route(name).id)
+    click.echo(f"route {name} deleted")
+
+
+@routes.command("quality")
+@click.option("--country", required=True, help="ISO 3166 alpha-2 destination country.")
+@click.option("--network", default=None, help="Destination network, as phonenumbers names it.")
+@click.option(
+    "--type",
+    "message_type",
+    default="otp",
+    show_default=True,
+    type=click.Choice([t.value for t in MessageType]),
+)
+@click.option(
+    "--traffic-class",
+    default="2fa",
+    show_default=True,
+    type=click.Choice([t.value for t in TrafficClass]),
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (as the API answers).")
+@DB_OPTION
+def routes_quality(
+    country: str,
+    network: str | None,
+    message_type: str,
+    traffic_class: str,
+    as_json: bool,
+    database_url: str | None,
+) -> None:
+    """Show, per candidate route, what the router believes and what the log shows: the
+    estimate, share of traffic and why, conversion and receipt rates over 5 min, 1 h, 24 h.
+    The router's state is rebuilt from the event log, as a server does at start.
+
+    Example: convroute routes quality --country GB --type otp
+    """
+    with opened(database_url) as c:
+        dest, kind, klass = quality_query(country, network, message_type, traffic_class)
+        c.follower.catch_up()
+        report = quality_report(c.store, c.router, c.clock(), dest, kind, klass)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    ctx = report["context"]
+    click.echo(
+        f"{ctx['country']}{' / ' + ctx['network'] if ctx['network'] else ''}, "
+        f"traffic {ctx['traffic']}, policy {report['policy']}"
+    )
+    rows = []
+    for r in report["routes"]:
+        recent = r["recent"]
+        rows.append(
+            {
+                "route": r["name"],
+                "price": f"{r['price']:g}",
+                "share": f"{100 * r['share']:.1f} %",
+                "estimate": f"{100 * r['estimate']:.1f} %",
+                "evidence": f"{r['evidence']:.0f}",
+                **{
+                    f"conv {w}": _rate(recent[w]["conversion_rate"], recent[w]["final"])
+                    for w in ("5m", "1h", "24h")
+                },
+                "dlr 1h": _rate(recent["1h"]["dlr_delivered_rate"], recent["1h"]["receipts"]),
+                "why": r["reason"],
+            }
+        )
+    table(
+        rows,
+        [
+            "route",
+            "price",
+            "share",
+            "estimate",
+            "evidence",
+            "conv 5m",
+            "conv 1h",
+            "conv 24h",
+            "dlr 1h",
+            "why",
+        ],
+    )
+
+
+def _rate(rate: float | None, n: int) -> str:
+    return "-" if rate is None else f"{100 * rate:.0f}% /{n}"

@@ -1,0 +1,94 @@
+"""Route quality for operators: what the router believes of each candidate route for a
+destination, beside what the log shows over recent windows (API and CLI share it)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from convroute.domain.destinations import Destination
+from convroute.domain.errors import ValidationError
+from convroute.domain.models import Route
+from convroute.domain.statuses import MessageType, TrafficClass
+from convroute.services.router import LiveRouter, traffic_of
+from convroute.services.routes import check_destination
+
+
+class RouteReads(Protocol):
+    """What a quality report reads from the store."""
+
+    def routes(self, enabled_only: bool = False) -> list[Route]: ...
+
+    def route_activity(
+        self, country: str, network: str | None, traffic: str, now_ms: int
+    ) -> dict[str, dict[str, dict[str, Any]]]: ...
+
+
+def quality_query(
+    country: str | None, network: str | None, message_type: str | None, traffic_class: str | None
+) -> tuple[Destination, MessageType, TrafficClass]:
+    """The destination and traffic a quality report is about, validated."""
+    if not country:
+        raise ValidationError.field("country", "is required (ISO 3166 alpha-2, e.g. GB)")
+    try:
+        kind = MessageType(message_type or "otp")
+    except ValueError:
+        raise ValidationError.field("type", "must be otp, url, promo_code or other") from None
+    try:
+        klass = TrafficClass(traffic_class or "2fa")
+    except ValueError:
+        raise ValidationError.field("traffic_class", "must be 2fa or other") from None
+    if country.strip() == "*":
+        raise ValidationError.field("country", "must be a country, not '*'")
+    try:
+        entry = check_destination(country, 0.0, network or None)
+    except ValidationError as exc:
+        raise ValidationError.field("country", exc.message.removeprefix("destinations: ")) from None
+    return Destination("", entry.country, entry.network), kind, klass
+
+
+def quality_report(
+    store: RouteReads,
+    router: LiveRouter,
+    now: int,
+    dest: Destination,
+    message_type: MessageType,
+    traffic_class: TrafficClass,
+) -> dict[str, Any]:
+    """Every candidate route for the destination: recent conversion and receipt rates (from
+    the store), the router's estimate, share of traffic and why."""
+    routes = store.routes()
+    traffic = traffic_of(message_type, traffic_class)
+    seen = router.quality(routes, dest, message_type, traffic_class, now)
+    activity = store.route_activity(dest.country, dest.network, traffic, now)
+    empty = {
+        "sent": 0,
+        "final": 0,
+        "converted": 0,
+        "receipts": 0,
+        "delivered": 0,
+        "conversion_rate": None,
+        "dlr_delivered_rate": None,
+    }
+    return {
+        "context": {"country": dest.country, "network": dest.network, "traffic": traffic},
+        "policy": router.name,
+        "routes": [
+            {
+                "id": q.route.id,
+                "name": q.route.name,
+                "price": q.price,
+                "share": round(q.share, 6),
+                "estimate": round(q.estimate, 6),
+                "evidence": round(q.evidence, 3),
+                "basis": q.basis.value,
+                "value": round(q.value, 6),
+                "dlr_rate": None if q.dlr_rate is None else round(q.dlr_rate, 6),
+                "reason": q.reason,
+                "recent": {
+                    name: activity.get(q.route.id, {}).get(name, empty)
+                    for name in ("5m", "1h", "24h")
+                },
+            }
+            for q in seen
+        ],
+    }

@@ -1,0 +1,163 @@
+"""Routes CRUD and route quality over HTTP, with the operator's token."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import Api
+
+ADMIN = "operator-token-0123456789"
+H = {"Authorization": f"Bearer {ADMIN}"}
+
+
+@pytest.fixture
+def admin(api: Api) -> Api:
+    api.container.settings = dataclasses.replace(api.container.settings, admin_token=ADMIN)
+    return api
+
+
+def new_route(api: Api, **body: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "name": "eu-premium",
+        "destinations": [{"country": "GB", "price": 0.04}, {"country": "fr", "price": 0.05}],
+    }
+    payload.update(body)
+    r = api.client.post("/api/v1/routes", json=payload, headers=H)
+    assert r.status_code == 201, r.text
+    created: dict[str, Any] = r.json()
+    return created
+
+
+def test_routes_need_the_operator_token_not_an_accounts(admin: Api) -> None:
+    for method, path in (
+        ("get", "/api/v1/routes"),
+        ("get", "/api/v1/routes/quality?country=GB"),
+        ("get", "/api/v1/routes/cheap"),
+        ("delete", "/api/v1/routes/cheap"),
+    ):
+        r = admin.client.request(method, path, headers=admin.auth())
+        assert r.status_code == 401, (path, r.text)
+        assert r.json()["error"]["code"] == "authentication_failed" or r.json()["error"]
+        assert admin.client.request(method, path).status_code == 401
+    r = admin.client.post("/api/v1/routes", json={"name": "x"}, headers=admin.auth())
+    assert r.status_code == 401
+    assert len(admin.container.store.routes()) == 1
+
+
+def test_without_an_admin_token_configured_route_administration_is_off(api: Api) -> None:
+    r = api.client.get("/api/v1/routes", headers=H)
+    assert r.status_code == 403
+    assert "CONVROUTE_ADMIN_TOKEN" in r.json()["error"]["message"]
+
+
+def test_create_list_get_patch_delete(admin: Api) -> None:
+    created = new_route(admin, config={"api_key": "k-123", "url": "https://x.example"})
+    assert created["destinations"] == [
+        {"country": "FR", "network": None, "price": 0.05},
+        {"country": "GB", "network": None, "price": 0.04},
+    ]
+    assert created["config"] == {"api_key": "***", "url": "https://x.example"}  # masked
+    names = [r["name"] for r in admin.client.get("/api/v1/routes", headers=H).json()["routes"]]
+    assert names == ["cheap", "eu-premium"]
+    by_id = admin.client.get(f"/api/v1/routes/{created['id']}", headers=H).json()
+    assert by_id["name"] == "eu-premium"
+
+    r = admin.client.patch(
+        "/api/v1/routes/eu-premium",
+        json={"enabled": False, "destinations": [{"country": "GB", "price": 0.03}]},
+        headers=H,
+    )
+    assert r.status_code == 200, r.text
+    route = admin.container.store.route("eu-premium")
+    assert not route.enabled
+    assert [(d.country, d.price) for d in route.destinations] == [("GB", 0.03)]
+    assert route.config["api_key"] == "k-123"  # kept in full, only shown masked
+
+    assert admin.client.delete("/api/v1/routes/eu-premium", headers=H).status_code == 204
+    assert admin.client.get("/api/v1/routes/eu-premium", headers=H).status_code == 404
+
+
+def test_a_route_that_carried_messages_is_disabled_not_deleted(admin: Api) -> None:
+    admin.send()
+    r = admin.client.delete("/api/v1/routes/cheap", headers=H)
+    assert r.status_code == 409
+    assert "disable" in r.json()["error"]["message"]
+    assert admin.container.store.route("cheap").enabled
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "bad name", "destinations": [{"country": "GB", "price": 1}]}, "name"),
+        ({"name": "x", "destinations": []}, "destinations"),
+        ({"name": "x", "destinations": [{"country": "XX", "price": 1}]}, "destinations"),
+        ({"name": "x", "destinations": [{"country": "GB", "price": -1}]}, "destinations"),
+        ({"name": "x", "destinations": [{"country": "GB", "price": 1e9}]}, "destinations"),
+        (
+            {"name": "x", "destinations": [{"country": "GB", "price": 1}] * 2},
+            "destinations",
+        ),
+        (
+            {"name": "x", "destinations": [{"country": "GB", "price": 1}], "connector": "smpp"},
+            "connector",
+        ),
+        ({"name": "x", "destinations": [{"country": "GB", "price": 1}], "colour": "red"}, "colour"),
+        ({"name": "x"}, "destinations"),
+    ],
+)
+def test_invalid_routes_are_refused_and_change_nothing(
+    admin: Api, body: dict[str, Any], field: str
+) -> None:
+    r = admin.client.post("/api/v1/routes", json=body, headers=H)
+    assert r.status_code == 422, r.text
+    assert field in r.json()["error"]["details"]
+    assert [x.name for x in admin.container.store.routes()] == ["cheap"]
+
+
+def test_a_taken_name_conflicts(admin: Api) -> None:
+    new_route(admin)
+    r = admin.client.post(
+        "/api/v1/routes",
+        json={"name": "eu-premium", "destinations": [{"country": "GB", "price": 1}]},
+        headers=H,
+    )
+    assert r.status_code == 409
+
+
+def test_quality_shows_every_candidate_with_its_share_estimate_and_reason(admin: Api) -> None:
+    new_route(admin, name="gb-only", destinations=[{"country": "GB", "price": 0.01}])
+    ids = [admin.send(dst="+447700900123") for _ in range(5)]
+    admin.container.follower.catch_up()
+    r = admin.client.get("/api/v1/routes/quality?country=GB&type=otp", headers=H)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["context"] == {"country": "GB", "network": None, "traffic": "otp"}
+    assert doc["policy"] == "convroute"
+    assert {x["name"] for x in doc["routes"]} == {"cheap", "gb-only"}
+    assert sum(x["share"] for x in doc["routes"]) == pytest.approx(1.0)
+    assert all(x["reason"] for x in doc["routes"])
+    assert sum(x["recent"]["5m"]["sent"] for x in doc["routes"]) == len(ids)
+    assert sum(x["evidence"] for x in doc["routes"]) >= 0.0
+    # a US destination has one candidate: the gb-only route does not serve it
+    us = admin.client.get("/api/v1/routes/quality?country=US", headers=H).json()
+    assert [x["name"] for x in us["routes"]] == ["cheap"]
+    assert us["routes"][0]["share"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("", "country"),
+        ("country=ZZZ", "country"),
+        ("country=GB&type=sms", "type"),
+        ("country=GB&traffic_class=x", "traffic_class"),
+        ("country=GB&colour=1", "colour"),
+    ],
+)
+def test_quality_validates_its_query(admin: Api, query: str, field: str) -> None:
+    r = admin.client.get(f"/api/v1/routes/quality?{query}", headers=H)
+    assert r.status_code == 422
+    assert field in r.json()["error"]["details"]
