@@ -27,6 +27,7 @@ from convroute.routing.policy import (
     OutcomeKind,
     Policy,
 )
+from convroute.sim.carrier import Draws, fate, pumped_share
 from convroute.sim.scenario import RouteSpec, Scenario
 
 ORACLE = "oracle"
@@ -112,11 +113,6 @@ class Oracle:
 
     def observe(self, outcome: Outcome) -> None:
         """The oracle knows the truth already."""
-
-
-def pumped_share(scenario: Scenario, t: float) -> float:
-    """The share of requests that are pumped at ``t``."""
-    return sum(p.share for p in scenario.pumping if p.start_s <= t < p.end_s)
 
 
 def true_rate(scenario: Scenario, route: RouteSpec, country: str, t: float) -> float:
@@ -235,26 +231,6 @@ def simulate(
     return _Run(scenario, chooser, seed, clock, keep_series).run(progress)
 
 
-@dataclass(frozen=True, slots=True)
-class _Draws:
-    """One message's random numbers, drawn whatever the route (common random numbers)."""
-
-    pump: float
-    submit: float
-    deliver: float
-    intent: float
-    report: float
-    dlr: float
-    dlr_delay: float
-    resend: float
-    z_delay: float
-
-    @classmethod
-    def of(cls, rng: random.Random) -> _Draws:
-        r = rng.random
-        return cls(r(), r(), r(), r(), r(), r(), r(), r(), rng.gauss(0.0, 1.0))
-
-
 class _Run:
     """The state of one simulation run."""
 
@@ -287,7 +263,6 @@ class _Run:
         self.conversions = self.reported = self.explored = self.resent = 0
         self.cost = self.expected = self.oracle_expected = 0.0
         self.truth = Truth(scenario)
-        self.log_median = math.log(u.delay_median_s) if u.delay_median_s > 0 else None
         self.series = Series(max(1, scenario.messages // _MAX_SERIES)) if keep_series else None
 
     def run(self, progress: Callable[[int], None] | None) -> Result:
@@ -307,7 +282,7 @@ class _Run:
             while self.resends and self.resends[0][0] <= t:
                 at, _, original, country, avoid = heapq.heappop(self.resends)
                 self._deliver_events(at)
-                self._send(f"{original}-resend", at, country, _Draws.of(self.resend_env), avoid)
+                self._send(f"{original}-resend", at, country, Draws.of(self.resend_env), avoid)
             self._deliver_events(t)
             r_dest = rnd()
             country = shares[0][0]
@@ -317,7 +292,7 @@ class _Run:
                 if r_dest < acc:
                     country = c
                     break
-            best = self._send(f"m{i}", t, country, _Draws.of(self.env), None)
+            best = self._send(f"m{i}", t, country, Draws.of(self.env), None)
             route = self._last_route
             chosen_log.append(route)
             if not best_history or best_history[-1][1] != best:
@@ -371,7 +346,7 @@ class _Run:
 
     _last_route = ""
 
-    def _send(self, decision_id: str, t: float, country: str, d: _Draws, avoid: str | None) -> str:
+    def _send(self, decision_id: str, t: float, country: str, d: Draws, avoid: str | None) -> str:
         """Send one message at ``t``; the oracle's best route at that instant."""
         s, u = self.s, self.s.users
         self.clock.t = t
@@ -395,32 +370,19 @@ class _Run:
         self.expected += value
         self.cost += route.price
 
-        # the network
+        # the network, the handset, the user
         start = t
         if route.throughput > 0:
             start = max(t, self.free_at[route.name])
             self.free_at[route.name] = start + 1.0 / route.throughput
-        submitted = d.submit >= route.submit_error
-        delivered = submitted and d.deliver < p_deliver
-        arrival = start + route.latency_s
-        pumped = d.pump < pumped_share(s, t)
-        delay_s = 0.0
-        if self.log_median is not None:
-            delay_s = math.exp(self.log_median + u.delay_sigma * d.z_delay)
-        converts = (
-            delivered
-            and not pumped
-            and d.intent < u.intent
-            and arrival - t <= u.otp_expiry_s
-            and delay_s <= u.window_s
-        )
-        if converts:
+        f = fate(s, route, country, t, d, p_deliver, start - t)
+        if f.converts:
             self.conversions += 1
-        if converts and d.report < u.report_share:
+        if f.reported:
             self.reported += 1
-            at = int((arrival + delay_s) * 1000)
+            at = int((t + f.convert_after_s) * 1000)
             self._push(at, Outcome(decision_id, OutcomeKind.CONVERTED, at))
-        elif avoid is None and not converts and d.resend < u.resend_share:
+        elif avoid is None and not f.converts and d.resend < u.resend_share:
             # the user asks for a new code: this message is "resent" (reward 0) then, and
             # a new one goes out, avoiding this route
             resend_t = t + u.resend_after_s
@@ -432,21 +394,9 @@ class _Run:
         else:
             at = now_ms + self.window_ms
             self._push(at, Outcome(decision_id, OutcomeKind.NOT_CONVERTED, at))
-        # the receipt
-        kind: OutcomeKind | None
-        if not submitted:
-            kind, dlr_at = OutcomeKind.DLR_FAILED, now_ms
-        else:
-            phase = route.dlr_at(t)
-            if phase.mode == "none":
-                kind = None
-            elif delivered or pumped or d.dlr < phase.fake_share(p_deliver):
-                kind = OutcomeKind.DLR_DELIVERED
-            else:
-                kind = OutcomeKind.DLR_FAILED
-            dlr_delay = -phase.delay_s * math.log(1.0 - d.dlr_delay)
-            dlr_at = int((arrival + dlr_delay) * 1000)
-        if kind is not None:
+        if f.receipt is not None:
+            kind = OutcomeKind.DLR_DELIVERED if f.receipt == "delivered" else OutcomeKind.DLR_FAILED
+            dlr_at = int((t + f.receipt_after_s) * 1000) if f.submitted else now_ms
             self._push(dlr_at, Outcome(decision_id, kind, dlr_at))
         return cands[best_i].route_id
 

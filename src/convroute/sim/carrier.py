@@ -1,0 +1,126 @@
+"""What happens to one message on a simulated route: submitted or not, delivered or not, what
+its receipt says and when, whether its user converts and when (and whether the customer
+reports it).
+
+``fate`` is a pure function of the scenario, the route, the destination, the send time and
+the message's random numbers (``Draws``). The in-process simulation draws them from its
+seeded stream; a service's simulated connector and the HTTP traffic driver derive them from
+the message id (``Draws.of_message``), so the carrier (which sends the receipt) and the
+handset (where the user converts) agree on the same message without talking to each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import struct
+from dataclasses import dataclass
+from statistics import NormalDist
+
+from convroute.sim.scenario import RouteSpec, Scenario
+
+_NORMAL = NormalDist()
+
+
+def pumped_share(scenario: Scenario, t: float) -> float:
+    """The share of requests that are pumped at ``t``."""
+    return sum(p.share for p in scenario.pumping if p.start_s <= t < p.end_s)
+
+
+@dataclass(frozen=True, slots=True)
+class Draws:
+    """One message's random numbers, drawn whatever the route (common random numbers)."""
+
+    pump: float
+    submit: float
+    deliver: float
+    intent: float
+    report: float
+    dlr: float
+    dlr_delay: float
+    resend: float
+    z_delay: float
+
+    @classmethod
+    def of(cls, rng: random.Random) -> Draws:
+        r = rng.random
+        return cls(r(), r(), r(), r(), r(), r(), r(), r(), rng.gauss(0.0, 1.0))
+
+    @classmethod
+    def of_message(cls, seed: int, message_id: str) -> Draws:
+        """The draws of a message, from its id: the same wherever they are computed."""
+        digest = hashlib.sha512(f"{seed}:{message_id}".encode()).digest()
+        # nine uniforms in (0, 1) from 53-bit slices of the digest
+        u = [
+            (struct.unpack_from(">Q", digest, 7 * i)[0] >> 11) / 2.0**53 + 2.0**-54
+            for i in range(9)
+        ]
+        return cls(u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], _NORMAL.inv_cdf(u[8]))
+
+
+@dataclass(frozen=True, slots=True)
+class Fate:
+    """What happens to a message. Times are seconds after it was sent."""
+
+    submitted: bool
+    delivered: bool
+    pumped: bool
+    converts: bool  # the user converts within the window
+    reported: bool  # ... and the customer reports it
+    convert_after_s: float  # when the user converts (arrival + delay)
+    receipt: str | None  # "delivered", "failed" or None (no receipt)
+    receipt_after_s: float
+    p_deliver: float
+
+
+def fate(
+    scenario: Scenario,
+    route: RouteSpec,
+    country: str,
+    t: float,
+    d: Draws,
+    p_deliver: float | None = None,
+    queued_s: float = 0.0,
+) -> Fate:
+    """The fate of a message sent at ``t`` (scenario seconds) on ``route`` to ``country``;
+    ``queued_s`` is how long it waited for the route's throughput cap."""
+    u = scenario.users
+    p = route.p_deliver(country, t) if p_deliver is None else p_deliver
+    submitted = d.submit >= route.submit_error
+    delivered = submitted and d.deliver < p
+    arrival = queued_s + route.latency_s
+    pumped = d.pump < pumped_share(scenario, t)
+    delay_s = 0.0
+    if u.delay_median_s > 0:
+        delay_s = math.exp(math.log(u.delay_median_s) + u.delay_sigma * d.z_delay)
+    converts = (
+        delivered
+        and not pumped
+        and d.intent < u.intent
+        and arrival <= u.otp_expiry_s
+        and delay_s <= u.window_s
+    )
+    receipt: str | None
+    if not submitted:
+        receipt, receipt_after = "failed", 0.0
+    else:
+        phase = route.dlr_at(t)
+        if phase.mode == "none":
+            receipt = None
+        elif delivered or pumped or d.dlr < phase.fake_share(p):
+            receipt = "delivered"
+        else:
+            receipt = "failed"
+        receipt_after = arrival - phase.delay_s * math.log(1.0 - d.dlr_delay)
+    return Fate(
+        submitted=submitted,
+        delivered=delivered,
+        pumped=pumped,
+        converts=converts,
+        reported=converts and d.report < u.report_share,
+        convert_after_s=arrival + delay_s,
+        receipt=receipt,
+        receipt_after_s=receipt_after,
+        p_deliver=p,
+    )
