@@ -97,7 +97,7 @@ def test_routes_disable_enable_set_price_delete_and_quality(db: list[str]) -> No
         "--connector",
         "http",
         "--config",
-        '{"url": "https://p.example/send", "api_key": "k"}',
+        '{"url": "https://p.example/send", "basic_auth": "u:k"}',
         *db,
     )
     assert "disabled" in invoke("routes", "disable", "eu", *db)
@@ -112,7 +112,7 @@ def test_routes_disable_enable_set_price_delete_and_quality(db: list[str]) -> No
         ("GB", "EE", 0.04),
     ]
     (gb,) = [r for r in json.loads(invoke("routes", "list", "--json", *db)) if r["name"] == "gb"]
-    assert gb["config"]["api_key"] == "***"
+    assert gb["config"]["basic_auth"] == "***"
     report = json.loads(invoke("routes", "quality", "--country", "GB", "--json", *db))
     assert {r["name"] for r in report["routes"]} == {"gb"}  # eu serves GB/EE only
     table = invoke("routes", "quality", "--country", "GB", "--network", "EE", *db)

@@ -8,6 +8,7 @@ import random
 from dataclasses import dataclass
 
 from convroute.config import Settings
+from convroute.connectors.dispatch import Dispatcher
 from convroute.domain.clock import Clock, system_clock
 from convroute.domain.errors import ValidationError
 from convroute.routing.estimates import ConversionDelay
@@ -34,6 +35,7 @@ class Container:
     auth: Authenticator
     router: LiveRouter
     follower: LogFollower
+    dispatcher: Dispatcher
 
     def close(self) -> None:
         """Stop the log follower and the writer, and release the database."""
@@ -64,11 +66,12 @@ def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = T
     if migrate:
         store.migrate()
     router = live_router(settings)
+    committer = GroupCommitter(store, functools.partial(handle_batch, router=router), clock)
     return Container(
         settings=settings,
         clock=clock,
         store=store,
-        committer=GroupCommitter(store, functools.partial(handle_batch, router=router), clock),
+        committer=committer,
         auth=Authenticator(
             store.find_credential, clock, ttl_ms=int(settings.auth_cache_seconds * 1000)
         ),
@@ -76,6 +79,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = T
         follower=LogFollower(
             SqlEventLog(store.engines), router, clock, settings.routing_tail_seconds
         ),
+        dispatcher=Dispatcher(committer.execute, lambda: store.routes(enabled_only=True), clock),
     )
 
 

@@ -54,12 +54,14 @@ def test_without_an_admin_token_configured_route_administration_is_off(api: Api)
 
 
 def test_create_list_get_patch_delete(admin: Api) -> None:
-    created = new_route(admin, config={"api_key": "k-123", "url": "https://x.example"})
+    created = new_route(
+        admin, connector="http", config={"basic_auth": "u:k-123", "url": "https://x.example"}
+    )
     assert created["destinations"] == [
         {"country": "FR", "network": None, "price": 0.05},
         {"country": "GB", "network": None, "price": 0.04},
     ]
-    assert created["config"] == {"api_key": "***", "url": "https://x.example"}  # masked
+    assert created["config"] == {"basic_auth": "***", "url": "https://x.example"}  # masked
     names = [r["name"] for r in admin.client.get("/api/v1/routes", headers=H).json()["routes"]]
     assert names == ["cheap", "eu-premium"]
     by_id = admin.client.get(f"/api/v1/routes/{created['id']}", headers=H).json()
@@ -74,7 +76,7 @@ def test_create_list_get_patch_delete(admin: Api) -> None:
     route = admin.container.store.route("eu-premium")
     assert not route.enabled
     assert [(d.country, d.price) for d in route.destinations] == [("GB", 0.03)]
-    assert route.config["api_key"] == "k-123"  # kept in full, only shown masked
+    assert route.config["basic_auth"] == "u:k-123"  # kept in full, only shown masked
 
     assert admin.client.delete("/api/v1/routes/eu-premium", headers=H).status_code == 204
     assert admin.client.get("/api/v1/routes/eu-premium", headers=H).status_code == 404
@@ -105,6 +107,27 @@ def test_a_route_that_carried_messages_is_disabled_not_deleted(admin: Api) -> No
             "connector",
         ),
         ({"name": "x", "destinations": [{"country": "GB", "price": 1}], "colour": "red"}, "colour"),
+        (
+            {"name": "x", "destinations": [{"country": "GB", "price": 1}], "connector": "http"},
+            "config.url",
+        ),
+        (
+            {
+                "name": "x",
+                "destinations": [{"country": "GB", "price": 1}],
+                "connector": "http",
+                "config": {"url": "https://p.example", "fields": {"to": "{phone}"}},
+            },
+            "config.fields.to",
+        ),
+        (
+            {
+                "name": "x",
+                "destinations": [{"country": "GB", "price": 1}],
+                "config": {"scenario": "no/such/file.toml"},
+            },
+            "config.scenario",
+        ),
         ({"name": "x"}, "destinations"),
     ],
 )

@@ -109,6 +109,7 @@ def create_app(c: Container) -> Starlette:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            await c.dispatcher.aclose()
             await asyncio.to_thread(c.follower.stop)
             await asyncio.to_thread(c.committer.stop)
 

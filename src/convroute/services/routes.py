@@ -14,6 +14,7 @@ from typing import Any
 
 import phonenumbers
 
+from convroute.connectors.configs import CHECKS
 from convroute.domain.errors import ValidationError
 from convroute.domain.ids import new_id
 from convroute.domain.models import Route, RouteDestination
@@ -78,7 +79,7 @@ def check_connector(connector: str, config: Mapping[str, Any]) -> dict[str, Any]
         raise ValidationError.field("connector", f"must be one of {', '.join(CONNECTORS)}")
     if not isinstance(config, Mapping):
         raise ValidationError.field("config", "must be an object")
-    return dict(config)
+    return CHECKS[connector](config)
 
 
 def new_route(

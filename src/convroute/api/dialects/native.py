@@ -149,7 +149,7 @@ async def send_message(request: Request) -> Response:
         principal, body.src, body.dst, body.text, body.type, body.trackable, body.client_ref
     )
     validate_send(command)  # fail fast, before the writer queue
-    accepted = await container(request).committer.execute(command)
+    accepted = await container(request).dispatcher.send(command)
     return json_response(
         {
             "id": accepted.message_id,

@@ -168,10 +168,8 @@ def _sends(principal: Principal, body: PlivoMessageIn) -> list[SendMessage]:
 async def send_message(request: Request) -> Response:
     principal = await authenticate(request)
     commands = _sends(principal, await read_json(request, PlivoMessageIn))
-    committer = container(request).committer
-    outcomes = await asyncio.gather(
-        *(committer.execute(c) for c in commands), return_exceptions=True
-    )
+    dispatcher = container(request).dispatcher
+    outcomes = await asyncio.gather(*(dispatcher.send(c) for c in commands), return_exceptions=True)
     sent = [o.message_id for o in outcomes if isinstance(o, MessageAccepted)]
     failed = [
         (c.dst, o)

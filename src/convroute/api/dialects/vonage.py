@@ -227,7 +227,7 @@ async def send_sms(request: Request) -> Response:
         nonce=nonce,
     )
     validate_send(command)
-    accepted = await container(request).committer.execute(command)
+    accepted = await container(request).dispatcher.send(command)
     message: dict[str, str] = {
         "to": command.dst.strip().lstrip("+"),
         "message-id": accepted.message_id,

@@ -1,0 +1,120 @@
+"""Validation of each connector's config, when a route is created or changed (pure: no
+network; the simulated connector's scenario file is read to check it)."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from convroute.domain.errors import ValidationError
+
+TEMPLATE_FIELDS = (
+    "message_id",
+    "src",
+    "dst",
+    "dst_digits",
+    "text",
+    "country",
+    "client_ref",
+)
+DEFAULT_FIELDS = {"from": "{src}", "to": "{dst}", "text": "{text}", "reference": "{message_id}"}
+
+_HTTP_KEYS = {"url", "method", "body", "fields", "headers", "basic_auth", "timeout_s", "id_field"}
+_SIM_KEYS = {"scenario", "route", "seed", "speed", "epoch_ms"}
+
+
+def _bad(key: str, problem: str) -> ValidationError:
+    return ValidationError.field(f"config.{key}", problem)
+
+
+def _unknown(config: Mapping[str, Any], known: set[str]) -> None:
+    extra = sorted(set(config) - known)
+    if extra:
+        raise _bad(extra[0], f"is not a known key (known: {', '.join(sorted(known))})")
+
+
+def check_template(key: str, template: Any) -> None:
+    """A field template: text with ``{name}`` placeholders from ``TEMPLATE_FIELDS``."""
+    if not isinstance(template, str):
+        raise _bad(key, "must be a string")
+    try:
+        names = [n for _, n, _, _ in string.Formatter().parse(template) if n is not None]
+    except ValueError as exc:
+        raise _bad(key, f"is not a valid template: {exc}") from None
+    for name in names:
+        if name not in TEMPLATE_FIELDS:
+            raise _bad(key, f"{{{name}}} is not one of {', '.join(TEMPLATE_FIELDS)}")
+
+
+def check_http(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``url`` (required, http or https), ``method`` (POST or PUT), ``body`` (json or form),
+    ``fields`` (name -> template), ``headers``, ``basic_auth`` (``user:password``),
+    ``timeout_s``, ``id_field`` (the provider's message id in its JSON answer)."""
+    _unknown(config, _HTTP_KEYS)
+    url = config.get("url")
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+        raise _bad("url", "is required: the provider's send URL (http:// or https://)")
+    if not urlsplit(url).netloc:
+        raise _bad("url", "has no host")
+    if config.get("method", "POST") not in ("POST", "PUT"):
+        raise _bad("method", "must be POST or PUT")
+    if config.get("body", "json") not in ("json", "form"):
+        raise _bad("body", "must be json or form")
+    fields = config.get("fields", DEFAULT_FIELDS)
+    if not isinstance(fields, Mapping) or not fields:
+        raise _bad("fields", "must be an object of field name -> template")
+    for name, template in fields.items():
+        check_template(f"fields.{name}", template)
+    headers = config.get("headers", {})
+    if not isinstance(headers, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        raise _bad("headers", "must be an object of header name -> string")
+    auth = config.get("basic_auth")
+    if auth is not None and (not isinstance(auth, str) or ":" not in auth):
+        raise _bad("basic_auth", "must be user:password")
+    timeout = config.get("timeout_s", 10)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 60:
+        raise _bad("timeout_s", "must be a number of seconds from 0 to 60")
+    id_field = config.get("id_field")
+    if id_field is not None and not isinstance(id_field, str):
+        raise _bad("id_field", "must be a dotted path such as messages.0.id")
+    return dict(config)
+
+
+def check_simulated(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``scenario`` (a scenario file; without one the route accepts messages and sends no
+    receipt), ``route`` (its name in the scenario; default: the route's name), ``seed``,
+    ``speed`` (scenario seconds per real second), ``epoch_ms`` (when scenario time 0 was)."""
+    _unknown(config, _SIM_KEYS)
+    out = dict(config)
+    if "scenario" in config:
+        from convroute.sim.scenario import ScenarioError, load
+
+        path = config["scenario"]
+        if not isinstance(path, str):
+            raise _bad("scenario", "must be a file path")
+        try:
+            scenario = load(path)
+        except (OSError, ScenarioError) as exc:
+            raise _bad("scenario", f"cannot be used: {exc}") from None
+        route = config.get("route")
+        if route is not None and route not in {r.name for r in scenario.routes}:
+            raise _bad("route", f"{route!r} is not a route of {scenario.name}")
+        out["scenario"] = str(Path(path).resolve())
+    for key, low in (("seed", 0), ("epoch_ms", 0)):
+        value = config.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < low
+        ):
+            raise _bad(key, "must be a whole number >= 0")
+    speed = config.get("speed", 1.0)
+    if isinstance(speed, bool) or not isinstance(speed, int | float) or not 0 < speed <= 10_000:
+        raise _bad("speed", "must be a number from 0 to 10000")
+    return out
+
+
+CHECKS = {"simulated": check_simulated, "http": check_http}

@@ -1,0 +1,92 @@
+"""The ``simulated`` connector: a carrier of a scenario file.
+
+For each message it works out the message's fate (``sim/carrier.py``) at the scenario time
+of its sending — ``(sent - epoch_ms) * speed`` seconds — from draws derived from the message
+id and the config's ``seed``, and sends the receipt the scenario's route would send, when it
+would send it (divided by ``speed``). Whether the user converts is not its business: the
+customer reports that (``convroute simulate --against`` plays the customer, and derives the
+same fate from the same message id). A route without a ``scenario`` accepts every message
+and sends no receipt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from convroute.connectors.base import Outbound, Receipt, ReceiptSink, SubmitError
+from convroute.domain.statuses import DlrStatus
+from convroute.sim.carrier import Draws, fate
+from convroute.sim.scenario import Scenario, load
+
+
+@lru_cache(maxsize=16)
+def _scenario(path: str) -> Scenario:
+    return load(path)
+
+
+class SimulatedConnector:
+    """A scenario's route as a carrier."""
+
+    def __init__(self, route_name: str, config: Mapping[str, Any], sink: ReceiptSink) -> None:
+        self.sink = sink
+        self.scenario = _scenario(config["scenario"]) if config.get("scenario") else None
+        self.route = None
+        if self.scenario is not None:
+            name = config.get("route", route_name)
+            self.route = next((r for r in self.scenario.routes if r.name == name), None)
+            if self.route is None:
+                raise ValueError(f"route {name!r} is not in scenario {self.scenario.name}")
+        self.seed = int(config.get("seed", 0))
+        self.speed = float(config.get("speed", 1.0))
+        self.epoch_ms: int | None = config.get("epoch_ms")
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def scenario_time(self, sent_ms: int) -> float:
+        """Scenario seconds at ``sent_ms`` (the first message starts the clock without an
+        ``epoch_ms``)."""
+        if self.epoch_ms is None:
+            self.epoch_ms = sent_ms
+        return (sent_ms - self.epoch_ms) / 1000.0 * self.speed
+
+    async def submit(self, message: Outbound) -> None:
+        if self.scenario is None or self.route is None:
+            return
+        t = self.scenario_time(message.sent_ms)
+        f = fate(
+            self.scenario,
+            self.route,
+            message.country,
+            t,
+            Draws.of_message(self.seed, message.message_id),
+        )
+        if not f.submitted:
+            raise SubmitError("submit_error", f"route {self.route.name} refused the message")
+        if f.receipt is None:
+            return
+        status = DlrStatus.DELIVERED if f.receipt == "delivered" else DlrStatus.FAILED
+        wait_s = f.receipt_after_s / self.speed
+        receipt = Receipt(
+            message.message_id,
+            message.account_id,
+            status,
+            message.sent_ms + int(wait_s * 1000),
+            None if f.delivered or status is DlrStatus.DELIVERED else "undelivered",
+        )
+        task = asyncio.create_task(self._later(wait_s, receipt))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _later(self, wait_s: float, receipt: Receipt) -> None:
+        await asyncio.sleep(wait_s)
+        await self.sink(receipt)
+
+    async def aclose(self) -> None:
+        for task in list(self._pending):
+            task.cancel()
+        for task in list(self._pending):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
