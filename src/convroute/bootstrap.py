@@ -88,6 +88,10 @@ def live_router(settings: Settings) -> LiveRouter:
     objective = Objective(
         Goal(settings.routing_goal), settings.routing_lambda, settings.routing_epsilon
     )
-    delay = ConversionDelay(window_s=settings.routing_window_seconds)
+    delay = ConversionDelay(
+        settings.routing_delay_median_seconds,
+        settings.routing_delay_sigma,
+        settings.routing_window_seconds,
+    )
     policy = make_policy(settings.routing_policy, delay, objective)
     return LiveRouter(policy, random.Random(settings.routing_seed))

@@ -65,6 +65,8 @@ def serve(
         settings = Settings.from_env(
             host=host, port=port, workers=workers, database_url=database_url
         )
+        if demo:
+            settings = demo_setup.demo_settings(settings)
         c = bootstrap(settings)
         created = demo_setup.ensure_demo(c) if demo else None
     except ConvrouteError as exc:
@@ -74,9 +76,11 @@ def serve(
         click.echo(demo_setup.usage(created, base_url))
     elif demo:
         click.echo(
-            "convroute: the demo account exists already (its secrets were shown when it "
-            "was created). New credentials: convroute accounts create NAME"
+            "convroute: the demo account exists already (its secrets were shown when it was "
+            f"created and are in {demo_setup.credentials_path(settings)})."
         )
+    if demo:
+        click.echo(demo_setup.learning(settings, base_url))
     log_config = logs.configure(settings.log_level)
     click.echo(
         f"convroute: serving on {base_url} ({c.store.backend}, "

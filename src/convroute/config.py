@@ -33,6 +33,8 @@ class Settings:
     routing_lambda: float = 0.0  # value = conversion - lambda * price (goal "value")
     routing_epsilon: float = 0.02  # tolerated rate loss (goal "cheapest-within")
     routing_window_seconds: float = 600.0  # a decision's conversion is final after this
+    routing_delay_median_seconds: float = 20.0  # conversion delay: log-normal, this median
+    routing_delay_sigma: float = 1.0
     routing_tail_seconds: float = 0.2
     routing_seed: int | None = None  # fixed: the same decisions for the same log (tests)
     # Bearer token for operator endpoints (routes, route quality); unset: those are refused.
@@ -69,8 +71,14 @@ class Settings:
 
         if self.routing_policy not in POLICIES:
             raise ValidationError.field("routing_policy", f"must be one of {', '.join(POLICIES)}")
-        if self.routing_tail_seconds <= 0 or self.routing_window_seconds <= 0:
-            raise ValidationError.field("routing_tail_seconds", "must be positive")
+        for name in (
+            "routing_tail_seconds",
+            "routing_window_seconds",
+            "routing_delay_median_seconds",
+            "routing_delay_sigma",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValidationError.field(name, "must be positive")
         if self.admin_token is not None and len(self.admin_token) < 16:
             raise ValidationError.field("admin_token", "must be at least 16 characters")
         return self

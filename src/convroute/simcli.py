@@ -30,14 +30,56 @@ from convroute.sim.scenario import ScenarioError, load
     default=None,
     help="Draw route shares and true quality over time to this PNG (needs the bench extra).",
 )
-def simulate_command(scenario: Path, policy: str, seed: int, plot: Path | None) -> None:
-    """Run a scenario file in-process and compare the policy with the dynamic oracle.
+@click.option(
+    "--against",
+    metavar="URL",
+    default=None,
+    help="Drive a running server's HTTP APIs with the scenario's traffic instead.",
+)
+@click.option(
+    "--credentials",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="With --against: admin token and account credentials (serve --demo writes "
+    "var/demo-credentials.json).",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(0.01, 10_000),
+    default=20.0,
+    show_default=True,
+    help="With --against: scenario seconds per real second.",
+)
+@click.option(
+    "--messages",
+    type=click.IntRange(1),
+    default=None,
+    help="With --against: send only the first N messages of the scenario.",
+)
+def simulate_command(
+    scenario: Path,
+    policy: str,
+    seed: int,
+    plot: Path | None,
+    against: str | None,
+    credentials: Path | None,
+    speed: float,
+    messages: int | None,
+) -> None:
+    """Run a scenario file in-process and compare the policy with the dynamic oracle, or
+    (--against URL) drive a running server with the scenario's traffic.
 
     Prints conversion rate, value, regret and ratio vs the oracle (same seed: same users,
     same network), cost per conversion, reaction time to each change and route switches.
+    With --against, the server routes with its own live policy; the driver sends through
+    the native API, the server's simulated routes send receipts, and conversions are
+    reported through the Plivo dialect (docs/routing.md, "End to end").
 
     Example: convroute simulate scenarios/s2-outage.toml --policy convroute --seed 7
     """
+    if against is not None:
+        _simulate_against(against, scenario, credentials, seed, speed, messages)
+        return
     try:
         spec = load(scenario)
     except ScenarioError as exc:
@@ -153,3 +195,56 @@ def bench_routing(
     except RuntimeError as exc:
         click.echo(f"plots skipped: {exc}", err=True)
     click.echo(f"written: {out / 'routing.md'}")
+
+
+def _simulate_against(
+    url: str,
+    scenario: Path,
+    credentials: Path | None,
+    seed: int,
+    speed: float,
+    messages: int | None,
+) -> None:
+    import asyncio
+    import json
+    from collections import Counter
+
+    from convroute.against import Credentials, DriveError, drive
+
+    if credentials is None:
+        raise click.UsageError("--against needs --credentials FILE")
+    try:
+        spec = load(scenario)
+        creds = Credentials.from_json(json.loads(credentials.read_text()))
+    except (ScenarioError, ValueError, DriveError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    total = spec.messages if messages is None else min(messages, spec.messages)
+    click.echo(
+        f"driving {url} with {spec.name}: {total:,} messages at {speed:g}x "
+        f"(about {total * spec.interval_s / speed:,.0f} s)",
+        err=True,
+    )
+    with click.progressbar(length=total, label=spec.name, file=sys.stderr) as bar:
+
+        def progress(n: int, seen: Counter[str]) -> None:
+            recent = sum(seen.values()) or 1
+            bar.label = f"{spec.name} " + " ".join(
+                f"{name} {100 * k / recent:.0f}%" for name, k in sorted(seen.items())
+            )
+            seen.clear()
+            bar.update(n)
+
+        try:
+            result = asyncio.run(drive(url, scenario, creds, seed, speed, messages, progress))
+        except DriveError as exc:
+            raise click.ClickException(str(exc)) from exc
+    oracle = simulate(spec, ORACLE, seed)
+    click.echo(
+        f"scenario {spec.name} against {url}: {result.messages:,} messages in "
+        f"{result.seconds:,.1f} s ({result.failed_sends} refused)\n"
+        f"  conversion rate   {100 * result.conversion_rate:.1f} %   (oracle, expected, same "
+        f"messages: {100 * result.oracle_rate:.1f} %; in-process oracle run: "
+        f"{100 * oracle.conversion_rate:.1f} %)\n"
+        f"  routes            "
+        + ", ".join(f"{r} {result.routes.count(r):,}" for r in sorted(set(result.routes)) if r)
+    )

@@ -1,0 +1,109 @@
+"""End to end over real HTTP: a real server process routes a scenario's traffic with its live
+router; its simulated routes send receipts; the driver reports conversions through the Plivo
+dialect. When one route fails mid-run, its share must fall below 10 % within the reaction the
+in-process simulation of the same scenario measures (+ a stated margin), and the achieved
+conversion rate must be within 5 points of that simulation's."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from benchmarks.server import Server
+
+from convroute.against import Credentials, drive
+from convroute.bootstrap import bootstrap
+from convroute.config import Settings
+from convroute.domain.models import RouteDestination
+from convroute.domain.statuses import MessageType, TrafficClass
+from convroute.services.accounts import new_account
+from convroute.services.routes import new_route
+from convroute.sim.run import simulate
+from convroute.sim.scenario import load
+
+SCENARIO = Path(__file__).parent / "fixtures" / "e2e-outage.toml"
+SPEED = 100.0  # scenario seconds per real second
+SEED = 5
+FAILS_AT = 400  # message index (one message per scenario second)
+MARGIN = 150  # messages: receipts and reports arrive by HTTP, and the server reads its
+# log every 50 ms (5 scenario seconds), so the live router sees everything a little later
+ADMIN = "e2e-operator-token-0123456789"
+
+
+def prepare(database_url: str) -> dict[str, object]:
+    c = bootstrap(Settings(database_url=database_url))
+    try:
+        now = c.clock()
+        for name, price in (("A", 0.03), ("B", 0.04)):
+            c.store.add_route(new_route(name, [RouteDestination("*", price)], now))
+        created = new_account("e2e", TrafficClass.TWO_FA, now)
+        c.store.create_account(created)
+        # the scenario's 300 s window, at 100x
+        c.store.set_window(created.account.id, MessageType.OTP, 3)
+        doc: dict[str, object] = created.as_json()
+        doc["admin_token"] = ADMIN
+        return doc
+    finally:
+        c.close()
+
+
+@pytest.mark.slow
+def test_a_failing_route_loses_its_traffic_over_real_http(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'e2e.db'}"
+    creds = Credentials.from_json(prepare(url))
+    server = Server(
+        url,
+        env={
+            "CONVROUTE_ADMIN_TOKEN": ADMIN,
+            "CONVROUTE_ROUTING_DELAY_MEDIAN_SECONDS": str(20 / SPEED),
+            "CONVROUTE_ROUTING_WINDOW_SECONDS": str(300 / SPEED),
+            "CONVROUTE_ROUTING_TAIL_SECONDS": "0.05",
+            "CONVROUTE_WINDOW_SWEEP_SECONDS": "0.25",
+            "CONVROUTE_ROUTING_SEED": "1",
+        },
+        log=tmp_path / "server.log",
+    ).start()
+    try:
+        result = asyncio.run(drive(server.base_url, SCENARIO, creds, SEED, SPEED))
+    finally:
+        server.stop()
+
+    in_process = simulate(load(SCENARIO), "convroute", SEED)
+    (reaction,) = in_process.reactions
+    assert reaction is not None
+    assert result.messages == 1200
+    assert result.failed_sends == 0
+    before = result.share("A", 200, FAILS_AT)
+    after = result.share("A", FAILS_AT + reaction + MARGIN, 1200)
+    print(
+        f"A's share before the failure {before:.1%}, after {after:.1%} "
+        f"(from message {FAILS_AT + reaction + MARGIN}; in-process reaction {reaction}); "
+        f"conversion rate {result.conversion_rate:.1%} over HTTP, "
+        f"{in_process.conversion_rate:.1%} in process, oracle {result.oracle_rate:.1%}"
+    )
+    assert before > 0.7  # it had learned A was the better route
+    assert after < 0.10
+    assert abs(result.conversion_rate - in_process.conversion_rate) <= 0.05
+    # every decision is in the log with its probability, and so are the receipts
+    db = bootstrap(Settings(database_url=url), migrate=False)
+    try:
+        rows = db.store.read(
+            lambda conn: conn.exec_driver_sql(
+                "SELECT COUNT(*), MIN(probability), MAX(probability) FROM routing_decisions"
+            ).one()
+        )
+        receipts = db.store.read(
+            lambda conn: conn.exec_driver_sql("SELECT COUNT(*) FROM dlr_events").scalar_one()
+        )
+    finally:
+        db.close()
+    assert rows[0] == 1200
+    assert 0.0 < rows[1] <= rows[2] <= 1.0
+    assert receipts > 1000
+
+
+def test_credentials_file_is_checked() -> None:
+    with pytest.raises(Exception, match="admin_token"):
+        Credentials.from_json(json.loads('{"credentials": {}}'))
