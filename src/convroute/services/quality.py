@@ -72,6 +72,7 @@ def quality_report(
     return {
         "context": {"country": dest.country, "network": dest.network, "traffic": traffic},
         "policy": router.name,
+        "log_entries_applied": router.applied,
         "routes": [
             {
                 "id": q.route.id,
