@@ -60,6 +60,7 @@ def test_a_failing_route_loses_its_traffic_over_real_http(tmp_path: Path) -> Non
             "CONVROUTE_ROUTING_DELAY_MEDIAN_SECONDS": str(20 / SPEED),
             "CONVROUTE_ROUTING_WINDOW_SECONDS": str(300 / SPEED),
             "CONVROUTE_ROUTING_TAIL_SECONDS": "0.05",
+            "CONVROUTE_ROUTING_PACE": str(SPEED),
             "CONVROUTE_WINDOW_SWEEP_SECONDS": "0.25",
             "CONVROUTE_ROUTING_SEED": "1",
         },

@@ -12,7 +12,7 @@ from convroute.connectors.dispatch import Dispatcher
 from convroute.domain.clock import Clock, system_clock
 from convroute.domain.errors import ValidationError
 from convroute.routing.estimates import ConversionDelay
-from convroute.routing.policies import Goal, Objective, make_policy
+from convroute.routing.policies import Goal, Objective, make_policy, set_pace
 from convroute.services.auth import Authenticator
 from convroute.services.follower import LogFollower
 from convroute.services.messaging import handle_batch
@@ -94,4 +94,6 @@ def live_router(settings: Settings) -> LiveRouter:
         settings.routing_window_seconds,
     )
     policy = make_policy(settings.routing_policy, delay, objective)
+    if settings.routing_pace != 1.0:
+        set_pace(policy, settings.routing_pace)
     return LiveRouter(policy, random.Random(settings.routing_seed))

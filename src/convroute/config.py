@@ -36,6 +36,9 @@ class Settings:
     routing_delay_median_seconds: float = 20.0  # conversion delay: log-normal, this median
     routing_delay_sigma: float = 1.0
     routing_tail_seconds: float = 0.2
+    # Scenario seconds per real second, for simulated traffic played faster than real time
+    # (the demo, tests): divides the router's memories (1 h, 200 s) and its day of retention.
+    routing_pace: float = 1.0
     routing_seed: int | None = None  # fixed: the same decisions for the same log (tests)
     # Bearer token for operator endpoints (routes, route quality); unset: those are refused.
     admin_token: str | None = None
@@ -76,6 +79,7 @@ class Settings:
             "routing_window_seconds",
             "routing_delay_median_seconds",
             "routing_delay_sigma",
+            "routing_pace",
         ):
             if getattr(self, name) <= 0:
                 raise ValidationError.field(name, "must be positive")

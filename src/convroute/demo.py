@@ -54,6 +54,8 @@ def demo_settings(settings: Settings) -> Settings:
         changes["routing_delay_median_seconds"] = SCENARIO_DELAY_MEDIAN_S / DEMO_SPEED
     if settings.routing_window_seconds == defaults.routing_window_seconds:
         changes["routing_window_seconds"] = SCENARIO_WINDOW_S / DEMO_SPEED
+    if settings.routing_pace == defaults.routing_pace:
+        changes["routing_pace"] = DEMO_SPEED
     if not settings.admin_token:
         saved = credentials_path(settings)
         token = None

@@ -416,6 +416,16 @@ class Adaptive(LearningPolicy):
         return probabilities
 
 
+def set_pace(policy: LearningPolicy, pace: float) -> None:
+    """Run ``policy``'s memories ``pace`` times faster: for traffic played faster than real
+    time (a scenario at ``pace`` x), every time constant divides by ``pace``."""
+    ledgers = [policy.ledger] + ([policy.fast] if isinstance(policy, Adaptive) else [])
+    for ledger in ledgers:
+        if ledger.tau_ms is not None:
+            ledger.tau_ms /= pace
+        ledger.retain_ms /= pace
+
+
 PolicyFactory = Callable[[ConversionDelay, Objective], LearningPolicy]
 
 POLICIES: dict[str, PolicyFactory] = {
