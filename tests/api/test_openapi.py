@@ -41,3 +41,5 @@ def test_health_and_metrics(api: Api) -> None:
     api.send()
     metrics = api.client.get("/metrics").text
     assert "convroute_writer_commands_total 1" in metrics
+    assert "convroute_routing_log_entries_applied_total" in metrics
+    assert "convroute_connector_submitted_total" in metrics

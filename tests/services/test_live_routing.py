@@ -225,3 +225,28 @@ def test_a_decision_committed_late_below_the_mark_is_still_read(seeded: Containe
     second = tail.poll(T0 + 4)
     assert [d.message_id for d in second.decisions] == [early.message_id]
     assert not tail.poll(T0 + 5).decisions
+
+
+def test_a_late_report_corrects_the_window_close(seeded: Container) -> None:
+    c = seeded
+    who = principal(c, add_account(c))
+    add_route(c, "only", 0.02)
+    sent = [send(c, who, T0 + i) for i in range(40)]
+    closes_at = T0 + 11 * 60_000  # after the 10-minute OTP window
+    c.store.write(lambda tx: close_due_windows(tx, closes_at))
+    sync(c, closes_at)
+    dest = parse_destination(DST)
+
+    def estimate(now: int) -> float:
+        (q,) = c.router.quality(c.store.routes(), dest, MessageType.OTP, TrafficClass.TWO_FA, now)
+        return q.estimate
+
+    closed = estimate(closes_at)
+    assert closed < 0.1  # forty windows closed unconverted
+    late = [
+        RecordConversion(who, m.message_id, ConversionStatus.CONVERTED, event_ms=T0 + 30_000)
+        for m in sent[:30]
+    ]
+    run(c, late, closes_at + 1000)  # type: ignore[arg-type]
+    sync(c, closes_at + 1000)
+    assert estimate(closes_at + 1000) > 0.6  # thirty of forty converted after all

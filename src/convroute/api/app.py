@@ -48,6 +48,40 @@ async def metrics(request: Request) -> Response:
         "# TYPE convroute_writer_commands_total counter",
         f"convroute_writer_commands_total {committer.commands}",
     ]
+    c = container(request)
+    for name, kind, value, text in (
+        (
+            "routing_log_entries_applied_total",
+            "counter",
+            c.router.applied,
+            "Event-log entries the live router has learned from.",
+        ),
+        ("routing_log_polls_total", "counter", c.follower.polls, "Reads of the event log."),
+        (
+            "routing_log_poll_failures_total",
+            "counter",
+            c.follower.failures,
+            "Reads of the event log that failed.",
+        ),
+        ("connector_submitted_total", "counter", c.dispatcher.submitted, "Messages routes took."),
+        (
+            "connector_failed_total",
+            "counter",
+            c.dispatcher.failed,
+            "Messages routes refused or failed to take.",
+        ),
+        (
+            "connector_receipts_total",
+            "counter",
+            c.dispatcher.receipts,
+            "Receipts connectors produced and convroute recorded.",
+        ),
+    ):
+        lines += [
+            f"# HELP convroute_{name} {text}",
+            f"# TYPE convroute_{name} {kind}",
+            f"convroute_{name} {value}",
+        ]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
 
