@@ -153,10 +153,7 @@ class LiveRouter:
         routes serving ``dest`` are candidates; ``avoid_route_id`` (the route a resend's
         earlier message went by) is left out when another candidate remains. NoRouteError
         when no route serves ``dest``."""
-        served = serving(routes, dest)
-        if avoid_route_id is not None and len(served) > 1:
-            served = [s for s in served if s[1].id != avoid_route_id] or served
-        candidates = [Candidate(route.id, price) for price, route in served]
+        served, candidates = _candidates(routes, dest, avoid_route_id)
         with self._lock:
             probabilities = self.policy.probabilities(
                 context_of(dest, message_type, traffic_class), candidates, now_ms
@@ -199,8 +196,7 @@ class LiveRouter:
         now_ms: int,
     ) -> list[RouteQuality]:
         """Every candidate for ``dest``, as the router sees it now, best share first."""
-        served = serving(routes, dest)
-        candidates = [Candidate(route.id, price) for price, route in served]
+        served, candidates = _candidates(routes, dest, None)
         context = context_of(dest, message_type, traffic_class)
         with self._lock:
             views = self.policy.explain(context, candidates, now_ms)
@@ -222,6 +218,17 @@ class LiveRouter:
         ]
         out.sort(key=lambda q: -q.share)
         return out
+
+
+def _candidates(
+    routes: Sequence[Route], dest: Destination, avoid_route_id: str | None
+) -> tuple[list[tuple[float, Route]], list[Candidate]]:
+    """The routes serving ``dest`` (cheapest first) less the one to avoid if another remains,
+    and the same as the policy's candidates."""
+    served = serving(routes, dest)
+    if avoid_route_id is not None and len(served) > 1:
+        served = [s for s in served if s[1].id != avoid_route_id] or served
+    return served, [Candidate(route.id, price) for price, route in served]
 
 
 def _reason(view: View, best: View, policy: str) -> str:

@@ -15,7 +15,7 @@ same read or an earlier one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, or_, select
@@ -95,39 +95,36 @@ class SqlEventLog:
     def poll(self, now_ms: int) -> LogBatch:
         cutoff = now_ms - self.horizon_ms
         with translate_errors(), self.engines.reader.connect() as conn:
-            dlrs = self._dlrs(conn, cutoff, now_ms)
-            conversions = self._conversions(conn, cutoff, now_ms)
+            dlrs = self._outcomes(conn, "dlrs", t.dlr_events, cutoff, now_ms)
+            conversions = self._outcomes(conn, "conversions", t.conversion_events, cutoff, now_ms)
             decisions = self._decisions(conn, cutoff, now_ms)
-        return LogBatch(decisions=decisions, conversions=conversions, dlrs=dlrs)
+        return LogBatch(
+            decisions=decisions,
+            conversions=[
+                LoggedConversion(r.message_id, ConversionStatus(r.status), r.event_ms)
+                for r in conversions
+            ],
+            dlrs=[LoggedDlr(r.message_id, DlrStatus(r.status), r.event_ms) for r in dlrs],
+        )
 
     def _floor(self, conn: Connection, table: Table, cursor: _Cursor) -> int | None:
         if cursor.high is not None:
             return None
         return conn.execute(select(func.max(table.c.seq))).scalar()
 
-    def _dlrs(self, conn: Connection, cutoff: int, now_ms: int) -> list[LoggedDlr]:
-        c, cursor = t.dlr_events.c, self._cursors["dlrs"]
-        floor = self._floor(conn, t.dlr_events, cursor)
+    def _outcomes(
+        self, conn: Connection, name: str, table: Table, cutoff: int, now_ms: int
+    ) -> list[Any]:
+        """New rows of an outcome table (receipts or conversion events)."""
+        c, cursor = table.c, self._cursors[name]
+        floor = self._floor(conn, table, cursor)
         rows = conn.execute(
             select(c.seq, c.message_id, c.status, c.event_ms)
             .where(cursor.wanted(c.seq), c.received_ms >= cutoff)
             .order_by(c.seq)
         ).all()
         cursor.advance((r.seq for r in rows), now_ms, self.grace_ms, floor)
-        return [LoggedDlr(r.message_id, DlrStatus(r.status), r.event_ms) for r in rows]
-
-    def _conversions(self, conn: Connection, cutoff: int, now_ms: int) -> list[LoggedConversion]:
-        c, cursor = t.conversion_events.c, self._cursors["conversions"]
-        floor = self._floor(conn, t.conversion_events, cursor)
-        rows = conn.execute(
-            select(c.seq, c.message_id, c.status, c.event_ms)
-            .where(cursor.wanted(c.seq), c.received_ms >= cutoff)
-            .order_by(c.seq)
-        ).all()
-        cursor.advance((r.seq for r in rows), now_ms, self.grace_ms, floor)
-        return [
-            LoggedConversion(r.message_id, ConversionStatus(r.status), r.event_ms) for r in rows
-        ]
+        return rows
 
     def _decisions(self, conn: Connection, cutoff: int, now_ms: int) -> list[LoggedDecision]:
         d, m, cursor = t.routing_decisions.c, t.messages.c, self._cursors["decisions"]
