@@ -114,7 +114,7 @@ class SqlEventLog:
 
     def _outcomes(
         self, conn: Connection, name: str, table: Table, cutoff: int, now_ms: int
-    ) -> list[Any]:
+    ) -> Sequence[Any]:
         """New rows of an outcome table (receipts or conversion events)."""
         c, cursor = table.c, self._cursors[name]
         floor = self._floor(conn, table, cursor)
