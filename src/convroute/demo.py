@@ -56,6 +56,8 @@ def demo_settings(settings: Settings) -> Settings:
         changes["routing_window_seconds"] = SCENARIO_WINDOW_S / DEMO_SPEED
     if settings.routing_pace == defaults.routing_pace:
         changes["routing_pace"] = DEMO_SPEED
+    if settings.window_sweep_seconds == defaults.window_sweep_seconds:
+        changes["window_sweep_seconds"] = 1.0  # 15 s windows: close them within a second
     if not settings.admin_token:
         saved = credentials_path(settings)
         token = None
