@@ -1,8 +1,8 @@
 """End to end over real HTTP: a real server process routes a scenario's traffic with its live
 router; its simulated routes send receipts; the driver reports conversions through the Plivo
 dialect. When one route fails mid-run, its share must fall below 10 % within the reaction the
-in-process simulation of the same scenario measures (+ a stated margin), and the achieved
-conversion rate must be within 5 points of that simulation's."""
+in-process simulation of the same scenario and seed measures (+ a stated margin), and the
+achieved conversion rate must be within 5 points of the in-process simulation's."""
 
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ from convroute.sim.run import simulate
 from convroute.sim.scenario import load
 
 SCENARIO = Path(__file__).parent / "fixtures" / "e2e-outage.toml"
-SPEED = 100.0  # scenario seconds per real second
+SPEED = 50.0  # scenario seconds per real second
 SEED = 5
 FAILS_AT = 400  # message index (one message per scenario second)
 MARGIN = 150  # messages: receipts and reports arrive by HTTP, and the server reads its
-# log every 50 ms (5 scenario seconds), so the live router sees everything a little later
+# log every 50 ms (2.5 scenario seconds), so the live router sees everything a little later
 ADMIN = "e2e-operator-token-0123456789"
 
 
@@ -40,8 +40,8 @@ def prepare(database_url: str) -> dict[str, object]:
             c.store.add_route(new_route(name, [RouteDestination("*", price)], now))
         created = new_account("e2e", TrafficClass.TWO_FA, now)
         c.store.create_account(created)
-        # the scenario's 300 s window, at 100x
-        c.store.set_window(created.account.id, MessageType.OTP, 3)
+        # the scenario's 300 s window, at SPEED
+        c.store.set_window(created.account.id, MessageType.OTP, round(300 / SPEED))
         doc: dict[str, object] = created.as_json()
         doc["admin_token"] = ADMIN
         return doc
@@ -71,9 +71,13 @@ def test_a_failing_route_loses_its_traffic_over_real_http(tmp_path: Path) -> Non
     finally:
         server.stop()
 
-    in_process = simulate(load(SCENARIO), "convroute", SEED)
-    (reaction,) = in_process.reactions
+    # The HTTP run draws each message's fate from its id, the in-process one from its seeded
+    # stream, so their users differ whatever the seed: the reference is the mean of five
+    # in-process runs (seeds SEED..SEED+4), its reaction that of seed SEED.
+    runs = [simulate(load(SCENARIO), "convroute", SEED + k) for k in range(5)]
+    (reaction,) = runs[0].reactions
     assert reaction is not None
+    in_process_rate = sum(r.conversion_rate for r in runs) / len(runs)
     assert result.messages == 1200
     assert result.failed_sends == 0
     before = result.share("A", 200, FAILS_AT)
@@ -82,11 +86,11 @@ def test_a_failing_route_loses_its_traffic_over_real_http(tmp_path: Path) -> Non
         f"A's share before the failure {before:.1%}, after {after:.1%} "
         f"(from message {FAILS_AT + reaction + MARGIN}; in-process reaction {reaction}); "
         f"conversion rate {result.conversion_rate:.1%} over HTTP, "
-        f"{in_process.conversion_rate:.1%} in process, oracle {result.oracle_rate:.1%}"
+        f"{in_process_rate:.1%} in process (mean of 5 seeds), oracle {result.oracle_rate:.1%}"
     )
     assert before > 0.7  # it had learned A was the better route
     assert after < 0.10
-    assert abs(result.conversion_rate - in_process.conversion_rate) <= 0.05
+    assert abs(result.conversion_rate - in_process_rate) <= 0.05
     # every decision is in the log with its probability, and so are the receipts
     db = bootstrap(Settings(database_url=url), migrate=False)
     try:
