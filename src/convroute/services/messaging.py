@@ -7,6 +7,7 @@ that fails validation gets its error in place of a result and writes nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -119,16 +120,11 @@ def handle_batch(
     for i, cmd in enumerate(commands):
         if outcomes[i] is None:
             by_kind.setdefault(type(cmd), []).append(i)
-    for kind, handler in _HANDLERS:
+    for kind, handler in _handlers(router):
         idx = by_kind.get(kind)
         if idx:
             batch = [commands[i] for i in idx]
-            done = (
-                send_messages(tx, batch, now_ms, router)  # type: ignore[arg-type]
-                if kind is SendMessage
-                else handler(tx, batch, now_ms)
-            )
-            for i, outcome in zip(idx, done, strict=True):
+            for i, outcome in zip(idx, handler(tx, batch, now_ms), strict=True):
                 outcomes[i] = outcome
     assert all(o is not None for o in outcomes), "a command kind has no handler"
     done = [o for o in outcomes if o is not None]
@@ -393,13 +389,17 @@ def close_windows(tx: WriteTransaction, cmds: Sequence[CloseWindows], now_ms: in
     return [WindowsClosed(len(events)) for _ in cmds]
 
 
-# Kinds run in this order inside a batch: a message is stored before anything about it.
-_HANDLERS: tuple[tuple[type, Callable[[WriteTransaction, Any, int], list[Outcome]]], ...] = (
-    (SendMessage, send_messages),
-    (RecordDlr, record_dlrs),
-    (RecordConversion, record_conversions),
-    (CloseWindows, close_windows),
-)
+Handler = Callable[[WriteTransaction, Any, int], list[Outcome]]
+
+
+def _handlers(router: LiveRouter | None) -> tuple[tuple[type, Handler], ...]:
+    """Kinds run in this order inside a batch: a message is stored before anything about it."""
+    return (
+        (SendMessage, functools.partial(send_messages, router=router)),
+        (RecordDlr, record_dlrs),
+        (RecordConversion, record_conversions),
+        (CloseWindows, close_windows),
+    )
 
 
 def close_due_windows(tx: WriteTransaction, now_ms: int, limit: int = 1000) -> int:
