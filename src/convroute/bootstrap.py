@@ -79,7 +79,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = T
         follower=LogFollower(
             SqlEventLog(store.engines), router, clock, settings.routing_tail_seconds
         ),
-        dispatcher=Dispatcher(committer.execute, lambda: store.routes(enabled_only=True), clock),
+        dispatcher=Dispatcher(committer.execute, store.routes, clock),
     )
 
 

@@ -22,7 +22,7 @@ TEMPLATE_FIELDS = (
 )
 DEFAULT_FIELDS = {"from": "{src}", "to": "{dst}", "text": "{text}", "reference": "{message_id}"}
 
-_HTTP_KEYS = {"url", "method", "body", "fields", "headers", "basic_auth", "timeout_s", "id_field"}
+_HTTP_KEYS = {"url", "method", "body", "fields", "headers", "basic_auth", "timeout_s"}
 _SIM_KEYS = {"scenario", "route", "seed", "speed", "epoch_ms"}
 
 
@@ -52,7 +52,7 @@ def check_template(key: str, template: Any) -> None:
 def check_http(config: Mapping[str, Any]) -> dict[str, Any]:
     """``url`` (required, http or https), ``method`` (POST or PUT), ``body`` (json or form),
     ``fields`` (name -> template), ``headers``, ``basic_auth`` (``user:password``),
-    ``timeout_s``, ``id_field`` (the provider's message id in its JSON answer)."""
+    ``timeout_s``."""
     _unknown(config, _HTTP_KEYS)
     url = config.get("url")
     if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
@@ -79,9 +79,6 @@ def check_http(config: Mapping[str, Any]) -> dict[str, Any]:
     timeout = config.get("timeout_s", 10)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 60:
         raise _bad("timeout_s", "must be a number of seconds from 0 to 60")
-    id_field = config.get("id_field")
-    if id_field is not None and not isinstance(id_field, str):
-        raise _bad("id_field", "must be a dotted path such as messages.0.id")
     return dict(config)
 
 

@@ -33,17 +33,6 @@ def render_fields(fields: Mapping[str, str], message: Outbound) -> dict[str, str
     return {name: template.format_map(values) for name, template in fields.items()}
 
 
-def _dig(doc: Any, path: str) -> Any:
-    for part in path.split("."):
-        if isinstance(doc, list) and part.isdigit() and int(part) < len(doc):
-            doc = doc[int(part)]
-        elif isinstance(doc, dict) and part in doc:
-            doc = doc[part]
-        else:
-            return None
-    return doc
-
-
 class HttpConnector:
     """One provider endpoint, with a pooled client."""
 
@@ -52,7 +41,6 @@ class HttpConnector:
         self.method: str = config.get("method", "POST")
         self.body: str = config.get("body", "json")
         self.fields: Mapping[str, str] = config.get("fields", DEFAULT_FIELDS)
-        self.id_field: str | None = config.get("id_field")
         auth = config.get("basic_auth")
         user, _, password = auth.partition(":") if auth else ("", "", "")
         self.client = httpx.AsyncClient(
@@ -60,7 +48,6 @@ class HttpConnector:
             headers=dict(config.get("headers", {})),
             auth=(user, password) if auth else None,
         )
-        self.last_provider_id: str | None = None
 
     async def submit(self, message: Outbound) -> None:
         body = render_fields(self.fields, message)
@@ -75,12 +62,6 @@ class HttpConnector:
             raise SubmitError(
                 f"http_{answer.status_code}", f"the provider answered {answer.status_code}"
             )
-        if self.id_field:
-            try:
-                found = _dig(answer.json(), self.id_field)
-            except ValueError:
-                found = None
-            self.last_provider_id = None if found is None else str(found)
 
     async def aclose(self) -> None:
         await self.client.aclose()
