@@ -216,6 +216,12 @@ def routes_quality(
         f"{ctx['country']}{' / ' + ctx['network'] if ctx['network'] else ''}, "
         f"traffic {ctx['traffic']}, policy {report['policy']}"
     )
+    if report["networks_seen"] and not ctx["network"]:
+        click.echo(
+            "traffic is routed per network; networks with traffic in the last day: "
+            + ", ".join(report["networks_seen"])
+            + " (see one with --network)"
+        )
     rows = []
     for r in report["routes"]:
         recent = r["recent"]

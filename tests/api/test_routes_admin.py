@@ -152,7 +152,7 @@ def test_a_taken_name_conflicts(admin: Api) -> None:
 
 def test_quality_shows_every_candidate_with_its_share_estimate_and_reason(admin: Api) -> None:
     new_route(admin, name="gb-only", destinations=[{"country": "GB", "price": 0.01}])
-    ids = [admin.send(dst="+447700900123") for _ in range(5)]
+    ids = [admin.send(dst="+447400123456") for _ in range(5)]
     admin.container.follower.catch_up()
     r = admin.client.get("/api/v1/routes/quality?country=GB&type=otp", headers=H)
     assert r.status_code == 200, r.text
@@ -163,6 +163,13 @@ def test_quality_shows_every_candidate_with_its_share_estimate_and_reason(admin:
     assert sum(x["share"] for x in doc["routes"]) == pytest.approx(1.0)
     assert all(x["reason"] for x in doc["routes"])
     assert sum(x["recent"]["5m"]["sent"] for x in doc["routes"]) == len(ids)
+    assert doc["networks_seen"]  # the numbers' network: ask for it to see its routing
+    by_network = admin.client.get(
+        "/api/v1/routes/quality",
+        params={"country": "GB", "network": doc["networks_seen"][0]},
+        headers=H,
+    ).json()
+    assert sum(x["evidence"] for x in by_network["routes"]) > 0
     assert sum(x["evidence"] for x in doc["routes"]) >= 0.0
     # a US destination has one candidate: the gb-only route does not serve it
     us = admin.client.get("/api/v1/routes/quality?country=US", headers=H).json()

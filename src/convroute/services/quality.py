@@ -22,6 +22,8 @@ class RouteReads(Protocol):
         self, country: str, network: str | None, traffic: str, now_ms: int
     ) -> dict[str, dict[str, dict[str, Any]]]: ...
 
+    def networks_seen(self, country: str, since_ms: int) -> list[str]: ...
+
 
 def quality_query(
     country: str | None, network: str | None, message_type: str | None, traffic_class: str | None
@@ -71,6 +73,9 @@ def quality_report(
     }
     return {
         "context": {"country": dest.country, "network": dest.network, "traffic": traffic},
+        # the networks this country's traffic was routed under in the last day: ask for one
+        # with ``network`` to see what its messages get
+        "networks_seen": store.networks_seen(dest.country, now - 86_400_000),
         "policy": router.name,
         "log_entries_applied": router.applied,
         "routes": [

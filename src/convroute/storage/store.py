@@ -315,6 +315,10 @@ class SqlStore:
         """See ``views.route_activity``."""
         return self.read(lambda conn: views.route_activity(conn, country, network, traffic, now_ms))
 
+    def networks_seen(self, country: str, since_ms: int) -> list[str]:
+        """See ``views.networks_seen``."""
+        return self.read(lambda conn: views.networks_seen(conn, country, since_ms))
+
     def conversion_stats(
         self, account_id: str, group_by: Sequence[str], from_ms: int | None, to_ms: int | None
     ) -> list[dict[str, Any]]:

@@ -216,3 +216,15 @@ def route_activity(
             w["conversion_rate"] = w["converted"] / w["final"] if w["final"] else None
             w["dlr_delivered_rate"] = w["delivered"] / w["receipts"] if w["receipts"] else None
     return out
+
+
+def networks_seen(conn: Connection, country: str, since_ms: int) -> list[str]:
+    """The networks of messages sent to ``country`` since ``since_ms`` (routing is kept per
+    network where the number's network is known)."""
+    m = t.messages.c
+    query = (
+        select(m.network)
+        .where(m.country == country, m.sent_ms >= since_ms, m.network.is_not(None))
+        .distinct()
+    )
+    return sorted(r[0] for r in conn.execute(query))
