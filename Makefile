@@ -36,7 +36,7 @@ bench-setup: $(STAMP)
 
 ## Routing benchmark: every policy, the oracle and SMPyBandits on every scenario.
 bench-routing: bench-setup
-	$(BIN)/convroute bench routing --seeds 20 --jobs 2
+	$(BIN)/convroute bench routing --seeds 20 --smpy-seeds 2 --jobs 2 --out docs/benchmarks
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
