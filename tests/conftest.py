@@ -138,3 +138,25 @@ def add_route(
     )
     c.store.add_route(route)
     return route
+
+
+def two_routes_and_an_account(
+    database_url: str, name: str, otp_window_s: int, secret_key: str | None = None
+) -> dict[str, object]:
+    """Routes A (0.03) and B (0.04) serving everywhere and a 2FA account with the given OTP
+    window, in a database a server process will use; the account as ``accounts create
+    --json`` prints it."""
+    from convroute.domain.statuses import MessageType
+    from convroute.services.routes import new_route
+
+    c = bootstrap(Settings(database_url=database_url, secret_key=secret_key))
+    try:
+        now = c.clock()
+        for route, price in (("A", 0.03), ("B", 0.04)):
+            c.store.add_route(new_route(route, [RouteDestination("*", price)], now))
+        created = new_account(name, TrafficClass.TWO_FA, now)
+        c.store.create_account(created)
+        c.store.set_window(created.account.id, MessageType.OTP, otp_window_s)
+        return created.as_json()
+    finally:
+        c.close()

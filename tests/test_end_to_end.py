@@ -16,12 +16,9 @@ from benchmarks.server import Server
 from convroute.against import Credentials, drive
 from convroute.bootstrap import bootstrap
 from convroute.config import Settings
-from convroute.domain.models import RouteDestination
-from convroute.domain.statuses import MessageType, TrafficClass
-from convroute.services.accounts import new_account
-from convroute.services.routes import new_route
 from convroute.sim.run import simulate
 from convroute.sim.scenario import load
+from tests.conftest import two_routes_and_an_account
 
 SCENARIO = Path(__file__).parent / "fixtures" / "e2e-outage.toml"
 SPEED = 50.0  # scenario seconds per real second
@@ -33,20 +30,10 @@ ADMIN = "e2e-operator-token-0123456789"
 
 
 def prepare(database_url: str) -> dict[str, object]:
-    c = bootstrap(Settings(database_url=database_url))
-    try:
-        now = c.clock()
-        for name, price in (("A", 0.03), ("B", 0.04)):
-            c.store.add_route(new_route(name, [RouteDestination("*", price)], now))
-        created = new_account("e2e", TrafficClass.TWO_FA, now)
-        c.store.create_account(created)
-        # the scenario's 300 s window, at SPEED
-        c.store.set_window(created.account.id, MessageType.OTP, round(300 / SPEED))
-        doc: dict[str, object] = created.as_json()
-        doc["admin_token"] = ADMIN
-        return doc
-    finally:
-        c.close()
+    # the scenario's 300 s window, at SPEED
+    doc = two_routes_and_an_account(database_url, "e2e", round(300 / SPEED))
+    doc["admin_token"] = ADMIN
+    return doc
 
 
 @pytest.mark.slow

@@ -10,13 +10,7 @@ import httpx
 import pytest
 from benchmarks.server import Server
 
-from convroute.bootstrap import bootstrap
-from convroute.config import Settings
-from convroute.domain.models import RouteDestination
-from convroute.domain.statuses import MessageType, TrafficClass
-from convroute.services.accounts import new_account
-from convroute.services.routes import new_route
-from tests.conftest import SECRET_KEY, _truncate_pg
+from tests.conftest import SECRET_KEY, _truncate_pg, two_routes_and_an_account
 
 ADMIN = "instances-operator-token-0123"
 RATES = {"A": 0.8, "B": 0.3}
@@ -30,17 +24,7 @@ def pg_url(pg_schema_url: str) -> str:
 
 @pytest.fixture
 def two_servers(pg_url: str) -> Iterator[tuple[Server, Server, dict[str, object]]]:
-    c = bootstrap(Settings(database_url=pg_url, secret_key=SECRET_KEY), migrate=False)
-    try:
-        now = c.clock()
-        for name, price in (("A", 0.03), ("B", 0.04)):
-            c.store.add_route(new_route(name, [RouteDestination("*", price)], now))
-        created = new_account("instances", TrafficClass.TWO_FA, now)
-        c.store.create_account(created)
-        c.store.set_window(created.account.id, MessageType.OTP, 2)
-        creds = created.as_json()
-    finally:
-        c.close()
+    creds = two_routes_and_an_account(pg_url, "instances", 2, SECRET_KEY)
     env = {
         "CONVROUTE_SECRET_KEY": SECRET_KEY,
         "CONVROUTE_ADMIN_TOKEN": ADMIN,
