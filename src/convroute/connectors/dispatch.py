@@ -24,7 +24,6 @@ from convroute.connectors.http import HttpConnector
 from convroute.connectors.simulated import SimulatedConnector
 from convroute.domain.clock import Clock
 from convroute.domain.commands import MessageAccepted, RecordDlr, SendMessage
-from convroute.domain.destinations import parse_destination
 from convroute.domain.errors import ConvrouteError
 from convroute.domain.models import Principal, Route
 from convroute.domain.statuses import Dialect, DlrStatus, TrafficClass
@@ -63,7 +62,7 @@ class Dispatcher:
             route_id=accepted.route_id,
             route_name=accepted.route_name,
             src=command.src.strip(),
-            dst=parse_destination(command.dst).e164,
+            dst=accepted.dst,
             text=command.text,
             country=accepted.country,
             network=accepted.network,

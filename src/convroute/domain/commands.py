@@ -74,6 +74,7 @@ class MessageAccepted:
     country: str
     network: str | None
     sent_ms: int
+    dst: str = ""  # E.164, as recorded (what a connector sends to)
 
 
 @dataclass(frozen=True, slots=True)

@@ -240,6 +240,7 @@ def send_messages(
                 country=dest.country,
                 network=dest.network,
                 sent_ms=now_ms,
+                dst=dest.e164,
             )
         )
     if messages:
