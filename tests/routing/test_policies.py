@@ -78,6 +78,30 @@ def test_outcomes_in_any_order_give_the_same_state(
             assert a.dlr_rate == pytest.approx(b.dlr_rate)
 
 
+@settings(max_examples=60, deadline=None)
+@given(events=_events, now=st.integers(0, 2_000_000))
+def test_a_ledger_of_two_memories_is_two_ledgers_in_one(
+    events: list[tuple[int, int, OutcomeKind | None, int]], now: int
+) -> None:
+    """The decisions and their schedule are kept once; each memory's sums are exactly those of
+    a ledger of that memory alone."""
+    both = Ledger(tau_s=3600.0, also_tau_s=(20.0,))
+    alone = [Ledger(tau_s=3600.0), Ledger(tau_s=20.0)]
+    ordered = sorted(events, key=lambda e: e[1])
+    outcomes = []
+    for i, (route, sent, kind, delay) in enumerate(ordered):
+        for ledger in (both, *alone):
+            ledger.record(f"d{i}", CTX, ROUTES[route].route_id, sent)
+        if kind is not None:
+            outcomes.append(Outcome(f"d{i}", kind, sent + delay))
+    for outcome in outcomes:
+        for ledger in (both, *alone):
+            ledger.observe(outcome)
+    ids = [c.route_id for c in ROUTES]
+    for memory, ledger in enumerate(alone):
+        assert both.own(CTX, ids, now, memory) == ledger.own(CTX, ids, now)
+
+
 @pytest.mark.parametrize("name", list(POLICIES))
 def test_same_seed_same_decisions(name: str) -> None:
     def run(seed: int) -> list[str]:

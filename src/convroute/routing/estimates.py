@@ -82,6 +82,9 @@ class Arm:
 class _Record:
     key: Key
     sent_ms: int
+    arms: tuple[Arm, ...]  # its (context, route)'s sums, one per memory
+    weights: tuple[float, ...]  # its weight in each memory, relative to the anchors of ``epoch``
+    epoch: int
     resolved: OutcomeKind | None = None
     dlr: OutcomeKind | None = None
     open: bool = True  # in its arm's ``pending`` (exposure F(age)), not yet settled
@@ -155,8 +158,32 @@ class Estimate(NamedTuple):
     calibration: tuple[float, float] | None = None
 
 
+class _Scale:
+    """One memory: decisions sent at ``s`` weigh ``exp((s - anchor) / tau)`` in its sums."""
+
+    __slots__ = ("anchor_ms", "tau_ms")
+
+    def __init__(self, tau_s: float | None) -> None:
+        self.tau_ms = None if tau_s is None else tau_s * 1000.0
+        self.anchor_ms: int | None = None
+
+    def weight(self, sent_ms: int) -> float:
+        """A decision's weight, relative to the current anchor."""
+        if self.tau_ms is None or self.anchor_ms is None:
+            return 1.0
+        return math.exp((sent_ms - self.anchor_ms) / self.tau_ms)
+
+    def scale(self, now_ms: int) -> float:
+        """Multiply a scaled sum by this to get its forgotten value at ``now_ms``."""
+        if self.tau_ms is None or self.anchor_ms is None:
+            return 1.0
+        return math.exp(-(now_ms - self.anchor_ms) / self.tau_ms)
+
+
 class Ledger:
-    """Every decision's state and the per-(context, route) sums built from them."""
+    """Every decision's state and the per-(context, route) sums built from them, under one or
+    more memories at once (``tau_s``, then each of ``also_tau_s``): the decisions, their
+    outcomes and the schedule of their ages are kept once, only the sums are per memory."""
 
     def __init__(
         self,
@@ -164,14 +191,17 @@ class Ledger:
         tau_s: float | None = 3600.0,
         prior: tuple[float, float] = (1.0, 1.0),
         retain_s: float = 86_400.0,
+        also_tau_s: tuple[float, ...] = (),
     ) -> None:
         self.delay = delay or ConversionDelay()
-        self.tau_ms = None if tau_s is None else tau_s * 1000.0
+        self._scales = [_Scale(tau_s)] + [_Scale(tau) for tau in also_tau_s]
         self.prior = prior
-        self.anchor_ms: int | None = None
-        self.arms: dict[Key, Arm] = {}
+        # the sums per memory: ``arms`` is the first memory's
+        self._arms: list[dict[Key, Arm]] = [{} for _ in self._scales]
+        self.arms = self._arms[0]
         self.records: dict[str, _Record] = {}
-        self._members: dict[Key, list[Arm]] = {}  # wider level -> the arms it sums
+        # wider level -> the arms it sums, per memory
+        self._members: list[dict[Key, list[Arm]]] = [{} for _ in self._scales]
         self.retain_ms = retain_s * 1000.0
         self._order: deque[tuple[int, str]] = deque()  # (sent, decision) in recording order
         self._bounds, self._alpha, self._beta = _segments(self.delay)
@@ -179,26 +209,46 @@ class Ledger:
         self._seq = 0
         self._origin_ms: int | None = None
         self._advanced_ms = -(2**62)
+        self._epoch = 0  # moves with every anchor: records' cached weights are then recomputed
+
+    @property
+    def memories(self) -> int:
+        """How many memories (time scales) the ledger keeps sums for."""
+        return len(self._scales)
+
+    def set_pace(self, pace: float) -> None:
+        """Every time constant divided by ``pace`` (traffic played ``pace`` x real time)."""
+        for scale in self._scales:
+            if scale.tau_ms is not None:
+                scale.tau_ms /= pace
+        self.retain_ms /= pace
 
     # -- weights ---------------------------------------------------------------------------
 
-    def _weight(self, at_ms: int) -> float:
-        if self.tau_ms is None:
-            return 1.0
-        if self.anchor_ms is None:
-            self.anchor_ms = at_ms
-        exponent = (at_ms - self.anchor_ms) / self.tau_ms
-        if exponent > 50:  # keep the scaled sums finite: move the anchor forward
-            self._rebase(at_ms)
-            exponent = 0.0
-        return math.exp(exponent)
+    def _weights(self, at_ms: int) -> list[float]:
+        """A new decision's weight in each memory (moving anchors forward where needed)."""
+        out = []
+        for k, scale in enumerate(self._scales):
+            if scale.tau_ms is None:
+                out.append(1.0)
+                continue
+            if scale.anchor_ms is None:
+                scale.anchor_ms = at_ms
+            exponent = (at_ms - scale.anchor_ms) / scale.tau_ms
+            if exponent > 50:  # keep the scaled sums finite: move the anchor forward
+                self._rebase(k, at_ms)
+                exponent = 0.0
+            out.append(math.exp(exponent))
+        return out
 
-    def _rebase(self, at_ms: int) -> None:
-        assert self.anchor_ms is not None
-        assert self.tau_ms is not None
-        factor = math.exp(-(at_ms - self.anchor_ms) / self.tau_ms)
-        self.anchor_ms = at_ms
-        for arm in self.arms.values():
+    def _rebase(self, k: int, at_ms: int) -> None:
+        scale = self._scales[k]
+        assert scale.anchor_ms is not None
+        assert scale.tau_ms is not None
+        factor = math.exp(-(at_ms - scale.anchor_ms) / scale.tau_ms)
+        scale.anchor_ms = at_ms
+        self._epoch += 1
+        for arm in self._arms[k].values():
             arm.sent *= factor
             arm.settled *= factor
             arm.converted *= factor
@@ -208,12 +258,12 @@ class Ledger:
             arm.cal_delivered_conv *= factor
             arm.cal_failed *= factor
             arm.cal_failed_conv *= factor
-            arm.pending = {k: (s, w * factor) for k, (s, w) in arm.pending.items()}
+            arm.pending = {key: (s, w * factor) for key, (s, w) in arm.pending.items()}
             arm.lin_a *= factor
             arm.lin_b *= factor
             arm.lin_c *= factor
-        # records keep no weight: it is derived from their send time (``_w``), so moving the
-        # anchor costs O(routes), not O(decisions)
+        # records' weights are derived again from their send time when next needed, so moving
+        # the anchor costs O(routes), not O(decisions)
 
     def _forget(self, now_ms: int) -> None:
         """Drop decisions sent more than ``retain_s`` ago whose window is over: their
@@ -226,17 +276,16 @@ class Ledger:
             if record is not None and not record.open:
                 del self.records[decision_id]
 
-    def _w(self, record: _Record) -> float:
-        """A record's weight, relative to the current anchor."""
-        if self.tau_ms is None or self.anchor_ms is None:
-            return 1.0
-        return math.exp((record.sent_ms - self.anchor_ms) / self.tau_ms)
+    def _weights_of(self, record: _Record) -> tuple[float, ...]:
+        """The record's weight in each memory, relative to the current anchors."""
+        if record.epoch != self._epoch:
+            record.weights = tuple(s.weight(record.sent_ms) for s in self._scales)
+            record.epoch = self._epoch
+        return record.weights
 
-    def _scale(self, now_ms: int) -> float:
-        """Multiply a scaled sum by this to get its forgotten value at ``now_ms``."""
-        if self.tau_ms is None or self.anchor_ms is None:
-            return 1.0
-        return math.exp(-(now_ms - self.anchor_ms) / self.tau_ms)
+    def _each(self, record: _Record) -> zip[tuple[Arm, float]]:
+        """The record's arm and weight in each memory."""
+        return zip(record.arms, self._weights_of(record), strict=True)
 
     # -- updates ---------------------------------------------------------------------------
 
@@ -244,20 +293,29 @@ class Ledger:
         """A decision was taken."""
         if decision_id in self.records:
             return
-        weight = self._weight(sent_ms)
+        weights = self._weights(sent_ms)
         key = (context, route_id)
-        self.records[decision_id] = _Record(key, sent_ms)
+        arms = []
+        for k, arms_k in enumerate(self._arms):
+            arm = arms_k.get(key)
+            if arm is None:
+                arm = arms_k[key] = Arm()
+                # the wider levels a sparse destination borrows from are sums over these arms
+                for wider in parents(context):
+                    self._members[k].setdefault((wider, route_id), []).append(arm)
+            arms.append(arm)
+        self.records[decision_id] = _Record(key, sent_ms, tuple(arms), tuple(weights), self._epoch)
         self._forget(sent_ms)
         self._order.append((sent_ms, decision_id))
-        arm = self.arms.get(key)
-        if arm is None:
-            arm = self.arms[key] = Arm()
-            # the wider levels a sparse destination borrows from are sums over these arms
-            for wider in parents(context):
-                self._members.setdefault((wider, route_id), []).append(arm)
-        arm.sent += weight
-        arm.pending[decision_id] = (sent_ms, weight)
-        self._enter(decision_id, arm, sent_ms, weight, 0)
+        rel, alpha, beta = self._rel(sent_ms), self._alpha[0], self._beta[0]
+        for arm, weight in zip(arms, weights, strict=True):
+            arm.sent += weight
+            arm.pending[decision_id] = (sent_ms, weight)
+            beta_w = beta * weight
+            arm.lin_a += alpha * weight
+            arm.lin_b += beta_w
+            arm.lin_c += beta_w * rel
+        self._schedule(decision_id, sent_ms, 0)
 
     def observe(self, outcome: Outcome) -> None:
         """Fold an outcome in. Final outcomes are ranked (canceled > converted > not converted)
@@ -266,47 +324,48 @@ class Ledger:
         record = self.records.get(outcome.decision_id)
         if record is None:
             return
-        record_id = outcome.decision_id
-        arm = self.arms[record.key]
         kind = outcome.kind
         if kind in (OutcomeKind.DLR_DELIVERED, OutcomeKind.DLR_FAILED):
+            delivered = kind is OutcomeKind.DLR_DELIVERED
             if record.resolved is OutcomeKind.CANCELED:
-                if record.dlr is None or kind is OutcomeKind.DLR_DELIVERED:
+                if record.dlr is None or delivered:
                     record.dlr = kind  # remembered, not counted: the decision left
             elif record.dlr is None:
                 record.dlr = kind
-                arm.dlr_seen += self._w(record)
-                if kind is OutcomeKind.DLR_DELIVERED:
-                    arm.dlr_delivered += self._w(record)
-            elif record.dlr is OutcomeKind.DLR_FAILED and kind is OutcomeKind.DLR_DELIVERED:
+                for arm, w in self._each(record):
+                    arm.dlr_seen += w
+                    if delivered:
+                        arm.dlr_delivered += w
+            elif record.dlr is OutcomeKind.DLR_FAILED and delivered:
                 record.dlr = kind  # a later "delivered" beats "failed" whatever the order
-                arm.dlr_delivered += self._w(record)
+                for arm, w in self._each(record):
+                    arm.dlr_delivered += w
             return
-        self._resolve(record_id, record, arm, kind)
+        self._resolve(outcome.decision_id, record, kind)
 
-    def _resolve(self, decision_id: str, record: _Record, arm: Arm, kind: OutcomeKind) -> None:
+    def _resolve(self, decision_id: str, record: _Record, kind: OutcomeKind) -> None:
         previous = record.resolved
         if _RANK[kind] <= _RANK[previous]:
             return
-        w = self._w(record)
         record.resolved = kind
         if kind is OutcomeKind.NOT_CONVERTED:  # the window closed: exposure 1 from now on
-            self._settle(decision_id, record, arm)
-        elif kind is OutcomeKind.CONVERTED:  # exposure stays F(age) until the window is over
-            arm.converted += w
+            self._settle(decision_id, record)
+            return
+        if kind is OutcomeKind.CONVERTED:  # exposure stays F(age) until the window is over
+            for arm, w in self._each(record):
+                arm.converted += w
             if not record.open:  # a late conversion after the window: recount its calibration
-                record.resolved = previous
-                self._calibrate(record, arm, -1.0)
-                record.resolved = kind
-                self._calibrate(record, arm, 1.0)
-        else:  # canceled: the decision leaves the statistics entirely
-            if record.open:
-                self._leave(decision_id, record, arm)
-            else:
+                self._calibrate(record, previous, -1.0)
+                self._calibrate(record, kind, 1.0)
+            return
+        # canceled: the decision leaves the statistics entirely
+        if record.open:
+            self._leave(decision_id, record)
+        else:
+            for arm, w in self._each(record):
                 arm.settled -= w
-                record.resolved = previous  # take back its calibration as it was counted
-                self._calibrate(record, arm, -1.0)
-                record.resolved = kind
+            self._calibrate(record, previous, -1.0)  # take it back as it was counted
+        for arm, w in self._each(record):
             if previous is OutcomeKind.CONVERTED:
                 arm.converted -= w
             arm.sent -= w
@@ -315,22 +374,28 @@ class Ledger:
                 if record.dlr is OutcomeKind.DLR_DELIVERED:
                     arm.dlr_delivered -= w
 
-    def _settle(self, decision_id: str, record: _Record, arm: Arm) -> None:
+    def _settle(self, decision_id: str, record: _Record) -> None:
         if record.open:
-            self._leave(decision_id, record, arm)
-            arm.settled += self._w(record)
-            self._calibrate(record, arm, 1.0)
+            self._leave(decision_id, record)
+            for arm, w in self._each(record):
+                arm.settled += w
+            self._calibrate(record, record.resolved, 1.0)
 
-    def _calibrate(self, record: _Record, arm: Arm, sign: float) -> None:
-        """Count a settled decision (sign 1) or take it back (-1) in the receipt calibration."""
-        w = sign * self._w(record)
-        converted = record.resolved is OutcomeKind.CONVERTED
-        if record.dlr is OutcomeKind.DLR_DELIVERED:
-            arm.cal_delivered += w
-            arm.cal_delivered_conv += w if converted else 0.0
-        elif record.dlr is OutcomeKind.DLR_FAILED:
-            arm.cal_failed += w
-            arm.cal_failed_conv += w if converted else 0.0
+    def _calibrate(self, record: _Record, resolved: OutcomeKind | None, sign: float) -> None:
+        """Count a settled decision, resolved as ``resolved`` (sign 1), or take it back (-1) in
+        the receipt calibration."""
+        if record.dlr is None:
+            return
+        converted = resolved is OutcomeKind.CONVERTED
+        delivered = record.dlr is OutcomeKind.DLR_DELIVERED
+        for arm, weight in self._each(record):
+            w = sign * weight
+            if delivered:
+                arm.cal_delivered += w
+                arm.cal_delivered_conv += w if converted else 0.0
+            else:
+                arm.cal_failed += w
+                arm.cal_failed_conv += w if converted else 0.0
 
     # -- the pending decisions' exposure, by segment of F ----------------------------------------
 
@@ -339,48 +404,53 @@ class Ledger:
             self._origin_ms = sent_ms
         return float(sent_ms - self._origin_ms)
 
-    def _add(self, arm: Arm, sent_ms: int, w: float, segment: int) -> None:
-        """Add (w > 0) or remove (w < 0) a decision's line in ``segment``."""
-        beta_w = self._beta[segment] * w
-        arm.lin_a += self._alpha[segment] * w
-        arm.lin_b += beta_w
-        arm.lin_c += beta_w * self._rel(sent_ms)
-
-    def _enter(self, decision_id: str, arm: Arm, sent_ms: int, w: float, segment: int) -> None:
-        self._add(arm, sent_ms, w, segment)
+    def _schedule(self, decision_id: str, sent_ms: int, segment: int) -> None:
+        """When the decision's age leaves ``segment``."""
         self._seq += 1
         at = sent_ms + int(self._bounds[segment + 1])
         heapq.heappush(self._crossings, (at, self._seq, decision_id, segment))
 
-    def _leave(self, decision_id: str, record: _Record, arm: Arm) -> None:
-        self._add(arm, record.sent_ms, -self._w(record), record.segment)
-        arm.pending.pop(decision_id, None)
+    def _leave(self, decision_id: str, record: _Record) -> None:
+        """Take an open decision's line out of its arms' pending exposure."""
+        segment, rel = record.segment, self._rel(record.sent_ms)
+        alpha, beta = self._alpha[segment], self._beta[segment]
+        for arm, w in self._each(record):
+            beta_w = beta * -w
+            arm.lin_a += alpha * -w
+            arm.lin_b += beta_w
+            arm.lin_c += beta_w * rel
+            arm.pending.pop(decision_id, None)
         record.open = False
 
     def _advance(self, now_ms: int) -> None:
         """Move every open decision into the segment its age has reached by ``now_ms``;
         those past the window are settled (exposure 1)."""
         self._advanced_ms = max(self._advanced_ms, now_ms)
-        crossings, last = self._crossings, len(self._alpha) - 1
+        crossings, last, records = self._crossings, len(self._alpha) - 1, self.records
+        alphas, betas, bounds = self._alpha, self._beta, self._bounds
+        pop, push = heapq.heappop, heapq.heappush
+        origin = self._origin_ms or 0
         while crossings and crossings[0][0] <= now_ms:
-            _, _, decision_id, segment = heapq.heappop(crossings)
-            record = self.records.get(decision_id)
+            _, _, decision_id, segment = pop(crossings)
+            record = records.get(decision_id)
             if record is None or not record.open or record.segment != segment:
                 continue  # settled or canceled since: a stale crossing
-            arm = self.arms[record.key]
             if segment == last:
-                self._settle(decision_id, record, arm)
+                self._settle(decision_id, record)
                 continue
             # from the line of ``segment`` to the next one's: only the differences move
-            w, nxt = self._w(record), segment + 1
-            d_beta = (self._beta[nxt] - self._beta[segment]) * w
-            arm.lin_a += (self._alpha[nxt] - self._alpha[segment]) * w
-            arm.lin_b += d_beta
-            arm.lin_c += d_beta * self._rel(record.sent_ms)
+            sent, nxt = record.sent_ms, segment + 1
+            d_alpha, d_beta = alphas[nxt] - alphas[segment], betas[nxt] - betas[segment]
+            rel = float(sent - origin)
+            weights = record.weights if record.epoch == self._epoch else self._weights_of(record)
+            for arm, w in zip(record.arms, weights, strict=True):
+                dbw = d_beta * w
+                arm.lin_a += d_alpha * w
+                arm.lin_b += dbw
+                arm.lin_c += dbw * rel
             record.segment = nxt
             self._seq += 1
-            at = record.sent_ms + int(self._bounds[nxt + 1])
-            heapq.heappush(crossings, (at, self._seq, decision_id, nxt))
+            push(crossings, (sent + int(bounds[nxt + 1]), self._seq, decision_id, nxt))
 
     def _pending_exposure(self, arm: Arm, now_ms: int) -> float:
         if now_ms >= self._advanced_ms:
@@ -403,18 +473,20 @@ class Ledger:
         """The route's estimate in ``context`` at ``now_ms``."""
         return self.estimates(context, [route_id], now_ms)[0]
 
-    def estimates(self, context: Context, route_ids: list[str], now_ms: int) -> list[Estimate]:
+    def estimates(
+        self, context: Context, route_ids: list[str], now_ms: int, memory: int = 0
+    ) -> list[Estimate]:
         """The routes' estimates in ``context`` at ``now_ms`` (the time-dependent work once).
 
         A route with little evidence here takes ``BORROW`` pseudo-observations at the wider
         level's estimate (network -> country -> everywhere) instead of the flat prior."""
-        own = self.own(context, route_ids, now_ms)
+        own = self.own(context, route_ids, now_ms, memory)
         sparse = [i for i, e in enumerate(own) if e.exposure < BORROW]
         if not sparse:
             return own
         a, b = self.prior
         for i in sparse:
-            parent = self._wider(context, route_ids[i], now_ms)
+            parent = self._wider(context, route_ids[i], now_ms, memory)
             if parent is None:
                 continue
             e = own[i]
@@ -424,13 +496,13 @@ class Ledger:
             own[i] = e._replace(mean=min(1.0, max(0.0, mean)))
         return own
 
-    def _wider(self, context: Context, route_id: str, now_ms: int) -> float | None:
+    def _wider(self, context: Context, route_id: str, now_ms: int, memory: int) -> float | None:
         """The route's mean at the nearest wider level with evidence (summing its arms)."""
         a, b = self.prior
-        scale = self._scale(now_ms)
+        scale = self._scales[memory].scale(now_ms)
         rel_now = self._rel(now_ms)
         for wider in parents(context):
-            members = self._members.get((wider, route_id))
+            members = self._members[memory].get((wider, route_id))
             if not members:
                 continue
             converted = exposure = 0.0
@@ -441,19 +513,23 @@ class Ledger:
                 return (converted * scale + a) / (exposure * scale + a + b)
         return None
 
-    def own(self, context: Context, route_ids: list[str], now_ms: int) -> list[Estimate]:
-        """The routes' estimates from this context's evidence alone (no borrowing)."""
-        scale = self._scale(now_ms)
+    def own(
+        self, context: Context, route_ids: list[str], now_ms: int, memory: int = 0
+    ) -> list[Estimate]:
+        """The routes' estimates from this context's evidence alone (no borrowing), in one of
+        the memories (0: ``tau_s``; 1, 2…: ``also_tau_s``)."""
+        scale = self._scales[memory].scale(now_ms)
         current = now_ms >= self._advanced_ms
         if now_ms > self._advanced_ms:
             self._advance(now_ms)
         rel_now = self._rel(now_ms)
-        arms = self.arms
+        arms = self._arms[memory]
+        a, b = self.prior
         out = []
         for route_id in route_ids:
             arm = arms.get((context, route_id))
             if arm is None:
-                out.append(self._estimate(None, 0.0, scale))
+                out.append(Estimate(a / (a + b), 0.0, None, 0.0))
                 continue
             if current:
                 pending = arm.lin_a + rel_now * arm.lin_b - arm.lin_c
@@ -461,23 +537,23 @@ class Ledger:
                     pending = 0.0
             else:
                 pending = self._exact_pending(arm, now_ms)
-            out.append(self._estimate(arm, pending, scale))
-        return out
-
-    def _estimate(self, arm: Arm | None, pending: float, scale: float) -> Estimate:
-        a, b = self.prior
-        if arm is None:
-            return Estimate(a / (a + b), 0.0, None, 0.0)
-        exposure = (arm.settled + pending) * scale
-        converted = arm.converted * scale
-        dlr_rate = arm.dlr_delivered / arm.dlr_seen if arm.dlr_seen > 1e-9 else None
-        mean = (converted + a) / (exposure + a + b)
-        calibration = None
-        if arm.cal_delivered * scale >= _MIN_CALIBRATION:
-            calibration = (
-                (arm.cal_delivered_conv + 0.5) / (arm.cal_delivered + 1.0),
-                (arm.cal_failed_conv + 0.5) / (arm.cal_failed + 1.0),
+            exposure = (arm.settled + pending) * scale
+            mean = (arm.converted * scale + a) / (exposure + a + b)
+            dlr_seen = arm.dlr_seen
+            calibration = None
+            if arm.cal_delivered * scale >= _MIN_CALIBRATION:
+                calibration = (
+                    (arm.cal_delivered_conv + 0.5) / (arm.cal_delivered + 1.0),
+                    (arm.cal_failed_conv + 0.5) / (arm.cal_failed + 1.0),
+                )
+            out.append(
+                Estimate(
+                    mean if mean < 1.0 else 1.0,
+                    exposure,
+                    arm.dlr_delivered / dlr_seen if dlr_seen > 1e-9 else None,
+                    arm.sent * scale,
+                    dlr_seen * scale,
+                    calibration,
+                )
             )
-        return Estimate(
-            min(1.0, mean), exposure, dlr_rate, arm.sent * scale, arm.dlr_seen * scale, calibration
-        )
+        return out

@@ -286,12 +286,15 @@ class EpsilonGreedy(LearningPolicy):
         return _mixed(candidates, _best(candidates, values), self.epsilon)
 
 
+FAST_TAU_S = 200.0  # the default policy's short memory (s): a change shows within minutes
+
+
 class Adaptive(LearningPolicy):
     """convroute's default: an optimistic (UCB) index on the delay-corrected conversion
     estimate, valued by the objective, with a floor of uniform exploration.
 
-    Two ledgers see every decision: a slow one (long memory: precise) and a fast one (short
-    memory: current). Where a route's fast estimate departs from its slow one by more than
+    The ledger keeps two memories of every decision: a slow one (long: precise) and a fast
+    one (short: current). Where a route's fast estimate departs from its slow one by more than
     ``z`` standard errors, the route has changed, and its index uses the fast estimate alone
     until the two agree again: a restart local to that route, read off sums that do not
     depend on the order outcomes arrive in."""
@@ -304,23 +307,16 @@ class Adaptive(LearningPolicy):
         objective: Objective | None = None,
         explore: float = 0.01,
         boldness: float = 0.3,
-        fast_tau_s: float = 200.0,
         z: float = 3.0,
     ) -> None:
+        ledger = ledger or Ledger(also_tau_s=(FAST_TAU_S,))
+        if ledger.memories < 2:
+            raise ValueError("convroute's policy needs a ledger with a second, fast memory")
         super().__init__(ledger)
         self.objective = objective or Objective()
         self.explore = explore
         self.boldness = boldness
-        self.fast = Ledger(self.ledger.delay, tau_s=fast_tau_s, prior=self.ledger.prior)
         self.z = z
-
-    def record(self, decision_id: str, context: Context, route_id: str, sent_ms: int) -> None:
-        super().record(decision_id, context, route_id, sent_ms)
-        self.fast.record(decision_id, context, route_id, sent_ms)
-
-    def observe(self, outcome: Outcome) -> None:
-        self.ledger.observe(outcome)
-        self.fast.observe(outcome)
 
     def current(self, context: Context, candidates: list[Candidate], now_ms: int) -> list[Estimate]:
         """Each route's estimate: the slow one, or the fast one where the route changed, or,
@@ -333,7 +329,7 @@ class Adaptive(LearningPolicy):
     ) -> list[tuple[Estimate, Basis]]:
         """``current``, with what each estimate rests on."""
         slow = self.estimates(context, candidates, now_ms)
-        fast = self.fast.own(context, [c.route_id for c in candidates], now_ms)
+        fast = self.ledger.own(context, [c.route_id for c in candidates], now_ms, memory=1)
         out = []
         for s, f in zip(slow, fast, strict=True):
             chosen, basis = s, Basis.LONG_TERM
@@ -419,11 +415,7 @@ class Adaptive(LearningPolicy):
 def set_pace(policy: LearningPolicy, pace: float) -> None:
     """Run ``policy``'s memories ``pace`` times faster: for traffic played faster than real
     time (a scenario at ``pace`` x), every time constant divides by ``pace``."""
-    ledgers = [policy.ledger] + ([policy.fast] if isinstance(policy, Adaptive) else [])
-    for ledger in ledgers:
-        if ledger.tau_ms is not None:
-            ledger.tau_ms /= pace
-        ledger.retain_ms /= pace
+    policy.ledger.set_pace(pace)
 
 
 PolicyFactory = Callable[[ConversionDelay, Objective], LearningPolicy]
@@ -435,7 +427,7 @@ POLICIES: dict[str, PolicyFactory] = {
     "failover": lambda d, o: Failover(Ledger(d)),
     "dlr-only": lambda d, o: DlrOnly(Ledger(d)),
     "epsilon-greedy": lambda d, o: EpsilonGreedy(Ledger(d), objective=o),
-    "convroute": lambda d, o: Adaptive(Ledger(d), objective=o),
+    "convroute": lambda d, o: Adaptive(Ledger(d, also_tau_s=(FAST_TAU_S,)), objective=o),
 }
 DEFAULT_POLICY = "convroute"
 
