@@ -17,7 +17,7 @@ receipt said delivered, and how conversions split between delivered and not.
 
 from __future__ import annotations
 
-import heapq
+import bisect
 import itertools
 import math
 from collections import deque
@@ -80,6 +80,7 @@ class Arm:
 
 @dataclass(slots=True)
 class _Record:
+    decision_id: str
     key: Key
     sent_ms: int
     arms: tuple[Arm, ...]  # its (context, route)'s sums, one per memory
@@ -118,6 +119,10 @@ def _segments(delay: ConversionDelay) -> tuple[list[float], list[float], list[fl
         alphas.append(f0 - beta * start)
         betas.append(beta)
     return bounds, alphas, betas
+
+
+def _due_at(entry: tuple[int, _Record]) -> int:
+    return entry[0]
 
 
 BORROW = 10.0  # pseudo-observations a sparse route takes from the wider level's estimate
@@ -205,8 +210,10 @@ class Ledger:
         self.retain_ms = retain_s * 1000.0
         self._order: deque[tuple[int, str]] = deque()  # (sent, decision) in recording order
         self._bounds, self._alpha, self._beta = _segments(self.delay)
-        self._crossings: list[tuple[int, int, str, int]] = []  # (at, seq, decision, segment)
-        self._seq = 0
+        # per segment of F, the open decisions in it, by when their age leaves it: decisions
+        # arrive in time order, so each is a queue (one arriving late is put in its place)
+        self._due: list[deque[tuple[int, _Record]]] = [deque() for _ in self._alpha]
+        self._leave_at = [int(bound) for bound in self._bounds[1:]]  # age leaving each segment
         self._origin_ms: int | None = None
         self._advanced_ms = -(2**62)
         self._epoch = 0  # moves with every anchor: records' cached weights are then recomputed
@@ -304,7 +311,9 @@ class Ledger:
                 for wider in parents(context):
                     self._members[k].setdefault((wider, route_id), []).append(arm)
             arms.append(arm)
-        self.records[decision_id] = _Record(key, sent_ms, tuple(arms), tuple(weights), self._epoch)
+        record = self.records[decision_id] = _Record(
+            decision_id, key, sent_ms, tuple(arms), tuple(weights), self._epoch
+        )
         self._forget(sent_ms)
         self._order.append((sent_ms, decision_id))
         rel, alpha, beta = self._rel(sent_ms), self._alpha[0], self._beta[0]
@@ -315,7 +324,7 @@ class Ledger:
             arm.lin_a += alpha * weight
             arm.lin_b += beta_w
             arm.lin_c += beta_w * rel
-        self._schedule(decision_id, sent_ms, 0)
+        self._schedule(record, 0)
 
     def observe(self, outcome: Outcome) -> None:
         """Fold an outcome in. Final outcomes are ranked (canceled > converted > not converted)
@@ -404,11 +413,13 @@ class Ledger:
             self._origin_ms = sent_ms
         return float(sent_ms - self._origin_ms)
 
-    def _schedule(self, decision_id: str, sent_ms: int, segment: int) -> None:
-        """When the decision's age leaves ``segment``."""
-        self._seq += 1
-        at = sent_ms + int(self._bounds[segment + 1])
-        heapq.heappush(self._crossings, (at, self._seq, decision_id, segment))
+    def _schedule(self, record: _Record, segment: int) -> None:
+        """Queue the decision for when its age leaves ``segment``."""
+        at, queue = record.sent_ms + self._leave_at[segment], self._due[segment]
+        if queue and queue[-1][0] > at:  # recorded out of time order: put it in its place
+            bisect.insort(queue, (at, record), key=_due_at)
+        else:
+            queue.append((at, record))
 
     def _leave(self, decision_id: str, record: _Record) -> None:
         """Take an open decision's line out of its arms' pending exposure."""
@@ -426,31 +437,29 @@ class Ledger:
         """Move every open decision into the segment its age has reached by ``now_ms``;
         those past the window are settled (exposure 1)."""
         self._advanced_ms = max(self._advanced_ms, now_ms)
-        crossings, last, records = self._crossings, len(self._alpha) - 1, self.records
-        alphas, betas, bounds = self._alpha, self._beta, self._bounds
-        pop, push = heapq.heappop, heapq.heappush
+        last, alphas, betas = len(self._alpha) - 1, self._alpha, self._beta
         origin = self._origin_ms or 0
-        while crossings and crossings[0][0] <= now_ms:
-            _, _, decision_id, segment = pop(crossings)
-            record = records.get(decision_id)
-            if record is None or not record.open or record.segment != segment:
-                continue  # settled or canceled since: a stale crossing
-            if segment == last:
-                self._settle(decision_id, record)
-                continue
-            # from the line of ``segment`` to the next one's: only the differences move
-            sent, nxt = record.sent_ms, segment + 1
-            d_alpha, d_beta = alphas[nxt] - alphas[segment], betas[nxt] - betas[segment]
-            rel = float(sent - origin)
-            weights = record.weights if record.epoch == self._epoch else self._weights_of(record)
-            for arm, w in zip(record.arms, weights, strict=True):
-                dbw = d_beta * w
-                arm.lin_a += d_alpha * w
-                arm.lin_b += dbw
-                arm.lin_c += dbw * rel
-            record.segment = nxt
-            self._seq += 1
-            push(crossings, (sent + int(bounds[nxt + 1]), self._seq, decision_id, nxt))
+        for segment, queue in enumerate(self._due):
+            while queue and queue[0][0] <= now_ms:
+                record = queue.popleft()[1]
+                if not record.open:
+                    continue  # settled or canceled since
+                if segment == last:
+                    self._settle(record.decision_id, record)
+                    continue
+                # from the line of ``segment`` to the next one's: only the differences move
+                nxt = segment + 1
+                d_alpha, d_beta = alphas[nxt] - alphas[segment], betas[nxt] - betas[segment]
+                rel = float(record.sent_ms - origin)
+                if record.epoch != self._epoch:
+                    self._weights_of(record)
+                for arm, w in zip(record.arms, record.weights):  # noqa: B905 (same length)
+                    dbw = d_beta * w
+                    arm.lin_a += d_alpha * w
+                    arm.lin_b += dbw
+                    arm.lin_c += dbw * rel
+                record.segment = nxt
+                self._schedule(record, nxt)
 
     def _pending_exposure(self, arm: Arm, now_ms: int) -> float:
         if now_ms >= self._advanced_ms:
@@ -476,11 +485,22 @@ class Ledger:
     def estimates(
         self, context: Context, route_ids: list[str], now_ms: int, memory: int = 0
     ) -> list[Estimate]:
-        """The routes' estimates in ``context`` at ``now_ms`` (the time-dependent work once).
-
-        A route with little evidence here takes ``BORROW`` pseudo-observations at the wider
-        level's estimate (network -> country -> everywhere) instead of the flat prior."""
+        """The routes' estimates in ``context`` at ``now_ms`` (the time-dependent work once),
+        with a sparse route's borrowed from the wider levels (``borrowing``)."""
         own = self.own(context, route_ids, now_ms, memory)
+        return self.borrowing(context, route_ids, own, now_ms, memory)
+
+    def borrowing(
+        self,
+        context: Context,
+        route_ids: list[str],
+        own: list[Estimate],
+        now_ms: int,
+        memory: int = 0,
+    ) -> list[Estimate]:
+        """``own`` (this context's estimates), where a route with little evidence here takes
+        ``BORROW`` pseudo-observations at the wider level's estimate (network -> country ->
+        everywhere) instead of the flat prior."""
         sparse = [i for i, e in enumerate(own) if e.exposure < BORROW]
         if not sparse:
             return own
@@ -518,42 +538,56 @@ class Ledger:
     ) -> list[Estimate]:
         """The routes' estimates from this context's evidence alone (no borrowing), in one of
         the memories (0: ``tau_s``; 1, 2…: ``also_tau_s``)."""
-        scale = self._scales[memory].scale(now_ms)
+        return self.own_all(context, route_ids, now_ms, (memory,))[0]
+
+    def own_all(
+        self,
+        context: Context,
+        route_ids: list[str],
+        now_ms: int,
+        memories: tuple[int, ...] | None = None,
+    ) -> list[list[Estimate]]:
+        """``own`` in each of ``memories`` (default: all), the shared work done once."""
         current = now_ms >= self._advanced_ms
         if now_ms > self._advanced_ms:
             self._advance(now_ms)
         rel_now = self._rel(now_ms)
-        arms = self._arms[memory]
         a, b = self.prior
+        unknown = Estimate(a / (a + b), 0.0, None, 0.0)
         out = []
-        for route_id in route_ids:
-            arm = arms.get((context, route_id))
-            if arm is None:
-                out.append(Estimate(a / (a + b), 0.0, None, 0.0))
-                continue
-            if current:
-                pending = arm.lin_a + rel_now * arm.lin_b - arm.lin_c
-                if pending < 0.0:  # rounding in the running sums
-                    pending = 0.0
-            else:
-                pending = self._exact_pending(arm, now_ms)
-            exposure = (arm.settled + pending) * scale
-            mean = (arm.converted * scale + a) / (exposure + a + b)
-            dlr_seen = arm.dlr_seen
-            calibration = None
-            if arm.cal_delivered * scale >= _MIN_CALIBRATION:
-                calibration = (
-                    (arm.cal_delivered_conv + 0.5) / (arm.cal_delivered + 1.0),
-                    (arm.cal_failed_conv + 0.5) / (arm.cal_failed + 1.0),
+        for memory in range(len(self._scales)) if memories is None else memories:
+            scale = self._scales[memory].scale(now_ms)
+            arms = self._arms[memory]
+            estimates = []
+            for route_id in route_ids:
+                arm = arms.get((context, route_id))
+                if arm is None:
+                    estimates.append(unknown)
+                    continue
+                if current:
+                    pending = arm.lin_a + rel_now * arm.lin_b - arm.lin_c
+                    if pending < 0.0:  # rounding in the running sums
+                        pending = 0.0
+                else:
+                    pending = self._exact_pending(arm, now_ms)
+                exposure = (arm.settled + pending) * scale
+                mean = (arm.converted * scale + a) / (exposure + a + b)
+                dlr_seen = arm.dlr_seen
+                calibration = None
+                if arm.cal_delivered * scale >= _MIN_CALIBRATION:
+                    calibration = (
+                        (arm.cal_delivered_conv + 0.5) / (arm.cal_delivered + 1.0),
+                        (arm.cal_failed_conv + 0.5) / (arm.cal_failed + 1.0),
+                    )
+                estimates.append(
+                    Estimate(
+                        mean if mean < 1.0 else 1.0,
+                        exposure,
+                        arm.dlr_delivered / dlr_seen if dlr_seen > 1e-9 else None,
+                        arm.sent * scale,
+                        dlr_seen * scale,
+                        calibration,
+                    )
                 )
-            out.append(
-                Estimate(
-                    mean if mean < 1.0 else 1.0,
-                    exposure,
-                    arm.dlr_delivered / dlr_seen if dlr_seen > 1e-9 else None,
-                    arm.sent * scale,
-                    dlr_seen * scale,
-                    calibration,
-                )
-            )
+            out.append(estimates)
         return out

@@ -226,16 +226,6 @@ class Failover(LearningPolicy):
         return _one_hot(candidates, candidates[0].route_id)
 
 
-def _receipts_predict(slow: Estimate, fast: Estimate) -> float | None:
-    """The conversion rate recent receipts predict, through the route's own calibration
-    (P(convert | delivered), P(convert | failed), learned from settled decisions), or None
-    while there are too few of either."""
-    if slow.calibration is None or fast.dlr_rate is None or fast.receipts < 10:
-        return None
-    if_delivered, if_failed = slow.calibration
-    return fast.dlr_rate * if_delivered + (1.0 - fast.dlr_rate) * if_failed
-
-
 def _best(candidates: list[Candidate], scores: list[float]) -> str:
     """The highest score; ties go to the earlier candidate (so probabilities are exact)."""
     best = max(range(len(candidates)), key=lambda i: (scores[i], -i))
@@ -322,36 +312,45 @@ class Adaptive(LearningPolicy):
         """Each route's estimate: the slow one, or the fast one where the route changed, or,
         where the route's own receipts have proved to predict its conversions and recent
         receipts say it now fails, the rate those receipts predict."""
-        return [e for e, _ in self.based(context, candidates, now_ms)]
+        return self.based(context, candidates, now_ms)[0]
 
     def based(
         self, context: Context, candidates: list[Candidate], now_ms: int
-    ) -> list[tuple[Estimate, Basis]]:
-        """``current``, with what each estimate rests on."""
-        slow = self.estimates(context, candidates, now_ms)
-        fast = self.ledger.own(context, [c.route_id for c in candidates], now_ms, memory=1)
-        out = []
+    ) -> tuple[list[Estimate], list[Basis]]:
+        """``current``, and what each estimate rests on."""
+        ids = [c.route_id for c in candidates]
+        ledger = self.ledger
+        slow, fast = ledger.own_all(context, ids, now_ms)
+        slow = ledger.borrowing(context, ids, slow, now_ms)
+        z = self.z
+        estimates, bases = [], []
         for s, f in zip(slow, fast, strict=True):
             chosen, basis = s, Basis.LONG_TERM
-            spread = math.sqrt(max(s.mean * (1.0 - s.mean), 0.01) / (f.exposure + 1.0))
-            if abs(f.mean - s.mean) > self.z * spread:
+            variance = s.mean * (1.0 - s.mean)
+            if variance < 0.01:
+                variance = 0.01
+            if abs(f.mean - s.mean) > z * math.sqrt(variance / (f.exposure + 1.0)):
                 chosen, basis = f, Basis.CHANGED
-            predicted = _receipts_predict(s, f)
-            if predicted is not None:
+            if s.calibration is not None and f.dlr_rate is not None and f.receipts >= 10:
+                # what recent receipts predict, through the route's own calibration
+                # (P(convert | delivered), P(convert | failed), from settled decisions)
+                if_delivered, if_failed = s.calibration
+                predicted = f.dlr_rate * if_delivered + (1.0 - f.dlr_rate) * if_failed
                 n = f.receipts
-                spread = math.sqrt(max(s.mean * (1.0 - s.mean), 0.01) / (n + 1.0))
+                spread = math.sqrt(variance / (n + 1.0))
                 # only a drop: a route cannot earn traffic with receipts (they may be fake)
-                if predicted < min(chosen.mean, s.mean - self.z * spread):
+                if predicted < min(chosen.mean, s.mean - z * spread):
                     chosen, basis = f._replace(mean=predicted, exposure=n), Basis.RECEIPTS
-            out.append((chosen, basis))
-        return out
+            estimates.append(chosen)
+            bases.append(basis)
+        return estimates, bases
 
     def explain(self, context: Context, candidates: list[Candidate], now_ms: int) -> list[View]:
         if len(candidates) == 1:
             return super().explain(context, candidates, now_ms)
         probabilities = self.probabilities(context, candidates, now_ms)
-        based = self.based(context, candidates, now_ms)
-        indices = self.indices([e for e, _ in based])
+        estimates, bases = self.based(context, candidates, now_ms)
+        indices = self.indices(estimates)
         return [
             View(
                 c.route_id,
@@ -361,7 +360,7 @@ class Adaptive(LearningPolicy):
                 index,
                 probabilities[c.route_id],
             )
-            for c, (e, basis), index in zip(candidates, based, indices, strict=True)
+            for c, e, basis, index in zip(candidates, estimates, bases, indices, strict=True)
         ]
 
     def indices(self, estimates: list[Estimate]) -> list[float]:

@@ -31,8 +31,7 @@ class Candidate:
     price: float
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """What a policy chose: the route and the probability it had of being chosen."""
 
     decision_id: str
@@ -51,9 +50,9 @@ class OutcomeKind(StrEnum):
     DLR_FAILED = "dlr_failed"
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """An outcome of a decision, at ``at_ms`` (the event's time, not its arrival)."""
+class Outcome(NamedTuple):
+    """An outcome of a decision, at ``at_ms`` (the event's time, not its arrival; a named
+    tuple, as ``Context``: many are built)."""
 
     decision_id: str
     kind: OutcomeKind

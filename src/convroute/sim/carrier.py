@@ -15,8 +15,8 @@ import hashlib
 import math
 import random
 import struct
-from dataclasses import dataclass
 from statistics import NormalDist
+from typing import NamedTuple
 
 from convroute.sim.scenario import RouteSpec, Scenario
 
@@ -28,9 +28,9 @@ def pumped_share(scenario: Scenario, t: float) -> float:
     return sum(p.share for p in scenario.pumping if p.start_s <= t < p.end_s)
 
 
-@dataclass(frozen=True, slots=True)
-class Draws:
-    """One message's random numbers, drawn whatever the route (common random numbers)."""
+class Draws(NamedTuple):
+    """One message's random numbers, drawn whatever the route (common random numbers; a named
+    tuple: one is built per simulated message)."""
 
     pump: float
     submit: float
@@ -42,13 +42,13 @@ class Draws:
     resend: float
     z_delay: float
 
-    @classmethod
-    def of(cls, rng: random.Random) -> Draws:
+    @staticmethod
+    def of(rng: random.Random) -> Draws:
         r = rng.random
-        return cls(r(), r(), r(), r(), r(), r(), r(), r(), rng.gauss(0.0, 1.0))
+        return Draws(r(), r(), r(), r(), r(), r(), r(), r(), rng.gauss(0.0, 1.0))
 
-    @classmethod
-    def of_message(cls, seed: int, message_id: str) -> Draws:
+    @staticmethod
+    def of_message(seed: int, message_id: str) -> Draws:
         """The draws of a message, from its id: the same wherever they are computed."""
         digest = hashlib.sha512(f"{seed}:{message_id}".encode()).digest()
         # nine uniforms in (0, 1) from 53-bit slices of the digest
@@ -56,11 +56,10 @@ class Draws:
             (struct.unpack_from(">Q", digest, 7 * i)[0] >> 11) / 2.0**53 + 2.0**-54
             for i in range(9)
         ]
-        return cls(u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], _NORMAL.inv_cdf(u[8]))
+        return Draws(u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], _NORMAL.inv_cdf(u[8]))
 
 
-@dataclass(frozen=True, slots=True)
-class Fate:
+class Fate(NamedTuple):
     """What happens to a message. Times are seconds after it was sent."""
 
     submitted: bool

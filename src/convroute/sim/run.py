@@ -302,11 +302,11 @@ class _Run:
                 counts[recent[0]] -= 1
             recent.append(route)
             counts[route] += 1
-            top, n = counts.most_common(1)[0]
-            if n * 2 > len(recent) and top != carrying:
+            # only the route just counted can have become the majority
+            if route != carrying and counts[route] * 2 > len(recent):
                 if carrying is not None:
                     switches += 1
-                carrying = top
+                carrying = route
             if self.series is not None:
                 bucket[route] += 1
                 if (i + 1) % self.series.bucket == 0:
