@@ -367,9 +367,8 @@ class Adaptive(LearningPolicy):
         """Each candidate's optimistic conversion rate."""
         total = sum(e.exposure for e in estimates)
         log_total = math.log(max(math.e, total))
-        return [
-            e.mean + self.boldness * math.sqrt(log_total / (e.exposure + 1.0)) for e in estimates
-        ]
+        boldness, sqrt = self.boldness, math.sqrt
+        return [e.mean + boldness * sqrt(log_total / (e.exposure + 1.0)) for e in estimates]
 
     def probabilities(
         self, context: Context, candidates: list[Candidate], now_ms: int
@@ -378,33 +377,34 @@ class Adaptive(LearningPolicy):
             return {candidates[0].route_id: 1.0}
         estimates = self.current(context, candidates, now_ms)
         indices = self.indices(estimates)
-        prices = [c.price for c in candidates]
-        value = self.objective.value
-        means = [value(e.mean, p) for e, p in zip(estimates, prices, strict=True)]
-        if self.objective.goal is Goal.CHEAPEST_WITHIN:
-            # the cheapest route whose estimate is within epsilon of the best estimate
-            floor = max(e.mean for e in estimates) - self.objective.epsilon
-            eligible = [
-                (c.price, i) for i, c in enumerate(candidates) if estimates[i].mean >= floor
-            ]
-            best_i = min(eligible)[1]
+        objective = self.objective
+        lam = objective.lam if objective.goal is Goal.VALUE else 0.0
+        if lam:  # conversion - lambda * price
+            prices = [c.price for c in candidates]
+            means = [e.mean - lam * p for e, p in zip(estimates, prices, strict=True)]
+            values = [x - lam * p for x, p in zip(indices, prices, strict=True)]
         else:
-            best_i = max(range(len(candidates)), key=lambda i: (means[i], -i))
+            means, values = [e.mean for e in estimates], indices
+        if objective.goal is Goal.CHEAPEST_WITHIN:
+            # the cheapest route whose estimate is within epsilon of the best estimate
+            floor = max(means) - objective.epsilon
+            best_i = min((c.price, i) for i, c in enumerate(candidates) if means[i] >= floor)[1]
+        else:
+            best_i = 0  # ties go to the earlier candidate
+            for i in range(1, len(means)):
+                if means[i] > means[best_i]:
+                    best_i = i
         # Exploration is spread over time, not in bursts: besides the uniform floor, each other
         # route gets the probability by which its optimistic value exceeds the best's
         # estimate (the chance it is better, roughly); at most half the traffic explores.
         top = means[best_i]
-        extra = [
-            0.0 if i == best_i else max(0.0, value(x, p) - top)
-            for i, (x, p) in enumerate(zip(indices, prices, strict=True))
-        ]
+        extra = [0.0 if i == best_i or x <= top else x - top for i, x in enumerate(values)]
         budget = sum(extra)
         if budget > 0.5:
             extra = [x * 0.5 / budget for x in extra]
-        floor_share = self.explore / len(candidates)
+        floor_share = self.explore / len(candidates) * (1.0 - sum(extra))
         probabilities = {
-            c.route_id: floor_share * (1.0 - sum(extra)) + extra[i]
-            for i, c in enumerate(candidates)
+            c.route_id: floor_share + x for c, x in zip(candidates, extra, strict=True)
         }
         best_id = candidates[best_i].route_id
         probabilities[best_id] += 1.0 - sum(probabilities.values())
