@@ -83,6 +83,18 @@ def test_pumping_lowers_every_route_alike() -> None:
     assert oracle.conversions < simulate(scenario(routes=s_routes()), ORACLE, 1).conversions
 
 
+def test_a_dip_of_one_route_with_receipts_still_delivered_moves_traffic() -> None:
+    # the same dip on A alone, its receipts still saying delivered (a grey route's)
+    routes = [
+        {"name": "A", "deliver": [[0, 0.957], [3000, 0.57]], "dlr": "fake"},
+        {"name": "B", "deliver": 0.913},
+        {"name": "C", "deliver": 0.870},
+    ]
+    for seed in (1, 2):
+        result = simulate(scenario(messages=6000, routes=routes, users={}), "convroute", seed)
+        assert any(3000 <= i < 3600 for i in result.switch_at), result.switch_at
+
+
 def s_routes() -> list[dict[str, object]]:
     return [{"name": "A", "deliver": 0.95}, {"name": "B", "deliver": 0.85}]
 

@@ -33,6 +33,7 @@ class Run:
     regret: float
     reactions: tuple[int | None, ...]
     switches: int
+    late_switches: int  # after the first tenth of the run (learning at start left out)
     exploration: float
     cost_per_conversion: float | None
     seconds: float
@@ -63,6 +64,7 @@ def run_one(task: tuple[str, str, int]) -> Run:
         regret=result.regret,
         reactions=tuple(result.reactions),
         switches=result.switches,
+        late_switches=sum(1 for i in result.switch_at if i >= result.messages // 10),
         exploration=result.exploration,
         cost_per_conversion=result.cost_per_conversion,
         seconds=time.perf_counter() - started,
@@ -110,6 +112,7 @@ class Row:
     reactions: list[float]
     never: int
     switches: list[int]
+    late_switches: list[int]
     exploration: list[float]
     seconds: float
 
@@ -140,6 +143,7 @@ def summarize(runs: list[Run], lam_of: dict[str, float]) -> dict[str, list[Row]]
                 reactions=reactions,
                 never=sum(1 for r in rs for x in r.reactions if x is None),
                 switches=[r.switches for r in rs],
+                late_switches=[r.late_switches for r in rs],
                 exploration=[r.exploration for r in rs],
                 seconds=sum(r.seconds for r in rs),
             )
@@ -166,8 +170,8 @@ def markdown(summary: dict[str, list[Row]], lam_of: dict[str, float], command: s
             "",
             "| policy | seeds | regret | conversions | "
             + ("value | value / oracle" if lam else "conversions / oracle")
-            + " | reaction (messages) | switches | exploration | s/run |",
-            "|---|---|---|---|" + ("---|---|" if lam else "---|") + "---|---|---|---|",
+            + " | reaction (messages) | switches | after 10 % | exploration | s/run |",
+            "|---|---|---|---|" + ("---|---|" if lam else "---|") + "---|---|---|---|---|",
         ]
         for row in rows:
             ratio = _ms(100 * x for x in row.ratio) + " %" if row.ratio else "-"
@@ -181,6 +185,7 @@ def markdown(summary: dict[str, list[Row]], lam_of: dict[str, float], command: s
                 ratio,
                 reaction,
                 _ms(row.switches),
+                _ms(row.late_switches),
                 _ms(100 * x for x in row.exploration) + " %",
                 f"{row.seconds / row.seeds:.2f}",
             ]

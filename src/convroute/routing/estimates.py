@@ -554,6 +554,7 @@ class Ledger:
         rel_now = self._rel(now_ms)
         a, b = self.prior
         unknown = Estimate(a / (a + b), 0.0, None, 0.0)
+        new = tuple.__new__
         out = []
         for memory in range(len(self._scales)) if memories is None else memories:
             scale = self._scales[memory].scale(now_ms)
@@ -579,15 +580,14 @@ class Ledger:
                         (arm.cal_delivered_conv + 0.5) / (arm.cal_delivered + 1.0),
                         (arm.cal_failed_conv + 0.5) / (arm.cal_failed + 1.0),
                     )
-                estimates.append(
-                    Estimate(
-                        mean if mean < 1.0 else 1.0,
-                        exposure,
-                        arm.dlr_delivered / dlr_seen if dlr_seen > 1e-9 else None,
-                        arm.sent * scale,
-                        dlr_seen * scale,
-                        calibration,
-                    )
+                fields = (
+                    mean if mean < 1.0 else 1.0,
+                    exposure,
+                    arm.dlr_delivered / dlr_seen if dlr_seen > 1e-9 else None,
+                    arm.sent * scale,
+                    dlr_seen * scale,
+                    calibration,
                 )
+                estimates.append(new(Estimate, fields))  # Estimate(*fields), without a frame
             out.append(estimates)
         return out

@@ -85,7 +85,7 @@ def quality_report(
                 "price": q.price,
                 "share": round(q.share, 6),
                 "estimate": round(q.estimate, 6),
-                "evidence": round(q.evidence, 3),
+                "evidence": round(q.evidence, 6),  # young messages weigh little, not 0
                 "basis": q.basis.value,
                 "value": round(q.value, 6),
                 "dlr_rate": None if q.dlr_rate is None else round(q.dlr_rate, 6),

@@ -66,6 +66,7 @@ class Result:
     routes: list[str] = field(default_factory=list)
     series: Series | None = None
     resends: int = 0  # extra messages sent because users asked for a new code
+    switch_at: list[int] = field(default_factory=list)  # the messages at which it switched
 
     @property
     def regret(self) -> float:
@@ -271,7 +272,7 @@ class _Run:
         recent: deque[str] = deque(maxlen=_ROLLING)
         counts: Counter[str] = Counter()
         carrying: str | None = None
-        switches = 0
+        switch_at: list[int] = []
         best_history: list[tuple[int, str]] = []  # (message index, best route) at each change
         chosen_log: list[str] = []
         bucket: Counter[str] = Counter()
@@ -305,7 +306,7 @@ class _Run:
             # only the route just counted can have become the majority
             if route != carrying and counts[route] * 2 > len(recent):
                 if carrying is not None:
-                    switches += 1
+                    switch_at.append(i)
                 carrying = route
             if self.series is not None:
                 bucket[route] += 1
@@ -327,7 +328,8 @@ class _Run:
             expected_value=self.expected,
             oracle_expected_value=self.oracle_expected,
             reactions=_reactions(best_history, chosen_log),
-            switches=switches,
+            switches=len(switch_at),
+            switch_at=switch_at,
             exploration=self.explored / s.messages,
             routes=list(self.routes),
             series=self.series,
