@@ -21,7 +21,7 @@ import bisect
 import itertools
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from convroute.routing.policy import Context, Outcome, OutcomeKind
@@ -69,7 +69,7 @@ class Arm:
     cal_failed: float = 0.0
     cal_failed_conv: float = 0.0
     # decisions whose window is not over yet, converted or not: exposure F(age)
-    pending: dict[str, tuple[int, float]] = field(default_factory=dict)  # id -> (sent, w)
+    # Decisions whose window is not over yet, converted or not, have exposure F(age).
     # With F piecewise linear, a pending decision in segment j adds w * (a_j + b_j * age) to
     # the exposure, age = now - sent. Three sums make the total O(1) at any time:
     # sum(w * a_j) + now * sum(w * b_j) - sum(w * b_j * sent)  (times relative to an origin).
@@ -88,7 +88,7 @@ class _Record:
     epoch: int
     resolved: OutcomeKind | None = None
     dlr: OutcomeKind | None = None
-    open: bool = True  # in its arm's ``pending`` (exposure F(age)), not yet settled
+    open: bool = True  # its window not over: exposure F(age), not yet settled
     segment: int = 0  # which segment of F its age is in, while open
 
 
@@ -214,6 +214,11 @@ class Ledger:
         # arrive in time order, so each is a queue (one arriving late is put in its place)
         self._due: list[deque[tuple[int, _Record]]] = [deque() for _ in self._alpha]
         self._leave_at = [int(bound) for bound in self._bounds[1:]]  # age leaving each segment
+        # what moving from a segment to the next adds to alpha and beta
+        self._moves = [
+            (self._alpha[j + 1] - self._alpha[j], self._beta[j + 1] - self._beta[j])
+            for j in range(len(self._alpha) - 1)
+        ]
         self._origin_ms: int | None = None
         self._advanced_ms = -(2**62)
         self._epoch = 0  # moves with every anchor: records' cached weights are then recomputed
@@ -265,7 +270,6 @@ class Ledger:
             arm.cal_delivered_conv *= factor
             arm.cal_failed *= factor
             arm.cal_failed_conv *= factor
-            arm.pending = {key: (s, w * factor) for key, (s, w) in arm.pending.items()}
             arm.lin_a *= factor
             arm.lin_b *= factor
             arm.lin_c *= factor
@@ -292,7 +296,9 @@ class Ledger:
 
     def _each(self, record: _Record) -> zip[tuple[Arm, float]]:
         """The record's arm and weight in each memory."""
-        return zip(record.arms, self._weights_of(record), strict=True)
+        if record.epoch != self._epoch:
+            self._weights_of(record)
+        return zip(record.arms, record.weights)  # noqa: B905 (one per memory, both)
 
     # -- updates ---------------------------------------------------------------------------
 
@@ -319,7 +325,6 @@ class Ledger:
         rel, alpha, beta = self._rel(sent_ms), self._alpha[0], self._beta[0]
         for arm, weight in zip(arms, weights, strict=True):
             arm.sent += weight
-            arm.pending[decision_id] = (sent_ms, weight)
             beta_w = beta * weight
             arm.lin_a += alpha * weight
             arm.lin_b += beta_w
@@ -430,28 +435,34 @@ class Ledger:
             arm.lin_a += alpha * -w
             arm.lin_b += beta_w
             arm.lin_c += beta_w * rel
-            arm.pending.pop(decision_id, None)
         record.open = False
 
     def _advance(self, now_ms: int) -> None:
         """Move every open decision into the segment its age has reached by ``now_ms``;
         those past the window are settled (exposure 1)."""
         self._advanced_ms = max(self._advanced_ms, now_ms)
-        last, alphas, betas = len(self._alpha) - 1, self._alpha, self._beta
-        origin = self._origin_ms or 0
-        for segment, queue in enumerate(self._due):
+        last, due, leave_at = len(self._alpha) - 1, self._due, self._leave_at
+        origin, epoch = self._origin_ms or 0, self._epoch
+        for segment, queue in enumerate(due):
+            if not queue or queue[0][0] > now_ms:
+                continue
+            if segment == last:
+                while queue and queue[0][0] <= now_ms:
+                    record = queue.popleft()[1]
+                    if record.open:
+                        self._settle(record.decision_id, record)
+                continue
+            # from the line of ``segment`` to the next one's: only the differences move
+            d_alpha, d_beta = self._moves[segment]
+            nxt, after = segment + 1, leave_at[segment + 1]
+            next_queue = due[nxt]
             while queue and queue[0][0] <= now_ms:
                 record = queue.popleft()[1]
                 if not record.open:
                     continue  # settled or canceled since
-                if segment == last:
-                    self._settle(record.decision_id, record)
-                    continue
-                # from the line of ``segment`` to the next one's: only the differences move
-                nxt = segment + 1
-                d_alpha, d_beta = alphas[nxt] - alphas[segment], betas[nxt] - betas[segment]
-                rel = float(record.sent_ms - origin)
-                if record.epoch != self._epoch:
+                sent = record.sent_ms
+                rel = float(sent - origin)
+                if record.epoch != epoch:
                     self._weights_of(record)
                 for arm, w in zip(record.arms, record.weights):  # noqa: B905 (same length)
                     dbw = d_beta * w
@@ -459,7 +470,11 @@ class Ledger:
                     arm.lin_b += dbw
                     arm.lin_c += dbw * rel
                 record.segment = nxt
-                self._schedule(record, nxt)
+                at = sent + after
+                if next_queue and next_queue[-1][0] > at:
+                    bisect.insort(next_queue, (at, record), key=_due_at)
+                else:
+                    next_queue.append((at, record))
 
     def _pending_exposure(self, arm: Arm, now_ms: int) -> float:
         if now_ms >= self._advanced_ms:
@@ -469,12 +484,19 @@ class Ledger:
         return self._exact_pending(arm, now_ms)
 
     def _exact_pending(self, arm: Arm, now_ms: int) -> float:
-        # a read in the past (never in a simulation): the exact sum, changing nothing
+        # a read in the past (never in a simulation): the exact sum over the arm's open
+        # decisions, changing nothing
         window_ms = self.delay.window_s * 1000.0
-        return sum(
-            w * (1.0 if now_ms - s >= window_ms else self.delay.cdf((now_ms - s) / 1000.0))
-            for s, w in arm.pending.values()
-        )
+        total = 0.0
+        for record in self.records.values():
+            if not record.open:
+                continue
+            for k, candidate in enumerate(record.arms):
+                if candidate is arm:
+                    age = now_ms - record.sent_ms
+                    f = 1.0 if age >= window_ms else self.delay.cdf(age / 1000.0)
+                    total += self._weights_of(record)[k] * f
+        return total
 
     # -- reading ---------------------------------------------------------------------------
 
