@@ -70,7 +70,8 @@ def simulate_command(
     (--against URL) drive a running server with the scenario's traffic.
 
     Prints conversion rate, value, regret and ratio vs the oracle (same seed: same users,
-    same network), cost per conversion, reaction time to each change and route switches.
+    same network), cost per conversion, reaction time to each change, route switches, and
+    the anomalies (SMS pumping) a watch raised on the same traffic.
     With --against, the server routes with its own live policy; the driver sends through
     the native API, the server's simulated routes send receipts, and conversions are
     reported through the Plivo dialect (docs/routing.md, "End to end").
@@ -88,7 +89,9 @@ def simulate_command(
         length=spec.messages, label=f"{spec.name} ({policy})", file=sys.stderr
     ) as bar:
         advance: Callable[[int], None] = bar.update
-        result = simulate(spec, policy, seed, progress=advance, keep_series=plot is not None)
+        result = simulate(
+            spec, policy, seed, progress=advance, keep_series=plot is not None, watch=True
+        )
     oracle = simulate(spec, ORACLE, seed)
     click.echo(describe(result, oracle, spec.objective.lam))
     if plot is not None:

@@ -51,6 +51,26 @@ def test_report_has_a_row_per_policy_and_the_oracle_ratio(tmp_path: Path) -> Non
     for policy in ("oracle", "static", "convroute", "klUCB"):
         assert f"| {policy} | 2 |" in text
     assert "100.0 ± 0.0 %" in text  # the oracle against itself
+    assert "| false alarms |" in text
+    assert "pumping flagged" not in text  # no pumping in this scenario
+
+
+def test_report_says_how_soon_each_policy_s_traffic_showed_the_pumping(tmp_path: Path) -> None:
+    path = tmp_path / "pumped.toml"
+    path.write_text(
+        'name = "pumped"\nmessages = 2500\n[[routes]]\nname = "a"\ndeliver = 0.95\n'
+        '[[routes]]\nname = "b"\ndeliver = 0.90\n'
+        "[[pumping]]\nstart_s = 1200\nend_s = 2500\nshare = 0.5\n"
+    )
+    runs = run_all([(str(path), p, 0) for p in ("static", "random")], jobs=1)
+    by_policy = {run.policy: run for run in runs}
+    assert by_policy["static"].flagged_after == (None,)  # one route's traffic: cannot tell
+    (after,) = by_policy["random"].flagged_after
+    assert after is not None
+    assert 0 < after < 1300
+    text = markdown(summarize(runs, {"pumped": 0.0}), {"pumped": 0.0}, "convroute bench routing")
+    assert "| pumping flagged (s) |" in text
+    assert "(1 never)" in text
 
 
 def test_bench_routing_command(tmp_path: Path) -> None:

@@ -109,6 +109,7 @@ def test_simulate_command(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "scenario tiny: 500 messages, seed 3, policy convroute" in result.output
     assert "oracle" in result.output
+    assert "anomalies         none raised" in result.output
     bad = CliRunner().invoke(main, ["simulate", str(tmp_path / "nope.toml")])
     assert bad.exit_code == 1
     assert "no such scenario file" in bad.output
@@ -151,3 +152,33 @@ def test_honest_receipts_speed_the_reaction_and_fake_ones_gain_nothing() -> None
         [{"t": 0, "mode": "honest"}, {"t": 1500, "mode": "fake", "undelivered_share": 1.0}]
     )
     assert faked_conversions >= 0.98 * silent_conversions
+
+
+def test_the_watch_raises_pumping_during_the_episode_and_nothing_for_one_grey_route() -> None:
+    routes = [
+        {"name": "A", "deliver": 0.957},
+        {"name": "B", "deliver": 0.913},
+        {"name": "C", "deliver": 0.870},
+    ]
+    pumped = scenario(
+        messages=7000,
+        routes=routes,
+        users={},
+        pumping=[{"start_s": 3000, "end_s": 5000, "share": 0.4}],
+    )
+    for policy in ("convroute", "random"):
+        result = simulate(pumped, policy, 1, watch=True)
+        assert result.pumping == [(3000.0, 5000.0)]
+        (after,) = result.pumping_flagged_after
+        assert after is not None, (policy, result.anomalies)
+        assert after <= 600, (policy, result.anomalies)
+        assert result.false_alarms == 0
+        kind, country, _, cleared = result.anomalies[0]  # type: ignore[index]
+        assert (kind, country) == ("pumping", "GB")
+        assert cleared is not None
+        assert 5000 < cleared <= 6200
+    assert simulate(pumped, "convroute", 1).anomalies is None  # not watched
+    grey = [{**routes[0], "deliver": [[0, 0.957], [3000, 0.30]], "dlr": "fake"}, *routes[1:]]
+    for policy in ("convroute", "random"):
+        result = simulate(scenario(messages=7000, routes=grey, users={}), policy, 1, watch=True)
+        assert result.anomalies == []

@@ -37,6 +37,8 @@ class Run:
     exploration: float
     cost_per_conversion: float | None
     seconds: float
+    flagged_after: tuple[float | None, ...] = ()  # per pumping episode: s until raised
+    false_alarms: int = 0  # anomalies raised outside pumping episodes
 
 
 @lru_cache(maxsize=32)
@@ -50,11 +52,12 @@ def run_one(task: tuple[str, str, int]) -> Run:
     scenario = _scenario(path)
     started = time.perf_counter()
     if policy in OURS:
-        result: Result = simulate(scenario, policy, seed)
+        result: Result = simulate(scenario, policy, seed, watch=True)
     else:
         from convroute.bench.smpy import SmpyPolicy
 
-        result = simulate(scenario, SmpyPolicy(policy, scenario, seed, lambda: 0.0), seed)
+        smpy = SmpyPolicy(policy, scenario, seed, lambda: 0.0)
+        result = simulate(scenario, smpy, seed, watch=True)
     return Run(
         scenario=scenario.name,
         policy=policy,
@@ -68,6 +71,8 @@ def run_one(task: tuple[str, str, int]) -> Run:
         exploration=result.exploration,
         cost_per_conversion=result.cost_per_conversion,
         seconds=time.perf_counter() - started,
+        flagged_after=tuple(result.pumping_flagged_after),
+        false_alarms=result.false_alarms,
     )
 
 
@@ -115,6 +120,9 @@ class Row:
     late_switches: list[int]
     exploration: list[float]
     seconds: float
+    flagged_after: list[float]  # s from a pumping episode's start until the watch raised it
+    not_flagged: int  # pumping episodes the watch did not raise
+    false_alarms: list[int]
 
 
 def summarize(runs: list[Run], lam_of: dict[str, float]) -> dict[str, list[Row]]:
@@ -146,6 +154,9 @@ def summarize(runs: list[Run], lam_of: dict[str, float]) -> dict[str, list[Row]]
                 late_switches=[r.late_switches for r in rs],
                 exploration=[r.exploration for r in rs],
                 seconds=sum(r.seconds for r in rs),
+                flagged_after=[x for r in rs for x in r.flagged_after if x is not None],
+                not_flagged=sum(1 for r in rs for x in r.flagged_after if x is None),
+                false_alarms=[r.false_alarms for r in rs],
             )
         )
     for rows in out.values():
@@ -165,13 +176,20 @@ def markdown(summary: dict[str, list[Row]], lam_of: dict[str, float], command: s
     ]
     for scenario, rows in summary.items():
         lam = lam_of.get(scenario, 0.0)
+        pumping = any(row.flagged_after or row.not_flagged for row in rows)
         lines += [
             f"## {scenario}",
             "",
             "| policy | seeds | regret | conversions | "
             + ("value | value / oracle" if lam else "conversions / oracle")
-            + " | reaction (messages) | switches | after 10 % | exploration | s/run |",
-            "|---|---|---|---|" + ("---|---|" if lam else "---|") + "---|---|---|---|---|",
+            + " | reaction (messages) | switches | after 10 % | exploration | "
+            + ("pumping flagged (s) | " if pumping else "")
+            + "false alarms | s/run |",
+            "|---|---|---|---|"
+            + ("---|---|" if lam else "---|")
+            + "---|---|---|---|"
+            + ("---|" if pumping else "")
+            + "---|---|",
         ]
         for row in rows:
             ratio = _ms(100 * x for x in row.ratio) + " %" if row.ratio else "-"
@@ -187,11 +205,20 @@ def markdown(summary: dict[str, list[Row]], lam_of: dict[str, float], command: s
                 _ms(row.switches),
                 _ms(row.late_switches),
                 _ms(100 * x for x in row.exploration) + " %",
+                *([_flagged(row)] if pumping else []),
+                _ms(row.false_alarms),
                 f"{row.seconds / row.seeds:.2f}",
             ]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _flagged(row: Row) -> str:
+    text = _ms(row.flagged_after)
+    if row.not_flagged:
+        text = (text + " " if row.flagged_after else "") + f"({row.not_flagged} never)"
+    return text
 
 
 def write(path: Path, text: str) -> None:

@@ -36,4 +36,22 @@ def describe(result: Result, oracle: Result, lam: float) -> str:
         parts = ["never" if r is None else f"{r:,} messages" for r in result.reactions]
         lines.append(f"  reaction          {'; '.join(parts)}   (to each change of the best route)")
     lines.append(f"  switches          {result.switches}   exploration {_pct(result.exploration)}")
+    if result.anomalies is not None:
+        lines.append(f"  anomalies         {_anomalies(result)}")
     return "\n".join(lines)
+
+
+def _anomalies(result: Result) -> str:
+    """What the watch raised, and how fast it caught each pumping episode."""
+    assert result.anomalies is not None
+    parts = [
+        f"{kind} in {country} at {raised:,.0f} s"
+        + (f", cleared at {cleared:,.0f} s" if cleared is not None else ", still raised")
+        for kind, country, raised, cleared in result.anomalies
+    ] or ["none raised"]
+    for (start, end), after in zip(result.pumping, result.pumping_flagged_after, strict=True):
+        caught = "not raised" if after is None else f"raised {after:,.0f} s after it began"
+        parts.append(f"pumping {start:,.0f}-{end:,.0f} s: {caught}")
+    if result.false_alarms:
+        parts.append(f"{result.false_alarms} raised outside pumping")
+    return "; ".join(parts)

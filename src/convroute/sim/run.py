@@ -17,6 +17,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from convroute.routing.anomalies import PumpingWatch
 from convroute.routing.estimates import ConversionDelay
 from convroute.routing.policies import Failover, Static, make_policy
 from convroute.routing.policy import (
@@ -33,6 +34,8 @@ from convroute.sim.scenario import RouteSpec, Scenario
 ORACLE = "oracle"
 _ROLLING = 100  # messages in the window that defines which route "carries" the traffic
 _MAX_SERIES = 400  # points kept for plots
+_CHECK_EVERY_S = 10.0  # how often the anomaly watch looks at each destination
+_FALSE_ALARM_GRACE_S = 600.0  # after an episode, its messages' outcomes are still coming in
 
 
 @dataclass
@@ -67,10 +70,34 @@ class Result:
     series: Series | None = None
     resends: int = 0  # extra messages sent because users asked for a new code
     switch_at: list[int] = field(default_factory=list)  # the messages at which it switched
+    # anomalies the watch raised: (kind, country, raised at s, cleared at s or None); None if
+    # the run was not watched
+    anomalies: list[tuple[str, str, float, float | None]] | None = None
+    pumping: list[tuple[float, float]] = field(default_factory=list)  # the scenario's episodes
 
     @property
     def regret(self) -> float:
         return self.oracle_expected_value - self.expected_value
+
+    @property
+    def pumping_flagged_after(self) -> list[float | None]:
+        """Per pumping episode, seconds from its start until the watch raised a pumping
+        anomaly (None: not during the episode)."""
+        raised = [a[2] for a in self.anomalies or [] if a[0] == "pumping"]
+        return [
+            next((t - start for t in raised if start <= t < end), None)
+            for start, end in self.pumping
+        ]
+
+    @property
+    def false_alarms(self) -> int:
+        """Anomalies raised while no pumping episode (or its last window of conversions)
+        was in progress."""
+        return sum(
+            1
+            for a in self.anomalies or []
+            if not any(start <= a[2] < end + _FALSE_ALARM_GRACE_S for start, end in self.pumping)
+        )
 
     @property
     def conversion_rate(self) -> float:
@@ -202,9 +229,7 @@ def make(scenario: Scenario, name: str, clock: Callable[[], float]) -> Policy:
     """A policy by name for ``scenario``: its delay model and objective, or the oracle."""
     if name == ORACLE:
         return Oracle(scenario, clock)
-    u = scenario.users
-    delay = ConversionDelay(max(u.delay_median_s, 1e-3), max(u.delay_sigma, 1e-3), u.window_s)
-    policy = make_policy(name, delay, scenario.objective)
+    policy = make_policy(name, _delay(scenario), scenario.objective)
     if isinstance(policy, Static | Failover):
         # "static" is the best route at the start, as an operator would have configured it
         country = scenario.destinations[0].country
@@ -213,6 +238,12 @@ def make(scenario: Scenario, name: str, clock: Callable[[], float]) -> Policy:
             key=lambda n: -expected_value(scenario, _route(scenario, n), country, 0.0),
         )
     return policy
+
+
+def _delay(scenario: Scenario) -> ConversionDelay:
+    """The scenario's conversion-delay distribution, as the engine models it."""
+    u = scenario.users
+    return ConversionDelay(max(u.delay_median_s, 1e-3), max(u.delay_sigma, 1e-3), u.window_s)
 
 
 def _route(scenario: Scenario, name: str) -> RouteSpec:
@@ -225,11 +256,15 @@ def simulate(
     seed: int,
     progress: Callable[[int], None] | None = None,
     keep_series: bool = False,
+    watch: bool = False,
 ) -> Result:
-    """Run ``scenario`` once with ``policy`` (a name, or a policy object)."""
+    """Run ``scenario`` once with ``policy`` (a name, or a policy object); with ``watch``, an
+    anomaly watch (``PumpingWatch``) sees the same decisions and outcomes and the result lists
+    what it raised."""
     clock = _Clock()
     chooser = make(scenario, policy, clock) if isinstance(policy, str) else policy
-    return _Run(scenario, chooser, seed, clock, keep_series).run(progress)
+    watcher = PumpingWatch(_delay(scenario)) if watch else None
+    return _Run(scenario, chooser, seed, clock, keep_series, watcher).run(progress)
 
 
 class _Run:
@@ -242,8 +277,10 @@ class _Run:
         seed: int,
         clock: _Clock,
         keep_series: bool,
+        watch: PumpingWatch | None = None,
     ) -> None:
         self.s, self.chooser, self.seed, self.clock = scenario, chooser, seed, clock
+        self.watch = watch
         self.env = random.Random(seed)
         self.resend_env = random.Random(seed * 7_919 + 3)  # resends: their own stream
         self.policy_rng = random.Random(seed * 1_000_003 + 17)
@@ -278,8 +315,12 @@ class _Run:
         bucket: Counter[str] = Counter()
         step = max(1, s.messages // 200)
         rnd = self.env.random
+        next_check = _CHECK_EVERY_S
         for i in range(s.messages):
             t = i * interval
+            if self.watch is not None and t >= next_check:
+                self._check(t)
+                next_check = t + _CHECK_EVERY_S
             while self.resends and self.resends[0][0] <= t:
                 at, _, original, country, avoid = heapq.heappop(self.resends)
                 self._deliver_events(at)
@@ -330,6 +371,8 @@ class _Run:
             reactions=_reactions(best_history, chosen_log),
             switches=len(switch_at),
             switch_at=switch_at,
+            anomalies=None if self.watch is None else _raised(self.watch),
+            pumping=[(p.start_s, p.end_s) for p in s.pumping],
             exploration=self.explored / s.messages,
             routes=list(self.routes),
             series=self.series,
@@ -338,9 +381,20 @@ class _Run:
 
     def _deliver_events(self, t: float) -> None:
         now_ms = int(t * 1000)
-        events = self.events
+        events, watch = self.events, self.watch
         while events and events[0][0] <= now_ms:
-            self.chooser.observe(heapq.heappop(events)[2])
+            outcome = heapq.heappop(events)[2]
+            self.chooser.observe(outcome)
+            if watch is not None:
+                watch.observe(outcome)
+
+    def _check(self, t: float) -> None:
+        """The anomaly watch looks at every destination."""
+        assert self.watch is not None
+        self._deliver_events(t)
+        now_ms = int(t * 1000)
+        for country, candidates in self.candidates.items():
+            self.watch.check(self.contexts[country], [c.route_id for c in candidates], now_ms)
 
     def _push(self, at: int, outcome: Outcome) -> None:
         self.seq += 1
@@ -366,6 +420,8 @@ class _Run:
         )
         route = self.routes[decision.route_id]
         self._last_route = route.name
+        if self.watch is not None:
+            self.watch.record(decision_id, self.contexts[country], route.name, now_ms)
         if decision.probability < 0.5:
             self.explored += 1
         p_deliver, _, value = now_truth[route.name]
@@ -401,6 +457,18 @@ class _Run:
             dlr_at = int((t + f.receipt_after_s) * 1000) if f.submitted else now_ms
             self._push(dlr_at, Outcome(decision_id, kind, dlr_at))
         return cands[best_i].route_id
+
+
+def _raised(watch: PumpingWatch) -> list[tuple[str, str, float, float | None]]:
+    return [
+        (
+            a.kind,
+            a.context.country,
+            a.started_ms / 1000.0,
+            None if a.cleared_ms is None else a.cleared_ms / 1000.0,
+        )
+        for a in watch.anomalies
+    ]
 
 
 class _Clock:
