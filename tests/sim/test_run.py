@@ -182,3 +182,19 @@ def test_the_watch_raises_pumping_during_the_episode_and_nothing_for_one_grey_ro
     for policy in ("convroute", "random"):
         result = simulate(scenario(messages=7000, routes=grey, users={}), policy, 1, watch=True)
         assert result.anomalies == []
+
+
+def test_watching_changes_nothing_the_policy_does() -> None:
+    s = scenario(
+        users={"delay_median_s": 10, "window_s": 120, "resend_share": 0.5, "resend_after_s": 30},
+        pumping=[{"start_s": 1200, "end_s": 2400, "share": 0.4}],
+    )
+    for policy in ("convroute", "epsilon-greedy"):
+        plain, watched = simulate(s, policy, 2), simulate(s, policy, 2, watch=True)
+        assert plain.resends > 0
+        assert (watched.conversions, watched.regret, watched.switch_at, watched.resends) == (
+            plain.conversions,
+            plain.regret,
+            plain.switch_at,
+            plain.resends,
+        )

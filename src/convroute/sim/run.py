@@ -318,14 +318,15 @@ class _Run:
         next_check = _CHECK_EVERY_S
         for i in range(s.messages):
             t = i * interval
-            if self.watch is not None and t >= next_check:
-                self._check(t)
-                next_check = t + _CHECK_EVERY_S
             while self.resends and self.resends[0][0] <= t:
                 at, _, original, country, avoid = heapq.heappop(self.resends)
                 self._deliver_events(at)
                 self._send(f"{original}-resend", at, country, Draws.of(self.resend_env), avoid)
             self._deliver_events(t)
+            if self.watch is not None and t >= next_check:
+                # after everything due by t reached the policy: the watch changes nothing
+                self._check(t)
+                next_check = t + _CHECK_EVERY_S
             r_dest = rnd()
             country = shares[0][0]
             acc = 0.0
@@ -391,7 +392,6 @@ class _Run:
     def _check(self, t: float) -> None:
         """The anomaly watch looks at every destination."""
         assert self.watch is not None
-        self._deliver_events(t)
         now_ms = int(t * 1000)
         for country, candidates in self.candidates.items():
             self.watch.check(self.contexts[country], [c.route_id for c in candidates], now_ms)
