@@ -102,6 +102,44 @@ def test_a_ledger_of_two_memories_is_two_ledgers_in_one(
         assert both.own(CTX, ids, now, memory) == ledger.own(CTX, ids, now)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    events=_events,
+    window=st.tuples(st.integers(0, 600_000), st.integers(0, 600_000)),
+    now=st.integers(0, 2_000_000),
+)
+def test_cancelling_a_stretch_of_traffic_is_never_having_seen_it(
+    events: list[tuple[int, int, OutcomeKind | None, int]], window: tuple[int, int], now: int
+) -> None:
+    start, end = sorted(window)
+    cancelled, never = Ledger(also_tau_s=(200.0,)), Ledger(also_tau_s=(200.0,))
+    outcomes = []
+    for i, (route, sent, kind, delay) in enumerate(sorted(events, key=lambda e: e[1])):
+        cancelled.record(f"d{i}", CTX, ROUTES[route].route_id, sent)
+        if not start <= sent <= end:
+            never.record(f"d{i}", CTX, ROUTES[route].route_id, sent)
+        if kind is not None:
+            outcomes.append(Outcome(f"d{i}", kind, sent + delay))
+    for outcome in outcomes:
+        cancelled.observe(outcome)
+        never.observe(outcome)
+    inside = sum(
+        1
+        for _, sent, kind, _ in events
+        if start <= sent <= end and kind is not OutcomeKind.CANCELED
+    )
+    assert cancelled.cancel_sent_between(CTX, start, end) == inside
+    assert cancelled.cancel_sent_between(Context("FR", None, "otp"), start, end) == 0
+    ids = [c.route_id for c in ROUTES]
+    for memory in (0, 1):
+        for a, b in zip(
+            cancelled.own(CTX, ids, now, memory), never.own(CTX, ids, now, memory), strict=True
+        ):
+            assert a.mean == pytest.approx(b.mean, rel=1e-6, abs=1e-9)
+            assert a.exposure == pytest.approx(b.exposure, rel=1e-6, abs=1e-9)
+            assert a.sent == pytest.approx(b.sent, rel=1e-6, abs=1e-9)
+
+
 @pytest.mark.parametrize("name", list(POLICIES))
 def test_same_seed_same_decisions(name: str) -> None:
     def run(seed: int) -> list[str]:

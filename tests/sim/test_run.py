@@ -9,7 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from convroute.cli import main
-from convroute.sim.run import ORACLE, simulate
+from convroute.routing.estimates import Ledger
+from convroute.routing.policies import FAST_TAU_S, Adaptive, make_policy
+from convroute.sim.run import ORACLE, delay_of, simulate
 from convroute.sim.scenario import parse
 
 
@@ -198,3 +200,32 @@ def test_watching_changes_nothing_the_policy_does() -> None:
             plain.switch_at,
             plain.resends,
         )
+
+
+def test_the_default_policy_holds_its_route_through_pumping() -> None:
+    routes = [
+        {"name": "A", "deliver": 0.957},
+        {"name": "B", "deliver": 0.913},
+        {"name": "C", "deliver": 0.870},
+    ]
+    s = scenario(
+        messages=8000,
+        routes=routes,
+        users={},
+        pumping=[{"start_s": 3000, "end_s": 5500, "share": 0.4}],
+    )
+    for seed in (1, 2):
+        watching = make_policy("convroute", delay_of(s))
+        held = simulate(s, watching, seed)
+        assert isinstance(watching, Adaptive)
+        assert watching.watch is not None
+        (episode,) = watching.watch.anomalies
+        assert 3_000_000 <= episode.started_ms <= 3_600_000
+        assert episode.cleared_ms is not None
+        assert [i for i in held.switch_at if 3000 <= i < 6000] == []
+        # the same policy without its watch follows the dip from route to route
+        blind = simulate(
+            s, Adaptive(Ledger(delay_of(s), also_tau_s=(FAST_TAU_S,)), watch=False), seed
+        )
+        assert len([i for i in blind.switch_at if 3000 <= i < 6000]) >= 5
+        assert held.regret < blind.regret

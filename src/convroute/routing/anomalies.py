@@ -76,8 +76,14 @@ class PumpingWatch:
         receipt_slack: float = 0.05,
         baseline_lag_s: float = BASELINE_LAG_S,
         min_drop: float = 0.2,
+        ledger: Ledger | None = None,
     ) -> None:
-        self.ledger = Ledger(delay, tau_s=3600.0, also_tau_s=(recent_tau_s,))
+        # with ``ledger`` (a policy's, of two memories or more: long, recent), the watch reads
+        # the policy's sums instead of keeping its own; its owner records into it
+        if ledger is not None and ledger.memories < 2:
+            raise ValueError("the pumping watch needs a ledger with a second, recent memory")
+        self._shared = ledger is not None
+        self.ledger = ledger or Ledger(delay, tau_s=3600.0, also_tau_s=(recent_tau_s,))
         self.baseline_lag_ms = baseline_lag_s * 1000.0
         self.raise_z, self.shared_z, self.clear_z = raise_z, shared_z, clear_z
         self.min_exposure = min_exposure
@@ -90,12 +96,25 @@ class PumpingWatch:
         self._history: dict[Context, deque[tuple[int, _Baseline]]] = {}
 
     def record(self, decision_id: str, context: Context, route_id: str, sent_ms: int) -> None:
-        """A message was sent on ``route_id``."""
-        self.ledger.record(decision_id, context, route_id, sent_ms)
+        """A message was sent on ``route_id`` (a shared ledger's owner records it)."""
+        if not self._shared:
+            self.ledger.record(decision_id, context, route_id, sent_ms)
 
     def observe(self, outcome: Outcome) -> None:
         """An outcome of a recorded message (any order, any delay)."""
-        self.ledger.observe(outcome)
+        if not self._shared:
+            self.ledger.observe(outcome)
+
+    def set_pace(self, pace: float) -> None:
+        """Time constants divided by ``pace`` (traffic played ``pace`` x real time)."""
+        if not self._shared:
+            self.ledger.set_pace(pace)
+        self.baseline_lag_ms /= pace
+
+    def baseline(self, context: Context) -> dict[str, float] | None:
+        """While an episode is raised: each route's conversion rate from before it."""
+        frozen = self._baseline.get(context)
+        return None if frozen is None else {r: rate for r, (rate, _, _) in frozen.items()}
 
     def _lagged(
         self, context: Context, route_ids: list[str], slow: list[Estimate], now_ms: int
@@ -128,7 +147,10 @@ class PumpingWatch:
             baseline = self._lagged(context, route_ids, slow, now_ms)
             if baseline is None:
                 return open_
-        figures = _dip(route_ids, recent, baseline, self.min_exposure, self.ledger.prior)
+        # raising needs two routes with evidence (is the dip shared?); clearing, one
+        figures = _dip(
+            route_ids, recent, baseline, self.min_exposure, self.ledger.prior, 1 if open_ else 2
+        )
         if figures is None:
             return open_
         z_all, z_rest, drop, receipts_drop = figures
@@ -172,11 +194,12 @@ def _dip(
     baseline: _Baseline,
     min_exposure: float,
     prior: tuple[float, float],
+    min_routes: int,
 ) -> tuple[float, float, float, float | None] | None:
     """Recent conversions against the baseline rates: the pooled z of all routes, the pooled
     z of the routes other than the one that dips the most, the relative drop of conversions,
     and the drop of the delivered share of receipts (None without receipts). None without
-    enough evidence on two routes."""
+    enough evidence on ``min_routes`` routes."""
     a, b = prior
     rows: list[_Row] = []
     for route_id, e in zip(route_ids, recent, strict=True):
@@ -196,7 +219,7 @@ def _dip(
         p = (rate + e.mean) / 2.0
         variance = max(p * (1.0 - p), 0.01) * (exposure + exposure**2 / base_exposure)
         rows.append((e.exposure, observed, expected, variance, e.receipts, e.dlr_rate, dlr_before))
-    if len(rows) < 2:
+    if len(rows) < min_routes:
         return None
     # the route that dips the most (its own z) left out, do the others dip too?
     rows.sort(key=lambda row: (row[1] - row[2]) / math.sqrt(row[3]))

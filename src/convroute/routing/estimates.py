@@ -357,6 +357,21 @@ class Ledger:
             return
         self._resolve(outcome.decision_id, record, kind)
 
+    def cancel_sent_between(self, context: Context, start_ms: int, end_ms: int) -> int:
+        """Take every decision for ``context`` sent in [start_ms, end_ms] out of the
+        statistics, as if each had been canceled (traffic that said nothing about the routes,
+        such as a pumping episode's); how many left."""
+        left = 0
+        for decision_id, record in self.records.items():
+            if (
+                record.key[0] == context
+                and start_ms <= record.sent_ms <= end_ms
+                and record.resolved is not OutcomeKind.CANCELED
+            ):
+                self._resolve(decision_id, record, OutcomeKind.CANCELED)
+                left += 1
+        return left
+
     def _resolve(self, decision_id: str, record: _Record, kind: OutcomeKind) -> None:
         previous = record.resolved
         if _RANK[kind] <= _RANK[previous]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
+from convroute.routing.anomalies import PumpingWatch
 from convroute.routing.estimates import ConversionDelay, Estimate, Ledger
 from convroute.routing.policy import Candidate, Context, Decision, Outcome
 
@@ -55,6 +56,7 @@ class Basis(StrEnum):
     LONG_TERM = "long-term"  # the slow ledger: stable evidence
     CHANGED = "changed"  # recent evidence departs from the long-term: the route changed
     RECEIPTS = "receipts"  # the route's calibrated receipts predict a drop before conversions
+    PUMPING = "before-pumping"  # a pumping episode is raised: the rate from before it
 
 
 class View(NamedTuple):
@@ -277,6 +279,7 @@ class EpsilonGreedy(LearningPolicy):
 
 
 FAST_TAU_S = 200.0  # the default policy's short memory (s): a change shows within minutes
+CHECK_EVERY_MS = 10_000.0  # how often the default policy's pumping watch looks again
 
 
 class Adaptive(LearningPolicy):
@@ -298,6 +301,7 @@ class Adaptive(LearningPolicy):
         explore: float = 0.01,
         boldness: float = 0.3,
         z: float = 3.0,
+        watch: bool = True,
     ) -> None:
         ledger = ledger or Ledger(also_tau_s=(FAST_TAU_S,))
         if ledger.memories < 2:
@@ -307,6 +311,11 @@ class Adaptive(LearningPolicy):
         self.explore = explore
         self.boldness = boldness
         self.z = z
+        # a pumping watch reading this ledger: while it holds an episode raised for a
+        # destination, routes are valued at their rates from before the episode
+        self.watch = PumpingWatch(ledger=ledger) if watch else None
+        self._next_check: dict[Context, int] = {}
+        self.check_every_ms = CHECK_EVERY_MS
 
     def current(self, context: Context, candidates: list[Candidate], now_ms: int) -> list[Estimate]:
         """Each route's estimate: the slow one, or the fast one where the route changed, or,
@@ -322,6 +331,13 @@ class Adaptive(LearningPolicy):
         ledger = self.ledger
         slow, fast = ledger.own_all(context, ids, now_ms)
         slow = ledger.borrowing(context, ids, slow, now_ms)
+        if self.watch is not None:
+            before = self._before_pumping(context, ids, now_ms)
+            if before is not None:
+                return [
+                    s._replace(mean=before[r]) if r in before else s
+                    for r, s in zip(ids, slow, strict=True)
+                ], [Basis.PUMPING if r in before else Basis.LONG_TERM for r in ids]
         z = self.z
         estimates, bases = [], []
         for s, f in zip(slow, fast, strict=True):
@@ -344,6 +360,24 @@ class Adaptive(LearningPolicy):
             estimates.append(chosen)
             bases.append(basis)
         return estimates, bases
+
+    def _before_pumping(
+        self, context: Context, ids: list[str], now_ms: int
+    ) -> dict[str, float] | None:
+        """The routes' rates from before the destination's pumping episode, if one is
+        raised (the watch looks again every ``check_every_ms``)."""
+        watch = self.watch
+        assert watch is not None
+        if now_ms >= self._next_check.get(context, 0):
+            self._next_check[context] = now_ms + int(self.check_every_ms)
+            episode = watch.active(context)
+            watch.check(context, ids, now_ms)
+            if episode is not None and not episode.active:
+                # over: the episode's traffic said nothing about the routes, and it weighed
+                # most on the route that carried it; it leaves the statistics
+                start = episode.started_ms - int(watch.baseline_lag_ms)
+                self.ledger.cancel_sent_between(context, start, now_ms)
+        return watch.baseline(context)
 
     def explain(self, context: Context, candidates: list[Candidate], now_ms: int) -> list[View]:
         if len(candidates) == 1:
@@ -415,6 +449,9 @@ def set_pace(policy: LearningPolicy, pace: float) -> None:
     """Run ``policy``'s memories ``pace`` times faster: for traffic played faster than real
     time (a scenario at ``pace`` x), every time constant divides by ``pace``."""
     policy.ledger.set_pace(pace)
+    if isinstance(policy, Adaptive) and policy.watch is not None:
+        policy.watch.set_pace(pace)
+        policy.check_every_ms /= pace
 
 
 PolicyFactory = Callable[[ConversionDelay, Objective], LearningPolicy]

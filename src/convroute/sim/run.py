@@ -229,7 +229,7 @@ def make(scenario: Scenario, name: str, clock: Callable[[], float]) -> Policy:
     """A policy by name for ``scenario``: its delay model and objective, or the oracle."""
     if name == ORACLE:
         return Oracle(scenario, clock)
-    policy = make_policy(name, _delay(scenario), scenario.objective)
+    policy = make_policy(name, delay_of(scenario), scenario.objective)
     if isinstance(policy, Static | Failover):
         # "static" is the best route at the start, as an operator would have configured it
         country = scenario.destinations[0].country
@@ -240,7 +240,7 @@ def make(scenario: Scenario, name: str, clock: Callable[[], float]) -> Policy:
     return policy
 
 
-def _delay(scenario: Scenario) -> ConversionDelay:
+def delay_of(scenario: Scenario) -> ConversionDelay:
     """The scenario's conversion-delay distribution, as the engine models it."""
     u = scenario.users
     return ConversionDelay(max(u.delay_median_s, 1e-3), max(u.delay_sigma, 1e-3), u.window_s)
@@ -263,7 +263,7 @@ def simulate(
     what it raised."""
     clock = _Clock()
     chooser = make(scenario, policy, clock) if isinstance(policy, str) else policy
-    watcher = PumpingWatch(_delay(scenario)) if watch else None
+    watcher = PumpingWatch(delay_of(scenario)) if watch else None
     return _Run(scenario, chooser, seed, clock, keep_series, watcher).run(progress)
 
 
