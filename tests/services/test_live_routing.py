@@ -250,3 +250,17 @@ def test_a_late_report_corrects_the_window_close(seeded: Container) -> None:
     run(c, late, closes_at + 1000)  # type: ignore[arg-type]
     sync(c, closes_at + 1000)
     assert estimate(closes_at + 1000) > 0.6  # thirty of forty converted after all
+
+
+def test_every_basis_of_an_estimate_has_words_for_operators() -> None:
+    from convroute.routing.estimates import Estimate
+    from convroute.routing.policies import Basis, View
+    from convroute.services.router import _reason
+
+    estimate = Estimate(0.8, 100.0, None, 100.0)
+    best = View("a", estimate, Basis.LONG_TERM, 0.8, 0.85, 0.9)
+    for basis in Basis:
+        other = View("b", estimate, basis, 0.7, 0.75, 0.1)
+        assert _reason(other, best, "convroute").startswith("explored")
+    pumped = View("b", estimate, Basis.PUMPING, 0.7, 0.75, 0.1)
+    assert "pumping" in _reason(pumped, best, "convroute")

@@ -239,6 +239,7 @@ def _reason(view: View, best: View, policy: str) -> str:
         Basis.LONG_TERM: "",
         Basis.CHANGED: "; recent conversions depart from its long-term rate: recent evidence used",
         Basis.RECEIPTS: "; its receipts, proven predictive on this route, show a drop",
+        Basis.PUMPING: "; SMS pumping is raised for this destination: its rate from before",
     }[view.basis]
     if view is best:
         return "best estimated value" + why
