@@ -12,7 +12,7 @@ from convroute.cli import main
 from convroute.routing.estimates import Ledger
 from convroute.routing.policies import FAST_TAU_S, Adaptive, make_policy
 from convroute.sim.run import ORACLE, delay_of, simulate
-from convroute.sim.scenario import parse
+from convroute.sim.scenario import Scenario, parse
 
 
 def scenario(**extra: object):  # type: ignore[no-untyped-def]
@@ -156,20 +156,28 @@ def test_honest_receipts_speed_the_reaction_and_fake_ones_gain_nothing() -> None
     assert faked_conversions >= 0.98 * silent_conversions
 
 
-def test_the_watch_raises_pumping_during_the_episode_and_nothing_for_one_grey_route() -> None:
-    routes = [
-        {"name": "A", "deliver": 0.957},
-        {"name": "B", "deliver": 0.913},
-        {"name": "C", "deliver": 0.870},
-    ]
-    pumped = scenario(
-        messages=7000,
-        routes=routes,
+THREE_ROUTES = [
+    {"name": "A", "deliver": 0.957},
+    {"name": "B", "deliver": 0.913},
+    {"name": "C", "deliver": 0.870},
+]
+
+
+def pumped(messages: int, start_s: int, end_s: int) -> Scenario:
+    """Three steady routes, no conversion delay, 40 % of traffic pumped from start to end."""
+    return scenario(
+        messages=messages,
+        routes=THREE_ROUTES,
         users={},
-        pumping=[{"start_s": 3000, "end_s": 5000, "share": 0.4}],
+        pumping=[{"start_s": start_s, "end_s": end_s, "share": 0.4}],
     )
+
+
+def test_the_watch_raises_pumping_during_the_episode_and_nothing_for_one_grey_route() -> None:
+    routes = THREE_ROUTES
+    pumped_run = pumped(7000, 3000, 5000)
     for policy in ("convroute", "random"):
-        result = simulate(pumped, policy, 1, watch=True)
+        result = simulate(pumped_run, policy, 1, watch=True)
         assert result.pumping == [(3000.0, 5000.0)]
         (after,) = result.pumping_flagged_after
         assert after is not None, (policy, result.anomalies)
@@ -179,7 +187,7 @@ def test_the_watch_raises_pumping_during_the_episode_and_nothing_for_one_grey_ro
         assert (kind, country) == ("pumping", "GB")
         assert cleared is not None
         assert 5000 < cleared <= 6200
-    assert simulate(pumped, "convroute", 1).anomalies is None  # not watched
+    assert simulate(pumped_run, "convroute", 1).anomalies is None  # not watched
     grey = [{**routes[0], "deliver": [[0, 0.957], [3000, 0.30]], "dlr": "fake"}, *routes[1:]]
     for policy in ("convroute", "random"):
         result = simulate(scenario(messages=7000, routes=grey, users={}), policy, 1, watch=True)
@@ -203,17 +211,7 @@ def test_watching_changes_nothing_the_policy_does() -> None:
 
 
 def test_the_default_policy_holds_its_route_through_pumping() -> None:
-    routes = [
-        {"name": "A", "deliver": 0.957},
-        {"name": "B", "deliver": 0.913},
-        {"name": "C", "deliver": 0.870},
-    ]
-    s = scenario(
-        messages=8000,
-        routes=routes,
-        users={},
-        pumping=[{"start_s": 3000, "end_s": 5500, "share": 0.4}],
-    )
+    s = pumped(8000, 3000, 5500)
     for seed in (1, 2):
         watching = make_policy("convroute", delay_of(s))
         held = simulate(s, watching, seed)
