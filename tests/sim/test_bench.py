@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
+import numpy as np
 from click.testing import CliRunner
 
 from convroute.bench.routing import markdown, run_all, summarize
@@ -35,6 +37,17 @@ def test_every_smpy_policy_runs_and_learns() -> None:
         result = simulate(scenario, SmpyPolicy(name, scenario, 1, lambda: 0.0), 1)
         assert result.policy == name
         assert result.regret < 0.3 * scenario.messages, name  # better than always wrong
+
+
+def test_an_smpy_run_is_the_same_under_the_same_seed_whatever_ran_before() -> None:
+    # CUSUM explores with Python's global generator, GLR with NumPy's: both are seeded per run
+    scenario = parse({**TINY, "messages": 2000})
+    for name in ("CUSUM-klUCB", "GLR-klUCB (local)", "DTS"):
+        first = simulate(scenario, SmpyPolicy(name, scenario, 3, lambda: 0.0), 3)
+        random.random()  # whatever ran before in this process drew from both generators
+        np.random.random()
+        again = simulate(scenario, SmpyPolicy(name, scenario, 3, lambda: 0.0), 3)
+        assert (first.conversions, first.regret) == (again.conversions, again.regret), name
 
 
 def test_report_has_a_row_per_policy_and_the_oracle_ratio(tmp_path: Path) -> None:

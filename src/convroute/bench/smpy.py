@@ -136,7 +136,11 @@ class SmpyPolicy:
     ) -> None:
         import numpy as np
 
-        np.random.seed(seed % 2**32)  # SMPyBandits breaks ties with NumPy's global generator
+        # SMPyBandits draws from the global generators: NumPy's (ties, GLR's forced exploration,
+        # Beta samples) and Python's (CUSUM's and M-UCB's uniform exploration, the binarization
+        # of rewards in [0, 1]); seeded per run, a run is the same whatever ran before it.
+        np.random.seed(seed % 2**32)
+        random.seed(seed)
         self.name = name
         self.problem = problem_of(scenario)
         self.policy = build(name, self.problem)
