@@ -103,6 +103,35 @@ def test_a_dip_of_one_route_is_not_pumping() -> None:
     assert watch.anomalies == []
 
 
+def test_a_route_failing_alone_while_noise_lowers_the_others_is_not_pumping() -> None:
+    # even traffic, route A grey from 6000 s for hours: the others' recent rates dip by
+    # chance now and then (seed 8: z = -2.5 just after the change), but nowhere near as
+    # deep as A's, so the dip is not shared evenly
+    def grey(route: str, t: float) -> float:
+        return RATES[route] * (0.35 if route == "A" and t >= 6000 else 1.0)
+
+    for seed in (7, 8, 9):
+        watch = PumpingWatch()
+        drive(watch, grey, 30_000, seed=seed, shares={"A": 1 / 3, "B": 1 / 3, "C": 1 / 3})
+        assert watch.anomalies == [], seed
+
+
+def test_an_episode_clears_when_only_one_route_s_own_dip_remains() -> None:
+    # pumping from 6000 s to 9000 s; route A goes grey at 9000 s and stays so
+    def pumped_then_grey(route: str, t: float) -> float:
+        if route == "A" and t >= 9000:
+            return RATES[route] * 0.35
+        return pumping(6000, 9000)(route, t)
+
+    watch = PumpingWatch()
+    drive(watch, pumped_then_grey, 14_000, shares={"A": 1 / 3, "B": 1 / 3, "C": 1 / 3})
+    (episode,) = watch.anomalies
+    assert 6_000_000 <= episode.started_ms <= 6_600_000
+    assert episode.cleared_ms is not None
+    assert 9_000_000 < episode.cleared_ms <= 10_800_000
+    assert watch.active(GB) is None
+
+
 def test_an_outage_the_receipts_admit_is_not_pumping() -> None:
     watch = PumpingWatch()
     drive(watch, pumping(6000, 9000), 9000, receipts="honest")

@@ -14,10 +14,15 @@ What tells pumping apart from what looks like it:
 So the watch raises a pumping anomaly for a destination when, over its recent memory
 (τ = 5 min), (1) conversions of all routes together fall well below what each route's
 long-term rate predicts (pooled z ≤ -``raise_z``), (2) the routes *other than* the one that
-dips the most dip too (their pooled z ≤ -``shared_z``): the dip is shared, and
-(3) the receipts of the dipping traffic still say "delivered" about as often as before. While
-raised, the long-term rates it compares with are frozen (so the episode does not become the
-new normal), and it clears when recent conversions are back within ``clear_z`` of them.
+dips the most dip too (their pooled z ≤ -``shared_z``): the dip is shared, (3) it is shared
+*evenly*: pumped requests are a share of the destination's traffic whatever the route, so
+the route that dips the most does not dip far deeper than the others (the difference of
+their conversion ratios is above -``uneven_z`` standard errors; a grey route failing while
+noise lowers the others a little is not pumping), and (4) the receipts of the dipping
+traffic still say "delivered" about as often as before. While raised, the long-term rates it
+compares with are frozen (so the episode does not become the new normal), and it clears when
+recent conversions are back within ``clear_z`` of them, or when the others are back and
+only one route's dip, uneven, remains.
 
 Pure: the clock is the ``now_ms`` each call passes, no I/O. It keeps its own ledger, so it
 watches whatever policy routes the traffic; it needs some traffic on at least two routes
@@ -72,6 +77,7 @@ class PumpingWatch:
         raise_z: float = 5.0,
         shared_z: float = 2.5,
         clear_z: float = 2.0,
+        uneven_z: float = 4.0,
         min_exposure: float = 10.0,
         receipt_slack: float = 0.05,
         baseline_lag_s: float = BASELINE_LAG_S,
@@ -86,6 +92,7 @@ class PumpingWatch:
         self.ledger = ledger or Ledger(delay, tau_s=3600.0, also_tau_s=(recent_tau_s,))
         self.baseline_lag_ms = baseline_lag_s * 1000.0
         self.raise_z, self.shared_z, self.clear_z = raise_z, shared_z, clear_z
+        self.uneven_z = uneven_z
         self.min_exposure = min_exposure
         self.min_drop = min_drop
         self.receipt_slack = receipt_slack
@@ -153,10 +160,11 @@ class PumpingWatch:
         )
         if figures is None:
             return open_
-        z_all, z_rest, drop, receipts_drop = figures
+        z_all, z_rest, z_uneven, drop, receipts_drop = figures
         if open_ is not None:
             open_.severity = max(open_.severity, drop)
-            if z_all > -self.clear_z:
+            # back to normal, or what remains is one route's own dip, the others recovered
+            if z_all > -self.clear_z or (z_rest > -self.clear_z and z_uneven <= -self.uneven_z):
                 open_.cleared_ms = now_ms
                 del self._open[context]
                 del self._baseline[context]
@@ -166,6 +174,7 @@ class PumpingWatch:
             z_all <= -self.raise_z
             and drop >= self.min_drop
             and z_rest <= -self.shared_z
+            and z_uneven > -self.uneven_z
             and receipts_drop is not None
             and receipts_drop <= self.receipt_slack
         ):
@@ -177,6 +186,7 @@ class PumpingWatch:
                 evidence={
                     "z_all_routes": round(z_all, 2),
                     "z_other_routes": round(z_rest, 2),
+                    "z_uneven": round(z_uneven, 2),
                     "conversion_drop": round(drop, 4),
                     "receipts_drop": round(receipts_drop, 4),
                 },
@@ -195,9 +205,10 @@ def _dip(
     min_exposure: float,
     prior: tuple[float, float],
     min_routes: int,
-) -> tuple[float, float, float, float | None] | None:
+) -> tuple[float, float, float, float, float | None] | None:
     """Recent conversions against the baseline rates: the pooled z of all routes, the pooled
-    z of the routes other than the one that dips the most, the relative drop of conversions,
+    z of the routes other than the one that dips the most, the z of how much deeper that one
+    dips than the others (0 with one route), the relative drop of conversions,
     and the drop of the delivered share of receipts (None without receipts). None without
     enough evidence on ``min_routes`` routes."""
     a, b = prior
@@ -225,6 +236,7 @@ def _dip(
     rows.sort(key=lambda row: (row[1] - row[2]) / math.sqrt(row[3]))
     z_all = _pooled_z(rows)
     z_rest = _pooled_z(rows[1:])
+    z_uneven = _uneven_z(rows[0], rows[1:])
     expected_all = sum(row[2] for row in rows)
     drop = 1.0 - sum(row[1] for row in rows) / expected_all if expected_all > 0 else 0.0
     # receipts, weighted by how many each route has: (number, delivered now, before)
@@ -235,7 +247,7 @@ def _dip(
         now = sum(n * delivered for n, delivered, _ in receipts) / seen
         before = sum(n * delivered for n, _, delivered in receipts) / seen
         receipts_drop = before - now
-    return z_all, z_rest, drop, receipts_drop
+    return z_all, z_rest, z_uneven, drop, receipts_drop
 
 
 def _pooled_z(rows: list[_Row]) -> float:
@@ -243,3 +255,14 @@ def _pooled_z(rows: list[_Row]) -> float:
     expected = sum(row[2] for row in rows)
     variance = sum(row[3] for row in rows)
     return (observed - expected) / math.sqrt(variance) if variance > 0 else 0.0
+
+
+def _uneven_z(worst: _Row, rest: list[_Row]) -> float:
+    """z of the worst route's ratio of observed to expected conversions minus the others'
+    (pooled): about 0 when a dip is shared evenly, very negative when one route falls alone."""
+    expected_rest = sum(row[2] for row in rest)
+    if not rest or worst[2] <= 0 or expected_rest <= 0:
+        return 0.0
+    ratio_worst, ratio_rest = worst[1] / worst[2], sum(row[1] for row in rest) / expected_rest
+    variance = worst[3] / worst[2] ** 2 + sum(row[3] for row in rest) / expected_rest**2
+    return (ratio_worst - ratio_rest) / math.sqrt(variance) if variance > 0 else 0.0
