@@ -23,7 +23,7 @@ from tests.conftest import two_routes_and_an_account
 SCENARIO = Path(__file__).parent / "fixtures" / "e2e-outage.toml"
 SPEED = 50.0  # scenario seconds per real second
 SEED = 5
-FAILS_AT = 400  # message index (one message per scenario second)
+FAILS_AT = 600  # message index (one message per scenario second)
 MARGIN = 150  # messages: receipts and reports arrive by HTTP, and the server reads its
 # log every 50 ms (2.5 scenario seconds), so the live router sees everything a little later
 ADMIN = "e2e-operator-token-0123456789"
