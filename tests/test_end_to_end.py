@@ -23,7 +23,6 @@ from tests.conftest import two_routes_and_an_account
 SCENARIO = Path(__file__).parent / "fixtures" / "e2e-outage.toml"
 SPEED = 50.0  # scenario seconds per real second
 SEED = 5
-FAILS_AT = 600  # message index (one message per scenario second)
 MARGIN = 150  # messages: receipts and reports arrive by HTTP, and the server reads its
 # log every 50 ms (2.5 scenario seconds), so the live router sees everything a little later
 ADMIN = "e2e-operator-token-0123456789"
@@ -61,17 +60,20 @@ def test_a_failing_route_loses_its_traffic_over_real_http(tmp_path: Path) -> Non
     # The HTTP run draws each message's fate from its id, the in-process one from its seeded
     # stream, so their users differ whatever the seed: the reference is the mean of five
     # in-process runs (seeds SEED..SEED+4), its reaction that of seed SEED.
-    runs = [simulate(load(SCENARIO), "convroute", SEED + k) for k in range(5)]
+    scenario = load(SCENARIO)
+    runs = [simulate(scenario, "convroute", SEED + k) for k in range(5)]
+    # when A fails, as a message index (one message per scenario second)
+    (fails_at,) = (int(t) for t in scenario.routes[0].deliver["*"].changes())
     (reaction,) = runs[0].reactions
     assert reaction is not None
     in_process_rate = sum(r.conversion_rate for r in runs) / len(runs)
     assert result.messages == 1200
     assert result.failed_sends == 0
-    before = result.share("A", 200, FAILS_AT)
-    after = result.share("A", FAILS_AT + reaction + MARGIN, 1200)
+    before = result.share("A", 200, fails_at)
+    after = result.share("A", fails_at + reaction + MARGIN, 1200)
     print(
         f"A's share before the failure {before:.1%}, after {after:.1%} "
-        f"(from message {FAILS_AT + reaction + MARGIN}; in-process reaction {reaction}); "
+        f"(from message {fails_at + reaction + MARGIN}; in-process reaction {reaction}); "
         f"conversion rate {result.conversion_rate:.1%} over HTTP, "
         f"{in_process_rate:.1%} in process (mean of 5 seeds), oracle {result.oracle_rate:.1%}"
     )

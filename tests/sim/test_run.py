@@ -174,7 +174,6 @@ def pumped(messages: int, start_s: int, end_s: int) -> Scenario:
 
 
 def test_the_watch_raises_pumping_during_the_episode_and_nothing_for_one_grey_route() -> None:
-    routes = THREE_ROUTES
     pumped_run = pumped(7000, 3000, 5000)
     for policy in ("convroute", "random"):
         result = simulate(pumped_run, policy, 1, watch=True)
@@ -188,7 +187,10 @@ def test_the_watch_raises_pumping_during_the_episode_and_nothing_for_one_grey_ro
         assert cleared is not None
         assert 5000 < cleared <= 6200
     assert simulate(pumped_run, "convroute", 1).anomalies is None  # not watched
-    grey = [{**routes[0], "deliver": [[0, 0.957], [3000, 0.30]], "dlr": "fake"}, *routes[1:]]
+    grey = [
+        {**THREE_ROUTES[0], "deliver": [[0, 0.957], [3000, 0.30]], "dlr": "fake"},
+        *THREE_ROUTES[1:],
+    ]
     for policy in ("convroute", "random"):
         result = simulate(scenario(messages=7000, routes=grey, users={}), policy, 1, watch=True)
         assert result.anomalies == []

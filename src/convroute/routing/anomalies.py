@@ -250,19 +250,22 @@ def _dip(
     return z_all, z_rest, z_uneven, drop, receipts_drop
 
 
+def _pooled(rows: list[_Row]) -> tuple[float, float, float]:
+    """Conversions observed, expected and their variance, summed over ``rows``."""
+    return sum(row[1] for row in rows), sum(row[2] for row in rows), sum(row[3] for row in rows)
+
+
 def _pooled_z(rows: list[_Row]) -> float:
-    observed = sum(row[1] for row in rows)
-    expected = sum(row[2] for row in rows)
-    variance = sum(row[3] for row in rows)
+    observed, expected, variance = _pooled(rows)
     return (observed - expected) / math.sqrt(variance) if variance > 0 else 0.0
 
 
 def _uneven_z(worst: _Row, rest: list[_Row]) -> float:
     """z of the worst route's ratio of observed to expected conversions minus the others'
     (pooled): about 0 when a dip is shared evenly, very negative when one route falls alone."""
-    expected_rest = sum(row[2] for row in rest)
-    if not rest or worst[2] <= 0 or expected_rest <= 0:
+    observed, expected, variance_rest = _pooled(rest)
+    if worst[2] <= 0 or expected <= 0:
         return 0.0
-    ratio_worst, ratio_rest = worst[1] / worst[2], sum(row[1] for row in rest) / expected_rest
-    variance = worst[3] / worst[2] ** 2 + sum(row[3] for row in rest) / expected_rest**2
-    return (ratio_worst - ratio_rest) / math.sqrt(variance) if variance > 0 else 0.0
+    variance = worst[3] / worst[2] ** 2 + variance_rest / expected**2
+    difference = worst[1] / worst[2] - observed / expected
+    return difference / math.sqrt(variance) if variance > 0 else 0.0
