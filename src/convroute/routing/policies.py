@@ -117,7 +117,8 @@ class LearningPolicy:
         probabilities = self.probabilities(context, candidates, now_ms)
         route_id = draw(probabilities, rng)
         self.record(decision_id, context, route_id, now_ms)
-        return Decision(decision_id, route_id, probabilities[route_id], self.name)
+        # Decision(...) without the named tuple's Python constructor: one per message
+        return tuple.__new__(Decision, (decision_id, route_id, probabilities[route_id], self.name))
 
     def record(self, decision_id: str, context: Context, route_id: str, sent_ms: int) -> None:
         """Learn that a decision was taken (by this policy, or read back from a log: a service

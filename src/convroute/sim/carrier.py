@@ -25,6 +25,8 @@ _NORMAL = NormalDist()
 
 def pumped_share(scenario: Scenario, t: float) -> float:
     """The share of requests that are pumped at ``t``."""
+    if not scenario.pumping:
+        return 0.0
     return sum(p.share for p in scenario.pumping if p.start_s <= t < p.end_s)
 
 
@@ -45,7 +47,8 @@ class Draws(NamedTuple):
     @staticmethod
     def of(rng: random.Random) -> Draws:
         r = rng.random
-        return Draws(r(), r(), r(), r(), r(), r(), r(), r(), rng.gauss(0.0, 1.0))
+        # tuple.__new__: a named tuple's own constructor is a Python call, one per message
+        return tuple.__new__(Draws, (r(), r(), r(), r(), r(), r(), r(), r(), rng.gauss(0.0, 1.0)))
 
     @staticmethod
     def of_message(seed: int, message_id: str) -> Draws:
@@ -104,7 +107,7 @@ def fate(
     if not submitted:
         receipt, receipt_after = "failed", 0.0
     else:
-        phase = route.dlr_at(t)
+        phase = route.dlr[0] if len(route.dlr) == 1 else route.dlr_at(t)
         if phase.mode == "none":
             receipt = None
         elif delivered or pumped or d.dlr < phase.fake_share(p):
@@ -112,14 +115,15 @@ def fate(
         else:
             receipt = "failed"
         receipt_after = arrival - phase.delay_s * math.log(1.0 - d.dlr_delay)
-    return Fate(
-        submitted=submitted,
-        delivered=delivered,
-        pumped=pumped,
-        converts=converts,
-        reported=converts and d.report < u.report_share,
-        convert_after_s=arrival + delay_s,
-        receipt=receipt,
-        receipt_after_s=receipt_after,
-        p_deliver=p,
+    fields = (
+        submitted,
+        delivered,
+        pumped,
+        converts,
+        converts and d.report < u.report_share,  # reported
+        arrival + delay_s,  # convert_after_s
+        receipt,
+        receipt_after,  # receipt_after_s
+        p,  # p_deliver
     )
+    return tuple.__new__(Fate, fields)  # Fate(*fields), without a Python call

@@ -301,6 +301,9 @@ class _Run:
         self.conversions = self.reported = self.explored = self.resent = 0
         self.cost = self.expected = self.oracle_expected = 0.0
         self.truth = Truth(scenario)
+        # the oracle's best candidate per (destination, route a resend avoids), while the truth
+        # it was read from is current
+        self._oracle: dict[tuple[str, str | None], tuple[object, int, float]] = {}
         self.series = Series(max(1, scenario.messages // _MAX_SERIES)) if keep_series else None
 
     def run(self, progress: Callable[[int], None] | None) -> Result:
@@ -396,10 +399,6 @@ class _Run:
         for country, candidates in self.candidates.items():
             self.watch.check(self.contexts[country], [c.route_id for c in candidates], now_ms)
 
-    def _push(self, at: int, outcome: Outcome) -> None:
-        self.seq += 1
-        heapq.heappush(self.events, (at, self.seq, outcome))
-
     _last_route = ""
 
     def _send(self, decision_id: str, t: float, country: str, d: Draws, avoid: str | None) -> str:
@@ -411,9 +410,15 @@ class _Run:
         if avoid is not None and len(cands) > 1:  # a resend avoids the route that just failed
             cands = [c for c in cands if c.route_id != avoid]
         now_truth = self.truth.at(country, t)
-        values = [now_truth[c.route_id][2] for c in cands]
-        best_i = max(range(len(cands)), key=lambda k: (values[k], -k))
-        self.oracle_expected += values[best_i]
+        cached = self._oracle.get((country, avoid))
+        if cached is not None and cached[0] is now_truth:  # the truth has not changed
+            best_i, best_value = cached[1], cached[2]
+        else:
+            values = [now_truth[c.route_id][2] for c in cands]
+            best_i = max(range(len(cands)), key=lambda k: (values[k], -k))
+            best_value = values[best_i]
+            self._oracle[(country, avoid)] = (now_truth, best_i, best_value)
+        self.oracle_expected += best_value
 
         decision = self.chooser.choose(
             decision_id, self.contexts[country], cands, now_ms, self.policy_rng
@@ -428,7 +433,9 @@ class _Run:
         self.expected += value
         self.cost += route.price
 
-        # the network, the handset, the user
+        # the network, the handset, the user; outcomes are built as Outcome(*fields) without
+        # the named tuple's Python constructor (two or three per simulated message)
+        new, push, events = tuple.__new__, heapq.heappush, self.events
         start = t
         if route.throughput > 0:
             start = max(t, self.free_at[route.name])
@@ -439,23 +446,27 @@ class _Run:
         if f.reported:
             self.reported += 1
             at = int((t + f.convert_after_s) * 1000)
-            self._push(at, Outcome(decision_id, OutcomeKind.CONVERTED, at))
+            self.seq += 1
+            push(events, (at, self.seq, new(Outcome, (decision_id, OutcomeKind.CONVERTED, at))))
         elif avoid is None and not f.converts and d.resend < u.resend_share:
             # the user asks for a new code: this message is "resent" (reward 0) then, and
             # a new one goes out, avoiding this route
             resend_t = t + u.resend_after_s
             at = int(resend_t * 1000)
-            self._push(at, Outcome(decision_id, OutcomeKind.NOT_CONVERTED, at))
+            self.seq += 1
+            push(events, (at, self.seq, new(Outcome, (decision_id, OutcomeKind.NOT_CONVERTED, at))))
             self.seq += 1
             heapq.heappush(self.resends, (resend_t, self.seq, decision_id, country, route.name))
             self.resent += 1
         else:
             at = now_ms + self.window_ms
-            self._push(at, Outcome(decision_id, OutcomeKind.NOT_CONVERTED, at))
+            self.seq += 1
+            push(events, (at, self.seq, new(Outcome, (decision_id, OutcomeKind.NOT_CONVERTED, at))))
         if f.receipt is not None:
             kind = OutcomeKind.DLR_DELIVERED if f.receipt == "delivered" else OutcomeKind.DLR_FAILED
             dlr_at = int((t + f.receipt_after_s) * 1000) if f.submitted else now_ms
-            self._push(dlr_at, Outcome(decision_id, kind, dlr_at))
+            self.seq += 1
+            push(events, (dlr_at, self.seq, new(Outcome, (decision_id, kind, dlr_at))))
         return cands[best_i].route_id
 
 
