@@ -78,6 +78,72 @@ def test_outcomes_in_any_order_give_the_same_state(
             assert a.dlr_rate == pytest.approx(b.dlr_rate)
 
 
+def _assert_same_estimates(first: Ledger, second: Ledger, now: int) -> None:
+    ids = [c.route_id for c in ROUTES]
+    for memory in (0, 1):
+        for a, b in zip(
+            first.own(CTX, ids, now, memory), second.own(CTX, ids, now, memory), strict=True
+        ):
+            assert a.mean == pytest.approx(b.mean, rel=1e-9, abs=1e-9)
+            assert a.exposure == pytest.approx(b.exposure, rel=1e-9, abs=1e-9)
+            assert a.sent == pytest.approx(b.sent, rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=80, deadline=None)
+@given(events=_events, seed=st.integers(0, 2**32 - 1), now=st.integers(600_000, 2_000_000))
+def test_decisions_recorded_late_give_the_same_state(
+    events: list[tuple[int, int, OutcomeKind | None, int]], seed: int, now: int
+) -> None:
+    """A service also learns decisions from other instances' logs, late and out of order, while
+    it reads its estimates: the state is that of the decisions recorded in time order."""
+    in_order, late = Ledger(also_tau_s=(200.0,)), Ledger(also_tau_s=(200.0,))
+    ordered = sorted(events, key=lambda e: e[1])
+    for i, (route, sent, _, _) in enumerate(ordered):
+        in_order.record(f"d{i}", CTX, ROUTES[route].route_id, sent)
+    rng = random.Random(seed)
+    shuffled = list(enumerate(ordered))
+    rng.shuffle(shuffled)
+    reads = sorted(rng.randrange(now + 1) for _ in shuffled)
+    for (i, (route, sent, _, _)), read in zip(shuffled, reads, strict=True):
+        late.record(f"d{i}", CTX, ROUTES[route].route_id, sent)
+        late.own(CTX, [c.route_id for c in ROUTES], read)  # moves its decisions' ages on
+    for i, (_, sent, kind, delay) in enumerate(ordered):
+        if kind is not None:
+            for ledger in (in_order, late):
+                ledger.observe(Outcome(f"d{i}", kind, sent + delay))
+    _assert_same_estimates(in_order, late, now)
+
+
+def test_a_long_stream_with_late_decisions_keeps_its_sums() -> None:
+    """Thousands of decisions (the settled ones are dropped from the schedule as it goes), a
+    tenth of them recorded up to a minute late, read at every decision."""
+    rng = random.Random(7)
+    in_order, late = Ledger(also_tau_s=(200.0,)), Ledger(also_tau_s=(200.0,))
+    held: list[tuple[int, int, str, int]] = []  # (when recorded, i, route, sent)
+    converted: list[Outcome] = []
+    for i in range(5_000):
+        sent = i * 400
+        route = ROUTES[rng.randrange(3)].route_id
+        in_order.record(f"d{i}", CTX, route, sent)
+        if rng.random() < 0.1:
+            held.append((sent + rng.randrange(60_000), i, route, sent))
+        else:
+            late.record(f"d{i}", CTX, route, sent)
+        for entry in [h for h in held if h[0] <= sent]:
+            held.remove(entry)
+            late.record(f"d{entry[1]}", CTX, entry[2], entry[3])
+        if rng.random() < 0.3:
+            converted.append(Outcome(f"d{i}", OutcomeKind.CONVERTED, sent + rng.randrange(100_000)))
+        late.own(CTX, [c.route_id for c in ROUTES], sent)
+    for _, i, route, sent in held:
+        late.record(f"d{i}", CTX, route, sent)
+    for outcome in converted:
+        in_order.observe(outcome)
+        late.observe(outcome)
+    for now in (2_000_000, 2_100_000, 2_400_000):
+        _assert_same_estimates(in_order, late, now)
+
+
 @settings(max_examples=60, deadline=None)
 @given(events=_events, now=st.integers(0, 2_000_000))
 def test_a_ledger_of_two_memories_is_two_ledgers_in_one(

@@ -121,8 +121,8 @@ def _segments(delay: ConversionDelay) -> tuple[list[float], list[float], list[fl
     return bounds, alphas, betas
 
 
-def _due_at(entry: tuple[int, _Record]) -> int:
-    return entry[0]
+def _sent_ms(record: _Record) -> int:
+    return record.sent_ms
 
 
 BORROW = 10.0  # pseudo-observations a sparse route takes from the wider level's estimate
@@ -210,9 +210,12 @@ class Ledger:
         self.retain_ms = retain_s * 1000.0
         self._order: deque[tuple[int, str]] = deque()  # (sent, decision) in recording order
         self._bounds, self._alpha, self._beta = _segments(self.delay)
-        # per segment of F, the open decisions in it, by when their age leaves it: decisions
-        # arrive in time order, so each is a queue (one arriving late is put in its place)
-        self._due: list[deque[tuple[int, _Record]]] = [deque() for _ in self._alpha]
+        # The decisions whose window is not over, in order of sending (one recorded late is
+        # put in its place), and per segment of F a cursor: the decisions before it have aged
+        # out of that segment. A decision's age leaves segment j at ``sent + leave_at[j]``, so
+        # the decisions leaving a segment next are always those at its cursor.
+        self._pending: list[_Record] = []
+        self._cursors = [0] * len(self._alpha)
         self._leave_at = [int(bound) for bound in self._bounds[1:]]  # age leaving each segment
         # what moving from a segment to the next adds to alpha and beta
         self._moves = [
@@ -329,7 +332,7 @@ class Ledger:
             arm.lin_a += alpha * weight
             arm.lin_b += beta_w
             arm.lin_c += beta_w * rel
-        self._schedule(record, 0)
+        self._schedule(record)
 
     def observe(self, outcome: Outcome) -> None:
         """Fold an outcome in. Final outcomes are ranked (canceled > converted > not converted)
@@ -433,13 +436,40 @@ class Ledger:
             self._origin_ms = sent_ms
         return float(sent_ms - self._origin_ms)
 
-    def _schedule(self, record: _Record, segment: int) -> None:
-        """Queue the decision for when its age leaves ``segment``."""
-        at, queue = record.sent_ms + self._leave_at[segment], self._due[segment]
-        if queue and queue[-1][0] > at:  # recorded out of time order: put it in its place
-            bisect.insort(queue, (at, record), key=_due_at)
-        else:
-            queue.append((at, record))
+    def _schedule(self, record: _Record) -> None:
+        """Put a new decision (in segment 0) among the pending ones. One sent long enough
+        before the last ``_advance`` is moved at once through the segments it has left."""
+        pending, sent = self._pending, record.sent_ms
+        if not pending or pending[-1].sent_ms <= sent:
+            at = len(pending)
+            pending.append(record)
+        else:  # recorded out of time order
+            at = bisect.bisect_right(pending, sent, key=_sent_ms)
+            pending.insert(at, record)
+        cursors, leave_at, last = self._cursors, self._leave_at, len(self._cursors) - 1
+        for segment in range(last + 1):
+            cursor = cursors[segment]
+            # a cursor past it: a later decision has left the segment, so has this one
+            if cursor < at or (cursor == at and sent + leave_at[segment] > self._advanced_ms):
+                break  # it is in this segment (and behind no later cursor)
+            cursors[segment] = cursor + 1
+            if segment == last:
+                self._settle(record.decision_id, record)
+            else:
+                self._move(record, segment)
+
+    def _move(self, record: _Record, segment: int) -> None:
+        """An open decision's age leaves ``segment`` for the next one."""
+        if not record.open:
+            return
+        d_alpha, d_beta = self._moves[segment]
+        rel = self._rel(record.sent_ms)
+        for arm, w in self._each(record):
+            dbw = d_beta * w
+            arm.lin_a += d_alpha * w
+            arm.lin_b += dbw
+            arm.lin_c += dbw * rel
+        record.segment = segment + 1
 
     def _leave(self, decision_id: str, record: _Record) -> None:
         """Take an open decision's line out of its arms' pending exposure."""
@@ -454,28 +484,36 @@ class Ledger:
 
     def _advance(self, now_ms: int) -> None:
         """Move every open decision into the segment its age has reached by ``now_ms``;
-        those past the window are settled (exposure 1)."""
+        those past the window are settled (exposure 1). ``_move``, inlined: this runs at
+        every decision and moves several."""
         self._advanced_ms = max(self._advanced_ms, now_ms)
-        last, due, leave_at = len(self._alpha) - 1, self._due, self._leave_at
+        pending, cursors, leave_at = self._pending, self._cursors, self._leave_at
+        n, last = len(pending), len(cursors) - 1
         origin, epoch = self._origin_ms or 0, self._epoch
-        for segment, queue in enumerate(due):
-            if not queue or queue[0][0] > now_ms:
+        for segment in range(last + 1):
+            i = cursors[segment]
+            limit = now_ms - leave_at[segment]  # decisions sent by then have left the segment
+            if i >= n or pending[i].sent_ms > limit:
                 continue
             if segment == last:
-                while queue and queue[0][0] <= now_ms:
-                    record = queue.popleft()[1]
+                while i < n and pending[i].sent_ms <= limit:
+                    record = pending[i]
+                    i += 1
                     if record.open:
                         self._settle(record.decision_id, record)
+                cursors[segment] = i
                 continue
             # from the line of ``segment`` to the next one's: only the differences move
             d_alpha, d_beta = self._moves[segment]
-            nxt, after = segment + 1, leave_at[segment + 1]
-            next_queue = due[nxt]
-            while queue and queue[0][0] <= now_ms:
-                record = queue.popleft()[1]
+            nxt = segment + 1
+            while i < n:
+                record = pending[i]
+                sent = record.sent_ms
+                if sent > limit:
+                    break
+                i += 1
                 if not record.open:
                     continue  # settled or canceled since
-                sent = record.sent_ms
                 rel = float(sent - origin)
                 if record.epoch != epoch:
                     self._weights_of(record)
@@ -485,11 +523,12 @@ class Ledger:
                     arm.lin_b += dbw
                     arm.lin_c += dbw * rel
                 record.segment = nxt
-                at = sent + after
-                if next_queue and next_queue[-1][0] > at:
-                    bisect.insort(next_queue, (at, record), key=_due_at)
-                else:
-                    next_queue.append((at, record))
+            cursors[segment] = i
+        done = cursors[last]
+        if done >= 1024 and 2 * done >= n:  # drop the settled head (amortized O(1))
+            del pending[:done]
+            for segment in range(last + 1):
+                cursors[segment] -= done
 
     def _pending_exposure(self, arm: Arm, now_ms: int) -> float:
         if now_ms >= self._advanced_ms:
