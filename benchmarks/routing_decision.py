@@ -3,6 +3,7 @@ steady state (one message a second, conversions delayed as in ROUTING.md, so eac
 its window's worth of pending decisions).
 
     python -m benchmarks.routing_decision [--routes 10] [--policy convroute] [--decisions 20000]
+    PYTHONPATH=build/fast python -m benchmarks.routing_decision ...   # compiled (make fast)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 
 from convroute.routing.policies import POLICIES, make_policy
 from convroute.routing.policy import Candidate, Context, Outcome, OutcomeKind
+from convroute.sim.run import compiled
 
 
 def measure(policy_name: str, routes: int, decisions: int, seed: int = 1) -> float:
@@ -49,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy", choices=list(POLICIES), default=None, help="default: all")
     args = parser.parse_args(argv)
     names = [args.policy] if args.policy else list(POLICIES)
+    build = "compiled (mypyc)" if compiled() else "Python source"
+    print(f"Routing engine: {build}\n")
     print(f"| policy | µs per decision ({args.routes} routes) |\n|---|---|")
     for name in names:
         print(f"| {name} | {measure(name, args.routes, args.decisions):.1f} |")

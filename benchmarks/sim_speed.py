@@ -2,6 +2,7 @@
 N messages (default: S2 at 1,000,000 messages with convroute's default policy).
 
     python -m benchmarks.sim_speed [--messages 1000000] [--policy convroute] [--scenario PATH]
+    PYTHONPATH=build/fast python -m benchmarks.sim_speed ...   # compiled (make fast)
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import dataclasses
 import sys
 import time
 
-from convroute.sim.run import simulate
+from convroute.sim.run import compiled, simulate
 from convroute.sim.scenario import load
 
 
@@ -26,8 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     result = simulate(scenario, args.policy, args.seed)
     elapsed = time.perf_counter() - started
+    build = "compiled (mypyc)" if compiled() else "Python source"
     print(
-        f"{scenario.name} x {args.messages:,} messages, policy {args.policy}: {elapsed:.1f} s "
+        f"{scenario.name} x {args.messages:,} messages, policy {args.policy}, {build}: "
+        f"{elapsed:.1f} s "
         f"({args.messages / elapsed:,.0f} messages/s, "
         f"{1e6 * elapsed / args.messages:.1f} µs each); "
         f"conversion rate {result.conversion_rate:.3f}"

@@ -250,6 +250,12 @@ def _route(scenario: Scenario, name: str) -> RouteSpec:
     return next(r for r in scenario.routes if r.name == name)
 
 
+def compiled() -> bool:
+    """Whether the simulator runs as a C extension (compiled by ``benchmarks/compiled.py``)
+    rather than from its Python source."""
+    return not __file__.endswith(".py")
+
+
 def simulate(
     scenario: Scenario,
     policy: str | Policy,

@@ -1,0 +1,68 @@
+"""The routing engine and the simulator compiled with mypyc (``benchmarks/compiled.py``, what
+the benchmarks run on) decide exactly as the Python source: the same runs, bit for bit."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from benchmarks.compiled import build
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# one run per line of the output: every figure a run measures, floats as their exact repr
+_RUNS = """
+import json, sys
+from convroute.sim.run import compiled, simulate
+from convroute.sim.scenario import load
+runs = [
+    ("scenarios/s2-outage.toml", "convroute"),
+    ("scenarios/s2-outage.toml", "epsilon-greedy"),
+    ("scenarios/s4-prices-drift.toml", "convroute"),
+    ("scenarios/s5-pumping.toml", "convroute"),
+]
+for path, policy in runs:
+    r = simulate(load(path), policy, 3, watch=True)
+    print(json.dumps({
+        "compiled": compiled(), "run": [path, policy],
+        "figures": [r.conversions, r.reported, repr(r.cost), repr(r.expected_value),
+                    repr(r.oracle_expected_value), r.switch_at, r.reactions, r.anomalies,
+                    repr(r.exploration), r.resends],
+    }))
+"""
+
+
+def _runs(pythonpath: Path | None) -> list[dict[str, object]]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    done = subprocess.run(
+        [sys.executable, "-c", _RUNS],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_the_compiled_engine_and_simulator_run_exactly_as_the_source(tmp_path: Path) -> None:
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("NO C COMPILER: mypyc cannot build the compiled modules on this machine")
+    fast = build(tmp_path / "fast")
+    assert any(fast.glob("convroute/routing/estimates.*.so"))
+    source, compiled = _runs(None), _runs(fast)
+    assert [r["compiled"] for r in source] == [False] * 4
+    assert [r["compiled"] for r in compiled] == [True] * 4
+    for a, b in zip(source, compiled, strict=True):
+        assert a["run"] == b["run"]
+        assert a["figures"] == b["figures"], a["run"]
+    # the S5 run saw pumping and raised an episode: the watch's path ran compiled too
+    assert source[3]["figures"][7]  # type: ignore[index]
