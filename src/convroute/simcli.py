@@ -10,7 +10,7 @@ import click
 
 from convroute.routing.policies import DEFAULT_POLICY, POLICIES
 from convroute.sim.report import describe
-from convroute.sim.run import ORACLE, simulate
+from convroute.sim.run import ORACLE, compiled, simulate
 from convroute.sim.scenario import ScenarioError, load
 
 
@@ -156,6 +156,13 @@ def bench_routing(
     """
     from convroute.bench.routing import OURS, markdown, run_all, summarize, write
     from convroute.bench.smpy import SMPY_POLICIES
+
+    if not compiled():
+        click.echo(
+            "running on the Python source; `make fast` builds the compiled engine and "
+            "simulator (same results, ~2.5x faster): PYTHONPATH=build/fast convroute bench ...",
+            err=True,
+        )
 
     paths = list(scenarios) or sorted(Path("scenarios").glob("*.toml"))
     if not paths:

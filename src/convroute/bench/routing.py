@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from convroute.routing.policies import POLICIES
-from convroute.sim.run import ORACLE, Result, simulate
+from convroute.sim.run import ORACLE, Result, compiled, simulate
 from convroute.sim.scenario import Scenario, load
 
 OURS = (*POLICIES, ORACLE)
@@ -169,7 +169,10 @@ def markdown(summary: dict[str, list[Row]], lam_of: dict[str, float], command: s
     lines = [
         "# Routing benchmark results",
         "",
-        f"Produced by `{command}` (see `docs/benchmarks.md` for what each column means).",
+        f"Produced by `{command}` (see `docs/benchmarks.md` for what each column means),",
+        "on the "
+        + ("compiled engine and simulator (mypyc)" if compiled() else "Python source")
+        + "; s/run is the wall time of one run.",
         "Mean ± standard deviation over seeds; every policy ran on the same seeds (same users,",
         "same network). Regret is the dynamic oracle's expected value minus the policy's.",
         "",
