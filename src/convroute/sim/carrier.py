@@ -107,7 +107,7 @@ def fate(
     if not submitted:
         receipt, receipt_after = "failed", 0.0
     else:
-        phase = route.dlr[0] if len(route.dlr) == 1 else route.dlr_at(t)
+        phase = route.dlr_at(t)
         if phase.mode == "none":
             receipt = None
         elif delivered or pumped or d.dlr < phase.fake_share(p):

@@ -122,9 +122,7 @@ class Oracle:
     def probabilities(
         self, context: Context, candidates: list[Candidate], now_ms: int
     ) -> dict[str, float]:
-        truth = self._truth.at(context.country, self._t())
-        values = [truth[c.route_id][2] for c in candidates]
-        best = max(range(len(candidates)), key=lambda i: (values[i], -i))
+        best = _best(self._truth.at(context.country, self._t()), candidates)
         return {c.route_id: 1.0 if i == best else 0.0 for i, c in enumerate(candidates)}
 
     def choose(
@@ -420,9 +418,8 @@ class _Run:
         if cached is not None and cached[0] is now_truth:  # the truth has not changed
             best_i, best_value = cached[1], cached[2]
         else:
-            values = [now_truth[c.route_id][2] for c in cands]
-            best_i = max(range(len(cands)), key=lambda k: (values[k], -k))
-            best_value = values[best_i]
+            best_i = _best(now_truth, cands)
+            best_value = now_truth[cands[best_i].route_id][2]
             self._oracle[(country, avoid)] = (now_truth, best_i, best_value)
         self.oracle_expected += best_value
 
@@ -439,9 +436,7 @@ class _Run:
         self.expected += value
         self.cost += route.price
 
-        # the network, the handset, the user; outcomes are built as Outcome(*fields) without
-        # the named tuple's Python constructor (two or three per simulated message)
-        new, push, events = tuple.__new__, heapq.heappush, self.events
+        # the network, the handset, the user
         start = t
         if route.throughput > 0:
             start = max(t, self.free_at[route.name])
@@ -449,31 +444,38 @@ class _Run:
         f = fate(s, route, country, t, d, p_deliver, start - t)
         if f.converts:
             self.conversions += 1
+        # the final outcome: reported converted, resent, or not converted at the window's close
         if f.reported:
             self.reported += 1
-            at = int((t + f.convert_after_s) * 1000)
-            self.seq += 1
-            push(events, (at, self.seq, new(Outcome, (decision_id, OutcomeKind.CONVERTED, at))))
+            kind, at = OutcomeKind.CONVERTED, int((t + f.convert_after_s) * 1000)
         elif avoid is None and not f.converts and d.resend < u.resend_share:
             # the user asks for a new code: this message is "resent" (reward 0) then, and
             # a new one goes out, avoiding this route
             resend_t = t + u.resend_after_s
-            at = int(resend_t * 1000)
-            self.seq += 1
-            push(events, (at, self.seq, new(Outcome, (decision_id, OutcomeKind.NOT_CONVERTED, at))))
+            kind, at = OutcomeKind.NOT_CONVERTED, int(resend_t * 1000)
             self.seq += 1
             heapq.heappush(self.resends, (resend_t, self.seq, decision_id, country, route.name))
             self.resent += 1
         else:
-            at = now_ms + self.window_ms
-            self.seq += 1
-            push(events, (at, self.seq, new(Outcome, (decision_id, OutcomeKind.NOT_CONVERTED, at))))
+            kind, at = OutcomeKind.NOT_CONVERTED, now_ms + self.window_ms
+        # outcomes are built as Outcome(*fields), without the named tuple's Python constructor
+        # (two or three per simulated message)
+        self.seq += 1
+        heapq.heappush(self.events, (at, self.seq, tuple.__new__(Outcome, (decision_id, kind, at))))
         if f.receipt is not None:
             kind = OutcomeKind.DLR_DELIVERED if f.receipt == "delivered" else OutcomeKind.DLR_FAILED
-            dlr_at = int((t + f.receipt_after_s) * 1000) if f.submitted else now_ms
+            at = int((t + f.receipt_after_s) * 1000) if f.submitted else now_ms
             self.seq += 1
-            push(events, (dlr_at, self.seq, new(Outcome, (decision_id, kind, dlr_at))))
+            heapq.heappush(
+                self.events, (at, self.seq, tuple.__new__(Outcome, (decision_id, kind, at)))
+            )
         return cands[best_i].route_id
+
+
+def _best(truth: dict[str, tuple[float, float, float]], candidates: list[Candidate]) -> int:
+    """The index of the candidate of highest true value (ties: the earlier one)."""
+    values = [truth[c.route_id][2] for c in candidates]
+    return max(range(len(candidates)), key=lambda i: (values[i], -i))
 
 
 def _raised(watch: PumpingWatch) -> list[tuple[str, str, float, float | None]]:

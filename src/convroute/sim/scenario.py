@@ -109,6 +109,8 @@ class RouteSpec:
     def dlr_at(self, t: float) -> DlrPhase:
         """The receipt behaviour in force at ``t``."""
         current = self.dlr[0]
+        if len(self.dlr) == 1:  # most routes: one behaviour throughout
+            return current
         for phase in self.dlr:
             if phase.t <= t:
                 current = phase
