@@ -24,6 +24,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from convroute.routing.changes import History, Slice
 from convroute.routing.policy import Context, Outcome, OutcomeKind
 
 Key = tuple[Context, str]  # (context, route id)
@@ -90,6 +91,7 @@ class _Record:
     dlr: OutcomeKind | None = None
     open: bool = True  # its window not over: exposure F(age), not yet settled
     segment: int = 0  # which segment of F its age is in, while open
+    slice: Slice | None = None  # where the ledger's history (if kept) counts it
 
 
 # F is approximated by straight lines between the ages at which it reaches these levels.
@@ -225,6 +227,17 @@ class Ledger:
         self._origin_ms: int | None = None
         self._advanced_ms = -(2**62)
         self._epoch = 0  # moves with every anchor: records' cached weights are then recomputed
+        # decisions and conversions per slice of send time, for change points (kept on demand)
+        self.history: History | None = None
+
+    def keep_history(self, slice_s: float = 10.0, horizon_s: float = 3600.0) -> History:
+        """Count decisions and conversions per (context, route) and ``slice_s`` of send
+        time, for ``horizon_s`` (``since``); before the first decision."""
+        if self.history is None:
+            if self.records:
+                raise ValueError("keep_history must be called before the first decision")
+            self.history = History(slice_s * 1000.0, horizon_s * 1000.0)
+        return self.history
 
     @property
     def memories(self) -> int:
@@ -237,6 +250,8 @@ class Ledger:
             if scale.tau_ms is not None:
                 scale.tau_ms /= pace
         self.retain_ms /= pace
+        if self.history is not None:
+            self.history.set_pace(pace)
 
     # -- weights ---------------------------------------------------------------------------
 
@@ -323,6 +338,8 @@ class Ledger:
         record = self.records[decision_id] = _Record(
             decision_id, key, sent_ms, tuple(arms), tuple(weights), self._epoch
         )
+        if self.history is not None:
+            record.slice = self.history.add(key, sent_ms)
         self._forget(sent_ms)
         self._order.append((sent_ms, decision_id))
         rel, alpha, beta = self._rel(sent_ms), self._alpha[0], self._beta[0]
@@ -386,11 +403,15 @@ class Ledger:
         if kind is OutcomeKind.CONVERTED:  # exposure stays F(age) until the window is over
             for arm, w in self._each(record):
                 arm.converted += w
+            if record.slice is not None:
+                record.slice.converted += 1.0
             if not record.open:  # a late conversion after the window: recount its calibration
                 self._calibrate(record, previous, -1.0)
                 self._calibrate(record, kind, 1.0)
             return
         # canceled: the decision leaves the statistics entirely
+        if record.slice is not None and self.history is not None:
+            self.history.remove(record.slice, record.sent_ms, previous is OutcomeKind.CONVERTED)
         if record.open:
             self._leave(decision_id, record)
         else:
@@ -553,6 +574,23 @@ class Ledger:
         return total
 
     # -- reading ---------------------------------------------------------------------------
+
+    def since(
+        self, context: Context, route_id: str, start_ms: float, now_ms: int
+    ) -> list[tuple[float, float, float]]:
+        """The route's history in ``context`` from ``start_ms`` (within the history's
+        horizon): (slice start, exposure, conversions) per slice, oldest first, without
+        forgetting; empty if no history is kept."""
+        if self.history is None:
+            return []
+        window_ms, cdf = self.delay.window_s * 1000.0, self.delay.cdf
+
+        def exposure_at(age_ms: float) -> float:
+            if age_ms >= window_ms:
+                return 1.0
+            return cdf(age_ms / 1000.0) if age_ms > 0 else 0.0
+
+        return self.history.rows((context, route_id), start_ms, now_ms, exposure_at)
 
     def estimate(self, context: Context, route_id: str, now_ms: int) -> Estimate:
         """The route's estimate in ``context`` at ``now_ms``."""

@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from convroute.routing.anomalies import PumpingWatch
+from convroute.routing.changes import change_point
 from convroute.routing.estimates import ConversionDelay, Estimate, Ledger
 from convroute.routing.policy import Candidate, Context, Decision, Outcome
 
@@ -55,6 +56,7 @@ class Basis(StrEnum):
 
     LONG_TERM = "long-term"  # the slow ledger: stable evidence
     CHANGED = "changed"  # recent evidence departs from the long-term: the route changed
+    SINCE_CHANGE = "since-change"  # a change point was found: only the evidence since then
     RECEIPTS = "receipts"  # the route's calibrated receipts predict a drop before conversions
     PUMPING = "before-pumping"  # a pumping episode is raised: the rate from before it
 
@@ -280,7 +282,11 @@ class EpsilonGreedy(LearningPolicy):
 
 
 FAST_TAU_S = 200.0  # the default policy's short memory (s): a change shows within minutes
-CHECK_EVERY_MS = 10_000.0  # how often the default policy's pumping watch looks again
+CHECK_EVERY_MS = 10_000.0  # how often the default policy's pumping watch and change test look
+CHANGE_DELTA = 0.001  # the change-point test's false-alarm level (its threshold's delta)
+SINCE_CHANGE_S = 2400.0  # how long after a change point only the evidence since it counts
+SHARED_Z = 2.0  # a drop the other routes show too (z above this) is the traffic's, not a route's
+MIN_SINCE = 30.0  # ... at most: sooner, once that evidence (this much) agrees with the slow memory
 
 
 class Adaptive(LearningPolicy):
@@ -303,6 +309,8 @@ class Adaptive(LearningPolicy):
         boldness: float = 0.3,
         z: float = 3.0,
         watch: bool = True,
+        delta: float | None = CHANGE_DELTA,
+        since_change_s: float = SINCE_CHANGE_S,
     ) -> None:
         ledger = ledger or Ledger(also_tau_s=(FAST_TAU_S,))
         if ledger.memories < 2:
@@ -312,6 +320,15 @@ class Adaptive(LearningPolicy):
         self.explore = explore
         self.boldness = boldness
         self.z = z
+        # change points (``changes.py``): per route, where its rate last changed and when
+        # that was found; for ``since_change_ms`` after, only the evidence since counts
+        self.delta = delta
+        if delta is not None:
+            ledger.keep_history()
+        self.since_change_ms = since_change_s * 1000.0
+        self._changed: dict[tuple[Context, str], tuple[float, int]] = {}
+        self._next_test: dict[Context, int] = {}
+        self._shared: set[tuple[Context, str]] = set()  # changes the other routes share
         # a pumping watch reading this ledger: while it holds an episode raised for a
         # destination, routes are valued at their rates from before the episode
         self.watch = PumpingWatch(ledger=ledger) if watch else None
@@ -340,14 +357,25 @@ class Adaptive(LearningPolicy):
                     for r, s in zip(ids, slow, strict=True)
                 ], [Basis.PUMPING if r in before else Basis.LONG_TERM for r in ids]
         z = self.z
+        since = self._since_change(context, ids, slow, now_ms) if self.delta is not None else None
+        a, b = ledger.prior
         estimates, bases = [], []
-        for s, f in zip(slow, fast, strict=True):
+        for i, (s, f) in enumerate(zip(slow, fast, strict=True)):
             chosen, basis = s, Basis.LONG_TERM
             variance = s.mean * (1.0 - s.mean)
             if variance < 0.01:
                 variance = 0.01
             if abs(f.mean - s.mean) > z * math.sqrt(variance / (f.exposure + 1.0)):
                 chosen, basis = f, Basis.CHANGED
+            after = None if since is None else since[i]
+            if after is not None:
+                exposure, converted = after
+                mean = min(1.0, (converted + a) / (exposure + a + b))
+                spread = math.sqrt(max(0.01, mean * (1.0 - mean)) / (exposure + 1.0))
+                if exposure > MIN_SINCE and abs(s.mean - mean) <= z * spread:
+                    self._settled(context, ids[i])  # the long memory has caught up
+                else:
+                    chosen, basis = f._replace(mean=mean, exposure=exposure), Basis.SINCE_CHANGE
             if s.calibration is not None and f.dlr_rate is not None and f.receipts >= 10:
                 # what recent receipts predict, through the route's own calibration
                 # (P(convert | delivered), P(convert | failed), from settled decisions)
@@ -361,6 +389,78 @@ class Adaptive(LearningPolicy):
             estimates.append(chosen)
             bases.append(basis)
         return estimates, bases
+
+    def _since_change(
+        self, context: Context, ids: list[str], slow: list[Estimate], now_ms: int
+    ) -> list[tuple[float, float] | None] | None:
+        """Per route, (exposure, conversions) since its last change point if one was found
+        less than ``since_change_ms`` ago and is the route's own, else None; None if there is
+        none. The test (``change_point``) runs again every ``check_every_ms`` per
+        destination, on each route's history since its last change point."""
+        ledger, changed, delta = self.ledger, self._changed, self.delta
+        assert delta is not None
+        if now_ms >= self._next_test.get(context, 0):
+            self._next_test[context] = now_ms + int(self.check_every_ms)
+            for route_id in ids:
+                key = (context, route_id)
+                last = changed.get(key)
+                rows = ledger.since(context, route_id, -1.0 if last is None else last[0], now_ms)
+                split = change_point(rows, delta)
+                if split is not None:
+                    changed[key] = (split, now_ms)
+            self._shared_drops(context, ids, slow, now_ms)
+        out: list[tuple[float, float] | None] = []
+        found = False
+        for route_id in ids:
+            key = (context, route_id)
+            last = changed.get(key)
+            if last is None or now_ms - last[1] >= self.since_change_ms or key in self._shared:
+                out.append(None)
+                continue
+            exposure = converted = 0.0
+            for _, e, c in ledger.since(context, route_id, last[0], now_ms):
+                exposure += e
+                converted += c
+            out.append((exposure, converted))
+            found = True
+        return out if found else None
+
+    def _shared_drops(
+        self, context: Context, ids: list[str], slow: list[Estimate], now_ms: int
+    ) -> None:
+        """Mark the drops the other routes share: a route that fell at its change point while
+        the others, since the same point, convert below their long-term rates too (by more
+        than ``SHARED_Z`` standard errors) has not changed on its own: the destination's
+        traffic has (pumping, which the watch is there to raise). Its estimate stays with its
+        memories."""
+        ledger = self.ledger
+        for i, route_id in enumerate(ids):
+            key = (context, route_id)
+            self._shared.discard(key)
+            last = self._changed.get(key)
+            if last is None or now_ms - last[1] >= self.since_change_ms:
+                continue
+            own = ledger.since(context, route_id, last[0], now_ms)
+            exposure = sum(r[1] for r in own)
+            if exposure <= 0 or sum(r[2] for r in own) / exposure >= slow[i].mean:
+                continue  # a rise is the route's own
+            expected = observed = variance = 0.0
+            for j, other in enumerate(ids):
+                if j == i:
+                    continue
+                m = slow[j].mean
+                for _, e, c in ledger.since(context, other, last[0], now_ms):
+                    expected += e * m
+                    observed += c
+                    variance += e * m * (1.0 - m)
+            if variance > 0 and (expected - observed) / math.sqrt(variance) > SHARED_Z:
+                self._shared.add(key)
+
+    def _settled(self, context: Context, route_id: str) -> None:
+        """The route's estimate goes back to its memories; its change point stays the start
+        of the history the test looks at."""
+        split, _ = self._changed[(context, route_id)]
+        self._changed[(context, route_id)] = (split, -(2**62))
 
     def _before_pumping(
         self, context: Context, ids: list[str], now_ms: int
@@ -378,6 +478,10 @@ class Adaptive(LearningPolicy):
                 # most on the route that carried it; it leaves the statistics
                 start = episode.started_ms - int(watch.baseline_lag_ms)
                 self.ledger.cancel_sent_between(context, start, now_ms)
+                # and the change points it made (found since) were not the routes' own
+                for key in [k for k, v in self._changed.items() if k[0] == context]:
+                    if self._changed[key][1] >= start:
+                        del self._changed[key]
         return watch.baseline(context)
 
     def explain(self, context: Context, candidates: list[Candidate], now_ms: int) -> list[View]:
@@ -450,9 +554,11 @@ def set_pace(policy: LearningPolicy, pace: float) -> None:
     """Run ``policy``'s memories ``pace`` times faster: for traffic played faster than real
     time (a scenario at ``pace`` x), every time constant divides by ``pace``."""
     policy.ledger.set_pace(pace)
-    if isinstance(policy, Adaptive) and policy.watch is not None:
-        policy.watch.set_pace(pace)
+    if isinstance(policy, Adaptive):
         policy.check_every_ms /= pace
+        policy.since_change_ms /= pace
+        if policy.watch is not None:
+            policy.watch.set_pace(pace)
 
 
 PolicyFactory = Callable[[ConversionDelay, Objective], LearningPolicy]
