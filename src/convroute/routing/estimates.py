@@ -49,6 +49,17 @@ class ConversionDelay:
         at_window = (math.log(self.window_s) - math.log(self.median_s)) / self.sigma
         return _phi(z) / _phi(at_window)
 
+    def age_ms(self, level: float) -> float:
+        """The age (ms) by which a share ``level`` of the conversions have happened."""
+        lo, hi = 0.0, self.window_s * 1000.0
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            if self.cdf(mid / 1000.0) < level:
+                lo = mid
+            else:
+                hi = mid
+        return hi
+
 
 def _phi(z: float) -> float:
     return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
@@ -102,18 +113,7 @@ _LEVELS = (0.0, 0.04, 0.15, 0.3, 0.5, 0.7, 0.85, 0.95, 1.0)
 def _segments(delay: ConversionDelay) -> tuple[list[float], list[float], list[float]]:
     """Breakpoints (ms of age) and, per segment, ``F(age) ~ alpha + beta * age``."""
     window_ms = delay.window_s * 1000.0
-
-    def age_at(level: float) -> float:
-        lo, hi = 0.0, window_ms
-        for _ in range(60):
-            mid = (lo + hi) / 2
-            if delay.cdf(mid / 1000.0) < level:
-                lo = mid
-            else:
-                hi = mid
-        return hi
-
-    bounds = [0.0] + [age_at(q) for q in _LEVELS[1:-1]] + [window_ms]
+    bounds = [0.0] + [delay.age_ms(q) for q in _LEVELS[1:-1]] + [window_ms]
     alphas, betas = [], []
     for start, end in itertools.pairwise(bounds):
         f0, f1 = delay.cdf(start / 1000.0), delay.cdf(end / 1000.0)

@@ -238,6 +238,8 @@ def _reason(view: View, best: View, policy: str) -> str:
     why = {
         Basis.LONG_TERM: "",
         Basis.CHANGED: "; recent conversions depart from its long-term rate: recent evidence used",
+        Basis.SINCE_CHANGE: "; its conversion rate changed at a point found in its history: "
+        "only the evidence since used",
         Basis.RECEIPTS: "; its receipts, proven predictive on this route, show a drop",
         Basis.PUMPING: "; SMS pumping is raised for this destination: its rate from before",
     }[view.basis]
