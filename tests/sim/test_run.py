@@ -148,7 +148,7 @@ def test_honest_receipts_speed_the_reaction_and_fake_ones_gain_nothing() -> None
 
     honest, _ = reaction_and_share("honest")
     silent, silent_conversions = reaction_and_share("none")
-    assert honest < 0.85 * silent  # receipts arrive in seconds, conversions in minutes
+    assert honest < 0.7 * silent  # receipts arrive in seconds, conversions in minutes
     # a route that lies ("delivered" on everything from the outage on) fools nobody
     _, faked_conversions = reaction_and_share(
         [{"t": 0, "mode": "honest"}, {"t": 1500, "mode": "fake", "undelivered_share": 1.0}]
