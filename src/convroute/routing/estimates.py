@@ -590,7 +590,7 @@ class Ledger:
                 return 1.0
             return cdf(age_ms / 1000.0) if age_ms > 0 else 0.0
 
-        return self.history.rows((context, route_id), start_ms, now_ms, exposure_at)
+        return self.history.rows((context, route_id), start_ms, now_ms, exposure_at, window_ms)
 
     def estimate(self, context: Context, route_id: str, now_ms: int) -> Estimate:
         """The route's estimate in ``context`` at ``now_ms``."""
