@@ -137,7 +137,6 @@ def change_point(rows: list[tuple[float, float, float]], delta: float) -> float 
     eps = 1e-9
     top = 1.0 - eps
     q = min(max(p, eps), top)
-    log = math.log
     n1 = c1 = 0.0
     best, split = 0.0, None
     for i in range(len(rows) - 1):
@@ -157,8 +156,8 @@ def change_point(rows: list[tuple[float, float, float]], delta: float) -> float 
         r2 = (c2 + 0.5) / (n2 + 1.0)
         if r2 > top:
             r2 = top
-        g = n1 * (r1 * log(r1 / q) + (1.0 - r1) * log((1.0 - r1) / (1.0 - q))) + n2 * (
-            r2 * log(r2 / q) + (1.0 - r2) * log((1.0 - r2) / (1.0 - q))
+        g = n1 * (r1 * math.log(r1 / q) + (1.0 - r1) * math.log((1.0 - r1) / (1.0 - q))) + n2 * (
+            r2 * math.log(r2 / q) + (1.0 - r2) * math.log((1.0 - r2) / (1.0 - q))
         )
         if g > best:
             best, split = g, rows[i + 1][0]
