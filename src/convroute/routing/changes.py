@@ -109,6 +109,15 @@ class History:
         return out
 
 
+def totals(rows: list[tuple[float, float, float]]) -> tuple[float, float]:
+    """The exposure and the conversions of ``rows`` (as ``History.rows`` gives them)."""
+    exposure = converted = 0.0
+    for _, e, c in rows:
+        exposure += e
+        converted += c
+    return exposure, converted
+
+
 def bernoulli_kl(p: float, q: float) -> float:
     """kl(Bernoulli(p), Bernoulli(q)), both clipped away from 0 and 1."""
     eps = 1e-9
@@ -121,22 +130,13 @@ def change_point(rows: list[tuple[float, float, float]], delta: float) -> float 
     """The start of the first slice after the most likely change point of ``rows`` ((slice
     start, exposure, conversions), oldest first), if the GLR statistic there exceeds
     ``log(n^1.5 / delta)`` (n: the total exposure); None if no change stands out."""
-    total = 0.0
-    converted = 0.0
-    for _, exposure, conversions in rows:
-        total += exposure
-        converted += conversions
+    total, converted = totals(rows)
     if total < 2.0:
         return None
     # rates with half an observation each way (Jeffreys): young slices can hold more
     # conversions than their exposure, and a rate of exactly 0 or 1 would weigh without end
     p = (converted + 0.5) / (total + 1.0)
     threshold = math.log(total**1.5 / delta)
-    # bernoulli_kl inlined (this loop is most of a simulated message's cost when it runs):
-    # the same operations, so the same figures to the last bit
-    eps = 1e-9
-    top = 1.0 - eps
-    q = min(max(p, eps), top)
     n1 = c1 = 0.0
     best, split = 0.0, None
     for i in range(len(rows) - 1):
@@ -149,15 +149,8 @@ def change_point(rows: list[tuple[float, float, float]], delta: float) -> float 
         if n1 < 1.0:
             continue
         c2 = converted - c1
-        # both rates are above eps (half a conversion in at most ~1e8 observations)
-        r1 = (c1 + 0.5) / (n1 + 1.0)
-        if r1 > top:
-            r1 = top
-        r2 = (c2 + 0.5) / (n2 + 1.0)
-        if r2 > top:
-            r2 = top
-        g = n1 * (r1 * math.log(r1 / q) + (1.0 - r1) * math.log((1.0 - r1) / (1.0 - q))) + n2 * (
-            r2 * math.log(r2 / q) + (1.0 - r2) * math.log((1.0 - r2) / (1.0 - q))
+        g = n1 * bernoulli_kl((c1 + 0.5) / (n1 + 1.0), p) + n2 * bernoulli_kl(
+            (c2 + 0.5) / (n2 + 1.0), p
         )
         if g > best:
             best, split = g, rows[i + 1][0]

@@ -49,6 +49,12 @@ class ConversionDelay:
         at_window = (math.log(self.window_s) - math.log(self.median_s)) / self.sigma
         return _phi(z) / _phi(at_window)
 
+    def exposure_at(self, age_ms: float) -> float:
+        """A decision's exposure at ``age_ms``: F(age), 1 from the window's close on."""
+        if age_ms >= self.window_s * 1000.0:
+            return 1.0
+        return self.cdf(age_ms / 1000.0)
+
     def age_ms(self, level: float) -> float:
         """The age (ms) by which a share ``level`` of the conversions have happened."""
         lo, hi = 0.0, self.window_s * 1000.0
@@ -561,15 +567,13 @@ class Ledger:
     def _exact_pending(self, arm: Arm, now_ms: int) -> float:
         # a read in the past (never in a simulation): the exact sum over the arm's open
         # decisions, changing nothing
-        window_ms = self.delay.window_s * 1000.0
         total = 0.0
         for record in self.records.values():
             if not record.open:
                 continue
             for k, candidate in enumerate(record.arms):
                 if candidate is arm:
-                    age = now_ms - record.sent_ms
-                    f = 1.0 if age >= window_ms else self.delay.cdf(age / 1000.0)
+                    f = self.delay.exposure_at(now_ms - record.sent_ms)
                     total += self._weights_of(record)[k] * f
         return total
 
@@ -583,14 +587,10 @@ class Ledger:
         forgetting; empty if no history is kept."""
         if self.history is None:
             return []
-        window_ms, cdf = self.delay.window_s * 1000.0, self.delay.cdf
-
-        def exposure_at(age_ms: float) -> float:
-            if age_ms >= window_ms:
-                return 1.0
-            return cdf(age_ms / 1000.0) if age_ms > 0 else 0.0
-
-        return self.history.rows((context, route_id), start_ms, now_ms, exposure_at, window_ms)
+        delay = self.delay
+        return self.history.rows(
+            (context, route_id), start_ms, now_ms, delay.exposure_at, delay.window_s * 1000.0
+        )
 
     def estimate(self, context: Context, route_id: str, now_ms: int) -> Estimate:
         """The route's estimate in ``context`` at ``now_ms``."""

@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from convroute.routing.anomalies import PumpingWatch
-from convroute.routing.changes import change_point
+from convroute.routing.changes import change_point, totals
 from convroute.routing.estimates import ConversionDelay, Estimate, Ledger
 from convroute.routing.policy import Candidate, Context, Decision, Outcome
 
@@ -285,9 +285,9 @@ FAST_TAU_S = 200.0  # the default policy's short memory (s): a change shows with
 CHECK_EVERY_MS = 10_000.0  # how often the default policy's pumping watch and change test look
 CHANGE_DELTA = 0.001  # the change-point test's false-alarm level (its threshold's delta)
 SINCE_CHANGE_S = 2400.0  # how long after a change point only the evidence since it counts
+MIN_SINCE = 30.0  # ... at most: sooner, once that evidence (this much) agrees with the slow memory
 SETTLED_ENOUGH = 0.9  # the change test looks at slices old enough for this share to convert
 SHARED_Z = 2.0  # a drop the other routes show too (z above this) is the traffic's, not a route's
-MIN_SINCE = 30.0  # ... at most: sooner, once that evidence (this much) agrees with the slow memory
 
 
 class Adaptive(LearningPolicy):
@@ -427,11 +427,7 @@ class Adaptive(LearningPolicy):
             if last is None or now_ms - last[1] >= self.since_change_ms or key in self._shared:
                 out.append(None)
                 continue
-            exposure = converted = 0.0
-            for _, e, c in ledger.since(context, route_id, last[0], now_ms):
-                exposure += e
-                converted += c
-            out.append((exposure, converted))
+            out.append(totals(ledger.since(context, route_id, last[0], now_ms)))
             found = True
         return out if found else None
 
@@ -450,9 +446,8 @@ class Adaptive(LearningPolicy):
             last = self._changed.get(key)
             if last is None or now_ms - last[1] >= self.since_change_ms:
                 continue
-            own = ledger.since(context, route_id, last[0], now_ms)
-            exposure = sum(r[1] for r in own)
-            if exposure <= 0 or sum(r[2] for r in own) / exposure >= slow[i].mean:
+            exposure, converted = totals(ledger.since(context, route_id, last[0], now_ms))
+            if exposure <= 0 or converted / exposure >= slow[i].mean:
                 continue  # a rise is the route's own
             expected = observed = variance = 0.0
             for j, other in enumerate(ids):
@@ -489,9 +484,9 @@ class Adaptive(LearningPolicy):
                 start = episode.started_ms - int(watch.baseline_lag_ms)
                 self.ledger.cancel_sent_between(context, start, now_ms)
                 # and the change points it made (found since) were not the routes' own
-                for key in [k for k, v in self._changed.items() if k[0] == context]:
-                    if self._changed[key][1] >= start:
-                        del self._changed[key]
+                self._changed = {
+                    k: v for k, v in self._changed.items() if k[0] != context or v[1] < start
+                }
         return watch.baseline(context)
 
     def explain(self, context: Context, candidates: list[Candidate], now_ms: int) -> list[View]:
