@@ -25,6 +25,7 @@ DEFAULT_OUT = Path(__file__).resolve().parents[1] / "build" / "fast"
 # what a simulated message and a routing decision run through; the rest stays Python
 MODULES = (
     "convroute/routing/policy.py",
+    "convroute/routing/delay.py",
     "convroute/routing/changes.py",
     "convroute/routing/estimates.py",
     "convroute/routing/policies.py",

@@ -11,7 +11,7 @@ from convroute.config import Settings
 from convroute.connectors.dispatch import Dispatcher
 from convroute.domain.clock import Clock, system_clock
 from convroute.domain.errors import ValidationError
-from convroute.routing.estimates import ConversionDelay
+from convroute.routing.delay import ConversionDelay
 from convroute.routing.policies import Goal, Objective, make_policy, set_pace
 from convroute.services.auth import Authenticator
 from convroute.services.follower import LogFollower

@@ -3,12 +3,16 @@ time, the history the ledger keeps for it, and the default policy's local restar
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from convroute.routing.changes import History, bernoulli_kl, change_point
-from convroute.routing.estimates import ConversionDelay, Ledger
+from convroute.routing.changes import History, Slice, bernoulli_kl, change_point
+from convroute.routing.delay import ConversionDelay
+from convroute.routing.estimates import Ledger
 from convroute.routing.policies import Adaptive, Basis
 from convroute.routing.policy import Candidate, Context, Outcome, OutcomeKind
 
@@ -78,19 +82,134 @@ def test_the_history_counts_by_slice_and_takes_canceled_decisions_out() -> None:
     assert first.sent == 2
     assert later.sent == 1
     history.remove(first, 3_000, converted=False)
-    rows = history.rows(key, 0, 20_000, lambda age_ms: 1.0)
-    assert [(start, exposure) for start, exposure, _ in rows] == [(0, 1.0), (SLICE, 1.0)]
-    # the exposure is taken at the slice's decisions' mean age
-    ages: list[float] = []
-
-    def exposure_at(age_ms: float) -> float:
-        ages.append(age_ms)
-        return 1.0
-
-    history.rows(key, 0, 20_000, exposure_at)
-    assert ages == [19_000, 8_000]
+    # the exposure is taken at the slice's decisions' mean age (19 s and 8 s here)
+    delay = ConversionDelay(20.0, 1.0, 300.0)
+    rows = history.rows(key, 0, 20_000, delay)
+    assert rows == [(0, delay.exposure_at(19_000), 0.0), (SLICE, delay.exposure_at(8_000), 0.0)]
+    # a slice that ended a window ago has exposure 1
+    short = ConversionDelay(1.0, 1.0, 5.0)
+    assert [r[1] for r in history.rows(key, 0, 20_000, short)] == [1.0, short.exposure_at(8_000)]
     # slices past the horizon are dropped
-    assert [r[0] for r in history.rows(key, 0, 75_000, lambda age_ms: 1.0)] == [SLICE]
+    assert [r[0] for r in history.rows(key, 0, 75_000, delay)] == [SLICE]
+
+
+def _reference_rows(
+    history: History, key: tuple[Context, str], start_ms: float, now_ms: int, delay: ConversionDelay
+) -> Rows:
+    """``History.rows`` built from its slices alone, every call."""
+    width = history.slice_ms
+    oldest = int((now_ms - history.horizon_ms) // width)
+    settled = (now_ms - delay.window_s * 1000.0) // width - 1
+    out = []
+    for index, cell in sorted(history.slices.get(key, {}).items()):
+        if index < max(oldest, int(start_ms // width)) or cell.sent <= 0.5:
+            continue
+        if index <= settled:
+            out.append((index * width, cell.sent, cell.converted))
+        else:
+            age = now_ms - (index * width + cell.offset_ms / cell.sent)
+            out.append((index * width, cell.sent * delay.exposure_at(age), cell.converted))
+    return out
+
+
+_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["send", "late send", "convert", "cancel", "read"]),
+        st.integers(0, 40_000),  # time forward (ms)
+        st.integers(0, 10**6),  # which decision, how late, where from
+    ),
+    max_size=120,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(steps=_steps)
+def test_the_history_keeps_settled_rows_that_are_those_built_afresh(
+    steps: list[tuple[str, int, int]],
+) -> None:
+    """Late outcomes and late decisions in settled slices, the horizon moving past them: every
+    read equals the rows built from the slices anew."""
+    history = History(SLICE, 120_000)
+    delay = ConversionDelay(5.0, 1.0, 30.0)
+    key = (CTX, "a")
+    now = 0
+    sent: list[tuple[object, int, bool]] = []  # (slice, sent at, converted)
+    for kind, forward, pick in steps:
+        now += forward
+        if kind in ("send", "late send"):
+            at = now - (pick % 200_000 if kind == "late send" else 0)
+            sent.append((history.add(key, max(0, at)), max(0, at), False))
+        elif kind in ("convert", "cancel") and sent:
+            i = pick % len(sent)
+            cell, at, converted = sent.pop(i)
+            assert isinstance(cell, Slice)
+            if kind == "convert" and not converted:
+                history.convert(cell)
+                sent.append((cell, at, True))
+            elif kind == "cancel":
+                history.remove(cell, at, converted)
+        start = float(pick % 150_000) - 10_000.0
+        assert history.rows(key, start, now, delay) == _reference_rows(
+            history, key, start, now, delay
+        )
+
+
+def test_a_decision_recorded_late_into_a_settled_slice_is_read() -> None:
+    history = History(SLICE, 3_600_000)
+    delay = ConversionDelay(5.0, 1.0, 30.0)
+    key = (CTX, "a")
+    history.add(key, 0)
+    history.add(key, 25_000)
+    assert [r[0] for r in history.rows(key, 0, 100_000, delay)] == [0, 2 * SLICE]
+    late = history.add(key, 35_000)  # a slice the settled rows had passed, empty until now
+    history.convert(late)
+    assert history.rows(key, 0, 100_000, delay) == [
+        (0, 1.0, 0.0),
+        (2 * SLICE, 1.0, 0.0),
+        (3 * SLICE, 1.0, 1.0),
+    ]
+
+
+def _reference_change_point(rows: Rows, delta: float) -> float | None:
+    """The GLR test with every split's statistic taken."""
+    total = sum(r[1] for r in rows)
+    converted = sum(r[2] for r in rows)
+    if total < 2.0:
+        return None
+    p = (converted + 0.5) / (total + 1.0)
+    n1 = c1 = 0.0
+    best, split = 0.0, None
+    for i in range(len(rows) - 1):
+        n1, c1 = n1 + rows[i][1], c1 + rows[i][2]
+        n2, c2 = total - n1, converted - c1
+        if n2 < 1.0:
+            break
+        if n1 < 1.0:
+            continue
+        g = n1 * bernoulli_kl((c1 + 0.5) / (n1 + 1.0), p) + n2 * bernoulli_kl(
+            (c2 + 0.5) / (n2 + 1.0), p
+        )
+        if g > best:
+            best, split = g, rows[i + 1][0]
+    return split if best > math.log(total**1.5 / delta) else None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rates=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=60),
+    per_slice=st.integers(1, 60),
+    young=st.lists(st.tuples(st.floats(0.05, 1.0), st.integers(0, 5)), max_size=3),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_the_bound_skips_only_splits_that_cannot_win(
+    rates: list[float], per_slice: int, young: list[tuple[float, int]], seed: int
+) -> None:
+    """Skipping the splits whose chi-square bound beats neither the threshold nor the best so
+    far gives the test's answer with every split taken (young slices included, whose
+    conversions can outnumber their exposure)."""
+    rows = _rows(rates, per_slice, random.Random(seed))
+    rows += [((len(rates) + i) * SLICE, e, float(c)) for i, (e, c) in enumerate(young)]
+    assert change_point(rows, 0.001) == _reference_change_point(rows, 0.001)
 
 
 def test_the_ledger_history_is_the_same_whatever_order_outcomes_arrive_in() -> None:

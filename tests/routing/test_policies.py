@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convroute.routing.estimates import ConversionDelay, Ledger
+from convroute.routing.delay import ConversionDelay
+from convroute.routing.estimates import Ledger
 from convroute.routing.policies import POLICIES, Goal, Objective, make_policy
 from convroute.routing.policy import Candidate, Context, Outcome, OutcomeKind
 

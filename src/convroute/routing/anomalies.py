@@ -35,7 +35,8 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from convroute.routing.estimates import ConversionDelay, Estimate, Ledger
+from convroute.routing.delay import ConversionDelay
+from convroute.routing.estimates import Estimate, Ledger
 from convroute.routing.policy import Context, Outcome
 
 PUMPING = "pumping"

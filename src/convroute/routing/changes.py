@@ -15,12 +15,16 @@ stationary bandits", JMLR 2022, on delay-corrected exposures instead of pulls).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
+from convroute.routing.delay import ConversionDelay
 from convroute.routing.policy import Context
 
 Key = tuple[Context, str]  # (context, route id)
+
+
+Row = tuple[float, float, float]  # (slice start, exposure, conversions)
 
 
 @dataclass(slots=True)
@@ -30,6 +34,17 @@ class Slice:
     sent: float = 0.0  # decisions (canceled ones taken out)
     converted: float = 0.0
     offset_ms: float = 0.0  # the sum of their send times after the slice's start
+    key: Key | None = None  # whose slice it is
+    kept: bool = False  # whether its row is in its key's settled rows (``History.rows``)
+
+
+@dataclass(slots=True)
+class _Settled:
+    """A key's rows of settled slices (exposure 1 each), oldest first, up to slice ``upto``:
+    they change only where one of their slices changes, which drops them."""
+
+    rows: list[Row]
+    upto: int
 
 
 class History:
@@ -42,6 +57,8 @@ class History:
         self.slice_ms = slice_ms
         self.horizon_ms = horizon_ms
         self.slices: dict[Key, dict[int, Slice]] = {}
+        self._latest: dict[Key, int] = {}  # per key, its latest slice
+        self._settled: dict[Key, _Settled] = {}
 
     def set_pace(self, pace: float) -> None:
         """Every time constant divided by ``pace`` (before the first decision)."""
@@ -56,30 +73,54 @@ class History:
             slices = self.slices[key] = {}
         cell = slices.get(index)
         if cell is None:
-            cell = slices[index] = Slice()
+            cell = slices[index] = Slice(key=key)
+            if index > self._latest.get(key, index - 1):
+                self._latest[key] = index
+            kept = self._settled.get(key)
+            if kept is not None and index <= kept.upto:  # a decision recorded late
+                del self._settled[key]
+        elif cell.kept:
+            self._changed(cell)
         cell.sent += 1.0
         cell.offset_ms += sent_ms - index * self.slice_ms
         return cell
 
+    def convert(self, cell: Slice) -> None:
+        """A decision counted in ``cell`` converted."""
+        if cell.kept:
+            self._changed(cell)
+        cell.converted += 1.0
+
     def remove(self, cell: Slice, sent_ms: int, converted: bool) -> None:
         """A decision counted in ``cell`` leaves (canceled)."""
+        if cell.kept:
+            self._changed(cell)
         cell.sent -= 1.0
         cell.offset_ms -= sent_ms - int(sent_ms // self.slice_ms) * self.slice_ms
         if converted:
             cell.converted -= 1.0
+
+    def _changed(self, cell: Slice) -> None:
+        # a settled slice changed (a late outcome): its key's settled rows are built again
+        cell.kept = False
+        if cell.key is not None:
+            self._settled.pop(cell.key, None)
 
     def rows(
         self,
         key: Key,
         start_ms: float,
         now_ms: int,
-        exposure_at: Callable[[float], float],
-        window_ms: float = math.inf,
-    ) -> list[tuple[float, float, float]]:
+        delay: ConversionDelay,
+    ) -> list[Row]:
         """(slice start, exposure, conversions) for the slices of ``key`` from ``start_ms``
-        (and within the horizon) to now, oldest first; ``exposure_at(age_ms)`` is a
-        decision's exposure at that age, 1 from ``window_ms`` on. Slices past the horizon
-        are dropped."""
+        (and within the horizon) to now, oldest first; a decision's exposure is
+        ``delay.exposure_at`` its age, 1 from the window's close on. Slices past the horizon
+        are dropped.
+
+        The rows of slices that ended a window ago (settled: every decision in them has
+        exposure 1) are kept between calls and extended, so a call builds only the rows of
+        the slices still converting."""
         slices = self.slices.get(key)
         if not slices:
             return []
@@ -90,26 +131,70 @@ class History:
             if first >= oldest:
                 break
             del slices[first]
+        if not slices:
+            self._settled.pop(key, None)
+            return []
+        settled = int((now_ms - delay.window_s * 1000.0) // width - 1)
+        kept = self._settled.get(key)
+        if kept is None or settled < kept.upto:  # (a read in the past builds them again)
+            kept = self._settled[key] = self._build(slices, oldest, settled)
+        else:
+            self._extend(kept, slices, settled)
+        pruned = 0
+        first_ms = oldest * width
+        while pruned < len(kept.rows) and kept.rows[pruned][0] < first_ms:
+            pruned += 1
+        if pruned:
+            del kept.rows[:pruned]
         begin = max(oldest, int(start_ms // width))
-        indices = [i for i in slices if i >= begin]
-        indices.sort()  # already in order but for decisions recorded late: linear
-        # slices that ended a window ago: every decision in them has exposure 1
-        settled = (now_ms - window_ms) // width - 1
-        out = []
-        for index in indices:
-            cell = slices[index]
-            if cell.sent <= 0.5:
+        out = kept.rows[_first_at(kept.rows, begin * width) :]
+        for index in range(max(begin, settled + 1), self._latest[key] + 1):
+            cell = slices.get(index)
+            if cell is None or cell.sent <= 0.5:
                 continue
             start = index * width
-            if index <= settled:
-                out.append((start, cell.sent, cell.converted))
-            else:
-                age = now_ms - (start + cell.offset_ms / cell.sent)
-                out.append((start, cell.sent * exposure_at(age), cell.converted))
+            age = now_ms - (start + cell.offset_ms / cell.sent)
+            out.append((start, cell.sent * delay.exposure_at(age), cell.converted))
         return out
 
+    def _build(self, slices: dict[int, Slice], oldest: int, settled: int) -> _Settled:
+        indices = [i for i in slices if oldest <= i <= settled]
+        indices.sort()  # already in order but for decisions recorded late: linear
+        rows = []
+        width = self.slice_ms
+        for index in indices:
+            cell = slices[index]
+            cell.kept = True
+            if cell.sent > 0.5:
+                rows.append((index * width, cell.sent, cell.converted))
+        return _Settled(rows, settled)
 
-def totals(rows: list[tuple[float, float, float]]) -> tuple[float, float]:
+    def _extend(self, kept: _Settled, slices: dict[int, Slice], settled: int) -> None:
+        width = self.slice_ms
+        for index in range(kept.upto + 1, settled + 1):
+            cell = slices.get(index)
+            if cell is None:
+                continue
+            cell.kept = True
+            if cell.sent > 0.5:
+                kept.rows.append((index * width, cell.sent, cell.converted))
+        kept.upto = settled
+
+
+def _first_at(rows: list[Row], start_ms: float) -> int:
+    """The position of the first of ``rows`` (oldest first) that starts at ``start_ms`` or
+    later."""
+    lo, hi = 0, len(rows)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if rows[mid][0] < start_ms:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def totals(rows: list[Row]) -> tuple[float, float]:
     """The exposure and the conversions of ``rows`` (as ``History.rows`` gives them)."""
     exposure = converted = 0.0
     for _, e, c in rows:
@@ -118,24 +203,37 @@ def totals(rows: list[tuple[float, float, float]]) -> tuple[float, float]:
     return exposure, converted
 
 
+EPS: Final = 1e-9  # rates are clipped to [EPS, 1 - EPS] before a divergence is taken
+
+
+def _clipped(p: float) -> float:
+    return EPS if p < EPS else 1.0 - EPS if p > 1.0 - EPS else p
+
+
 def bernoulli_kl(p: float, q: float) -> float:
     """kl(Bernoulli(p), Bernoulli(q)), both clipped away from 0 and 1."""
-    eps = 1e-9
-    p = min(max(p, eps), 1.0 - eps)
-    q = min(max(q, eps), 1.0 - eps)
+    p = _clipped(p)
+    q = _clipped(q)
     return p * math.log(p / q) + (1.0 - p) * math.log((1.0 - p) / (1.0 - q))
 
 
-def change_point(rows: list[tuple[float, float, float]], delta: float) -> float | None:
+def change_point(rows: list[Row], delta: float) -> float | None:
     """The start of the first slice after the most likely change point of ``rows`` ((slice
     start, exposure, conversions), oldest first), if the GLR statistic there exceeds
-    ``log(n^1.5 / delta)`` (n: the total exposure); None if no change stands out."""
+    ``log(n^1.5 / delta)`` (n: the total exposure); None if no change stands out.
+
+    A split's statistic is taken only where a bound on it, without logarithms, could beat
+    both the threshold and the best split so far: kl(a, q) <= (a - q)^2 / (q (1 - q)) (the
+    chi-square bound). The answer is the same as taking them all; most splits of a steady
+    route are far below the threshold, and the test costs a few multiplications for each."""
     total, converted = totals(rows)
     if total < 2.0:
         return None
     # rates with half an observation each way (Jeffreys): young slices can hold more
     # conversions than their exposure, and a rate of exactly 0 or 1 would weigh without end
     p = (converted + 0.5) / (total + 1.0)
+    q = _clipped(p)
+    scale = (1.0 + 1e-6) / (q * (1.0 - q))  # (a margin over the rounding of the bound)
     threshold = math.log(total**1.5 / delta)
     n1 = c1 = 0.0
     best, split = 0.0, None
@@ -149,9 +247,13 @@ def change_point(rows: list[tuple[float, float, float]], delta: float) -> float 
         if n1 < 1.0:
             continue
         c2 = converted - c1
-        g = n1 * bernoulli_kl((c1 + 0.5) / (n1 + 1.0), p) + n2 * bernoulli_kl(
-            (c2 + 0.5) / (n2 + 1.0), p
-        )
+        p1 = (c1 + 0.5) / (n1 + 1.0)
+        p2 = (c2 + 0.5) / (n2 + 1.0)
+        d1 = _clipped(p1) - q
+        d2 = _clipped(p2) - q
+        if (n1 * d1 * d1 + n2 * d2 * d2) * scale <= (best if best > threshold else threshold):
+            continue  # this split can beat neither
+        g = n1 * bernoulli_kl(p1, p) + n2 * bernoulli_kl(p2, p)
         if g > best:
             best, split = g, rows[i + 1][0]
     return split if best > threshold else None

@@ -25,50 +25,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from convroute.routing.changes import History, Slice
+from convroute.routing.delay import ConversionDelay
 from convroute.routing.policy import Context, Outcome, OutcomeKind
 
 Key = tuple[Context, str]  # (context, route id)
-
-
-@dataclass(frozen=True, slots=True)
-class ConversionDelay:
-    """Log-normal conversion delay (median, sigma) and the window after which a message that
-    has not converted counts as not converted."""
-
-    median_s: float = 20.0
-    sigma: float = 1.0
-    window_s: float = 300.0
-
-    def cdf(self, age_s: float) -> float:
-        """P(a conversion has happened by ``age_s`` | it happens within the window)."""
-        if age_s <= 0:
-            return 0.0
-        if age_s >= self.window_s:
-            return 1.0
-        z = (math.log(age_s) - math.log(self.median_s)) / self.sigma
-        at_window = (math.log(self.window_s) - math.log(self.median_s)) / self.sigma
-        return _phi(z) / _phi(at_window)
-
-    def exposure_at(self, age_ms: float) -> float:
-        """A decision's exposure at ``age_ms``: F(age), 1 from the window's close on."""
-        if age_ms >= self.window_s * 1000.0:
-            return 1.0
-        return self.cdf(age_ms / 1000.0)
-
-    def age_ms(self, level: float) -> float:
-        """The age (ms) by which a share ``level`` of the conversions have happened."""
-        lo, hi = 0.0, self.window_s * 1000.0
-        for _ in range(60):
-            mid = (lo + hi) / 2
-            if self.cdf(mid / 1000.0) < level:
-                lo = mid
-            else:
-                hi = mid
-        return hi
-
-
-def _phi(z: float) -> float:
-    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
 
 
 @dataclass(slots=True)
@@ -409,8 +369,8 @@ class Ledger:
         if kind is OutcomeKind.CONVERTED:  # exposure stays F(age) until the window is over
             for arm, w in self._each(record):
                 arm.converted += w
-            if record.slice is not None:
-                record.slice.converted += 1.0
+            if record.slice is not None and self.history is not None:
+                self.history.convert(record.slice)
             if not record.open:  # a late conversion after the window: recount its calibration
                 self._calibrate(record, previous, -1.0)
                 self._calibrate(record, kind, 1.0)
@@ -587,10 +547,7 @@ class Ledger:
         forgetting; empty if no history is kept."""
         if self.history is None:
             return []
-        delay = self.delay
-        return self.history.rows(
-            (context, route_id), start_ms, now_ms, delay.exposure_at, delay.window_s * 1000.0
-        )
+        return self.history.rows((context, route_id), start_ms, now_ms, self.delay)
 
     def estimate(self, context: Context, route_id: str, now_ms: int) -> Estimate:
         """The route's estimate in ``context`` at ``now_ms``."""

@@ -26,7 +26,8 @@ from typing import NamedTuple
 
 from convroute.routing.anomalies import PumpingWatch
 from convroute.routing.changes import change_point, totals
-from convroute.routing.estimates import ConversionDelay, Estimate, Ledger
+from convroute.routing.delay import ConversionDelay
+from convroute.routing.estimates import Estimate, Ledger
 from convroute.routing.policy import Candidate, Context, Decision, Outcome
 
 

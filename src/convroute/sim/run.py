@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from convroute.routing.anomalies import PumpingWatch
-from convroute.routing.estimates import ConversionDelay
+from convroute.routing.delay import ConversionDelay
 from convroute.routing.policies import Failover, Static, make_policy
 from convroute.routing.policy import (
     Candidate,
