@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +14,17 @@ class ConversionDelay:
     median_s: float = 20.0
     sigma: float = 1.0
     window_s: float = 300.0
+    # what every ``cdf`` needs, computed once: log(median) and Phi at the window's close
+    _log_median: float = field(init=False, repr=False, compare=False, default=0.0)
+    _phi_window: float = field(init=False, repr=False, compare=False, default=1.0)
+
+    def __post_init__(self) -> None:
+        log_median = math.log(self.median_s)
+        object.__setattr__(self, "_log_median", log_median)
+        at_window = (
+            (math.log(self.window_s) - log_median) / self.sigma if self.window_s > 0 else 0.0
+        )
+        object.__setattr__(self, "_phi_window", _phi(at_window))
 
     def cdf(self, age_s: float) -> float:
         """P(a conversion has happened by ``age_s`` | it happens within the window)."""
@@ -21,9 +32,8 @@ class ConversionDelay:
             return 0.0
         if age_s >= self.window_s:
             return 1.0
-        z = (math.log(age_s) - math.log(self.median_s)) / self.sigma
-        at_window = (math.log(self.window_s) - math.log(self.median_s)) / self.sigma
-        return _phi(z) / _phi(at_window)
+        z = (math.log(age_s) - self._log_median) / self.sigma
+        return _phi(z) / self._phi_window
 
     def exposure_at(self, age_ms: float) -> float:
         """A decision's exposure at ``age_ms``: F(age), 1 from the window's close on."""
