@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convroute.routing.changes import History, Slice, bernoulli_kl, change_point
+from convroute.routing.changes import History, Row, Slice, bernoulli_kl, change_point
 from convroute.routing.delay import ConversionDelay
 from convroute.routing.estimates import Ledger
 from convroute.routing.policies import Adaptive, Basis
@@ -20,13 +20,13 @@ CTX = Context("GB", None, "otp")
 SLICE = 10_000
 
 
-Rows = list[tuple[float, float, float]]
+Rows = list[Row]
 
 
 def _rows(rates: list[float], per_slice: int, rng: random.Random) -> Rows:
     """One slice per rate: ``per_slice`` settled decisions converting at that rate."""
     return [
-        (i * SLICE, float(per_slice), float(sum(rng.random() < r for _ in range(per_slice))))
+        Row(i * SLICE, float(per_slice), float(sum(rng.random() < r for _ in range(per_slice))))
         for i, r in enumerate(rates)
     ]
 
@@ -62,13 +62,13 @@ def test_young_slices_with_more_conversions_than_exposure_are_no_change() -> Non
     it can hold more conversions than that: a pooled rate of 1 must not make every slice
     without a conversion look like a change (seen after a pumping episode was taken out)."""
     rows = [
-        (0.0, 0.95, 1.0),
-        (20_000.0, 1.89, 1.0),
-        (40_000.0, 0.91, 1.0),
-        (70_000.0, 0.81, 0.0),
-        (90_000.0, 1.87, 3.0),
-        (100_000.0, 0.48, 1.0),
-        (110_000.0, 0.03, 0.0),
+        Row(0.0, 0.95, 1.0),
+        Row(20_000.0, 1.89, 1.0),
+        Row(40_000.0, 0.91, 1.0),
+        Row(70_000.0, 0.81, 0.0),
+        Row(90_000.0, 1.87, 3.0),
+        Row(100_000.0, 0.48, 1.0),
+        Row(110_000.0, 0.03, 0.0),
     ]
     assert change_point(rows, 0.001) is None
 
@@ -85,12 +85,18 @@ def test_the_history_counts_by_slice_and_takes_canceled_decisions_out() -> None:
     # the exposure is taken at the slice's decisions' mean age (19 s and 8 s here)
     delay = ConversionDelay(20.0, 1.0, 300.0)
     rows = history.rows(key, 0, 20_000, delay)
-    assert rows == [(0, delay.exposure_at(19_000), 0.0), (SLICE, delay.exposure_at(8_000), 0.0)]
+    assert rows == [
+        Row(0, delay.exposure_at(19_000), 0.0),
+        Row(SLICE, delay.exposure_at(8_000), 0.0),
+    ]
     # a slice that ended a window ago has exposure 1
     short = ConversionDelay(1.0, 1.0, 5.0)
-    assert [r[1] for r in history.rows(key, 0, 20_000, short)] == [1.0, short.exposure_at(8_000)]
+    assert [r.exposure for r in history.rows(key, 0, 20_000, short)] == [
+        1.0,
+        short.exposure_at(8_000),
+    ]
     # slices past the horizon are dropped
-    assert [r[0] for r in history.rows(key, 0, 75_000, delay)] == [SLICE]
+    assert [r.start for r in history.rows(key, 0, 75_000, delay)] == [SLICE]
 
 
 def _reference_rows(
@@ -105,10 +111,10 @@ def _reference_rows(
         if index < max(oldest, int(start_ms // width)) or cell.sent <= 0.5:
             continue
         if index <= settled:
-            out.append((index * width, cell.sent, cell.converted))
+            out.append(Row(index * width, cell.sent, cell.converted))
         else:
             age = now_ms - (index * width + cell.offset_ms / cell.sent)
-            out.append((index * width, cell.sent * delay.exposure_at(age), cell.converted))
+            out.append(Row(index * width, cell.sent * delay.exposure_at(age), cell.converted))
     return out
 
 
@@ -160,27 +166,27 @@ def test_a_decision_recorded_late_into_a_settled_slice_is_read() -> None:
     key = (CTX, "a")
     history.add(key, 0)
     history.add(key, 25_000)
-    assert [r[0] for r in history.rows(key, 0, 100_000, delay)] == [0, 2 * SLICE]
+    assert [r.start for r in history.rows(key, 0, 100_000, delay)] == [0, 2 * SLICE]
     late = history.add(key, 35_000)  # a slice the settled rows had passed, empty until now
     history.convert(late)
     assert history.rows(key, 0, 100_000, delay) == [
-        (0, 1.0, 0.0),
-        (2 * SLICE, 1.0, 0.0),
-        (3 * SLICE, 1.0, 1.0),
+        Row(0, 1.0, 0.0),
+        Row(2 * SLICE, 1.0, 0.0),
+        Row(3 * SLICE, 1.0, 1.0),
     ]
 
 
 def _reference_change_point(rows: Rows, delta: float) -> float | None:
     """The GLR test with every split's statistic taken."""
-    total = sum(r[1] for r in rows)
-    converted = sum(r[2] for r in rows)
+    total = sum(r.exposure for r in rows)
+    converted = sum(r.converted for r in rows)
     if total < 2.0:
         return None
     p = (converted + 0.5) / (total + 1.0)
     n1 = c1 = 0.0
     best, split = 0.0, None
     for i in range(len(rows) - 1):
-        n1, c1 = n1 + rows[i][1], c1 + rows[i][2]
+        n1, c1 = n1 + rows[i].exposure, c1 + rows[i].converted
         n2, c2 = total - n1, converted - c1
         if n2 < 1.0:
             break
@@ -190,7 +196,7 @@ def _reference_change_point(rows: Rows, delta: float) -> float | None:
             (c2 + 0.5) / (n2 + 1.0), p
         )
         if g > best:
-            best, split = g, rows[i + 1][0]
+            best, split = g, rows[i + 1].start
     return split if best > math.log(total**1.5 / delta) else None
 
 
@@ -208,7 +214,7 @@ def test_the_bound_skips_only_splits_that_cannot_win(
     far gives the test's answer with every split taken (young slices included, whose
     conversions can outnumber their exposure)."""
     rows = _rows(rates, per_slice, random.Random(seed))
-    rows += [((len(rates) + i) * SLICE, e, float(c)) for i, (e, c) in enumerate(young)]
+    rows += [Row((len(rates) + i) * SLICE, e, float(c)) for i, (e, c) in enumerate(young)]
     assert change_point(rows, 0.001) == _reference_change_point(rows, 0.001)
 
 
@@ -231,7 +237,7 @@ def test_the_ledger_history_is_the_same_whatever_order_outcomes_arrive_in() -> N
     for route in "ab":
         first, second = (ledger.since(CTX, route, 0, 1_000_000) for ledger in ledgers)
         assert first == second
-        assert sum(r[1] for r in first) > 0
+        assert sum(r.exposure for r in first) > 0
 
 
 def test_the_history_is_kept_only_from_the_first_decision() -> None:

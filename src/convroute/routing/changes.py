@@ -24,7 +24,31 @@ from convroute.routing.policy import Context
 Key = tuple[Context, str]  # (context, route id)
 
 
-Row = tuple[float, float, float]  # (slice start, exposure, conversions)
+class Row:
+    """A slice of a route's history as the test reads it (shared between reads: not to be
+    changed). A plain class, not a dataclass, so that the compiled build makes it natively."""
+
+    __slots__ = ("converted", "exposure", "start")
+
+    def __init__(self, start: float, exposure: float, converted: float) -> None:
+        self.start = start  # the slice's start (ms)
+        self.exposure = exposure  # its decisions' delay-corrected exposure
+        self.converted = converted  # their conversions
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Row):
+            return NotImplemented
+        return (self.start, self.exposure, self.converted) == (
+            other.start,
+            other.exposure,
+            other.converted,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.start, self.exposure, self.converted))
+
+    def __repr__(self) -> str:
+        return f"Row({self.start!r}, {self.exposure!r}, {self.converted!r})"
 
 
 @dataclass(slots=True)
@@ -142,7 +166,7 @@ class History:
             self._extend(kept, slices, settled)
         pruned = 0
         first_ms = oldest * width
-        while pruned < len(kept.rows) and kept.rows[pruned][0] < first_ms:
+        while pruned < len(kept.rows) and kept.rows[pruned].start < first_ms:
             pruned += 1
         if pruned:
             del kept.rows[:pruned]
@@ -154,7 +178,7 @@ class History:
                 continue
             start = index * width
             age = now_ms - (start + cell.offset_ms / cell.sent)
-            out.append((start, cell.sent * delay.exposure_at(age), cell.converted))
+            out.append(Row(start, cell.sent * delay.exposure_at(age), cell.converted))
         return out
 
     def _build(self, slices: dict[int, Slice], oldest: int, settled: int) -> _Settled:
@@ -166,7 +190,7 @@ class History:
             cell = slices[index]
             cell.kept = True
             if cell.sent > 0.5:
-                rows.append((index * width, cell.sent, cell.converted))
+                rows.append(Row(index * width, cell.sent, cell.converted))
         return _Settled(rows, settled)
 
     def _extend(self, kept: _Settled, slices: dict[int, Slice], settled: int) -> None:
@@ -177,7 +201,7 @@ class History:
                 continue
             cell.kept = True
             if cell.sent > 0.5:
-                kept.rows.append((index * width, cell.sent, cell.converted))
+                kept.rows.append(Row(index * width, cell.sent, cell.converted))
         kept.upto = settled
 
 
@@ -187,7 +211,7 @@ def _first_at(rows: list[Row], start_ms: float) -> int:
     lo, hi = 0, len(rows)
     while lo < hi:
         mid = (lo + hi) // 2
-        if rows[mid][0] < start_ms:
+        if rows[mid].start < start_ms:
             lo = mid + 1
         else:
             hi = mid
@@ -197,9 +221,9 @@ def _first_at(rows: list[Row], start_ms: float) -> int:
 def totals(rows: list[Row]) -> tuple[float, float]:
     """The exposure and the conversions of ``rows`` (as ``History.rows`` gives them)."""
     exposure = converted = 0.0
-    for _, e, c in rows:
-        exposure += e
-        converted += c
+    for row in rows:
+        exposure += row.exposure
+        converted += row.converted
     return exposure, converted
 
 
@@ -239,8 +263,8 @@ def change_point(rows: list[Row], delta: float) -> float | None:
     best, split = 0.0, None
     for i in range(len(rows) - 1):
         row = rows[i]
-        n1 += row[1]
-        c1 += row[2]
+        n1 += row.exposure
+        c1 += row.converted
         n2 = total - n1
         if n2 < 1.0:
             break  # and so for every later split
@@ -255,5 +279,5 @@ def change_point(rows: list[Row], delta: float) -> float | None:
             continue  # this split can beat neither
         g = n1 * bernoulli_kl(p1, p) + n2 * bernoulli_kl(p2, p)
         if g > best:
-            best, split = g, rows[i + 1][0]
+            best, split = g, rows[i + 1].start
     return split if best > threshold else None

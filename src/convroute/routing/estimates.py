@@ -24,7 +24,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from convroute.routing.changes import History, Slice
+from convroute.routing.changes import History, Row, Slice
 from convroute.routing.delay import ConversionDelay
 from convroute.routing.policy import Context, Outcome, OutcomeKind
 
@@ -539,9 +539,7 @@ class Ledger:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def since(
-        self, context: Context, route_id: str, start_ms: float, now_ms: int
-    ) -> list[tuple[float, float, float]]:
+    def since(self, context: Context, route_id: str, start_ms: float, now_ms: int) -> list[Row]:
         """The route's history in ``context`` from ``start_ms`` (within the history's
         horizon): (slice start, exposure, conversions) per slice, oldest first, without
         forgetting; empty if no history is kept."""

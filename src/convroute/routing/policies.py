@@ -414,7 +414,7 @@ class Adaptive(LearningPolicy):
                 # slices younger than the age by which 90 % of conversions have happened are
                 # left out: their exposure rests on the delay model most, and where the real
                 # delays differ from it they would look like a change
-                while rows and rows[-1][0] > young_from:
+                while rows and rows[-1].start > young_from:
                     rows.pop()
                 split = change_point(rows, delta)
                 if split is not None:
@@ -455,9 +455,10 @@ class Adaptive(LearningPolicy):
                 if j == i:
                     continue
                 m = slow[j].mean
-                for _, e, c in ledger.since(context, other, last[0], now_ms):
+                for row in ledger.since(context, other, last[0], now_ms):
+                    e = row.exposure
                     expected += e * m
-                    observed += c
+                    observed += row.converted
                     variance += e * m * (1.0 - m)
             if variance > 0 and (expected - observed) / math.sqrt(variance) > SHARED_Z:
                 self._shared.add(key)
