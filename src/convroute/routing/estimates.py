@@ -172,6 +172,8 @@ class Ledger:
         # the sums per memory: ``arms`` is the first memory's
         self._arms: list[dict[Key, Arm]] = [{} for _ in self._scales]
         self.arms = self._arms[0]
+        # the same arms by context, then route: what a decision reads, without a key to build
+        self._by_context: list[dict[Context, dict[str, Arm]]] = [{} for _ in self._scales]
         self.records: dict[str, _Record] = {}
         # wider level -> the arms it sums, per memory
         self._members: list[dict[Key, list[Arm]]] = [{} for _ in self._scales]
@@ -297,6 +299,7 @@ class Ledger:
             arm = arms_k.get(key)
             if arm is None:
                 arm = arms_k[key] = Arm()
+                self._by_context[k].setdefault(context, {})[route_id] = arm
                 # the wider levels a sparse destination borrows from are sums over these arms
                 for wider in parents(context):
                     self._members[k].setdefault((wider, route_id), []).append(arm)
@@ -627,10 +630,10 @@ class Ledger:
         out = []
         for memory in range(len(self._scales)) if memories is None else memories:
             scale = self._scales[memory].scale(now_ms)
-            arms = self._arms[memory]
+            arms = self._by_context[memory].get(context)
             estimates = []
             for route_id in route_ids:
-                arm = arms.get((context, route_id))
+                arm = None if arms is None else arms.get(route_id)
                 if arm is None:
                     estimates.append(unknown)
                     continue
