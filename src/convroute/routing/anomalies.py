@@ -130,7 +130,7 @@ class PumpingWatch:
         history = self._history.setdefault(context, deque())
         rates = {
             r: (s.mean, s.exposure, s.dlr_rate)
-            for r, s in zip(route_ids, slow, strict=True)
+            for r, s in zip(route_ids, slow)  # noqa: B905
             if s.exposure > 0
         }
         history.append((now_ms, rates))
@@ -214,7 +214,7 @@ def _dip(
     enough evidence on ``min_routes`` routes."""
     a, b = prior
     rows: list[_Row] = []
-    for route_id, e in zip(route_ids, recent, strict=True):
+    for route_id, e in zip(route_ids, recent):  # noqa: B905
         base = baseline.get(route_id)
         if base is None or e.exposure < min_exposure:
             continue

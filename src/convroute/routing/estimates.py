@@ -280,11 +280,14 @@ class Ledger:
             record.epoch = self._epoch
         return record.weights
 
-    def _each(self, record: _Record) -> zip[tuple[Arm, float]]:
-        """The record's arm and weight in each memory."""
+    def _now(self, record: _Record) -> tuple[float, ...]:
+        """The record's weight in each memory (its ``arms``, in the same order), at the
+        current anchor. Loops pair them with ``zip`` without ``strict``: both hold one item
+        per memory, and a zip in a ``for`` without keywords compiles to a plain loop, where
+        ``strict=True`` builds a zip object every time (noqa: B905)."""
         if record.epoch != self._epoch:
             self._weights_of(record)
-        return zip(record.arms, record.weights)  # noqa: B905 (one per memory, both)
+        return record.weights
 
     # -- updates ---------------------------------------------------------------------------
 
@@ -312,7 +315,7 @@ class Ledger:
         self._forget(sent_ms)
         self._order.append((sent_ms, decision_id))
         rel, alpha, beta = self._rel(sent_ms), self._alpha[0], self._beta[0]
-        for arm, weight in zip(arms, weights, strict=True):
+        for arm, weight in zip(arms, weights):  # noqa: B905
             arm.sent += weight
             beta_w = beta * weight
             arm.lin_a += alpha * weight
@@ -335,13 +338,13 @@ class Ledger:
                     record.dlr = kind  # remembered, not counted: the decision left
             elif record.dlr is None:
                 record.dlr = kind
-                for arm, w in self._each(record):
+                for arm, w in zip(record.arms, self._now(record)):  # noqa: B905
                     arm.dlr_seen += w
                     if delivered:
                         arm.dlr_delivered += w
             elif record.dlr is OutcomeKind.DLR_FAILED and delivered:
                 record.dlr = kind  # a later "delivered" beats "failed" whatever the order
-                for arm, w in self._each(record):
+                for arm, w in zip(record.arms, self._now(record)):  # noqa: B905
                     arm.dlr_delivered += w
             return
         self._resolve(outcome.decision_id, record, kind)
@@ -370,7 +373,7 @@ class Ledger:
             self._settle(decision_id, record)
             return
         if kind is OutcomeKind.CONVERTED:  # exposure stays F(age) until the window is over
-            for arm, w in self._each(record):
+            for arm, w in zip(record.arms, self._now(record)):  # noqa: B905
                 arm.converted += w
             if record.slice is not None and self.history is not None:
                 self.history.convert(record.slice)
@@ -384,10 +387,10 @@ class Ledger:
         if record.open:
             self._leave(decision_id, record)
         else:
-            for arm, w in self._each(record):
+            for arm, w in zip(record.arms, self._now(record)):  # noqa: B905
                 arm.settled -= w
             self._calibrate(record, previous, -1.0)  # take it back as it was counted
-        for arm, w in self._each(record):
+        for arm, w in zip(record.arms, self._now(record)):  # noqa: B905
             if previous is OutcomeKind.CONVERTED:
                 arm.converted -= w
             arm.sent -= w
@@ -399,7 +402,7 @@ class Ledger:
     def _settle(self, decision_id: str, record: _Record) -> None:
         if record.open:
             self._leave(decision_id, record)
-            for arm, w in self._each(record):
+            for arm, w in zip(record.arms, self._now(record)):  # noqa: B905
                 arm.settled += w
             self._calibrate(record, record.resolved, 1.0)
 
@@ -410,7 +413,7 @@ class Ledger:
             return
         converted = resolved is OutcomeKind.CONVERTED
         delivered = record.dlr is OutcomeKind.DLR_DELIVERED
-        for arm, weight in self._each(record):
+        for arm, weight in zip(record.arms, self._now(record)):  # noqa: B905
             w = sign * weight
             if delivered:
                 arm.cal_delivered += w
@@ -454,7 +457,7 @@ class Ledger:
             return
         d_alpha, d_beta = self._moves[segment]
         rel = self._rel(record.sent_ms)
-        for arm, w in self._each(record):
+        for arm, w in zip(record.arms, self._now(record)):  # noqa: B905
             dbw = d_beta * w
             arm.lin_a += d_alpha * w
             arm.lin_b += dbw
@@ -465,7 +468,7 @@ class Ledger:
         """Take an open decision's line out of its arms' pending exposure."""
         segment, rel = record.segment, self._rel(record.sent_ms)
         alpha, beta = self._alpha[segment], self._beta[segment]
-        for arm, w in self._each(record):
+        for arm, w in zip(record.arms, self._now(record)):  # noqa: B905
             beta_w = beta * -w
             arm.lin_a += alpha * -w
             arm.lin_b += beta_w

