@@ -261,8 +261,9 @@ def change_point(rows: list[Row], delta: float) -> float | None:
     threshold = math.log(total**1.5 / delta)
     n1 = c1 = 0.0
     best, split = 0.0, None
-    for i in range(len(rows) - 1):
-        row = rows[i]
+    bar = threshold  # what a split's statistic must beat: the threshold, then the best so far
+    high = 1.0 - EPS
+    for row, after in zip(rows, rows[1:]):  # noqa: B905, RUF007 (compiled: a plain loop)
         n1 += row.exposure
         c1 += row.converted
         n2 = total - n1
@@ -273,11 +274,14 @@ def change_point(rows: list[Row], delta: float) -> float | None:
         c2 = converted - c1
         p1 = (c1 + 0.5) / (n1 + 1.0)
         p2 = (c2 + 0.5) / (n2 + 1.0)
-        d1 = _clipped(p1) - q
-        d2 = _clipped(p2) - q
-        if (n1 * d1 * d1 + n2 * d2 * d2) * scale <= (best if best > threshold else threshold):
+        # the rates clipped as ``bernoulli_kl`` clips them (written out: no call per split)
+        d1 = (p1 if EPS <= p1 <= high else EPS if p1 < EPS else high) - q
+        d2 = (p2 if EPS <= p2 <= high else EPS if p2 < EPS else high) - q
+        if (n1 * d1 * d1 + n2 * d2 * d2) * scale <= bar:
             continue  # this split can beat neither
         g = n1 * bernoulli_kl(p1, p) + n2 * bernoulli_kl(p2, p)
         if g > best:
-            best, split = g, rows[i + 1].start
+            best, split = g, after.start
+            if best > bar:
+                bar = best
     return split if best > threshold else None
