@@ -60,6 +60,7 @@ def serve(
     from convroute import demo as demo_setup
     from convroute import logs
     from convroute.api.app import create_app
+    from convroute.sim.run import compiled
 
     try:
         settings = Settings.from_env(
@@ -82,9 +83,11 @@ def serve(
     if demo:
         click.echo(demo_setup.learning(settings, base_url))
     log_config = logs.configure(settings.log_level)
+    engine = "compiled" if compiled() else "Python source"
     click.echo(
         f"convroute: serving on {base_url} ({c.store.backend}, "
-        f"{settings.workers} worker(s)); API reference at {base_url}/docs"
+        f"{settings.workers} worker(s), routing engine: {engine}); "
+        f"API reference at {base_url}/docs"
     )
     common: dict[str, Any] = {
         "host": settings.host,
