@@ -137,8 +137,8 @@ class History:
         now_ms: int,
         delay: ConversionDelay,
     ) -> list[Row]:
-        """(slice start, exposure, conversions) for the slices of ``key`` from ``start_ms``
-        (and within the horizon) to now, oldest first; a decision's exposure is
+        """A ``Row`` (slice start, exposure, conversions) per slice of ``key`` from
+        ``start_ms`` (and within the horizon) to now, oldest first; a decision's exposure is
         ``delay.exposure_at`` its age, 1 from the window's close on. Slices past the horizon
         are dropped.
 
@@ -242,8 +242,8 @@ def bernoulli_kl(p: float, q: float) -> float:
 
 
 def change_point(rows: list[Row], delta: float) -> float | None:
-    """The start of the first slice after the most likely change point of ``rows`` ((slice
-    start, exposure, conversions), oldest first), if the GLR statistic there exceeds
+    """The start of the first slice after the most likely change point of ``rows`` (slice
+    start, exposure, conversions; oldest first), if the GLR statistic there exceeds
     ``log(n^1.5 / delta)`` (n: the total exposure); None if no change stands out.
 
     A split's statistic is taken only where a bound on it, without logarithms, could beat

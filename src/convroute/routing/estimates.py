@@ -547,7 +547,7 @@ class Ledger:
 
     def since(self, context: Context, route_id: str, start_ms: float, now_ms: int) -> list[Row]:
         """The route's history in ``context`` from ``start_ms`` (within the history's
-        horizon): (slice start, exposure, conversions) per slice, oldest first, without
+        horizon): a ``Row`` (slice start, exposure, conversions) per slice, oldest first, without
         forgetting; empty if no history is kept."""
         if self.history is None:
             return []
