@@ -115,10 +115,12 @@ def test_routes_disable_enable_set_price_delete_and_quality(db: list[str]) -> No
     assert gb["config"]["basic_auth"] == "***"
     report = json.loads(invoke("routes", "quality", "--country", "GB", "--json", *db))
     assert {r["name"] for r in report["routes"]} == {"gb"}  # eu serves GB/EE only
+    assert report["anomalies"] == []
     table = invoke("routes", "quality", "--country", "GB", "--network", "EE", *db)
     assert "eu" in table
     assert "gb" in table
     assert "why" in table
+    assert "anomalies: none in the last day" in table
     assert "deleted" in invoke("routes", "delete", "gb", *db)
     result = CliRunner().invoke(main, ["routes", "disable", "nope", *db])
     assert result.exit_code == 1

@@ -255,6 +255,14 @@ def routes_quality(
             "why",
         ],
     )
+    for a in report["anomalies"]:
+        state = "in progress" if a["active"] else f"cleared {a['cleared_at']}"
+        click.echo(
+            f"anomaly: {a['kind']} since {a['started_at']} ({state}): conversions down "
+            f"{100 * a['severity']:.0f} % on every route while receipts still say delivered"
+        )
+    if not report["anomalies"]:
+        click.echo("anomalies: none in the last day")
 
 
 def _rate(rate: float | None, n: int) -> str:

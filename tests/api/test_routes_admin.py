@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import math
+import random
 from typing import Any
 
 import pytest
 
+from convroute.domain.clock import parse_iso8601
+from convroute.routing.policy import Candidate, Context, Outcome, OutcomeKind
 from tests.api.conftest import Api
 
 ADMIN = "operator-token-0123456789"
@@ -191,3 +196,45 @@ def test_quality_validates_its_query(admin: Api, query: str, field: str) -> None
     r = admin.client.get(f"/api/v1/routes/quality?{query}", headers=H)
     assert r.status_code == 422
     assert field in r.json()["error"]["details"]
+
+
+def test_quality_lists_the_pumping_episode_the_router_raised(admin: Api) -> None:
+    """Traffic on three GB routes whose conversions all fall by half while every receipt
+    still says delivered: the router's watch raises pumping, and the quality report (and so
+    the operator) sees it, in progress; another destination's report shows none."""
+    for name in ("gb-b", "gb-c"):
+        new_route(admin, name=name, destinations=[{"country": "GB", "price": 0.01}])
+    ids = {r.name: r.id for r in admin.container.store.routes()}
+    routes = [ids["cheap"], ids["gb-b"], ids["gb-c"]]
+    rates = dict(zip(routes, (0.88, 0.84, 0.80), strict=True))
+    policy = admin.container.router.policy
+    context, candidates = Context("GB", None, "otp"), [Candidate(r, 0.01) for r in routes]
+    rng = random.Random(3)
+    seconds, pumped_from = 2400, 1500  # one message a second; half the requests pumped
+    start = admin.container.clock() - seconds * 1000
+    due: list[tuple[int, int, Outcome]] = []
+    for t in range(seconds):
+        now = start + t * 1000
+        while due and due[0][0] <= now:
+            policy.observe(heapq.heappop(due)[2])
+        route = rng.choices(routes, (0.9, 0.05, 0.05))[0]
+        policy.record(f"m{t}", context, route, now)
+        rate = rates[route] * (0.5 if t >= pumped_from else 1.0)
+        at = now + int(min(299.0, math.exp(math.log(20) + rng.gauss(0, 1))) * 1000)
+        kind = OutcomeKind.CONVERTED if rng.random() < rate else OutcomeKind.NOT_CONVERTED
+        at = at if kind is OutcomeKind.CONVERTED else now + 300_000
+        heapq.heappush(due, (at, t, Outcome(f"m{t}", kind, at)))
+        receipt = Outcome(f"m{t}", OutcomeKind.DLR_DELIVERED, now + 5000)
+        heapq.heappush(due, (now + 5000, t, receipt))
+        if t % 10 == 0:
+            policy.probabilities(context, candidates, now)  # the watch looks every 10 s
+    doc = admin.client.get("/api/v1/routes/quality?country=GB", headers=H).json()
+    [episode] = doc["anomalies"]
+    assert episode["kind"] == "pumping"
+    assert episode["active"] is True
+    assert episode["cleared_at"] is None
+    raised = parse_iso8601(episode["started_at"])
+    assert start + pumped_from * 1000 <= raised <= start + (pumped_from + 600) * 1000
+    assert 0.2 < episode["severity"] < 0.8
+    us = admin.client.get("/api/v1/routes/quality?country=US", headers=H).json()
+    assert us["anomalies"] == []

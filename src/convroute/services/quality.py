@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from convroute.domain.clock import format_iso
 from convroute.domain.destinations import Destination
 from convroute.domain.errors import ValidationError
 from convroute.domain.models import Route
@@ -96,5 +97,21 @@ def quality_report(
                 },
             }
             for q in seen
+        ],
+        # what the router's watch raised for this traffic in the last day (SMS pumping: a dip
+        # every route shares while receipts still say delivered), the one in progress first
+        "anomalies": [
+            {
+                "kind": a.kind,
+                "active": a.active,
+                "started_at": format_iso(a.started_ms),
+                "cleared_at": None if a.cleared_ms is None else format_iso(a.cleared_ms),
+                "severity": round(a.severity, 4),  # the deepest drop of conversions: 0.4 = -40 %
+                "evidence": {k: round(v, 4) for k, v in a.evidence.items()},
+            }
+            for a in sorted(
+                router.anomalies(dest, message_type, traffic_class, now - 86_400_000),
+                key=lambda a: (not a.active, -a.started_ms),
+            )
         ],
     }

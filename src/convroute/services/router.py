@@ -22,6 +22,7 @@ from typing import Protocol
 from convroute.domain.destinations import Destination
 from convroute.domain.models import Route
 from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType, TrafficClass
+from convroute.routing.anomalies import Anomaly, PumpingWatch
 from convroute.routing.policies import Basis, LearningPolicy, View, draw
 from convroute.routing.policy import Candidate, Context, Outcome, OutcomeKind
 from convroute.routing.static import Choice, serving
@@ -218,6 +219,27 @@ class LiveRouter:
         ]
         out.sort(key=lambda q: -q.share)
         return out
+
+    def anomalies(
+        self,
+        dest: Destination,
+        message_type: MessageType,
+        traffic_class: TrafficClass,
+        since_ms: int,
+    ) -> list[Anomaly]:
+        """The episodes the policy's watch raised for ``dest``'s traffic that were in
+        progress at ``since_ms`` or later (the one in progress included), oldest first; none
+        for a policy without a watch."""
+        watch = getattr(self.policy, "watch", None)
+        if not isinstance(watch, PumpingWatch):
+            return []
+        context = context_of(dest, message_type, traffic_class)
+        with self._lock:
+            return [
+                a
+                for a in watch.anomalies
+                if a.context == context and (a.cleared_ms is None or a.cleared_ms >= since_ms)
+            ]
 
 
 def _candidates(
