@@ -43,3 +43,4 @@ def test_health_and_metrics(api: Api) -> None:
     assert "convroute_writer_commands_total 1" in metrics
     assert "convroute_routing_log_entries_applied_total" in metrics
     assert "convroute_connector_submitted_total" in metrics
+    assert 'convroute_routing_anomalies_active{kind="pumping"} 0' in metrics

@@ -238,3 +238,6 @@ def test_quality_lists_the_pumping_episode_the_router_raised(admin: Api) -> None
     assert 0.2 < episode["severity"] < 0.8
     us = admin.client.get("/api/v1/routes/quality?country=US", headers=H).json()
     assert us["anomalies"] == []
+    metrics = admin.client.get("/metrics").text  # counts only: which destination is above
+    assert 'convroute_routing_anomalies_raised_total{kind="pumping"} 1' in metrics
+    assert 'convroute_routing_anomalies_active{kind="pumping"} 1' in metrics

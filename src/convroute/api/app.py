@@ -82,6 +82,15 @@ async def metrics(request: Request) -> Response:
             f"# TYPE convroute_{name} {kind}",
             f"convroute_{name} {value}",
         ]
+    raised, active = c.router.anomaly_counts()  # which destinations: the route quality report
+    lines += [
+        "# HELP convroute_routing_anomalies_raised_total Anomalies the router raised.",
+        "# TYPE convroute_routing_anomalies_raised_total counter",
+        f'convroute_routing_anomalies_raised_total{{kind="pumping"}} {raised}',
+        "# HELP convroute_routing_anomalies_active Destinations with an anomaly in progress.",
+        "# TYPE convroute_routing_anomalies_active gauge",
+        f'convroute_routing_anomalies_active{{kind="pumping"}} {active}',
+    ]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
 

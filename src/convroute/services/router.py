@@ -220,6 +220,15 @@ class LiveRouter:
         out.sort(key=lambda q: -q.share)
         return out
 
+    def anomaly_counts(self) -> tuple[int, int]:
+        """The pumping episodes the policy's watch has raised since start, and how many are
+        in progress now (0, 0 for a policy without a watch)."""
+        watch = getattr(self.policy, "watch", None)
+        if not isinstance(watch, PumpingWatch):
+            return 0, 0
+        with self._lock:
+            return len(watch.anomalies), sum(1 for a in watch.anomalies if a.active)
+
     def anomalies(
         self,
         dest: Destination,
