@@ -198,28 +198,28 @@ def test_quality_validates_its_query(admin: Api, query: str, field: str) -> None
     assert field in r.json()["error"]["details"]
 
 
-def test_quality_lists_the_pumping_episode_the_router_raised(admin: Api) -> None:
-    """Traffic on three GB routes whose conversions all fall by half while every receipt
-    still says delivered: the router's watch raises pumping, and the quality report (and so
-    the operator) sees it, in progress; another destination's report shows none."""
-    for name in ("gb-b", "gb-c"):
-        new_route(admin, name=name, destinations=[{"country": "GB", "price": 0.01}])
-    ids = {r.name: r.id for r in admin.container.store.routes()}
-    routes = [ids["cheap"], ids["gb-b"], ids["gb-c"]]
-    rates = dict(zip(routes, (0.88, 0.84, 0.80), strict=True))
+def _feed(
+    admin: Api, rates: dict[str, float], shares: tuple[float, ...], pumped_from: int | None
+) -> int:
+    """40 minutes of GB traffic, one message a second up to now, recorded in the service's
+    router as its log follower would: routes drawn by ``shares``, conversions at ``rates``
+    (halved for every route from second ``pumped_from``: pumping) after a log-normal delay,
+    every receipt "delivered"; the pumping watch looks every 10 s. The first second (ms)."""
+    routes = list(rates)
     policy = admin.container.router.policy
     context, candidates = Context("GB", None, "otp"), [Candidate(r, 0.01) for r in routes]
     rng = random.Random(3)
-    seconds, pumped_from = 2400, 1500  # one message a second; half the requests pumped
+    seconds = 2400
     start = admin.container.clock() - seconds * 1000
     due: list[tuple[int, int, Outcome]] = []
     for t in range(seconds):
         now = start + t * 1000
         while due and due[0][0] <= now:
             policy.observe(heapq.heappop(due)[2])
-        route = rng.choices(routes, (0.9, 0.05, 0.05))[0]
+        route = rng.choices(routes, shares)[0]
         policy.record(f"m{t}", context, route, now)
-        rate = rates[route] * (0.5 if t >= pumped_from else 1.0)
+        pumped = pumped_from is not None and t >= pumped_from
+        rate = rates[route] * (0.5 if pumped else 1.0)
         at = now + int(min(299.0, math.exp(math.log(20) + rng.gauss(0, 1))) * 1000)
         kind = OutcomeKind.CONVERTED if rng.random() < rate else OutcomeKind.NOT_CONVERTED
         at = at if kind is OutcomeKind.CONVERTED else now + 300_000
@@ -227,7 +227,20 @@ def test_quality_lists_the_pumping_episode_the_router_raised(admin: Api) -> None
         receipt = Outcome(f"m{t}", OutcomeKind.DLR_DELIVERED, now + 5000)
         heapq.heappush(due, (now + 5000, t, receipt))
         if t % 10 == 0:
-            policy.probabilities(context, candidates, now)  # the watch looks every 10 s
+            policy.probabilities(context, candidates, now)
+    return start
+
+
+def test_quality_lists_the_pumping_episode_the_router_raised(admin: Api) -> None:
+    """Traffic on three GB routes whose conversions all fall by half while every receipt
+    still says delivered: the router's watch raises pumping, and the quality report (and so
+    the operator) sees it, in progress; another destination's report shows none."""
+    for name in ("gb-b", "gb-c"):
+        new_route(admin, name=name, destinations=[{"country": "GB", "price": 0.01}])
+    ids = {r.name: r.id for r in admin.container.store.routes()}
+    rates = {ids["cheap"]: 0.88, ids["gb-b"]: 0.84, ids["gb-c"]: 0.80}
+    pumped_from = 1500
+    start = _feed(admin, rates, (0.9, 0.05, 0.05), pumped_from)
     doc = admin.client.get("/api/v1/routes/quality?country=GB", headers=H).json()
     [episode] = doc["anomalies"]
     assert episode["kind"] == "pumping"
@@ -236,8 +249,31 @@ def test_quality_lists_the_pumping_episode_the_router_raised(admin: Api) -> None
     raised = parse_iso8601(episode["started_at"])
     assert start + pumped_from * 1000 <= raised <= start + (pumped_from + 600) * 1000
     assert 0.2 < episode["severity"] < 0.8
+    assert all(r["receipts_diverge"] is None for r in doc["routes"])  # every route dips
     us = admin.client.get("/api/v1/routes/quality?country=US", headers=H).json()
     assert us["anomalies"] == []
     metrics = admin.client.get("/metrics").text  # counts only: which destination is above
     assert 'convroute_routing_anomalies_raised_total{kind="pumping"} 1' in metrics
     assert 'convroute_routing_anomalies_active{kind="pumping"} 1' in metrics
+
+
+def test_quality_flags_a_route_whose_receipts_vouch_for_messages_nobody_converts_on(
+    admin: Api,
+) -> None:
+    """gb-grey's receipts say delivered like the others', but its users convert at 8 %
+    against 80-88 %: its receipts diverge; the honest routes' do not, and no pumping is
+    raised (the dip is one route's)."""
+    for name in ("gb-grey", "gb-c"):
+        new_route(admin, name=name, destinations=[{"country": "GB", "price": 0.01}])
+    ids = {r.name: r.id for r in admin.container.store.routes()}
+    rates = {ids["cheap"]: 0.88, ids["gb-grey"]: 0.08, ids["gb-c"]: 0.80}
+    _feed(admin, rates, (0.6, 0.3, 0.1), None)
+    doc = admin.client.get("/api/v1/routes/quality?country=GB", headers=H).json()
+    flagged = {r["name"]: r["receipts_diverge"] for r in doc["routes"]}
+    assert flagged["cheap"] is None
+    assert flagged["gb-c"] is None
+    grey = flagged["gb-grey"]
+    assert grey is not None
+    assert grey["converted_if_delivered"] < 0.15
+    assert grey["others_converted_if_delivered"] > 0.75
+    assert doc["anomalies"] == []

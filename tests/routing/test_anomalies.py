@@ -9,7 +9,8 @@ import math
 import random
 from collections.abc import Callable
 
-from convroute.routing.anomalies import PUMPING, PumpingWatch
+from convroute.routing.anomalies import PUMPING, PumpingWatch, diverging_receipts
+from convroute.routing.estimates import Estimate
 from convroute.routing.policy import Context, Outcome, OutcomeKind
 
 GB = Context("GB", None, "otp")
@@ -156,3 +157,36 @@ def test_steady_traffic_raises_nothing() -> None:
         watch = PumpingWatch()
         drive(watch, pumping(0, 0), 12_000, seed=seed)
         assert watch.anomalies == []
+
+
+def _est(if_delivered: float | None, receipts: float, delivered: float) -> Estimate:
+    calibration = None if if_delivered is None else (if_delivered, 0.05)
+    return Estimate(0.5, receipts, delivered, receipts, receipts, calibration)
+
+
+def test_receipts_that_vouch_for_messages_nobody_converts_on_diverge() -> None:
+    ids = ["A", "B", "C", "D"]
+    estimates = [
+        _est(0.92, 500, 0.95),  # honest
+        _est(0.10, 200, 0.97),  # says delivered, its users do not convert
+        _est(0.90, 60, 0.90),  # honest, little traffic
+        _est(0.91, 300, 0.30),  # honest and failing: its few delivered messages convert
+    ]
+    flagged = diverging_receipts(ids, estimates)
+    assert set(flagged) == {"B"}
+    mine, others = flagged["B"]
+    assert mine == 0.10
+    assert 0.9 < others < 0.92
+
+
+def test_receipts_do_not_diverge_without_a_clear_gap_or_evidence() -> None:
+    ids = ["A", "B"]
+    assert diverging_receipts(ids, [_est(0.92, 500, 0.95), _est(0.60, 500, 0.95)]) == {}
+    # not calibrated yet (too few settled delivered decisions)
+    assert diverging_receipts(ids, [_est(0.92, 500, 0.95), _est(None, 20, 0.95)]) == {}
+    # under half, but where few users convert anyway: within the noise of 40 messages...
+    assert diverging_receipts(ids, [_est(0.20, 500, 0.95), _est(0.08, 40, 1.0)]) == {}
+    # ... and not within that of 400
+    assert set(diverging_receipts(ids, [_est(0.20, 500, 0.95), _est(0.08, 400, 1.0)])) == {"B"}
+    # one route alone has nothing to be compared with
+    assert diverging_receipts(["B"], [_est(0.10, 200, 0.97)]) == {}

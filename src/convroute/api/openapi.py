@@ -71,8 +71,8 @@ _ROUTE_OPERATIONS = (
         "get",
         "/api/v1/routes/quality",
         "Per candidate route for a destination: recent conversion and receipt rates, the "
-        "router's estimate, share of traffic and why; the anomalies (SMS pumping) the router "
-        "raised for it in the last day (operator token)",
+        "router's estimate, share of traffic and why, whether its receipts diverge from its "
+        "conversions; the SMS pumping the router raised for it in the last day (operator token)",
         "routes",
         errors=(*_ADMIN, 422),
         query=(

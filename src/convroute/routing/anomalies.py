@@ -270,3 +270,35 @@ def _uneven_z(worst: _Row, rest: list[_Row]) -> float:
     variance = worst[3] / worst[2] ** 2 + variance_rest / expected**2
     difference = worst[1] / worst[2] - observed / expected
     return difference / math.sqrt(variance) if variance > 0 else 0.0
+
+
+RECEIPTS_DIVERGE = "receipts-diverge"
+
+
+def diverging_receipts(
+    route_ids: list[str], estimates: list[Estimate], z: float = 3.0
+) -> dict[str, tuple[float, float]]:
+    """The routes whose receipts say "delivered" for messages that convert far less than the
+    messages the other routes' receipts say delivered (DESIGN 6: a route faking its
+    receipts, or delivering to the wrong place). Per such route: P(convert | delivered) on
+    it, and on the other routes pooled (weighted by their delivered receipts).
+
+    Users convert at the same rate whichever route delivered their code, so an honest
+    route's delivered messages convert about as the others' do. A route is flagged when it
+    and at least one other have a calibration (settled decisions with a delivered receipt,
+    ``Estimate.calibration``), and its rate is under half the others' and below it by more
+    than ``z`` standard errors. Stateless: ask again to see whether it still holds."""
+    known: list[tuple[str, float, float]] = []  # (route, P(convert | delivered), delivered)
+    for route_id, e in zip(route_ids, estimates, strict=True):
+        if e.calibration is not None and e.dlr_rate is not None:
+            known.append((route_id, e.calibration[0], max(1.0, e.receipts * e.dlr_rate)))
+    out: dict[str, tuple[float, float]] = {}
+    for route_id, mine, delivered in known:
+        weight = sum(n for r, _, n in known if r != route_id)
+        if weight <= 0.0:
+            continue
+        pooled = sum(p * n for r, p, n in known if r != route_id) / weight
+        spread = math.sqrt(max(0.01, pooled * (1.0 - pooled)) / delivered)
+        if mine < 0.5 * pooled and pooled - mine > z * spread:
+            out[route_id] = (mine, pooled)
+    return out

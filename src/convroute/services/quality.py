@@ -91,6 +91,14 @@ def quality_report(
                 "value": round(q.value, 6),
                 "dlr_rate": None if q.dlr_rate is None else round(q.dlr_rate, 6),
                 "reason": q.reason,
+                # its receipts say delivered for messages that convert far less than the
+                # other routes' delivered ones (fake receipts): the two rates, else null
+                "receipts_diverge": None
+                if q.receipts_diverge is None
+                else {
+                    "converted_if_delivered": round(q.receipts_diverge[0], 6),
+                    "others_converted_if_delivered": round(q.receipts_diverge[1], 6),
+                },
                 "recent": {
                     name: activity.get(q.route.id, {}).get(name, empty)
                     for name in ("5m", "1h", "24h")

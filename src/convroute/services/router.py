@@ -22,7 +22,7 @@ from typing import Protocol
 from convroute.domain.destinations import Destination
 from convroute.domain.models import Route
 from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType, TrafficClass
-from convroute.routing.anomalies import Anomaly, PumpingWatch
+from convroute.routing.anomalies import Anomaly, PumpingWatch, diverging_receipts
 from convroute.routing.policies import Basis, LearningPolicy, View, draw
 from convroute.routing.policy import Candidate, Context, Outcome, OutcomeKind
 from convroute.routing.static import Choice, serving
@@ -125,6 +125,9 @@ class RouteQuality:
     share: float  # probability of being chosen for the next message
     dlr_rate: float | None
     reason: str
+    # its receipts say delivered for messages that convert far less than the other routes'
+    # delivered ones: (P(convert | delivered) on it, on the others); None if not
+    receipts_diverge: tuple[float, float] | None = None
 
 
 @dataclass
@@ -199,8 +202,11 @@ class LiveRouter:
         """Every candidate for ``dest``, as the router sees it now, best share first."""
         served, candidates = _candidates(routes, dest, None)
         context = context_of(dest, message_type, traffic_class)
+        ids = [c.route_id for c in candidates]
         with self._lock:
             views = self.policy.explain(context, candidates, now_ms)
+            long_term = self.policy.ledger.own(context, ids, now_ms)
+        diverging = diverging_receipts(ids, long_term)
         best = max(views, key=lambda v: v.probability)
         out = [
             RouteQuality(
@@ -214,6 +220,7 @@ class LiveRouter:
                 share=v.probability,
                 dlr_rate=v.estimate.dlr_rate,
                 reason=_reason(v, best, self.policy.name),
+                receipts_diverge=diverging.get(route.id),
             )
             for (price, route), v in zip(served, views, strict=True)
         ]
