@@ -255,21 +255,21 @@ def routes_quality(
             "why",
         ],
     )
-    for r in report["routes"]:
-        if r["receipts_diverge"]:
-            d = r["receipts_diverge"]
-            click.echo(
-                f"anomaly: receipts diverge on {r['name']}: of the messages its receipts say "
-                f"delivered, {100 * d['converted_if_delivered']:.0f} % convert, against "
-                f"{100 * d['others_converted_if_delivered']:.0f} % on the other routes"
-            )
+    diverging = [r for r in report["routes"] if r["receipts_diverge"]]
+    for r in diverging:
+        d = r["receipts_diverge"]
+        click.echo(
+            f"anomaly: receipts diverge on {r['name']}: of the messages its receipts say "
+            f"delivered, {100 * d['converted_if_delivered']:.0f} % convert, against "
+            f"{100 * d['others_converted_if_delivered']:.0f} % on the other routes"
+        )
     for a in report["anomalies"]:
         state = "in progress" if a["active"] else f"cleared {a['cleared_at']}"
         click.echo(
             f"anomaly: {a['kind']} since {a['started_at']} ({state}): conversions down "
             f"{100 * a['severity']:.0f} % on every route while receipts still say delivered"
         )
-    if not report["anomalies"] and not any(r["receipts_diverge"] for r in report["routes"]):
+    if not report["anomalies"] and not diverging:
         click.echo("anomalies: none in the last day")
 
 

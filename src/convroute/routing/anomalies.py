@@ -272,9 +272,6 @@ def _uneven_z(worst: _Row, rest: list[_Row]) -> float:
     return difference / math.sqrt(variance) if variance > 0 else 0.0
 
 
-RECEIPTS_DIVERGE = "receipts-diverge"
-
-
 def diverging_receipts(
     route_ids: list[str], estimates: list[Estimate], z: float = 3.0
 ) -> dict[str, tuple[float, float]]:
@@ -292,12 +289,14 @@ def diverging_receipts(
     for route_id, e in zip(route_ids, estimates, strict=True):
         if e.calibration is not None and e.dlr_rate is not None:
             known.append((route_id, e.calibration[0], max(1.0, e.receipts * e.dlr_rate)))
+    all_weight = sum(n for _, _, n in known)
+    all_converted = sum(p * n for _, p, n in known)
     out: dict[str, tuple[float, float]] = {}
     for route_id, mine, delivered in known:
-        weight = sum(n for r, _, n in known if r != route_id)
-        if weight <= 0.0:
+        weight = all_weight - delivered  # the other routes'
+        if len(known) < 2 or weight <= 0.0:
             continue
-        pooled = sum(p * n for r, p, n in known if r != route_id) / weight
+        pooled = (all_converted - mine * delivered) / weight
         spread = math.sqrt(max(0.01, pooled * (1.0 - pooled)) / delivered)
         if mine < 0.5 * pooled and pooled - mine > z * spread:
             out[route_id] = (mine, pooled)

@@ -14,6 +14,7 @@ stationary bandits", JMLR 2022, on delay-corrected exposures instead of pulls).
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import Final
@@ -44,11 +45,12 @@ class Row:
             other.converted,
         )
 
-    def __hash__(self) -> int:
-        return hash((self.start, self.exposure, self.converted))
-
     def __repr__(self) -> str:
         return f"Row({self.start!r}, {self.exposure!r}, {self.converted!r})"
+
+
+def _start(row: Row) -> float:
+    return row.start
 
 
 @dataclass(slots=True)
@@ -171,7 +173,7 @@ class History:
         if pruned:
             del kept.rows[:pruned]
         begin = max(oldest, int(start_ms // width))
-        out = kept.rows[_first_at(kept.rows, begin * width) :]
+        out = kept.rows[bisect.bisect_left(kept.rows, begin * width, key=_start) :]
         for index in range(max(begin, settled + 1), self._latest[key] + 1):
             cell = slices.get(index)
             if cell is None or cell.sent <= 0.5:
@@ -203,19 +205,6 @@ class History:
             if cell.sent > 0.5:
                 kept.rows.append(Row(index * width, cell.sent, cell.converted))
         kept.upto = settled
-
-
-def _first_at(rows: list[Row], start_ms: float) -> int:
-    """The position of the first of ``rows`` (oldest first) that starts at ``start_ms`` or
-    later."""
-    lo, hi = 0, len(rows)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if rows[mid].start < start_ms:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 def totals(rows: list[Row]) -> tuple[float, float]:

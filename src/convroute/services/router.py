@@ -227,11 +227,16 @@ class LiveRouter:
         out.sort(key=lambda q: -q.share)
         return out
 
+    def _watch(self) -> PumpingWatch | None:
+        """The policy's pumping watch, if it keeps one (the default does)."""
+        watch = getattr(self.policy, "watch", None)
+        return watch if isinstance(watch, PumpingWatch) else None
+
     def anomaly_counts(self) -> tuple[int, int]:
         """The pumping episodes the policy's watch has raised since start, and how many are
         in progress now (0, 0 for a policy without a watch)."""
-        watch = getattr(self.policy, "watch", None)
-        if not isinstance(watch, PumpingWatch):
+        watch = self._watch()
+        if watch is None:
             return 0, 0
         with self._lock:
             return len(watch.anomalies), sum(1 for a in watch.anomalies if a.active)
@@ -246,8 +251,8 @@ class LiveRouter:
         """The episodes the policy's watch raised for ``dest``'s traffic that were in
         progress at ``since_ms`` or later (the one in progress included), oldest first; none
         for a policy without a watch."""
-        watch = getattr(self.policy, "watch", None)
-        if not isinstance(watch, PumpingWatch):
+        watch = self._watch()
+        if watch is None:
             return []
         context = context_of(dest, message_type, traffic_class)
         with self._lock:
