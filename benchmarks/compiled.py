@@ -30,6 +30,8 @@ MODULES = (
     "convroute/routing/estimates.py",
     "convroute/routing/policies.py",
     "convroute/routing/anomalies.py",
+    "convroute/routing/pumping.py",
+    "convroute/routing/watch.py",
     "convroute/sim/scenario.py",
     "convroute/sim/carrier.py",
     "convroute/sim/run.py",

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from cryptography.fernet import Fernet
 
 from convroute.cli import main
+from convroute.routescli import describe_anomaly
 
 
 @pytest.fixture
@@ -153,3 +154,25 @@ def test_every_command_has_help_with_an_example_and_is_documented() -> None:
         if not isinstance(cmd, click.Group):
             assert "Example: convroute" in cmd.help, name
         assert f"convroute {name}" in docs, f"docs/cli.md does not describe `convroute {name}`"
+
+
+def test_the_quality_table_says_each_kind_of_anomaly_in_words() -> None:
+    def said(kind: str, route: str | None, **evidence: float) -> str:
+        return describe_anomaly(
+            {"kind": kind, "route": route, "severity": 0.42, "evidence": evidence}
+        )
+
+    assert said("pumping", None) == (
+        "conversions down 42 % on every route while receipts still say delivered"
+    )
+    assert said("conversion_drop", "b", rate_before=0.9, rate_after=0.05, changed_s_ago=120) == (
+        "b converts 5 %, down from 90 %, since 120 s before it was raised"
+    )
+    assert said(
+        "receipts_diverge", "g", converts_if_delivered=0.08, other_routes_if_delivered=0.86
+    ) == (
+        "of the messages g's receipts say delivered, 8 % convert, against 86 % on the other routes"
+    )
+    assert said("no_receipts", "c", receipt_share=0.0, messages=212.4) == (
+        "c sent receipts for 0 % of its 212 recent messages"
+    )

@@ -16,7 +16,7 @@ from convroute.routing.policies import Goal, Objective, make_policy, set_pace
 from convroute.services.auth import Authenticator
 from convroute.services.follower import LogFollower
 from convroute.services.messaging import handle_batch
-from convroute.services.router import LiveRouter
+from convroute.services.router import LiveRouter, anomaly_watch
 from convroute.storage.engines import backend_of, create_engines, normalize_url, sqlite_path
 from convroute.storage.groupcommit import GroupCommitter
 from convroute.storage.secretbox import SecretBox, key_file_for, load_or_create_key_file
@@ -94,6 +94,8 @@ def live_router(settings: Settings) -> LiveRouter:
         settings.routing_window_seconds,
     )
     policy = make_policy(settings.routing_policy, delay, objective)
+    watch = anomaly_watch(policy, delay)
     if settings.routing_pace != 1.0:
         set_pace(policy, settings.routing_pace)
-    return LiveRouter(policy, random.Random(settings.routing_seed))
+        watch.set_pace(settings.routing_pace)
+    return LiveRouter(policy, random.Random(settings.routing_seed), watch=watch)

@@ -4,6 +4,7 @@ call, output)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -255,22 +256,43 @@ def routes_quality(
             "why",
         ],
     )
-    diverging = [r for r in report["routes"] if r["receipts_diverge"]]
-    for r in diverging:
-        d = r["receipts_diverge"]
-        click.echo(
-            f"anomaly: receipts diverge on {r['name']}: of the messages its receipts say "
-            f"delivered, {100 * d['converted_if_delivered']:.0f} % convert, against "
-            f"{100 * d['others_converted_if_delivered']:.0f} % on the other routes"
-        )
     for a in report["anomalies"]:
         state = "in progress" if a["active"] else f"cleared {a['cleared_at']}"
-        click.echo(
-            f"anomaly: {a['kind']} since {a['started_at']} ({state}): conversions down "
-            f"{100 * a['severity']:.0f} % on every route while receipts still say delivered"
-        )
-    if not report["anomalies"] and not diverging:
+        click.echo(f"anomaly: {a['kind']} since {a['started_at']} ({state}): {describe_anomaly(a)}")
+    if not report["anomalies"]:
         click.echo("anomalies: none in the last day")
+
+
+def describe_anomaly(a: dict[str, Any]) -> str:
+    """What an anomaly of the quality report means, in words."""
+    e = a["evidence"]
+    match a["kind"]:
+        case "pumping":
+            return (
+                f"conversions down {pct(a['severity'])} on every route while receipts "
+                "still say delivered"
+            )
+        case "conversion_drop":
+            return (
+                f"{a['route']} converts {pct(e['rate_after'])}, down from "
+                f"{pct(e['rate_before'])}, since {e['changed_s_ago']:.0f} s before it was raised"
+            )
+        case "receipts_diverge":
+            return (
+                f"of the messages {a['route']}'s receipts say delivered, "
+                f"{pct(e['converts_if_delivered'])} convert, against "
+                f"{pct(e['other_routes_if_delivered'])} on the other routes"
+            )
+        case "no_receipts":
+            return (
+                f"{a['route']} sent receipts for {pct(e['receipt_share'])} of its "
+                f"{e['messages']:.0f} recent messages"
+            )
+    return f"{a.get('route') or 'the destination'}, severity {a['severity']}"
+
+
+def pct(share: float) -> str:
+    return f"{100 * share:.0f} %"
 
 
 def _rate(rate: float | None, n: int) -> str:

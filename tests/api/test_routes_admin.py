@@ -199,14 +199,24 @@ def test_quality_validates_its_query(admin: Api, query: str, field: str) -> None
 
 
 def _feed(
-    admin: Api, rates: dict[str, float], shares: tuple[float, ...], pumped_from: int | None
+    admin: Api,
+    rates: dict[str, float],
+    shares: tuple[float, ...],
+    pumped_from: int | None,
+    *,
+    fails: tuple[str, int] | None = None,
+    silent: str | None = None,
 ) -> int:
     """40 minutes of GB traffic, one message a second up to now, recorded in the service's
     router as its log follower would: routes drawn by ``shares``, conversions at ``rates``
-    (halved for every route from second ``pumped_from``: pumping) after a log-normal delay,
-    every receipt "delivered"; the pumping watch looks every 10 s. The first second (ms)."""
+    (halved for every route from second ``pumped_from``: pumping; 0 for one route from a
+    second: ``fails``) after a log-normal delay, every receipt "delivered" (none from the
+    ``silent`` route); the policy and the anomaly watch look every 10 s, as sends would make
+    them. The first second (ms)."""
     routes = list(rates)
-    policy = admin.container.router.policy
+    router = admin.container.router
+    policy, watch = router.policy, router.watch
+    assert watch is not None
     context, candidates = Context("GB", None, "otp"), [Candidate(r, 0.01) for r in routes]
     rng = random.Random(3)
     seconds = 2400
@@ -220,14 +230,18 @@ def _feed(
         policy.record(f"m{t}", context, route, now)
         pumped = pumped_from is not None and t >= pumped_from
         rate = rates[route] * (0.5 if pumped else 1.0)
+        if fails is not None and route == fails[0] and t >= fails[1]:
+            rate = 0.0
         at = now + int(min(299.0, math.exp(math.log(20) + rng.gauss(0, 1))) * 1000)
         kind = OutcomeKind.CONVERTED if rng.random() < rate else OutcomeKind.NOT_CONVERTED
         at = at if kind is OutcomeKind.CONVERTED else now + 300_000
         heapq.heappush(due, (at, t, Outcome(f"m{t}", kind, at)))
-        receipt = Outcome(f"m{t}", OutcomeKind.DLR_DELIVERED, now + 5000)
-        heapq.heappush(due, (now + 5000, t, receipt))
+        if route != silent:
+            receipt = Outcome(f"m{t}", OutcomeKind.DLR_DELIVERED, now + 5000)
+            heapq.heappush(due, (now + 5000, t, receipt))
         if t % 10 == 0:
             policy.probabilities(context, candidates, now)
+            watch.tick(context, routes, now)
     return start
 
 
@@ -257,6 +271,47 @@ def test_quality_lists_the_pumping_episode_the_router_raised(admin: Api) -> None
     assert 'convroute_routing_anomalies_active{kind="pumping"} 1' in metrics
 
 
+def test_quality_lists_one_route_s_drop_and_a_route_without_receipts(admin: Api) -> None:
+    """gb-b stops converting 25 minutes in while the others go on: its drop is raised
+    within minutes and named, and no pumping; gb-c never sends a receipt: no_receipts. Both
+    in progress, both counted in /metrics; without the fall, no drop."""
+    for name in ("gb-b", "gb-c"):
+        new_route(admin, name=name, destinations=[{"country": "GB", "price": 0.01}])
+    ids = {r.name: r.id for r in admin.container.store.routes()}
+    rates = {ids["cheap"]: 0.88, ids["gb-b"]: 0.84, ids["gb-c"]: 0.80}
+    fell = 1500
+    start = _feed(
+        admin, rates, (0.4, 0.4, 0.2), None, fails=(ids["gb-b"], fell), silent=ids["gb-c"]
+    )
+    doc = admin.client.get("/api/v1/routes/quality?country=GB", headers=H).json()
+    found = {(a["kind"], a["route"]): a for a in doc["anomalies"]}
+    assert set(found) == {("conversion_drop", "gb-b"), ("no_receipts", "gb-c")}
+    drop = found[("conversion_drop", "gb-b")]
+    assert drop["active"] is True
+    raised = parse_iso8601(drop["started_at"])
+    assert start + fell * 1000 < raised <= start + (fell + 300) * 1000
+    assert drop["evidence"]["rate_before"] > 0.75
+    assert drop["evidence"]["rate_after"] < 0.3  # on the few messages it got since
+    assert drop["severity"] > 0.65
+    silent = found[("no_receipts", "gb-c")]
+    assert silent["active"] is True
+    assert silent["evidence"]["receipt_share"] == 0.0
+    metrics = admin.client.get("/metrics").text
+    for kind in ("conversion_drop", "no_receipts"):
+        assert f'convroute_routing_anomalies_raised_total{{kind="{kind}"}} 1' in metrics
+        assert f'convroute_routing_anomalies_active{{kind="{kind}"}} 1' in metrics
+    assert 'convroute_routing_anomalies_raised_total{kind="pumping"} 0' in metrics
+
+
+def test_steady_routes_raise_no_drop(admin: Api) -> None:
+    for name in ("gb-b", "gb-c"):
+        new_route(admin, name=name, destinations=[{"country": "GB", "price": 0.01}])
+    ids = {r.name: r.id for r in admin.container.store.routes()}
+    _feed(admin, {ids["cheap"]: 0.88, ids["gb-b"]: 0.84, ids["gb-c"]: 0.80}, (0.4, 0.4, 0.2), None)
+    doc = admin.client.get("/api/v1/routes/quality?country=GB", headers=H).json()
+    assert doc["anomalies"] == []
+
+
 def test_quality_flags_a_route_whose_receipts_vouch_for_messages_nobody_converts_on(
     admin: Api,
 ) -> None:
@@ -276,4 +331,13 @@ def test_quality_flags_a_route_whose_receipts_vouch_for_messages_nobody_converts
     assert grey is not None
     assert grey["converted_if_delivered"] < 0.15
     assert grey["others_converted_if_delivered"] > 0.75
-    assert doc["anomalies"] == []
+    # and an episode of it, in progress: no pumping (the dip is one route's), no drop (the
+    # route converted little from the start)
+    [episode] = doc["anomalies"]
+    assert (episode["kind"], episode["route"], episode["active"]) == (
+        "receipts_diverge",
+        "gb-grey",
+        True,
+    )
+    assert episode["evidence"]["converts_if_delivered"] < 0.15
+    assert 0.8 < episode["severity"] < 1.0

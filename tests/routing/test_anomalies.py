@@ -9,9 +9,10 @@ import math
 import random
 from collections.abc import Callable
 
-from convroute.routing.anomalies import PUMPING, PumpingWatch, diverging_receipts
+from convroute.routing.anomalies import PUMPING, diverging_receipts
 from convroute.routing.estimates import Estimate
 from convroute.routing.policy import Context, Outcome, OutcomeKind
+from convroute.routing.pumping import PumpingWatch
 
 GB = Context("GB", None, "otp")
 RATES = {"A": 0.88, "B": 0.84, "C": 0.80}
@@ -32,6 +33,7 @@ def drive(
     receipts: str = "delivered",  # "delivered": every message's; "honest"; "none"
     shares: dict[str, float] = SHARES,
     seed: int = 1,
+    quiet: Callable[[str, int], bool] = lambda route, t: False,  # no receipt for these
 ) -> None:
     """One message a second, routed by ``shares``; a message converts with ``rate`` after a
     log-normal delay (median 20 s), else its window closes at 300 s; receipts 5 s later;
@@ -54,7 +56,7 @@ def drive(
         else:
             at = now + WINDOW_S * 1000
             heapq.heappush(due, (at, t, Outcome(decision, OutcomeKind.NOT_CONVERTED, at)))
-        if receipts != "none":
+        if receipts != "none" and not quiet(route, t):
             # "honest": a message whose conversion chance fell says failed in proportion
             delivered = receipts == "delivered" or rng.random() < p / RATES[route]
             kind = OutcomeKind.DLR_DELIVERED if delivered else OutcomeKind.DLR_FAILED
@@ -160,7 +162,7 @@ def test_steady_traffic_raises_nothing() -> None:
 
 
 def _est(if_delivered: float | None, receipts: float, delivered: float) -> Estimate:
-    calibration = None if if_delivered is None else (if_delivered, 0.05)
+    calibration = None if if_delivered is None else (if_delivered, 0.05, receipts * delivered)
     return Estimate(0.5, receipts, delivered, receipts, receipts, calibration)
 
 

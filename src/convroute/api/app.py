@@ -82,14 +82,18 @@ async def metrics(request: Request) -> Response:
             f"# TYPE convroute_{name} {kind}",
             f"convroute_{name} {value}",
         ]
-    raised, active = c.router.anomaly_counts()  # which destinations: the route quality report
+    # per kind only (/metrics asks for no token); which destination and route: the route
+    # quality report
+    counts = c.router.anomaly_counts()
+    raised, active = "convroute_routing_anomalies_raised_total", "convroute_routing_anomalies"
     lines += [
-        "# HELP convroute_routing_anomalies_raised_total Anomalies the router raised.",
-        "# TYPE convroute_routing_anomalies_raised_total counter",
-        f'convroute_routing_anomalies_raised_total{{kind="pumping"}} {raised}',
-        "# HELP convroute_routing_anomalies_active Destinations with an anomaly in progress.",
-        "# TYPE convroute_routing_anomalies_active gauge",
-        f'convroute_routing_anomalies_active{{kind="pumping"}} {active}',
+        f"# HELP {raised} Anomalies the router raised.",
+        f"# TYPE {raised} counter",
+        *(f'{raised}{{kind="{k}"}} {n}' for k, (n, _) in counts.items()),
+        f"# HELP {active}_active Anomalies in progress (one per destination for pumping, per"
+        " route and destination for the others).",
+        f"# TYPE {active}_active gauge",
+        *(f'{active}_active{{kind="{k}"}} {n}' for k, (_, n) in counts.items()),
     ]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 

@@ -216,6 +216,26 @@ def totals(rows: list[Row]) -> tuple[float, float]:
     return exposure, converted
 
 
+def shortfall(rows: list[tuple[list[Row], float]]) -> tuple[float, float, float]:
+    """Conversions expected and observed, and the variance of that difference, pooled: per
+    route, its rows and the rate that predicts them."""
+    expected = observed = variance = 0.0
+    for route_rows, m in rows:
+        for row in route_rows:
+            e = row.exposure
+            expected += e * m
+            observed += row.converted
+            variance += e * m * (1.0 - m)
+    return expected, observed, variance
+
+
+def shortfall_z(rows: list[tuple[list[Row], float]]) -> float:
+    """How many standard errors the conversions of the rows fall short of what each route's
+    rate predicts (``shortfall``; positive: fewer than predicted, 0 without evidence)."""
+    expected, observed, variance = shortfall(rows)
+    return (expected - observed) / math.sqrt(variance) if variance > 0 else 0.0
+
+
 EPS: Final = 1e-9  # rates are clipped to [EPS, 1 - EPS] before a divergence is taken
 
 

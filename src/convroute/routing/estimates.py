@@ -127,8 +127,9 @@ class Estimate(NamedTuple):
     dlr_rate: float | None  # share of receipts saying delivered, or None without receipts
     sent: float  # effective number of decisions, after forgetting
     receipts: float = 0.0  # effective number of receipts, after forgetting
-    # P(convert | receipt said delivered), P(convert | receipt said failed): None until known
-    calibration: tuple[float, float] | None = None
+    # P(convert | receipt said delivered), P(convert | receipt said failed), and how many
+    # settled decisions with a "delivered" receipt the first rests on: None until known
+    calibration: tuple[float, float, float] | None = None
 
 
 class _Scale:
@@ -654,6 +655,7 @@ class Ledger:
                     calibration = (
                         (arm.cal_delivered_conv + 0.5) / (arm.cal_delivered + 1.0),
                         (arm.cal_failed_conv + 0.5) / (arm.cal_failed + 1.0),
+                        arm.cal_delivered * scale,
                     )
                 fields = (
                     mean if mean < 1.0 else 1.0,

@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
-from convroute.routing.anomalies import PumpingWatch
-from convroute.routing.changes import change_point, totals
+from convroute.routing.changes import change_point, shortfall_z, totals
 from convroute.routing.delay import ConversionDelay
 from convroute.routing.estimates import Estimate, Ledger
 from convroute.routing.policy import Candidate, Context, Decision, Outcome
+from convroute.routing.pumping import PumpingWatch
 
 
 class Goal(StrEnum):
@@ -386,7 +386,7 @@ class Adaptive(LearningPolicy):
             if s.calibration is not None and f.dlr_rate is not None and f.receipts >= 10:
                 # what recent receipts predict, through the route's own calibration
                 # (P(convert | delivered), P(convert | failed), from settled decisions)
-                if_delivered, if_failed = s.calibration
+                if_delivered, if_failed, _ = s.calibration
                 predicted = f.dlr_rate * if_delivered + (1.0 - f.dlr_rate) * if_failed
                 n = f.receipts
                 spread = math.sqrt(variance / (n + 1.0))
@@ -454,17 +454,12 @@ class Adaptive(LearningPolicy):
             exposure, converted = totals(ledger.since(context, route_id, last[0], now_ms))
             if exposure <= 0 or converted / exposure >= slow[i].mean:
                 continue  # a rise is the route's own
-            expected = observed = variance = 0.0
-            for j, other in enumerate(ids):
-                if j == i:
-                    continue
-                m = slow[j].mean
-                for row in ledger.since(context, other, last[0], now_ms):
-                    e = row.exposure
-                    expected += e * m
-                    observed += row.converted
-                    variance += e * m * (1.0 - m)
-            if variance > 0 and (expected - observed) / math.sqrt(variance) > SHARED_Z:
+            others = [
+                (ledger.since(context, other, last[0], now_ms), slow[j].mean)
+                for j, other in enumerate(ids)
+                if j != i
+            ]
+            if shortfall_z(others) > SHARED_Z:
                 self._shared.add(key)
 
     def _settled(self, context: Context, route_id: str) -> None:

@@ -60,6 +60,7 @@ def quality_report(
     """Every candidate route for the destination: recent conversion and receipt rates (from
     the store), the router's estimate, share of traffic and why."""
     routes = store.routes()
+    names = {r.id: r.name for r in routes}
     traffic = traffic_of(message_type, traffic_class)
     seen = router.quality(routes, dest, message_type, traffic_class, now)
     activity = store.route_activity(dest.country, dest.network, traffic, now)
@@ -106,15 +107,18 @@ def quality_report(
             }
             for q in seen
         ],
-        # what the router's watch raised for this traffic in the last day (SMS pumping: a dip
-        # every route shares while receipts still say delivered), the one in progress first
+        # what the router's watch raised for this traffic in the last day (DESIGN 6: pumping
+        # for the destination; conversion drops, receipts that diverge, no receipts for a
+        # route), those in progress first, newest first
         "anomalies": [
             {
                 "kind": a.kind,
+                "route": None if a.route_id is None else names.get(a.route_id, a.route_id),
+                "route_id": a.route_id,
                 "active": a.active,
                 "started_at": format_iso(a.started_ms),
                 "cleared_at": None if a.cleared_ms is None else format_iso(a.cleared_ms),
-                "severity": round(a.severity, 4),  # the deepest drop of conversions: 0.4 = -40 %
+                "severity": round(a.severity, 4),  # 0 to 1: the deepest drop (0.4 = -40 %)
                 "evidence": {k: round(v, 4) for k, v in a.evidence.items()},
             }
             for a in sorted(

@@ -22,10 +22,13 @@ from typing import Protocol
 from convroute.domain.destinations import Destination
 from convroute.domain.models import Route
 from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType, TrafficClass
-from convroute.routing.anomalies import Anomaly, PumpingWatch, diverging_receipts
+from convroute.routing.anomalies import Anomaly, diverging_receipts
+from convroute.routing.delay import ConversionDelay
 from convroute.routing.policies import Basis, LearningPolicy, View, draw
 from convroute.routing.policy import Candidate, Context, Outcome, OutcomeKind
+from convroute.routing.pumping import PumpingWatch
 from convroute.routing.static import Choice, serving
+from convroute.routing.watch import AnomalyWatch
 
 # DESIGN 2.1: what each conversion status teaches the router.
 _OUTCOMES: dict[ConversionStatus, OutcomeKind | None] = {
@@ -130,14 +133,26 @@ class RouteQuality:
     receipts_diverge: tuple[float, float] | None = None
 
 
+def anomaly_watch(policy: LearningPolicy, delay: ConversionDelay) -> AnomalyWatch:
+    """A watch of every anomaly for the traffic ``policy`` routes: on the policy's ledger,
+    with its pumping watch, where it keeps one (the default policy does); else on a ledger
+    of its own, which the router feeds."""
+    pumping = getattr(policy, "watch", None)
+    if isinstance(pumping, PumpingWatch):
+        return AnomalyWatch(pumping=pumping)
+    return AnomalyWatch(delay)
+
+
 @dataclass
 class LiveRouter:
-    """The policy, its randomness, and a lock: sends choose from the writer thread while
-    the log tailer applies what it read."""
+    """The policy, its randomness, the anomaly watch, and a lock: sends choose from the
+    writer thread while the log tailer applies what it read."""
 
     policy: LearningPolicy
     rng: random.Random = field(default_factory=random.Random)
     applied: int = 0  # log entries applied so far
+    # anomalies (DESIGN 6) of the traffic it routes: looked at as sends and reports come
+    watch: AnomalyWatch | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -158,11 +173,12 @@ class LiveRouter:
         earlier message went by) is left out when another candidate remains. NoRouteError
         when no route serves ``dest``."""
         served, candidates = _candidates(routes, dest, avoid_route_id)
+        context = context_of(dest, message_type, traffic_class)
         with self._lock:
-            probabilities = self.policy.probabilities(
-                context_of(dest, message_type, traffic_class), candidates, now_ms
-            )
+            probabilities = self.policy.probabilities(context, candidates, now_ms)
             route_id = draw(probabilities, self.rng)
+            if self.watch is not None and avoid_route_id is None:  # (a resend: a subset)
+                self.watch.tick(context, [c.route_id for c in candidates], now_ms)
         price, route = next(s for s in served if s[1].id == route_id)
         return Choice(
             route=route,
@@ -177,18 +193,25 @@ class LiveRouter:
         if not len(batch):
             return
         with self._lock:
-            policy = self.policy
+            policy, watch = self.policy, self.watch
             for d in batch.decisions:
                 context = Context(d.country, d.network, traffic_of(d.type, d.traffic_class))
                 policy.record(d.message_id, context, d.route_id, d.sent_ms)
-            for r in batch.dlrs:
-                kind = _RECEIPTS[r.status]
-                if kind is not None:
-                    policy.observe(Outcome(r.message_id, kind, r.event_ms))
-            for c in batch.conversions:
-                outcome = _OUTCOMES[c.status]
-                if outcome is not None:
-                    policy.observe(Outcome(c.message_id, outcome, c.event_ms))
+                if watch is not None:
+                    watch.record(d.message_id, context, d.route_id, d.sent_ms)
+            outcomes = [
+                Outcome(r.message_id, kind, r.event_ms)
+                for r in batch.dlrs
+                if (kind := _RECEIPTS[r.status]) is not None
+            ] + [
+                Outcome(c.message_id, kind, c.event_ms)
+                for c in batch.conversions
+                if (kind := _OUTCOMES[c.status]) is not None
+            ]
+            for outcome in outcomes:
+                policy.observe(outcome)
+                if watch is not None:
+                    watch.observe(outcome)
             self.applied += len(batch)
 
     def quality(
@@ -206,6 +229,8 @@ class LiveRouter:
         with self._lock:
             views = self.policy.explain(context, candidates, now_ms)
             long_term = self.policy.ledger.own(context, ids, now_ms)
+            if self.watch is not None:
+                self.watch.tick(context, ids, now_ms)
         diverging = diverging_receipts(ids, long_term)
         best = max(views, key=lambda v: v.probability)
         out = [
@@ -227,19 +252,13 @@ class LiveRouter:
         out.sort(key=lambda q: -q.share)
         return out
 
-    def _watch(self) -> PumpingWatch | None:
-        """The policy's pumping watch, if it keeps one (the default does)."""
-        watch = getattr(self.policy, "watch", None)
-        return watch if isinstance(watch, PumpingWatch) else None
-
-    def anomaly_counts(self) -> tuple[int, int]:
-        """The pumping episodes the policy's watch has raised since start, and how many are
-        in progress now (0, 0 for a policy without a watch)."""
-        watch = self._watch()
-        if watch is None:
-            return 0, 0
+    def anomaly_counts(self) -> dict[str, tuple[int, int]]:
+        """Per kind of anomaly, the episodes raised since start and how many are in progress
+        now (none without a watch)."""
+        if self.watch is None:
+            return {}
         with self._lock:
-            return len(watch.anomalies), sum(1 for a in watch.anomalies if a.active)
+            return self.watch.counts()
 
     def anomalies(
         self,
@@ -248,17 +267,15 @@ class LiveRouter:
         traffic_class: TrafficClass,
         since_ms: int,
     ) -> list[Anomaly]:
-        """The episodes the policy's watch raised for ``dest``'s traffic that were in
-        progress at ``since_ms`` or later (the one in progress included), oldest first; none
-        for a policy without a watch."""
-        watch = self._watch()
-        if watch is None:
+        """The episodes raised for ``dest``'s traffic that were in progress at ``since_ms``
+        or later (those in progress included), oldest first."""
+        if self.watch is None:
             return []
         context = context_of(dest, message_type, traffic_class)
         with self._lock:
             return [
                 a
-                for a in watch.anomalies
+                for a in self.watch.episodes()
                 if a.context == context and (a.cleared_ms is None or a.cleared_ms >= since_ms)
             ]
 

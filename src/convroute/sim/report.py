@@ -45,13 +45,13 @@ def _anomalies(result: Result) -> str:
     """What the watch raised, and how fast it caught each pumping episode."""
     assert result.anomalies is not None
     parts = [
-        f"{kind} in {country} at {raised:,.0f} s"
+        f"{kind}{'' if route is None else f' on {route}'} in {country} at {raised:,.0f} s"
         + (f", cleared at {cleared:,.0f} s" if cleared is not None else ", still raised")
-        for kind, country, raised, cleared in result.anomalies
+        for kind, country, raised, cleared, route in result.anomalies
     ] or ["none raised"]
     for (start, end), after in zip(result.pumping, result.pumping_flagged_after, strict=True):
         caught = "not raised" if after is None else f"raised {after:,.0f} s after it began"
         parts.append(f"pumping {start:,.0f}-{end:,.0f} s: {caught}")
     if result.false_alarms:
-        parts.append(f"{result.false_alarms} raised outside pumping")
+        parts.append(f"{result.false_alarms} pumping raised outside pumping")
     return "; ".join(parts)

@@ -17,7 +17,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from convroute.routing.anomalies import PumpingWatch
+from convroute.routing.anomalies import PUMPING
 from convroute.routing.delay import ConversionDelay
 from convroute.routing.policies import Failover, Static, make_policy
 from convroute.routing.policy import (
@@ -28,6 +28,7 @@ from convroute.routing.policy import (
     OutcomeKind,
     Policy,
 )
+from convroute.routing.watch import AnomalyWatch
 from convroute.sim.carrier import Draws, fate, pumped_share
 from convroute.sim.scenario import RouteSpec, Scenario
 
@@ -70,9 +71,9 @@ class Result:
     series: Series | None = None
     resends: int = 0  # extra messages sent because users asked for a new code
     switch_at: list[int] = field(default_factory=list)  # the messages at which it switched
-    # anomalies the watch raised: (kind, country, raised at s, cleared at s or None); None if
-    # the run was not watched
-    anomalies: list[tuple[str, str, float, float | None]] | None = None
+    # anomalies the watch raised: (kind, country, raised at s, cleared at s or None, route or
+    # None for the whole destination), in the order raised; None if the run was not watched
+    anomalies: list[tuple[str, str, float, float | None, str | None]] | None = None
     pumping: list[tuple[float, float]] = field(default_factory=list)  # the scenario's episodes
 
     @property
@@ -83,7 +84,7 @@ class Result:
     def pumping_flagged_after(self) -> list[float | None]:
         """Per pumping episode, seconds from its start until the watch raised a pumping
         anomaly (None: not during the episode)."""
-        raised = [a[2] for a in self.anomalies or [] if a[0] == "pumping"]
+        raised = [a[2] for a in self.anomalies or [] if a[0] == PUMPING]
         return [
             next((t - start for t in raised if start <= t < end), None)
             for start, end in self.pumping
@@ -91,12 +92,13 @@ class Result:
 
     @property
     def false_alarms(self) -> int:
-        """Anomalies raised while no pumping episode (or its last window of conversions)
-        was in progress."""
+        """Pumping anomalies raised while no pumping episode (or its last window of
+        conversions) was in progress."""
         return sum(
             1
             for a in self.anomalies or []
-            if not any(start <= a[2] < end + _FALSE_ALARM_GRACE_S for start, end in self.pumping)
+            if a[0] == PUMPING
+            and not any(start <= a[2] < end + _FALSE_ALARM_GRACE_S for start, end in self.pumping)
         )
 
     @property
@@ -263,11 +265,11 @@ def simulate(
     watch: bool = False,
 ) -> Result:
     """Run ``scenario`` once with ``policy`` (a name, or a policy object); with ``watch``, an
-    anomaly watch (``PumpingWatch``) sees the same decisions and outcomes and the result lists
-    what it raised."""
+    anomaly watch (``AnomalyWatch``, with a pumping watch of its own) sees the same decisions
+    and outcomes and the result lists what it raised."""
     clock = _Clock()
     chooser = make(scenario, policy, clock) if isinstance(policy, str) else policy
-    watcher = PumpingWatch(delay_of(scenario)) if watch else None
+    watcher = AnomalyWatch(delay_of(scenario)) if watch else None
     return _Run(scenario, chooser, seed, clock, keep_series, watcher).run(progress)
 
 
@@ -281,7 +283,7 @@ class _Run:
         seed: int,
         clock: _Clock,
         keep_series: bool,
-        watch: PumpingWatch | None = None,
+        watch: AnomalyWatch | None = None,
     ) -> None:
         self.s, self.chooser, self.seed, self.clock = scenario, chooser, seed, clock
         self.watch = watch
@@ -478,15 +480,16 @@ def _best(truth: dict[str, tuple[float, float, float]], candidates: list[Candida
     return max(range(len(candidates)), key=lambda i: (values[i], -i))
 
 
-def _raised(watch: PumpingWatch) -> list[tuple[str, str, float, float | None]]:
+def _raised(watch: AnomalyWatch) -> list[tuple[str, str, float, float | None, str | None]]:
     return [
         (
             a.kind,
             a.context.country,
             a.started_ms / 1000.0,
             None if a.cleared_ms is None else a.cleared_ms / 1000.0,
+            a.route_id,
         )
-        for a in watch.anomalies
+        for a in watch.episodes()
     ]
 
 

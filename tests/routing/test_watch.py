@@ -1,0 +1,118 @@
+"""The anomaly watch: one route's drop is raised and cleared, and told apart from pumping;
+a route without receipts, and one whose receipts lie, are raised; steady traffic raises
+nothing; a route that stops being a candidate has its episodes ended."""
+
+from __future__ import annotations
+
+from convroute.routing.anomalies import (
+    CONVERSION_DROP,
+    NO_RECEIPTS,
+    PUMPING,
+    RECEIPTS_DIVERGE,
+    Anomaly,
+)
+from convroute.routing.policies import Adaptive
+from convroute.routing.watch import AnomalyWatch
+from tests.routing.test_anomalies import GB, RATES, drive, pumping
+
+EVEN = {"A": 0.4, "B": 0.4, "C": 0.2}
+
+
+def kinds(watch: AnomalyWatch) -> list[tuple[str, str | None]]:
+    return [(a.kind, a.route_id) for a in watch.episodes()]
+
+
+def _outage(route: str, t: float) -> float:
+    return 0.0 if route == "A" and 3000 <= t < 4000 else RATES[route]
+
+
+def test_one_route_s_outage_is_its_drop_raised_then_cleared() -> None:
+    for seed in (1, 2, 3):
+        watch = AnomalyWatch()
+        drive(watch, _outage, 7000, seed=seed)
+        assert kinds(watch) == [(CONVERSION_DROP, "A")], seed
+        (drop,) = watch.episodes()
+        assert 3000_000 < drop.started_ms <= 3300_000
+        assert drop.cleared_ms is not None
+        assert 4000_000 < drop.cleared_ms <= 4600_000
+        assert drop.severity > 0.9
+        assert drop.evidence["rate_before"] > 0.8 > 0.1 > drop.evidence["rate_after"]
+
+
+def test_a_degraded_route_with_its_share_of_traffic_is_raised() -> None:
+    watch = AnomalyWatch()
+    drive(watch, lambda r, t: 0.4 if r == "B" and t >= 2000 else RATES[r], 4000, shares=EVEN)
+    (drop,) = watch.episodes()
+    assert (drop.kind, drop.route_id, drop.active) == (CONVERSION_DROP, "B", True)
+    assert 0.3 < drop.severity < 0.7
+
+
+def test_a_dip_every_route_shares_is_pumping_not_a_drop() -> None:
+    for seed in (1, 2, 3):
+        watch = AnomalyWatch()
+        drive(watch, pumping(3000, 4000), 6000, seed=seed)
+        assert kinds(watch) == [(PUMPING, None)], seed
+
+
+def test_steady_traffic_raises_nothing_at_any_rate() -> None:
+    for level in (0.85, 0.3, 0.1):
+        for seed in (1, 2):
+            watch = AnomalyWatch()
+            drive(watch, lambda r, t, p=level: p, 8000, seed=seed, shares=EVEN)
+            assert watch.episodes() == [], (level, seed)
+
+
+def test_a_route_without_receipts_is_raised_until_they_come_back() -> None:
+    watch = AnomalyWatch()
+    drive(watch, lambda r, t: RATES[r], 5000, shares=EVEN, quiet=lambda r, t: r == "C" and t < 3000)
+    (silent,) = watch.episodes()
+    assert (silent.kind, silent.route_id) == (NO_RECEIPTS, "C")
+    assert silent.started_ms <= 600_000  # as soon as it has sent enough
+    assert silent.evidence["receipt_share"] == 0.0
+    assert silent.cleared_ms is not None
+    assert 3000_000 < silent.cleared_ms <= 3600_000
+
+
+def test_a_route_whose_receipts_lie_is_raised() -> None:
+    watch = AnomalyWatch()
+    # B converts 8 % from the start with every receipt "delivered": no drop, a lie
+    drive(watch, lambda r, t: 0.08 if r == "B" else RATES[r], 6000, shares=EVEN)
+    (lie,) = watch.episodes()
+    assert (lie.kind, lie.route_id, lie.active) == (RECEIPTS_DIVERGE, "B", True)
+    assert lie.evidence["other_routes_if_delivered"] > 0.75
+    assert lie.evidence["converts_if_delivered"] < 0.5 * lie.evidence["other_routes_if_delivered"]
+
+
+def test_a_route_no_longer_a_candidate_has_its_episodes_ended() -> None:
+    watch = AnomalyWatch()
+    drive(watch, lambda r, t: RATES[r], 1000, shares=EVEN, quiet=lambda r, t: r == "C")
+    (silent,) = watch.episodes()
+    assert silent.active
+    watch.check(GB, ["A", "B"], 1_010_000)  # C disabled, or no longer serving GB
+    assert silent.cleared_ms == 1_010_000
+
+
+def test_tick_checks_a_destination_at_most_every_interval() -> None:
+    watch = AnomalyWatch()
+    drive(watch, lambda r, t: RATES[r], 1000, shares=EVEN, quiet=lambda r, t: r == "C")
+    watch.check(GB, ["A", "B"], 1_000_000)  # ends C's episode
+    watch.tick(GB, ["A", "B", "C"], 1_001_000)  # checks: C's is raised again
+    assert [a.active for a in watch.episodes()] == [False, True]
+    watch.tick(GB, ["A", "B"], 1_005_000)  # too soon: nothing looked at
+    assert [a.active for a in watch.episodes()] == [False, True]
+    watch.tick(GB, ["A", "B"], 1_011_000)
+    assert [a.active for a in watch.episodes()] == [False, False]
+
+
+def test_beside_the_default_policy_it_reads_the_policy_s_ledger_and_pumping_watch() -> None:
+    policy = Adaptive()
+    assert policy.watch is not None
+    watch = AnomalyWatch(pumping=policy.watch)
+    assert watch.ledger is policy.ledger
+    watch.record("m0", GB, "A", 0)  # the policy records: the watch adds nothing
+    assert "m0" not in policy.ledger.records
+    raised = Anomaly(PUMPING, GB, 5)
+    policy.watch.anomalies.append(raised)
+    assert watch.episodes() == [raised]
+    assert watch.counts()[PUMPING] == (1, 1)
+    assert watch.counts()[CONVERSION_DROP] == (0, 0)
