@@ -72,7 +72,9 @@ _ROUTE_OPERATIONS = (
         "/api/v1/routes/quality",
         "Per candidate route for a destination: recent conversion and receipt rates, the "
         "router's estimate, share of traffic and why, whether its receipts diverge from its "
-        "conversions; the SMS pumping the router raised for it in the last day (operator token)",
+        "conversions; the anomalies the router raised for it in the last day: SMS pumping, a "
+        "route's conversion drop, receipts that diverge, a route without receipts (operator "
+        "token)",
         "routes",
         errors=(*_ADMIN, 422),
         query=(
