@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from benchmarks.server import Server
 
@@ -54,6 +56,8 @@ def test_a_failing_route_loses_its_traffic_over_real_http(tmp_path: Path) -> Non
     ).start()
     try:
         result = asyncio.run(drive(server.base_url, SCENARIO, creds, SEED, SPEED))
+        anomalies = _anomalies(server.base_url)
+        metrics = httpx.get(f"{server.base_url}/metrics").text
     finally:
         server.stop()
 
@@ -79,6 +83,12 @@ def test_a_failing_route_loses_its_traffic_over_real_http(tmp_path: Path) -> Non
     )
     assert before > 0.7  # it had learned A was the better route
     assert after < 0.10
+    # the live router's anomaly watch raised A's fall as its drop, in progress
+    assert [(a["kind"], a["route"], a["active"]) for a in anomalies] == [
+        ("conversion_drop", "A", True)
+    ]
+    assert anomalies[0]["evidence"]["rate_after"] < 0.5 * anomalies[0]["evidence"]["rate_before"]
+    assert 'convroute_routing_anomalies_raised_total{kind="conversion_drop"} 1' in metrics
     assert abs(result.conversion_rate - in_process_rate) <= 0.05
     # every decision is in the log with its probability, and so are the receipts
     db = bootstrap(Settings(database_url=url), migrate=False)
@@ -96,6 +106,16 @@ def test_a_failing_route_loses_its_traffic_over_real_http(tmp_path: Path) -> Non
     assert rows[0] == 1200
     assert 0.0 < rows[1] <= rows[2] <= 1.0
     assert receipts > 1000
+
+
+def _anomalies(base_url: str) -> list[dict[str, Any]]:
+    """The anomalies of the server's quality report for the network GB's traffic went by."""
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    url = f"{base_url}/api/v1/routes/quality?country=GB"
+    (network,) = httpx.get(url, headers=headers).json()["networks_seen"] or [""]
+    report = httpx.get(f"{url}&network={network}", headers=headers).json()
+    anomalies: list[dict[str, Any]] = report["anomalies"]
+    return anomalies
 
 
 def test_credentials_file_is_checked() -> None:
