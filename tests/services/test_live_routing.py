@@ -11,13 +11,14 @@ import pytest
 from sqlalchemy import select
 
 from convroute.bootstrap import Container, live_router
+from convroute.config import Settings
 from convroute.domain.commands import MessageAccepted, RecordConversion, SendMessage
 from convroute.domain.destinations import parse_destination
 from convroute.domain.errors import NoRouteError
 from convroute.domain.models import Principal
-from convroute.domain.statuses import ConversionStatus, MessageType, TrafficClass
+from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType, TrafficClass
 from convroute.services.messaging import close_due_windows, handle_batch
-from convroute.services.router import LiveRouter
+from convroute.services.router import LiveRouter, LogBatch, LoggedDecision, LoggedDlr
 from convroute.storage import schema as t
 from convroute.storage.tail import SqlEventLog
 from tests.conftest import add_account, add_route, principal
@@ -264,3 +265,17 @@ def test_every_basis_of_an_estimate_has_words_for_operators() -> None:
         assert _reason(other, best, "convroute").startswith("explored")
     pumped = View("b", estimate, Basis.PUMPING, 0.7, 0.75, 0.1)
     assert "pumping" in _reason(pumped, best, "convroute")
+
+
+def test_beside_a_policy_without_a_pumping_watch_the_router_feeds_a_watch_of_its_own() -> None:
+    default = live_router(Settings())
+    assert default.watch is not None
+    assert default.watch.ledger is default.policy.ledger  # one ledger: nothing counted twice
+    router = live_router(Settings(routing_policy="epsilon-greedy"))
+    watch = router.watch
+    assert watch is not None
+    assert watch.ledger is not router.policy.ledger
+    decision = LoggedDecision("m1", "r1", "GB", None, MessageType.OTP, TrafficClass.TWO_FA, 1_000)
+    router.apply(LogBatch([decision], dlrs=[LoggedDlr("m1", DlrStatus.DELIVERED, 2_000)]))
+    record = watch.ledger.records["m1"]
+    assert record.dlr is not None  # the receipt reached the watch's ledger too
