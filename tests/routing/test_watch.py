@@ -4,6 +4,9 @@ nothing; a route that stops being a candidate has its episodes ended."""
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from convroute.routing.anomalies import (
     CONVERSION_DROP,
     NO_RECEIPTS,
@@ -116,3 +119,38 @@ def test_beside_the_default_policy_it_reads_the_policy_s_ledger_and_pumping_watc
     assert watch.episodes() == [raised]
     assert watch.counts()[PUMPING] == (1, 1)
     assert watch.counts()[CONVERSION_DROP] == (0, 0)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from("ABC"), st.floats(0.0, 1.0)), min_size=1, max_size=4),
+    st.sampled_from(["delivered", "honest", "none"]),
+    st.integers(0, 3),
+    st.integers(1, 10_000),
+)
+def test_episodes_are_well_formed_whatever_the_traffic(
+    changes: list[tuple[str, float]], receipts: str, quiet: int, seed: int
+) -> None:
+    """Rates that jump anywhere, any receipts, a route silent or not: every episode ends
+    after it starts, at most one of a kind is open per route, and the counts agree."""
+    steps = {route: (1000 * (i + 1), rate) for i, (route, rate) in enumerate(changes)}
+
+    def rate(route: str, t: float) -> float:
+        at, to = steps.get(route, (10**9, 0.0))
+        return to if t >= at else RATES[route]
+
+    watch = AnomalyWatch()
+    silent = "ABC"[quiet] if quiet < 3 else None
+    drive(
+        watch, rate, 2500, receipts=receipts, shares=EVEN, seed=seed, quiet=lambda r, t: r == silent
+    )
+    episodes = watch.episodes()
+    open_ = [(a.kind, a.route_id) for a in episodes if a.active]
+    assert len(open_) == len(set(open_))
+    for a in episodes:
+        assert a.cleared_ms is None or a.cleared_ms >= a.started_ms
+        assert 0.0 <= a.severity <= 1.0
+        assert (a.route_id is None) == (a.kind == PUMPING)
+    counts = watch.counts()
+    assert sum(n for n, _ in counts.values()) == len(episodes)
+    assert sum(n for _, n in counts.values()) == len(open_)
