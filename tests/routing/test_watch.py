@@ -154,3 +154,16 @@ def test_episodes_are_well_formed_whatever_the_traffic(
     counts = watch.counts()
     assert sum(n for n, _ in counts.values()) == len(episodes)
     assert sum(n for _, n in counts.values()) == len(open_)
+
+
+def test_old_ended_episodes_are_let_go_and_still_counted() -> None:
+    watch = AnomalyWatch(keep_s=100.0)
+    drive(watch, lambda r, t: RATES[r], 1000, shares=EVEN, quiet=lambda r, t: r == "C")
+    (first,) = watch.episodes()
+    watch.check(GB, ["A", "B"], 1_000_000)  # C no longer a candidate: ended
+    watch.check(GB, ["A", "B", "C"], 1_050_000)  # back, still silent: raised again
+    assert watch.episodes() == [first, watch.anomalies[-1]]  # the first ended 50 s ago: kept
+    watch.check(GB, ["A", "B"], 1_060_000)
+    watch.check(GB, ["A", "B", "C"], 1_200_000)  # the next raise lets the ended ones go
+    assert [a.active for a in watch.episodes()] == [True]
+    assert watch.counts()[NO_RECEIPTS] == (3, 1)

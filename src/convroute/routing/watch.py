@@ -56,6 +56,7 @@ from convroute.routing.policy import Context, Outcome
 from convroute.routing.pumping import PumpingWatch
 
 CHECK_EVERY_S = 10.0
+KEEP_S = 7 * 86_400.0  # how long an ended episode is kept (the quality report shows a day)
 DROP_DELTA = 1e-3  # the drop test's false-alarm level (its threshold's delta)
 SETTLED_ENOUGH = 0.9  # the drop test looks at slices old enough for this share to convert
 
@@ -80,6 +81,7 @@ class AnomalyWatch:
         diverge_z: float = 3.0,
         diverge_ratio: float = 0.5,
         check_every_s: float = CHECK_EVERY_S,
+        keep_s: float = KEEP_S,
     ) -> None:
         self._owns_pumping = pumping is None
         self.pumping = PumpingWatch(delay) if pumping is None else pumping
@@ -91,6 +93,10 @@ class AnomalyWatch:
         self.min_sent, self.missing, self.back = min_sent, missing, back
         self.diverge_z, self.diverge_ratio = diverge_z, diverge_ratio
         self.check_every_ms = check_every_s * 1000.0
+        # episodes cleared longer ago than this are let go (a server runs for months); the
+        # counts of what was raised keep them
+        self.keep_ms = keep_s * 1000.0
+        self._let_go: dict[str, int] = dict.fromkeys(KINDS, 0)
         self.anomalies: list[Anomaly] = []  # the routes' episodes, in the order raised
         self._open: dict[_Key, Anomaly] = {}
         # per route: where its history's last change point is (the test looks at what came
@@ -139,6 +145,17 @@ class AnomalyWatch:
         candidates = set(route_ids)
         for key in [k for k in self._open if k[1] == context and k[2] not in candidates]:
             self._clear(key, now_ms)
+
+    def _let_go_before(self, horizon_ms: float) -> None:
+        """Forget the episodes cleared before ``horizon_ms`` (counting them)."""
+        for episodes in (self.anomalies, self.pumping.anomalies):
+            kept = []
+            for a in episodes:
+                if a.cleared_ms is not None and a.cleared_ms < horizon_ms:
+                    self._let_go[a.kind] += 1
+                else:
+                    kept.append(a)
+            episodes[:] = kept
 
     def _drops(
         self, context: Context, route_ids: list[str], slow: list[Estimate], now_ms: int
@@ -251,6 +268,7 @@ class AnomalyWatch:
 
     def _raise(self, key: _Key, now_ms: int, severity: float, evidence: dict[str, float]) -> None:
         kind, context, route_id = key
+        self._let_go_before(now_ms - self.keep_ms)  # (episodes grow only here, and rarely)
         episode = Anomaly(kind, context, now_ms, None, severity, evidence, route_id)
         self.anomalies.append(episode)
         self._open[key] = episode
@@ -267,8 +285,9 @@ class AnomalyWatch:
         return sorted([*self.pumping.anomalies, *self.anomalies], key=lambda a: a.started_ms)
 
     def counts(self) -> dict[str, tuple[int, int]]:
-        """Per kind: episodes raised, and how many are in progress."""
-        out = dict.fromkeys(KINDS, (0, 0))
+        """Per kind: episodes raised (those let go included), and how many are in
+        progress."""
+        out = {kind: (n, 0) for kind, n in self._let_go.items()}
         for a in self.episodes():
             raised, active = out[a.kind]
             out[a.kind] = (raised + 1, active + a.active)
