@@ -31,9 +31,13 @@ class LogFollower:
         self._thread: threading.Thread | None = None
 
     def catch_up(self, now_ms: int | None = None) -> int:
-        """Read what the log gained and apply it; how many entries were read."""
+        """Read what the log gained and apply it; how many entries were read. The first read
+        (the rebuild) is replayed in time order over its last hour (``LiveRouter.replay``)."""
         batch = self.log.poll(self.clock() if now_ms is None else now_ms)
-        self.router.apply(batch)
+        if self.polls == 0:
+            self.router.replay(batch)
+        else:
+            self.router.apply(batch)
         self.polls += 1
         return len(batch)
 
