@@ -222,6 +222,8 @@ class LiveRouter:
         anomaly watch see that hour as they would have live: an episode is dated when the
         evidence allowed, not at start-up."""
         history = self.policy.ledger.history
+        if history is None and self.watch is not None:  # (the watch's own, paced the same)
+            history = self.watch.ledger.history
         if recent_ms is None:
             recent_ms = 3_600_000.0 if history is None else history.horizon_ms
         step_ms = 10_000.0 if self.watch is None else self.watch.check_every_ms
