@@ -85,15 +85,15 @@ async def metrics(request: Request) -> Response:
     # per kind only (/metrics asks for no token); which destination and route: the route
     # quality report
     counts = c.router.anomaly_counts()
-    raised, active = "convroute_routing_anomalies_raised_total", "convroute_routing_anomalies"
+    prefix = "convroute_routing_anomalies"
     lines += [
-        f"# HELP {raised} Anomalies the router raised.",
-        f"# TYPE {raised} counter",
-        *(f'{raised}{{kind="{k}"}} {n}' for k, (n, _) in counts.items()),
-        f"# HELP {active}_active Anomalies in progress (one per destination for pumping, per"
+        f"# HELP {prefix}_raised_total Anomalies the router raised.",
+        f"# TYPE {prefix}_raised_total counter",
+        *(f'{prefix}_raised_total{{kind="{k}"}} {n}' for k, (n, _) in counts.items()),
+        f"# HELP {prefix}_active Anomalies in progress (one per destination for pumping, per"
         " route and destination for the others).",
-        f"# TYPE {active}_active gauge",
-        *(f'{active}_active{{kind="{k}"}} {n}' for k, (_, n) in counts.items()),
+        f"# TYPE {prefix}_active gauge",
+        *(f'{prefix}_active{{kind="{k}"}} {n}' for k, (_, n) in counts.items()),
     ]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 

@@ -1,4 +1,4 @@
-"""Anomalies (DESIGN 6): what they are, and the arithmetic every watch shares.
+"""Anomalies (DESIGN 6): what they are, and the test of receipts that diverge.
 
 Four kinds, per destination (a routing context) and, but for pumping, per route:
 
@@ -11,7 +11,8 @@ Four kinds, per destination (a routing context) and, but for pumping, per route:
 * ``no_receipts``: a route that sends (almost) no receipts for its messages.
 
 Each is an episode (``Anomaly``): raised at a check, with a severity and the figures behind it,
-and cleared by a later check once they no longer hold. ``watch.AnomalyWatch`` watches them all.
+and cleared by a later check once they no longer hold. ``watch.AnomalyWatch`` watches them all
+(pumping through ``pumping.PumpingWatch``).
 
 Pure: no I/O, the clock is the ``now_ms`` each call passes.
 """
@@ -30,14 +31,6 @@ RECEIPTS_DIVERGE = "receipts_diverge"
 NO_RECEIPTS = "no_receipts"
 KINDS = (PUMPING, CONVERSION_DROP, RECEIPTS_DIVERGE, NO_RECEIPTS)
 
-# route -> (conversion rate, its exposure, delivered share of receipts): the long-term rates
-# recent conversions are compared with
-Baseline = dict[str, tuple[float, float, float | None]]
-
-# per route: exposure, conversions observed, expected, variance, receipts, delivered share
-# of receipts now and before
-Row = tuple[float, float, float, float, float, float | None, float | None]
-
 
 @dataclass
 class Anomaly:
@@ -54,64 +47,6 @@ class Anomaly:
     @property
     def active(self) -> bool:
         return self.cleared_ms is None
-
-
-def deviations(
-    route_ids: list[str],
-    recent: list[Estimate],
-    baseline: Baseline,
-    min_exposure: float,
-    prior: tuple[float, float],
-) -> list[tuple[str, Row]]:
-    """Per route with a baseline rate and at least ``min_exposure`` of recent evidence, in
-    the order given: its recent conversions against what the baseline rate predicts."""
-    a, b = prior
-    rows: list[tuple[str, Row]] = []
-    for route_id, e in zip(route_ids, recent):  # noqa: B905 (one estimate per route)
-        base = baseline.get(route_id)
-        if base is None or e.exposure < min_exposure:
-            continue
-        rate, base_exposure, dlr_before = base
-        # the exposure-weighted conversions, undoing the estimate's prior
-        observed = e.mean * (e.exposure + a + b) - a
-        expected = rate * e.exposure
-        # the recent conversions' variance, plus the baseline rate's own uncertainty (a route
-        # that had little traffic is not known precisely); weights below 1 make this an upper
-        # bound: z errs towards 0
-        exposure = e.exposure
-        # (p taken between the two rates: a rate near 1 estimated on little traffic would
-        # otherwise claim a tiny variance)
-        p = (rate + e.mean) / 2.0
-        variance = max(p * (1.0 - p), 0.01) * (exposure + exposure**2 / base_exposure)
-        row = (e.exposure, observed, expected, variance, e.receipts, e.dlr_rate, dlr_before)
-        rows.append((route_id, row))
-    return rows
-
-
-def row_z(row: Row) -> float:
-    """How many standard errors a route's recent conversions are above its baseline."""
-    return (row[1] - row[2]) / math.sqrt(row[3])
-
-
-def pooled(rows: list[Row]) -> tuple[float, float, float]:
-    """Conversions observed, expected and their variance, summed over ``rows``."""
-    return sum(row[1] for row in rows), sum(row[2] for row in rows), sum(row[3] for row in rows)
-
-
-def pooled_z(rows: list[Row]) -> float:
-    observed, expected, variance = pooled(rows)
-    return (observed - expected) / math.sqrt(variance) if variance > 0 else 0.0
-
-
-def uneven_z(worst: Row, rest: list[Row]) -> float:
-    """z of one route's ratio of observed to expected conversions minus the others'
-    (pooled): about 0 when a dip is shared evenly, very negative when one route falls alone."""
-    observed, expected, variance_rest = pooled(rest)
-    if worst[2] <= 0 or expected <= 0:
-        return 0.0
-    variance = worst[3] / worst[2] ** 2 + variance_rest / expected**2
-    difference = worst[1] / worst[2] - observed / expected
-    return difference / math.sqrt(variance) if variance > 0 else 0.0
 
 
 def receipt_gaps(

@@ -108,6 +108,7 @@ def parents(context: Context) -> list[Context]:
     return []
 
 
+SETTLED_ENOUGH = 0.9  # change tests read slices old enough for this share to have converted
 _MIN_CALIBRATION = 30.0  # settled decisions with a "delivered" receipt before receipts count
 
 _RANK: dict[OutcomeKind | None, int] = {
@@ -197,6 +198,7 @@ class Ledger:
         self._advanced_ms = -(2**62)
         self._epoch = 0  # moves with every anchor: records' cached weights are then recomputed
         # decisions and conversions per slice of send time, for change points (kept on demand)
+        self._young_ms = self.delay.age_ms(SETTLED_ENOUGH)
         self.history: History | None = None
 
     def keep_history(self, slice_s: float = 10.0, horizon_s: float = 3600.0) -> History:
@@ -553,6 +555,20 @@ class Ledger:
         if self.history is None:
             return []
         return self.history.rows((context, route_id), start_ms, now_ms, self.delay)
+
+    def settled_since(
+        self, context: Context, route_id: str, start_ms: float, now_ms: int
+    ) -> list[Row]:
+        """``since``, without the slices younger than the age by which ``SETTLED_ENOUGH`` of
+        conversions have happened: their exposure rests on the delay model most, and where
+        the real delays differ from it they would look like a change (what change tests
+        read)."""
+        rows = self.since(context, route_id, start_ms, now_ms)
+        if self.history is not None:
+            young_from = now_ms - self._young_ms - self.history.slice_ms
+            while rows and rows[-1].start > young_from:
+                rows.pop()
+        return rows
 
     def estimate(self, context: Context, route_id: str, now_ms: int) -> Estimate:
         """The route's estimate in ``context`` at ``now_ms``."""

@@ -291,7 +291,6 @@ CHECK_EVERY_MS = 10_000.0  # how often the default policy's pumping watch and ch
 CHANGE_DELTA = 0.001  # the change-point test's false-alarm level (its threshold's delta)
 SINCE_CHANGE_S = 2400.0  # how long after a change point only the evidence since it counts
 MIN_SINCE = 30.0  # ... at most: sooner, once that evidence (this much) agrees with the slow memory
-SETTLED_ENOUGH = 0.9  # the change test looks at slices old enough for this share to convert
 SHARED_Z = 2.0  # a drop the other routes show too (z above this) is the traffic's, not a route's
 
 
@@ -332,7 +331,6 @@ class Adaptive(LearningPolicy):
         if delta is not None:
             ledger.keep_history()
         self.since_change_ms = since_change_s * 1000.0
-        self._young_ms = ledger.delay.age_ms(SETTLED_ENOUGH)
         self._changed: dict[tuple[Context, str], tuple[float, int]] = {}
         self._next_test: dict[Context, int] = {}
         self._shared: set[tuple[Context, str]] = set()  # changes the other routes share
@@ -408,19 +406,11 @@ class Adaptive(LearningPolicy):
         assert delta is not None
         if now_ms >= self._next_test.get(context, 0):
             self._next_test[context] = now_ms + int(self.check_every_ms)
-            history = ledger.history
-            assert history is not None
-            young_from = now_ms - self._young_ms - history.slice_ms
             for route_id in ids:
                 key = (context, route_id)
                 last = changed.get(key)
-                rows = ledger.since(context, route_id, -1.0 if last is None else last[0], now_ms)
-                # slices younger than the age by which 90 % of conversions have happened are
-                # left out: their exposure rests on the delay model most, and where the real
-                # delays differ from it they would look like a change
-                while rows and rows[-1].start > young_from:
-                    rows.pop()
-                split = change_point(rows, delta)
+                start = -1.0 if last is None else last[0]
+                split = change_point(ledger.settled_since(context, route_id, start, now_ms), delta)
                 if split is not None:
                     changed[key] = (split, now_ms)
             self._shared_drops(context, ids, slow, now_ms)

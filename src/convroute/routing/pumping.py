@@ -30,23 +30,23 @@ to see that a dip is shared (a policy that never explores gives it none).
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
-from convroute.routing.anomalies import (
-    PUMPING,
-    Anomaly,
-    Baseline,
-    deviations,
-    pooled_z,
-    row_z,
-    uneven_z,
-)
+from convroute.routing.anomalies import PUMPING, Anomaly
 from convroute.routing.delay import ConversionDelay
 from convroute.routing.estimates import Estimate, Ledger
 from convroute.routing.policy import Context, Outcome
 
 RECENT_TAU_S = 300.0
 BASELINE_LAG_S = 600.0
+
+# route -> (conversion rate, its exposure, delivered share of receipts)
+_Baseline = dict[str, tuple[float, float, float | None]]
+
+# per route: exposure, conversions observed, expected, variance, receipts, delivered share
+# of receipts now and before
+_Row = tuple[float, float, float, float, float, float | None, float | None]
 
 
 class PumpingWatch:
@@ -81,9 +81,9 @@ class PumpingWatch:
         self.receipt_slack = receipt_slack
         self.anomalies: list[Anomaly] = []  # every episode, in the order raised
         self._open: dict[Context, Anomaly] = {}
-        self._baseline: dict[Context, Baseline] = {}  # frozen while an episode is raised
+        self._baseline: dict[Context, _Baseline] = {}  # frozen while an episode is raised
         # the long-term rates as they were at earlier checks, oldest first
-        self._history: dict[Context, deque[tuple[int, Baseline]]] = {}
+        self._history: dict[Context, deque[tuple[int, _Baseline]]] = {}
 
     def record(self, decision_id: str, context: Context, route_id: str, sent_ms: int) -> None:
         """A message was sent on ``route_id`` (a shared ledger's owner records it)."""
@@ -108,7 +108,7 @@ class PumpingWatch:
 
     def _lagged(
         self, context: Context, route_ids: list[str], slow: list[Estimate], now_ms: int
-    ) -> Baseline | None:
+    ) -> _Baseline | None:
         history = self._history.setdefault(context, deque())
         rates = {
             r: (s.mean, s.exposure, s.dlr_rate)
@@ -120,15 +120,6 @@ class PumpingWatch:
         while len(history) > 1 and history[1][0] <= horizon:
             history.popleft()
         return history[0][1] if history[0][0] <= horizon else None
-
-    def lagged(self, context: Context, now_ms: int) -> Baseline | None:
-        """The long-term rates as a check at least ``baseline_lag_s`` before ``now_ms`` saw
-        them (the oldest kept), before the recent evidence weighed on them; None if no check
-        is that old."""
-        history = self._history.get(context)
-        if not history or history[0][0] > now_ms - self.baseline_lag_ms:
-            return None
-        return history[0][1]
 
     def active(self, context: Context) -> Anomaly | None:
         """The destination's pumping episode in progress, if any."""
@@ -193,7 +184,7 @@ class PumpingWatch:
 def _dip(
     route_ids: list[str],
     recent: list[Estimate],
-    baseline: Baseline,
+    baseline: _Baseline,
     min_exposure: float,
     prior: tuple[float, float],
     min_routes: int,
@@ -203,14 +194,32 @@ def _dip(
     dips than the others (0 with one route), the relative drop of conversions,
     and the drop of the delivered share of receipts (None without receipts). None without
     enough evidence on ``min_routes`` routes."""
-    rows = [row for _, row in deviations(route_ids, recent, baseline, min_exposure, prior)]
+    a, b = prior
+    rows: list[_Row] = []
+    for route_id, e in zip(route_ids, recent):  # noqa: B905 (one estimate per route)
+        base = baseline.get(route_id)
+        if base is None or e.exposure < min_exposure:
+            continue
+        rate, base_exposure, dlr_before = base
+        # the exposure-weighted conversions, undoing the estimate's prior
+        observed = e.mean * (e.exposure + a + b) - a
+        expected = rate * e.exposure
+        # the recent conversions' variance, plus the baseline rate's own uncertainty (a route
+        # that had little traffic is not known precisely); weights below 1 make this an upper
+        # bound: z errs towards 0
+        exposure = e.exposure
+        # (p taken between the two rates: a rate near 1 estimated on little traffic would
+        # otherwise claim a tiny variance)
+        p = (rate + e.mean) / 2.0
+        variance = max(p * (1.0 - p), 0.01) * (exposure + exposure**2 / base_exposure)
+        rows.append((e.exposure, observed, expected, variance, e.receipts, e.dlr_rate, dlr_before))
     if len(rows) < min_routes:
         return None
     # the route that dips the most (its own z) left out, do the others dip too?
-    rows.sort(key=row_z)
-    z_all = pooled_z(rows)
-    z_rest = pooled_z(rows[1:])
-    z_uneven = uneven_z(rows[0], rows[1:])
+    rows.sort(key=lambda row: (row[1] - row[2]) / math.sqrt(row[3]))
+    z_all = _pooled_z(rows)
+    z_rest = _pooled_z(rows[1:])
+    z_uneven = _uneven_z(rows[0], rows[1:])
     expected_all = sum(row[2] for row in rows)
     drop = 1.0 - sum(row[1] for row in rows) / expected_all if expected_all > 0 else 0.0
     # receipts, weighted by how many each route has: (number, delivered now, before)
@@ -222,3 +231,24 @@ def _dip(
         before = sum(n * delivered for n, _, delivered in receipts) / seen
         receipts_drop = before - now
     return z_all, z_rest, z_uneven, drop, receipts_drop
+
+
+def _pooled(rows: list[_Row]) -> tuple[float, float, float]:
+    """Conversions observed, expected and their variance, summed over ``rows``."""
+    return sum(row[1] for row in rows), sum(row[2] for row in rows), sum(row[3] for row in rows)
+
+
+def _pooled_z(rows: list[_Row]) -> float:
+    observed, expected, variance = _pooled(rows)
+    return (observed - expected) / math.sqrt(variance) if variance > 0 else 0.0
+
+
+def _uneven_z(worst: _Row, rest: list[_Row]) -> float:
+    """z of one route's ratio of observed to expected conversions minus the others'
+    (pooled): about 0 when a dip is shared evenly, very negative when one route falls alone."""
+    observed, expected, variance_rest = _pooled(rest)
+    if worst[2] <= 0 or expected <= 0:
+        return 0.0
+    variance = worst[3] / worst[2] ** 2 + variance_rest / expected**2
+    difference = worst[1] / worst[2] - observed / expected
+    return difference / math.sqrt(variance) if variance > 0 else 0.0

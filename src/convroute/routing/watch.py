@@ -58,7 +58,6 @@ from convroute.routing.pumping import PumpingWatch
 CHECK_EVERY_S = 10.0
 KEEP_S = 7 * 86_400.0  # how long an ended episode is kept (the quality report shows a day)
 DROP_DELTA = 1e-3  # the drop test's false-alarm level (its threshold's delta)
-SETTLED_ENOUGH = 0.9  # the drop test looks at slices old enough for this share to convert
 
 _Key = tuple[str, Context, str]  # (kind, destination, route)
 
@@ -89,7 +88,6 @@ class AnomalyWatch:
         if self._owns_pumping:
             self.ledger.keep_history()  # for the change-point test of drops
         self.delta, self.min_drop, self.shared_z, self.clear_z = delta, min_drop, shared_z, clear_z
-        self._young_ms = self.ledger.delay.age_ms(SETTLED_ENOUGH)
         self.min_sent, self.missing, self.back = min_sent, missing, back
         self.diverge_z, self.diverge_ratio = diverge_z, diverge_ratio
         self.check_every_ms = check_every_s * 1000.0
@@ -160,18 +158,13 @@ class AnomalyWatch:
     def _drops(
         self, context: Context, route_ids: list[str], slow: list[Estimate], now_ms: int
     ) -> None:
-        history = self.ledger.history
-        if history is None:
+        if self.ledger.history is None:
             return
-        # slices too young for most of their conversions to have happened are left out
-        young_from = now_ms - self._young_ms - history.slice_ms
         pumping = self.pumping.active(context) is not None
         for i, route_id in enumerate(route_ids):
             segment = (context, route_id)
             previous = self._segment.get(segment, -1.0)
-            rows = self.ledger.since(context, route_id, previous, now_ms)
-            while rows and rows[-1].start > young_from:
-                rows.pop()
+            rows = self.ledger.settled_since(context, route_id, previous, now_ms)
             split = change_point(rows, self.delta)
             if split is None:
                 continue

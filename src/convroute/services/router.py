@@ -13,11 +13,12 @@ destination and its *traffic*, which is its type for 2FA traffic and ``other`` f
 
 from __future__ import annotations
 
+import bisect
 import random
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from convroute.domain.destinations import Destination
 from convroute.domain.models import Route
@@ -195,7 +196,7 @@ class LiveRouter:
         with self._lock:
             policy, watch = self.policy, self.watch
             for d in batch.decisions:
-                context = Context(d.country, d.network, traffic_of(d.type, d.traffic_class))
+                context = _context(d)
                 policy.record(d.message_id, context, d.route_id, d.sent_ms)
                 if watch is not None:
                     watch.record(d.message_id, context, d.route_id, d.sent_ms)
@@ -227,56 +228,36 @@ class LiveRouter:
         if recent_ms is None:
             recent_ms = 3_600_000.0 if history is None else history.horizon_ms
         step_ms = 10_000.0 if self.watch is None else self.watch.check_every_ms
-        times = [d.sent_ms for d in batch.decisions]
-        if not times:
+        last = max((d.sent_ms for d in batch.decisions), default=None)
+        if last is None:
             self.apply(batch)
             return
-        begin = max(times) - recent_ms
-        early = {d.message_id for d in batch.decisions if d.sent_ms < begin}
-        self.apply(
-            LogBatch(
-                [d for d in batch.decisions if d.message_id in early],
-                [c for c in batch.conversions if c.message_id in early and c.event_ms < begin],
-                [r for r in batch.dlrs if r.message_id in early and r.event_ms < begin],
-            )
-        )
+        begin = last - recent_ms
+        before = [d for d in batch.decisions if d.sent_ms < begin]
+        decisions = [d for d in batch.decisions if d.sent_ms >= begin]
+        early = {d.message_id for d in before}
+        routes: dict[Context, list[str]] = {}  # the routes each destination used, as seen
+        for d in before:
+            _seen(routes, d)
+        conversions_before, conversions = _split(batch.conversions, early, begin)
+        dlrs_before, dlrs = _split(batch.dlrs, early, begin)
+        self.apply(LogBatch(before, conversions_before, dlrs_before))
+        late = len(decisions) + len(conversions) + len(dlrs)
         # the rest in time order, a look's interval at a time (within one, order does not
         # matter: the sums do not depend on it)
-        late: list[tuple[int, LoggedDecision | None, LoggedConversion | LoggedDlr | None]] = [
-            (d.sent_ms, d, None) for d in batch.decisions if d.message_id not in early
-        ]
-        late += [
-            (c.event_ms, None, c)
-            for c in batch.conversions
-            if c.message_id not in early or c.event_ms >= begin
-        ]
-        late += [
-            (r.event_ms, None, r)
-            for r in batch.dlrs
-            if r.message_id not in early or r.event_ms >= begin
-        ]
-        late.sort(key=lambda entry: entry[0])
-        routes: dict[Context, list[str]] = {}  # the routes each destination used, as seen
-        for d in batch.decisions:
-            if d.message_id in early:
+        decisions.sort(key=_sent)
+        conversions.sort(key=_at)
+        dlrs.sort(key=_at)
+        at, i, j, k = begin + step_ms, 0, 0, 0
+        while i + j + k < late:
+            i2 = bisect.bisect_right(decisions, at, lo=i, key=_sent)
+            j2 = bisect.bisect_right(conversions, at, lo=j, key=_at)
+            k2 = bisect.bisect_right(dlrs, at, lo=k, key=_at)
+            for d in decisions[i:i2]:
                 _seen(routes, d)
-        at, i = begin + step_ms, 0
-        while i < len(late):
-            decisions: list[LoggedDecision] = []
-            conversions: list[LoggedConversion] = []
-            dlrs: list[LoggedDlr] = []
-            while i < len(late) and late[i][0] <= at:
-                _, decision, outcome = late[i]
-                if decision is not None:
-                    decisions.append(decision)
-                    _seen(routes, decision)
-                elif isinstance(outcome, LoggedConversion):
-                    conversions.append(outcome)
-                elif outcome is not None:
-                    dlrs.append(outcome)
-                i += 1
-            self.apply(LogBatch(decisions, conversions, dlrs))
-            if i < len(late):
+            self.apply(LogBatch(decisions[i:i2], conversions[j:j2], dlrs[k:k2]))
+            i, j, k = i2, j2, k2
+            if i + j + k < late:
                 self._look(routes, int(at))
             at += step_ms
 
@@ -356,9 +337,34 @@ class LiveRouter:
             ]
 
 
+def _context(d: LoggedDecision) -> Context:
+    return Context(d.country, d.network, traffic_of(d.type, d.traffic_class))
+
+
+def _sent(d: LoggedDecision) -> int:
+    return d.sent_ms
+
+
+def _at(event: LoggedConversion | LoggedDlr) -> int:
+    return event.event_ms
+
+
+_Event = TypeVar("_Event", LoggedConversion, LoggedDlr)
+
+
+def _split(
+    events: Sequence[_Event], early: set[str], begin: float
+) -> tuple[list[_Event], list[_Event]]:
+    """The outcomes of ``early`` decisions that came before ``begin``, and the others."""
+    before: list[_Event] = []
+    after: list[_Event] = []
+    for e in events:
+        (before if e.message_id in early and e.event_ms < begin else after).append(e)
+    return before, after
+
+
 def _seen(routes: dict[Context, list[str]], d: LoggedDecision) -> None:
-    context = Context(d.country, d.network, traffic_of(d.type, d.traffic_class))
-    ids = routes.setdefault(context, [])
+    ids = routes.setdefault(_context(d), [])
     if d.route_id not in ids:
         ids.append(d.route_id)
 
