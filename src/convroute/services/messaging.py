@@ -268,20 +268,26 @@ def report_key(cmd: RecordConversion) -> str:
     )
 
 
+def _owned(cmd: RecordConversion | RecordDlr) -> tuple[str, str]:
+    """The key a command's message state is loaded under: its caller's account and the id,
+    so that a message of another account in the same batch is never this command's."""
+    return (cmd.principal.account_id, cmd.message_id)
+
+
 def record_conversions(
     tx: WriteTransaction, cmds: Sequence[RecordConversion], now_ms: int
 ) -> list[Outcome]:
     """Append conversion events and fold them into the messages' current status."""
-    states = tx.load_states({(c.principal.account_id, c.message_id) for c in cmds})
+    states = tx.load_states({_owned(c) for c in cmds})
     keys = [report_key(c) for c in cmds]
     existing = tx.existing_conversions(
-        [k for c, k in zip(cmds, keys, strict=True) if c.message_id in states]
+        [k for c, k in zip(cmds, keys, strict=True) if _owned(c) in states]
     )
     events: list[ConversionEvent] = []
     dirty: dict[str, MessageState] = {}
     out: list[Outcome] = []
     for cmd, key in zip(cmds, keys, strict=True):
-        state = states.get(cmd.message_id)
+        state = states.get(_owned(cmd))
         if not cmd.principal.conversions_enabled:
             out.append(conversions_disabled())
             continue
@@ -328,12 +334,12 @@ def _fold(state: MessageState, event: ConversionEvent) -> None:
 
 def record_dlrs(tx: WriteTransaction, cmds: Sequence[RecordDlr], now_ms: int) -> list[Outcome]:
     """Append delivery receipts; the latest by event time becomes the message's DLR state."""
-    states = tx.load_states({(c.principal.account_id, c.message_id) for c in cmds})
+    states = tx.load_states({_owned(c) for c in cmds})
     events: list[DlrEvent] = []
     dirty: dict[str, MessageState] = {}
     out: list[Outcome] = []
     for cmd in cmds:
-        state = states.get(cmd.message_id)
+        state = states.get(_owned(cmd))
         if state is None:
             out.append(NotFoundError(f"message {cmd.message_id} not found"))
             continue

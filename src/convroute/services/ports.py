@@ -53,8 +53,9 @@ class WriteTransaction(Protocol):
         """Each account's conversion-window overrides, in seconds."""
         ...
 
-    def load_states(self, keys: Collection[tuple[str, str]]) -> dict[str, MessageState]:
-        """States of the messages named by (account_id, message_id); others' are left out."""
+    def load_states(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], MessageState]:
+        """States of the messages named by (account_id, message_id), by that pair: a pair
+        whose message belongs to another account is left out, whatever else the batch asks."""
         ...
 
     def existing_conversions(

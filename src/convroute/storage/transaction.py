@@ -111,14 +111,15 @@ class SqlTransaction:
                 out.setdefault(row.account_id, {})[MessageType(row.type)] = row.seconds
         return out
 
-    def load_states(self, keys: Collection[tuple[str, str]]) -> dict[str, MessageState]:
-        wanted = {message_id: account_id for account_id, message_id in keys}
-        out: dict[str, MessageState] = {}
-        for chunk in _chunks(sorted(wanted)):
+    def load_states(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], MessageState]:
+        wanted = set(keys)
+        out: dict[tuple[str, str], MessageState] = {}
+        for chunk in _chunks(sorted({message_id for _, message_id in wanted})):
             query = select(t.message_state).where(t.message_state.c.message_id.in_(chunk))
             for row in self.conn.execute(query):
-                if wanted[row.message_id] == row.account_id:  # another account's: not found
-                    out[row.message_id] = state_from_row(row)
+                key = (row.account_id, row.message_id)
+                if key in wanted:  # asked for by its owner; by anyone else: not found
+                    out[key] = state_from_row(row)
         return out
 
     def existing_conversions(
