@@ -165,8 +165,8 @@ def test_bad_signatures_are_refused(api: Api) -> None:
     mid = send_sms(api)
     base = {"message-id": mid, "delivered": "1"}
     good = signed(api, base)
-    _refused(api, {**good, "delivered": "0"}, 401, "invalid signature")  # tampered
-    _refused(api, {**good, "sig": "0" * 64}, 401, "invalid signature")
+    _refused(api, {**good, "delivered": "0"}, 401, "or signature")  # tampered
+    _refused(api, {**good, "sig": "0" * 64}, 401, "or signature")
     _refused(api, {**good, "api_secret": keys(api)["api_secret"]}, 401, "not both")
     stale = signed(api, {**base, "timestamp": str(int(time.time()) - 301)})
     _refused(api, stale, 401, "5 minutes")
@@ -178,7 +178,7 @@ def test_bad_signatures_are_refused(api: Api) -> None:
     forged = {**base, "api_key": keys(api)["api_key"], "timestamp": str(int(time.time()))}
     other = api.shown("vonage", api.other)
     forged["sig"] = sign(forged, other["signature_secret"], SignatureMethod.SHA256)
-    _refused(api, forged, 401, "invalid signature")
+    _refused(api, forged, 401, "or signature")
 
 
 def test_a_replayed_signature_is_refused(api: Api) -> None:

@@ -89,13 +89,19 @@ _FIELD = re.compile(r"field `(?P<name>[^`]+)`")
 
 
 def decode_json(body: bytes, kind: type[S]) -> S:
-    """``msgspec.json.decode`` with its errors translated to ours, keyed by field."""
+    """``msgspec.json.decode`` with its errors translated to ours, keyed by field: invalid
+    JSON, invalid UTF-8 inside a string and nesting the decoder cannot follow are each the
+    client's error, never ours."""
     try:
         return msgspec.json.decode(body, type=kind)
     except msgspec.ValidationError as exc:
         raise validation_error(str(exc)) from None
     except msgspec.DecodeError as exc:
         raise malformed_json(str(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise malformed_json(f"invalid UTF-8 at byte {exc.start}") from None
+    except RecursionError:
+        raise malformed_json("it nests deeper than the decoder follows") from None
 
 
 def validation_error(text: str) -> ValidationError:

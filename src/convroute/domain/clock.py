@@ -5,6 +5,7 @@ Clocks are injected (``Clock``) so tests and simulations control time.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,9 @@ Clock = Callable[[], int]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 _MIN_MS = 946_684_800_000  # 2000-01-01: anything older is a client bug, not a conversion.
+_MAX_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z, the last second a datetime holds
+_SQL_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}", re.ASCII)
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}", re.ASCII)
 
 
 def system_clock() -> int:
@@ -43,14 +47,32 @@ def parse_iso8601(value: str, field: str = "timestamp") -> int:
 
 
 def parse_sql_utc(value: str, field: str = "timestamp") -> int:
-    """Parse Vonage's ``yyyy-MM-dd HH:mm:ss`` (UTC) into epoch ms."""
+    """Parse Vonage's ``yyyy-MM-dd HH:mm:ss`` (UTC) into epoch ms: ASCII digits only
+    (``strptime`` alone would take any script's digits)."""
+    text = value.strip()
     try:
-        moment = datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        if not _SQL_UTC.fullmatch(text):
+            raise ValueError(text)
+        moment = datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
     except ValueError:
         raise ValidationError.field(
             field, f"must be yyyy-MM-dd HH:mm:ss (UTC), got {value!r}"
         ) from None
     return to_ms(moment, field)
+
+
+def parse_unix_seconds(value: str, field: str = "timestamp") -> int | None:
+    """Unix seconds written in ASCII digits, as epoch ms, or None when ``value`` is not such a
+    number; a number of seconds outside 2000-01-01 .. 9999-12-31 is refused."""
+    text = value.strip()
+    if not _UNIX_SECONDS.fullmatch(text):
+        if text.isdigit():  # too long, or another script's digits (or superscripts)
+            raise ValidationError.field(field, "must be Unix seconds in at most 12 digits")
+        return None
+    ms = int(text) * 1000
+    if not _MIN_MS <= ms <= _MAX_MS:
+        raise ValidationError.field(field, "must not be before 2000-01-01")
+    return ms
 
 
 def to_ms(moment: datetime, field: str = "timestamp") -> int:

@@ -26,6 +26,7 @@ class _Entry:
 
 
 MISS = object()
+_NO_HASH = hash_secret("")
 
 
 class Authenticator:
@@ -73,6 +74,8 @@ def bearer_key_id(token: str) -> str:
 def principal_of(found: tuple[Credential, Account] | None, secret: str | None) -> Principal:
     """The principal for a looked-up credential; ``secret`` (when given) must match its hash."""
     if found is None:
+        if secret is not None:  # the same work as a wrong secret: timing tells nothing
+            secret_matches(secret, _NO_HASH)
         raise AuthenticationError("invalid credentials")
     credential, account = found
     if secret is not None and not secret_matches(secret, credential.secret_hash):

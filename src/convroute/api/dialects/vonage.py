@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -37,7 +38,7 @@ from convroute.api.http import (
     read_body,
 )
 from convroute.api.problems import HttpProblem, unsupported_media_type
-from convroute.domain.clock import check_not_future, parse_sql_utc
+from convroute.domain.clock import check_not_future, parse_sql_utc, parse_unix_seconds
 from convroute.domain.commands import Nonce, RecordConversion, SendMessage
 from convroute.domain.errors import (
     AuthenticationError,
@@ -45,11 +46,12 @@ from convroute.domain.errors import (
     ConvrouteError,
     NoRouteError,
     NotFoundError,
+    ReplayError,
     StorageError,
     ValidationError,
 )
 from convroute.domain.ids import is_uuid
-from convroute.domain.models import Principal
+from convroute.domain.models import Principal, SignatureMethod
 from convroute.domain.signatures import SIGNATURE_PARAM, signature_matches
 from convroute.domain.statuses import ConversionStatus, Dialect, TrafficClass
 from convroute.services.auth import principal_of
@@ -106,11 +108,10 @@ def _scalar(value: str | int | float | bool) -> str:
 
 
 def parse_timestamp(value: str, field: str = "timestamp") -> int:
-    """Vonage's ``yyyy-MM-dd HH:mm:ss`` (UTC), or Unix seconds as the SDKs add when signing."""
-    text = value.strip()
-    if text.isdigit():
-        return int(text) * 1000
-    return parse_sql_utc(text, field)
+    """Vonage's ``yyyy-MM-dd HH:mm:ss`` (UTC), or Unix seconds as the SDKs add when signing
+    (ASCII digits, 2000-01-01 or later, as every other time convroute takes)."""
+    unix_ms = parse_unix_seconds(value, field)
+    return parse_sql_utc(value, field) if unix_ms is None else unix_ms
 
 
 # -- authentication ---------------------------------------------------------------------------
@@ -137,15 +138,15 @@ async def authenticate(request: Request, params: dict[str, str]) -> tuple[Princi
     return await authenticate_key_secret(request, Dialect.VONAGE, *basic), None
 
 
+INVALID_SIGNED = "invalid credentials or signature"
+
+
 async def _signed(
     request: Request, params: dict[str, str], api_key: str
 ) -> tuple[Principal, Nonce]:
-    found = await find_credential(request, Dialect.VONAGE, api_key)
-    if found is None:
-        raise AuthenticationError("invalid credentials")
-    credential, _ = found
-    if not credential.signature_secret or credential.signature_method is None:
-        raise SignatureError("this api_key has no signature secret")
+    """Checks that need no credential come first, and every failure that does need one (an
+    unknown key, a key without a signature secret, a wrong signature) answers the same
+    words after the same work, so an answer never tells whether an ``api_key`` exists."""
     if "timestamp" not in params:
         raise SignatureError("a signed request must carry a timestamp")
     try:
@@ -155,14 +156,21 @@ async def _signed(
     now = container(request).clock()
     if abs(signed_ms - now) > SIGNATURE_WINDOW_MS:
         raise SignatureError("the signed timestamp is more than 5 minutes from now")
+    found = await find_credential(request, Dialect.VONAGE, api_key)
+    (secret, method), known = _UNKNOWN_KEY, False
+    if found and found[0].signature_secret and found[0].signature_method:
+        (secret, method), known = (found[0].signature_secret, found[0].signature_method), True
     given = params[SIGNATURE_PARAM]
-    if not signature_matches(
-        params, given, credential.signature_secret, credential.signature_method
-    ):
-        raise SignatureError("invalid signature")
+    if not signature_matches(params, given, secret, method) or not known:
+        raise SignatureError(INVALID_SIGNED)
     digest = hashlib.sha256(f"vonage|{api_key}|{given.lower()}".encode()).hexdigest()
     nonce = Nonce(digest, max(signed_ms, now) + SIGNATURE_WINDOW_MS)
     return principal_of(found, None), nonce
+
+
+_UNKNOWN_KEY = (secrets.token_hex(24), SignatureMethod.SHA256)
+"""What a signature is checked against when the key has none: the same work, never a match
+that counts."""
 
 
 def _public(params: dict[str, str]) -> str:
@@ -177,8 +185,8 @@ _SEND_FIELDS = {"dst": "to", "src": "from"}
 
 def render_send_error(exc: ConvrouteError) -> Response:
     """An SMS API error: HTTP 200 with a non-zero ``status`` and ``error-text``, as Vonage."""
-    if isinstance(exc, SignatureError):
-        status = "14"  # Invalid Signature
+    if isinstance(exc, SignatureError | ReplayError):
+        status = "14"  # Invalid Signature: a signature already used is not valid again
     elif isinstance(exc, AuthenticationError):
         status = "4"  # Invalid Credentials
     elif isinstance(exc, NoRouteError):
