@@ -47,6 +47,10 @@ async def metrics(request: Request) -> Response:
         "# HELP convroute_writer_commands_total Commands carried out by the group committer.",
         "# TYPE convroute_writer_commands_total counter",
         f"convroute_writer_commands_total {committer.commands}",
+        "# HELP convroute_writer_conflicts_total Transactions run again after another writer"
+        " committed the same unique key first.",
+        "# TYPE convroute_writer_conflicts_total counter",
+        f"convroute_writer_conflicts_total {committer.conflicts}",
     ]
     c = container(request)
     for name, kind, value, text in (

@@ -10,6 +10,7 @@ ConvrouteError
 │   └── ConversionsDisabledError  the account may not report conversions
 ├── ConflictError          the resource already exists
 └── StorageError           the store failed; nothing was acknowledged
+    └── WriteConflict      another writer committed the same unique key first: run again
 """
 
 from __future__ import annotations
@@ -88,3 +89,11 @@ class StorageError(ConvrouteError):
     """The store could not complete the operation; nothing was acknowledged."""
 
     code = "storage_error"
+
+
+class WriteConflict(StorageError):
+    """A concurrent writer (another instance on the same database) committed a row with the
+    same unique key, or the database chose this transaction to abort; carried out again, the
+    command sees that row (a duplicate report, a replayed signature) and answers as such."""
+
+    code = "write_conflict"

@@ -18,11 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from convroute.domain.clock import Clock
-from convroute.domain.errors import ConvrouteError, StorageError
+from convroute.domain.errors import ConvrouteError, StorageError, WriteConflict
 from convroute.services.ports import WriteTransaction
 from convroute.storage.store import SqlStore
 
 log = logging.getLogger(__name__)
+
+CONFLICT_ATTEMPTS = 3
+"""How often a transaction that lost a unique-key race to another writer is run again."""
 
 BatchHandler = Callable[[WriteTransaction, Sequence[Any], int], Sequence[Any]]
 
@@ -51,6 +54,7 @@ class GroupCommitter:
         self._thread: threading.Thread | None = None
         self.batches = 0
         self.commands = 0
+        self.conflicts = 0
 
     def start(self) -> None:
         """Start the writer thread (idempotent)."""
@@ -117,8 +121,22 @@ class GroupCommitter:
         return outcomes
 
     def _commit(self, commands: list[Any]) -> Sequence[Any]:
-        now = self._clock()
-        return self._store.write(lambda tx: self._handler(tx, commands, now))
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                return self._store.write(self._work(commands, self._clock()))
+            except WriteConflict:
+                # Another instance committed the same key (an identical report, the same
+                # signature) between our read and our write: run again, and the commands
+                # see its row and answer duplicate or replay, as they would have in order.
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise
+                self.conflicts += 1
+        raise AssertionError("unreachable")
+
+    def _work(
+        self, commands: list[Any], now_ms: int
+    ) -> Callable[[WriteTransaction], Sequence[Any]]:
+        return lambda tx: self._handler(tx, commands, now_ms)
 
     @staticmethod
     def _as_error(exc: Exception) -> ConvrouteError:

@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, delete, func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from convroute.domain.errors import ConflictError, NotFoundError, StorageError
+from convroute.domain.errors import ConflictError, NotFoundError, StorageError, WriteConflict
 from convroute.domain.models import Account, Credential, Route, SignatureMethod
 from convroute.domain.statuses import Dialect, MessageType, TrafficClass
 from convroute.services.accounts import IssuedCredential, NewAccount
@@ -31,8 +31,17 @@ def translate_errors() -> Iterator[None]:
     """Driver and SQLAlchemy errors become ``StorageError``."""
     try:
         yield
+    except IntegrityError as exc:
+        raise WriteConflict(f"storage conflict: {type(exc.orig).__name__}") from exc
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) in _RETRYABLE:
+            raise WriteConflict(f"storage conflict: {type(exc.orig).__name__}") from exc
+        raise StorageError(f"storage failed: {type(exc).__name__}") from exc
     except SQLAlchemyError as exc:
         raise StorageError(f"storage failed: {type(exc).__name__}") from exc
+
+
+_RETRYABLE = {"40001", "40P01"}  # PostgreSQL: serialization failure, deadlock detected
 
 
 class SqlStore:
