@@ -16,6 +16,7 @@ from convroute.routing.policies import Goal, Objective, make_policy, set_pace
 from convroute.services.auth import Authenticator
 from convroute.services.follower import LogFollower
 from convroute.services.messaging import handle_batch
+from convroute.services.ratelimit import Counter, Limiter, Limits, MemoryCounter
 from convroute.services.router import LiveRouter, anomaly_watch
 from convroute.storage.engines import backend_of, create_engines, normalize_url, sqlite_path
 from convroute.storage.groupcommit import GroupCommitter
@@ -36,6 +37,7 @@ class Container:
     router: LiveRouter
     follower: LogFollower
     dispatcher: Dispatcher
+    limiter: Limiter
 
     def close(self) -> None:
         """Stop the log follower and the writer, and release the database."""
@@ -80,7 +82,24 @@ def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = T
             SqlEventLog(store.engines), router, clock, settings.routing_tail_seconds
         ),
         dispatcher=Dispatcher(committer.execute, store.routes, clock),
+        limiter=limiter(settings, clock),
     )
+
+
+def limiter(settings: Settings, clock: Clock) -> Limiter:
+    """The rate limiter the settings describe: counters in Redis when a URL is set."""
+    counter: Counter = MemoryCounter()
+    if settings.redis_url:
+        from convroute.storage.counters import RedisCounter
+
+        counter = RedisCounter(settings.redis_url)
+    limits = Limits(
+        failures_per_key=settings.auth_failures_per_key,
+        failures_per_address=settings.auth_failures_per_address,
+        failure_window_ms=int(settings.auth_failure_window_seconds * 1000),
+        account_per_second=settings.account_rate_limit,
+    )
+    return Limiter(counter, clock, limits)
 
 
 def live_router(settings: Settings) -> LiveRouter:

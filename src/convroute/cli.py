@@ -3,7 +3,6 @@ Library errors become CLI errors here, at the edge."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from functools import partial
@@ -11,24 +10,14 @@ from typing import Any
 
 import click
 
-from convroute.bootstrap import Container, bootstrap
-from convroute.cliutil import DB_OPTION, opened, print_rows
+from convroute.accountscli import accounts
+from convroute.bootstrap import bootstrap
+from convroute.cliutil import DB_OPTION, opened
 from convroute.config import Settings
 from convroute.domain.errors import ConvrouteError
-from convroute.domain.models import SignatureMethod
-from convroute.domain.statuses import Dialect, MessageType, TrafficClass
-from convroute.domain.windows import MAX_WINDOW_S
 from convroute.routescli import routes
-from convroute.services.accounts import issue_credential, new_account
 from convroute.services.messaging import close_due_windows
 from convroute.simcli import bench, simulate_command
-
-
-def _account_id(c: Container, name: str) -> str:
-    account = c.store.account_by_name(name)
-    if account is None:
-        raise click.ClickException(f"no account named {name!r} (see: convroute accounts list)")
-    return account.id
 
 
 @click.group()
@@ -131,127 +120,6 @@ def secret_key() -> None:
 
 
 @main.group()
-def accounts() -> None:
-    """Create and list accounts and their credentials."""
-
-
-@accounts.command("create")
-@click.argument("name")
-@click.option(
-    "--traffic-class",
-    type=click.Choice([t.value for t in TrafficClass]),
-    default="2fa",
-    show_default=True,
-    help="Traffic class of the new credentials.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print every credential as JSON.")
-@DB_OPTION
-def accounts_create(name: str, traffic_class: str, as_json: bool, database_url: str | None) -> None:
-    """Create an account with one credential per dialect; prints its secrets once.
-
-    Example: convroute accounts create acme --json
-    """
-    with opened(database_url) as c:
-        created = new_account(name, TrafficClass(traffic_class), c.clock())
-        c.store.create_account(created)
-    click.echo(json.dumps(created.as_json(), indent=2) if as_json else created.pretty())
-
-
-@accounts.command("add-credential")
-@click.argument("name")
-@click.option("--dialect", type=click.Choice([d.value for d in Dialect]), required=True)
-@click.option(
-    "--traffic-class",
-    type=click.Choice([t.value for t in TrafficClass]),
-    default="2fa",
-    show_default=True,
-)
-@click.option(
-    "--signature-method",
-    type=click.Choice([m.value for m in SignatureMethod]),
-    default="sha256",
-    show_default=True,
-    help="Vonage only.",
-)
-@click.option("--workspace-id", default=None, help="Bird only: bind the key to this workspace.")
-@click.option("--json", "as_json", is_flag=True, help="Print the credential as JSON.")
-@DB_OPTION
-def accounts_add_credential(
-    name: str,
-    dialect: str,
-    traffic_class: str,
-    signature_method: str,
-    workspace_id: str | None,
-    as_json: bool,
-    database_url: str | None,
-) -> None:
-    """Add a credential to an account (e.g. a separate Vonage key for non-2FA traffic).
-
-    Example: convroute accounts add-credential acme --dialect vonage --traffic-class other
-    """
-    with opened(database_url) as c:
-        issued = issue_credential(
-            _account_id(c, name),
-            Dialect(dialect),
-            TrafficClass(traffic_class),
-            c.clock(),
-            SignatureMethod(signature_method),
-            workspace_id,
-        )
-        c.store.add_credential(issued)
-    shown = {dialect: issued.shown}
-    click.echo(
-        json.dumps(shown, indent=2)
-        if as_json
-        else "\n".join(f"{k}: {v}" for k, v in issued.shown.items())
-    )
-
-
-@accounts.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@DB_OPTION
-def accounts_list(as_json: bool, database_url: str | None) -> None:
-    """List accounts.
-
-    Example: convroute accounts list
-    """
-    with opened(database_url) as c:
-        rows = c.store.list_accounts()
-    print_rows(rows, ["id", "name", "credentials", "conversions_enabled"], as_json)
-
-
-@accounts.command("set-window")
-@click.argument("name")
-@click.argument("message_type", type=click.Choice([t.value for t in MessageType]))
-@click.argument("seconds", type=click.IntRange(1, MAX_WINDOW_S))
-@DB_OPTION
-def accounts_set_window(
-    name: str, message_type: str, seconds: int, database_url: str | None
-) -> None:
-    """Set an account's conversion window for a message type, in seconds.
-
-    Example: convroute accounts set-window acme otp 300
-    """
-    with opened(database_url) as c:
-        c.store.set_window(_account_id(c, name), MessageType(message_type), seconds)
-    click.echo(f"{name}: {message_type} window is {seconds} s")
-
-
-@accounts.command("conversions")
-@click.argument("name")
-@click.argument("state", type=click.Choice(["on", "off"]))
-@DB_OPTION
-def accounts_conversions(name: str, state: str, database_url: str | None) -> None:
-    """Turn conversion reporting on or off for an account.
-
-    Example: convroute accounts conversions acme off
-    """
-    with opened(database_url) as c:
-        c.store.set_conversions_enabled(_account_id(c, name), state == "on")
-    click.echo(f"{name}: conversions {state}")
-
-
-@main.group()
 def windows() -> None:
     """Conversion windows."""
 
@@ -279,4 +147,5 @@ if __name__ == "__main__":  # pragma: no cover
 
 main.add_command(simulate_command)
 main.add_command(routes)
+main.add_command(accounts)
 main.add_command(bench)

@@ -26,6 +26,8 @@ class Settings:
     log_level: str = "info"
     access_log: bool = False
     auth_cache_seconds: float = 30.0
+    # how often each instance checks whether a credential was revoked or an account changed
+    auth_refresh_seconds: float = 1.0
     # Live routing (docs/routing.md, "In the service"): the policy every send asks, what it
     # optimizes, and how often the event log is read back into it.
     routing_policy: str = "convroute"
@@ -42,6 +44,15 @@ class Settings:
     routing_seed: int | None = None  # fixed: the same decisions for the same log (tests)
     # Bearer token for operator endpoints (routes, route quality); unset: those are refused.
     admin_token: str | None = None
+    # Rate limits (docs/api.md, "Rate limits"): failed authentications per credential id and
+    # per client address in a window, then 429 until it ends; each account's requests per
+    # second (0: none; an account's own rate, set by the operator, wins). Counted in this
+    # process, or across instances in Redis when redis_url is set.
+    auth_failures_per_key: int = 10
+    auth_failures_per_address: int = 50
+    auth_failure_window_seconds: float = 300.0
+    account_rate_limit: float = 0.0
+    redis_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -62,6 +73,8 @@ class Settings:
             raise ValidationError.field("port", "must be between 1 and 65535")
         if not 1 <= self.workers <= 64:
             raise ValidationError.field("workers", "must be between 1 and 64")
+        if self.auth_refresh_seconds <= 0:
+            raise ValidationError.field("auth_refresh_seconds", "must be positive")
         if self.window_sweep_seconds <= 0:
             raise ValidationError.field("window_sweep_seconds", "must be positive")
         if self.max_body_bytes < 1024:
@@ -83,6 +96,17 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise ValidationError.field(name, "must be positive")
+        for name in ("auth_failures_per_key", "auth_failures_per_address"):
+            if getattr(self, name) < 0:
+                raise ValidationError.field(name, "must be 0 (off) or more")
+        if self.auth_failure_window_seconds < 1:
+            raise ValidationError.field("auth_failure_window_seconds", "must be at least 1")
+        if not 0 <= self.account_rate_limit <= 1_000_000:
+            raise ValidationError.field("account_rate_limit", "must be from 0 (off) to 1000000")
+        if self.redis_url is not None and not self.redis_url.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ValidationError.field("redis_url", "must be redis://, rediss:// or unix://")
         if self.admin_token is not None and len(self.admin_token) < 16:
             raise ValidationError.field("admin_token", "must be at least 16 characters")
         return self

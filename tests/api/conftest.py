@@ -53,7 +53,9 @@ class Api:
 
     def disable_conversions(self, who: NewAccount | None = None) -> None:
         """Turn the account's conversion reporting off, effective at once."""
-        self.container.store.set_conversions_enabled((who or self.acme).account.id, False)
+        self.container.store.set_conversions_enabled(
+            (who or self.acme).account.id, False, self.container.clock()
+        )
         self.container.auth.clear()
 
     def counts(self) -> tuple[int, ...]:

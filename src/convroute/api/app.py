@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from convroute.api.dialects import bird, native, native_routes, plivo, vonage
+from convroute.api.dialects import bird, native, native_accounts, native_routes, plivo, vonage
 from convroute.api.docs_page import render_docs
 from convroute.api.http import container, json_response
 from convroute.api.openapi import openapi_document
@@ -140,6 +140,17 @@ async def sweep_windows(c: Container) -> None:
             log.warning("window sweep failed: %s", exc.message)
 
 
+async def watch_credentials(c: Container) -> None:
+    """Forget cached credentials when the store's credential watermark moves (a revocation
+    or an account change on any instance), every ``auth_refresh_seconds``."""
+    while True:
+        try:
+            c.auth.refresh(await asyncio.to_thread(c.store.credential_watermark))
+        except ConvrouteError as exc:
+            log.warning("credential watch failed: %s", exc.message)
+        await asyncio.sleep(c.settings.auth_refresh_seconds)
+
+
 def create_app(c: Container) -> Starlette:
     """The ASGI app over an already built container."""
 
@@ -153,13 +164,15 @@ def create_app(c: Container) -> Starlette:
         except ConvrouteError as exc:
             log.warning("routing: the event log could not be read at start: %s", exc.message)
         c.follower.start()
-        sweeper = asyncio.create_task(sweep_windows(c))
+        tasks = [asyncio.create_task(sweep_windows(c)), asyncio.create_task(watch_credentials(c))]
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await c.limiter.aclose()
             await c.dispatcher.aclose()
             await asyncio.to_thread(c.follower.stop)
             await asyncio.to_thread(c.committer.stop)
@@ -167,6 +180,7 @@ def create_app(c: Container) -> Starlette:
     routes = [
         *native.routes,
         *native_routes.routes,
+        *native_accounts.routes,
         *plivo.routes,
         *vonage.routes,
         *bird.routes,

@@ -9,7 +9,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -18,7 +18,13 @@ from starlette.responses import Response
 
 from convroute.api.problems import HttpProblem, malformed_json, too_large, unsupported_media_type
 from convroute.bootstrap import Container
-from convroute.domain.errors import AuthenticationError, ConvrouteError, ValidationError
+from convroute.domain.errors import (
+    AuthenticationError,
+    ConvrouteError,
+    RateLimitedError,
+    ReplayError,
+    ValidationError,
+)
 from convroute.domain.models import Account, Credential, Principal
 from convroute.domain.statuses import Dialect
 from convroute.services.auth import MISS, principal_of
@@ -121,11 +127,21 @@ def validation_error(text: str) -> ValidationError:
     return ValidationError(f"{field}: {problem}", {field: [problem]})
 
 
+def client_address(request: Request) -> str | None:
+    """The client's address: the peer's, or the one a trusted proxy forwarded (uvicorn's
+    ``--forwarded-allow-ips`` rewrites it; see docs/api.md, "Behind a reverse proxy")."""
+    return request.client.host if request.client else None
+
+
 async def find_credential(
     request: Request, dialect: Dialect, key_id: str
 ) -> tuple[Credential, Account] | None:
-    """The credential for ``key_id``, from the cache or (off the event loop) the store."""
-    auth = container(request).auth
+    """The credential for ``key_id``, from the cache or (off the event loop) the store; 429
+    while ``key_id`` is locked after too many failed authentications."""
+    c = container(request)
+    request.state.auth_key = f"{dialect.value}:{key_id}"
+    await c.limiter.check_key(request.state.auth_key)
+    auth = c.auth
     hit = auth.peek(dialect, key_id)
     if hit is MISS:
         return await run_in_threadpool(auth.load, dialect, key_id)
@@ -165,6 +181,36 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
     return user, password
 
 
+A = TypeVar("A")
+P = ParamSpec("P")
+
+
+def authenticator(
+    check: Callable[Concatenate[Request, P], Awaitable[A]],
+) -> Callable[Concatenate[Request, P], Awaitable[A]]:
+    """Rate limits around a dialect's authentication: a client address or credential id that
+    failed too often lately gets 429 before anything is checked; each failure (not a replay:
+    a client's honest retry) is counted; an account past its request rate gets 429."""
+
+    @wraps(check)
+    async def authenticate(request: Request, /, *args: P.args, **kwargs: P.kwargs) -> A:
+        limiter = container(request).limiter
+        address = client_address(request)
+        await limiter.check_address(address)
+        try:
+            result = await check(request, *args, **kwargs)
+        except AuthenticationError as exc:
+            if not isinstance(exc, ReplayError):
+                await limiter.failed(address, getattr(request.state, "auth_key", None))
+            raise
+        principal = result[0] if isinstance(result, tuple) else result
+        if isinstance(principal, Principal):
+            await limiter.admit(principal.account_id, principal.rate_limit_per_second)
+        return result
+
+    return authenticate
+
+
 def classify(exc: ConvrouteError, table: Sequence[tuple[type[ConvrouteError], T]], other: T) -> T:
     """What a dialect's error table says about ``exc`` (its first matching kind), or ``other``."""
     return next((value for kind, value in table if isinstance(exc, kind)), other)
@@ -178,6 +224,10 @@ def guarded(render: Callable[[ConvrouteError], Response]) -> Callable[[Handler],
         async def endpoint(request: Request) -> Response:
             try:
                 return await handler(request)
+            except RateLimitedError as exc:
+                response = render(exc)
+                response.headers["Retry-After"] = str(exc.retry_after_s)
+                return response
             except ConvrouteError as exc:
                 return render(exc)
             except Exception:

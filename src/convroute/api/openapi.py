@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from convroute import __version__
-from convroute.api.dialects import bird, native, native_routes, plivo
+from convroute.api.dialects import bird, native, native_accounts, native_routes, plivo
 from convroute.storage.views import STATS_DIMENSIONS
 
 
@@ -105,8 +105,46 @@ _ROUTE_OPERATIONS = (
     ),
 )
 
+_ACCOUNT_OPERATIONS = (
+    Operation(
+        "get", "/api/v1/accounts", "Every account (operator token)", "accounts", errors=_ADMIN
+    ),
+    Operation(
+        "get",
+        "/api/v1/accounts/{account}",
+        "An account by name or id, with its credentials (no secrets; operator token)",
+        "accounts",
+        errors=(*_ADMIN, 404),
+    ),
+    Operation(
+        "patch",
+        "/api/v1/accounts/{account}",
+        "Set an account's request rate (null: the default) or conversion reporting",
+        "accounts",
+        "AccountPatch",
+        errors=(*_ADMIN, 404, 413, 415, 422),
+    ),
+    Operation(
+        "post",
+        "/api/v1/accounts/{account}/credentials/{credential}/revoke",
+        "Revoke a credential now (401 on every instance within a second)",
+        "accounts",
+        errors=(*_ADMIN, 404),
+    ),
+    Operation(
+        "post",
+        "/api/v1/accounts/{account}/credentials/{credential}/rotate",
+        "Issue a replacement credential; the old one stops after overlap_seconds",
+        "accounts",
+        "RotationIn",
+        201,
+        (*_ADMIN, 404, 413, 415, 422),
+    ),
+)
+
 OPERATIONS = (
     *_ROUTE_OPERATIONS,
+    *_ACCOUNT_OPERATIONS,
     Operation("get", "/api/v1/account", "Who the token belongs to", "native", errors=(401,)),
     Operation(
         "post",
@@ -328,7 +366,13 @@ def _operation(op: Operation, path: str) -> dict[str, Any]:
 def openapi_document() -> dict[str, Any]:
     """The whole document."""
     _, components = msgspec.json.schema_components(
-        (*native.SCHEMAS, *native_routes.SCHEMAS, *plivo.SCHEMAS, *bird.SCHEMAS),
+        (
+            *native.SCHEMAS,
+            *native_routes.SCHEMAS,
+            *native_accounts.SCHEMAS,
+            *plivo.SCHEMAS,
+            *bird.SCHEMAS,
+        ),
         ref_template="#/components/schemas/{name}",
     )
     components.update(_error_schemas())

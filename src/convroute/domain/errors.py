@@ -9,6 +9,7 @@ ConvrouteError
 ├── ForbiddenError         authenticated, but not allowed
 │   └── ConversionsDisabledError  the account may not report conversions
 ├── ConflictError          the resource already exists
+├── RateLimitedError       too many requests or failed authentications: retry later
 └── StorageError           the store failed; nothing was acknowledged
     └── WriteConflict      another writer committed the same unique key first: run again
 """
@@ -97,3 +98,13 @@ class WriteConflict(StorageError):
     command sees that row (a duplicate report, a replayed signature) and answers as such."""
 
     code = "write_conflict"
+
+
+class RateLimitedError(ConvrouteError):
+    """Too many requests (or failed authentications): wait ``retry_after_s`` seconds."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

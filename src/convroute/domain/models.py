@@ -38,6 +38,7 @@ class Account:
     name: str
     created_ms: int
     conversions_enabled: bool = True
+    rate_limit_per_second: float | None = None  # None: the installation's default
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,11 @@ class Credential:
     workspace_id: str | None = None
     signature_method: SignatureMethod | None = None
     signature_secret: str | None = field(default=None, repr=False)
+    revoked_ms: int | None = None  # stops working then (revoked, or rotated with an overlap)
+
+    def live_at(self, now_ms: int) -> bool:
+        """Whether the credential still works at ``now_ms``."""
+        return self.revoked_ms is None or now_ms < self.revoked_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +78,7 @@ class Principal:
     traffic_class: TrafficClass
     conversions_enabled: bool = True
     workspace_id: str | None = None
+    rate_limit_per_second: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from convroute.domain import credentials as cred
 from convroute.domain.errors import ValidationError
@@ -113,6 +114,66 @@ def issue_credential(
     return IssuedCredential(
         replace(blank, key_id=digest, secret_hash=digest), {"token": token, **shown}
     )
+
+
+MAX_OVERLAP_S = 30 * 24 * 3600
+"""The longest a rotated credential keeps working beside its replacement."""
+
+MAX_RATE_LIMIT = 1_000_000.0
+
+
+class CredentialStore(Protocol):
+    """What rotating a credential needs from the store."""
+
+    def credential(self, account_id: str, credential_id: str) -> Credential: ...
+
+    def add_credential(self, issued: IssuedCredential) -> None: ...
+
+    def revoke_credential(self, account_id: str, credential_id: str, at_ms: int) -> int: ...
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """A rotated credential: its replacement (secrets shown once) and when the old one stops."""
+
+    issued: IssuedCredential
+    old_id: str
+    old_stops_ms: int
+
+
+def rotate_credential(
+    store: CredentialStore, account_id: str, credential_id: str, now_ms: int, overlap_s: int
+) -> Rotation:
+    """Issue a credential like ``credential_id`` (same dialect, traffic class, workspace and
+    signature method, new key and secret) and make the old one stop ``overlap_s`` from now,
+    so clients move over without a moment in which neither works."""
+    if not 0 <= overlap_s <= MAX_OVERLAP_S:
+        raise ValidationError.field("overlap_seconds", f"must be from 0 to {MAX_OVERLAP_S}")
+    old = store.credential(account_id, credential_id)
+    if not old.live_at(now_ms):
+        raise ValidationError.field("credential", "is revoked already: issue a new one instead")
+    issued = issue_credential(
+        account_id,
+        old.dialect,
+        old.traffic_class,
+        now_ms,
+        old.signature_method or SignatureMethod.SHA256,
+        old.workspace_id,
+    )
+    store.add_credential(issued)
+    stops = store.revoke_credential(account_id, credential_id, now_ms + overlap_s * 1000)
+    return Rotation(issued, old.id, stops)
+
+
+def check_rate_limit(per_second: float | None) -> float | None:
+    """An account's request rate: None (the default) or a positive number per second."""
+    if per_second is None:
+        return None
+    if isinstance(per_second, bool) or not 0 < per_second <= MAX_RATE_LIMIT:
+        raise ValidationError.field(
+            "rate_limit_per_second", f"must be above 0 and at most {MAX_RATE_LIMIT:g}, or null"
+        )
+    return float(per_second)
 
 
 def new_account(name: str, traffic_class: TrafficClass, now_ms: int) -> NewAccount:

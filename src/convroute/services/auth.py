@@ -1,8 +1,11 @@
 """Authentication: from a dialect's key material to a ``Principal``.
 
-Credentials are cached in memory (hits cost no I/O); a revoked credential stops working
-within ``ttl`` seconds. Unknown keys are cached briefly too, so a flood of bad keys does not
-become a flood of queries.
+Credentials are cached in memory (hits cost no I/O). A cached credential is forgotten when
+its revocation time comes, and every instance forgets its whole cache when the store's
+credential watermark moves (a credential revoked, an account changed: ``refresh``, polled
+every second by the server), so a revoked credential gets 401 at once on every instance.
+Unknown keys are cached briefly too, so a flood of bad keys does not become a flood of
+queries.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class Authenticator:
         self._ttl_ms = ttl_ms
         self._negative_ttl_ms = negative_ttl_ms
         self._cache: dict[tuple[Dialect, str], _Entry] = {}
+        self._watermark: object = None
 
     def peek(self, dialect: Dialect, key_id: str) -> tuple[Credential, Account] | object | None:
         """The cached lookup, or ``MISS``: never does I/O (safe on the event loop)."""
@@ -53,17 +57,32 @@ class Authenticator:
         return entry.found
 
     def load(self, dialect: Dialect, key_id: str) -> tuple[Credential, Account] | None:
-        """Look the credential up in the store and cache the answer (blocking)."""
+        """Look the credential up in the store and cache the answer (blocking). A credential
+        whose revocation time has come is not found."""
         found = self._lookup(dialect, key_id)
+        now = self._clock()
+        if found is not None and not found[0].live_at(now):
+            found = None
         if len(self._cache) >= _MAX_ENTRIES:
             self._cache.clear()
-        ttl = self._ttl_ms if found else self._negative_ttl_ms
-        self._cache[(dialect, key_id)] = _Entry(found, self._clock() + ttl)
+        expires = now + (self._ttl_ms if found else self._negative_ttl_ms)
+        if found is not None and found[0].revoked_ms is not None:
+            expires = min(expires, found[0].revoked_ms - 1)  # asked again once it stops
+        self._cache[(dialect, key_id)] = _Entry(found, expires)
         return found
 
     def clear(self) -> None:
         """Forget every cached lookup (after a change made in this process)."""
         self._cache.clear()
+
+    def refresh(self, watermark: object) -> bool:
+        """Forget the cache when the store's credential watermark moved; whether it did."""
+        moved = watermark != self._watermark
+        if moved:
+            if self._watermark is not None:
+                self._cache.clear()
+            self._watermark = watermark
+        return moved
 
 
 def bearer_key_id(token: str) -> str:
@@ -87,4 +106,5 @@ def principal_of(found: tuple[Credential, Account] | None, secret: str | None) -
         traffic_class=credential.traffic_class,
         conversions_enabled=account.conversions_enabled,
         workspace_id=credential.workspace_id,
+        rate_limit_per_second=account.rate_limit_per_second,
     )

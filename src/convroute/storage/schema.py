@@ -43,6 +43,10 @@ accounts = Table(
     Column("name", String(200), nullable=False, unique=True),
     Column("created_ms", Ms, nullable=False),
     Column("conversions_enabled", Boolean, nullable=False, default=True),
+    # requests per second the account may make (NULL: the installation's default)
+    Column("rate_limit_per_second", Float),
+    # set on every change an instance must see at once (authentication caches compare it)
+    Column("updated_ms", Ms),
 )
 
 credentials = Table(
@@ -58,6 +62,7 @@ credentials = Table(
     Column("signature_method", String(16)),
     Column("signature_secret_enc", Text),
     Column("created_ms", Ms, nullable=False),
+    # when the credential stops working: now (revoked) or later (rotated, with an overlap)
     Column("revoked_ms", Ms),
     UniqueConstraint("dialect", "key_id"),
 )

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, delete, func, insert, select, text, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from convroute.domain.errors import ConflictError, NotFoundError, StorageError, WriteConflict
@@ -82,7 +82,8 @@ class SqlStore:
     # -- credentials and accounts ------------------------------------------------------------
 
     def find_credential(self, dialect: Dialect, key_id: str) -> tuple[Credential, Account] | None:
-        """A live credential and its account, by dialect and key id."""
+        """A credential and its account, by dialect and key id: one revoked (or rotated) is
+        returned with its ``revoked_ms``, and the caller decides whether it still works."""
         c, a = t.credentials.c, t.accounts.c
         query = (
             select(
@@ -90,14 +91,25 @@ class SqlStore:
                 a.name,
                 a.created_ms.label("account_created_ms"),
                 a.conversions_enabled,
+                a.rate_limit_per_second,
             )
             .join(t.accounts, a.id == c.account_id)
-            .where(c.dialect == dialect.value, c.key_id == key_id, c.revoked_ms.is_(None))
+            .where(c.dialect == dialect.value, c.key_id == key_id)
         )
         row = self.read(lambda conn: conn.execute(query).first())
         if row is None:
             return None
-        credential = Credential(
+        account = Account(
+            row.account_id,
+            row.name,
+            row.account_created_ms,
+            row.conversions_enabled,
+            row.rate_limit_per_second,
+        )
+        return self._credential(row), account
+
+    def _credential(self, row: Any) -> Credential:
+        return Credential(
             id=row.id,
             account_id=row.account_id,
             dialect=Dialect(row.dialect),
@@ -112,9 +124,82 @@ class SqlStore:
             signature_secret=(
                 self.box.decrypt(row.signature_secret_enc) if row.signature_secret_enc else None
             ),
+            revoked_ms=row.revoked_ms,
         )
-        account = Account(row.account_id, row.name, row.account_created_ms, row.conversions_enabled)
-        return credential, account
+
+    def credential(self, account_id: str, credential_id: str) -> Credential:
+        """One of the account's credentials; NotFoundError for another account's."""
+        c = t.credentials.c
+        query = select(t.credentials).where(c.id == credential_id, c.account_id == account_id)
+        row = self.read(lambda conn: conn.execute(query).first())
+        if row is None:
+            raise NotFoundError(f"credential {credential_id} not found for this account")
+        return self._credential(row)
+
+    def list_credentials(self, account_id: str) -> list[dict[str, Any]]:
+        """The account's credentials, secrets left out (a bearer key's id is its digest)."""
+        c = t.credentials.c
+        query = (
+            select(
+                c.id, c.dialect, c.key_id, c.traffic_class, c.workspace_id, c.created_ms,
+                c.revoked_ms,
+            )
+            .where(c.account_id == account_id)
+            .order_by(c.created_ms, c.id)
+        )  # fmt: skip
+        rows = self.read(lambda conn: [dict(r) for r in conn.execute(query).mappings()])
+        for row in rows:  # a bearer key is stored as its digest: show only its start
+            if row["dialect"] in (Dialect.NATIVE.value, Dialect.BIRD.value):
+                row["key_id"] = "sha256:" + row["key_id"][:12] + "…"
+        return rows
+
+    def revoke_credential(self, account_id: str, credential_id: str, at_ms: int) -> int:
+        """Make the credential stop working at ``at_ms`` (or earlier, if it already would);
+        when it stops. NotFoundError for another account's credential."""
+        c = t.credentials.c
+        with translate_errors(), self.engines.writer.begin() as conn:
+            row = conn.execute(
+                select(c.revoked_ms).where(c.id == credential_id, c.account_id == account_id)
+            ).first()
+            if row is None:
+                raise NotFoundError(f"credential {credential_id} not found for this account")
+            stops = at_ms if row.revoked_ms is None else min(row.revoked_ms, at_ms)
+            conn.execute(
+                update(t.credentials).where(c.id == credential_id).values(revoked_ms=stops)
+            )
+            self._touch(conn, account_id, at_ms)
+        return stops
+
+    def set_rate_limit(self, account_id: str, per_second: float | None, now_ms: int) -> None:
+        """The account's request rate (None: the installation's default)."""
+        self._update_account(account_id, now_ms, rate_limit_per_second=per_second)
+
+    def _touch(self, conn: Connection, account_id: str, now_ms: int) -> None:
+        conn.execute(
+            update(t.accounts).where(t.accounts.c.id == account_id).values(updated_ms=now_ms)
+        )
+
+    def _update_account(self, account_id: str, now_ms: int, **values: Any) -> None:
+        with translate_errors(), self.engines.writer.begin() as conn:
+            done = conn.execute(
+                update(t.accounts)
+                .where(t.accounts.c.id == account_id)
+                .values(updated_ms=now_ms, **values)
+            ).rowcount
+        if not done:
+            raise NotFoundError(f"account {account_id} not found")
+
+    def credential_watermark(self) -> tuple[Any, ...]:
+        """What changes whenever a credential is revoked or an account changed: an instance
+        that sees it change forgets the credentials it cached."""
+        c, a = t.credentials.c, t.accounts.c
+
+        def read(conn: Connection) -> tuple[Any, ...]:
+            revoked = conn.execute(select(func.count(c.revoked_ms), func.max(c.revoked_ms))).one()
+            changed = conn.execute(select(func.max(a.updated_ms))).scalar()
+            return (*revoked, changed)
+
+        return self.read(read)
 
     def create_account(self, new: NewAccount) -> None:
         """Persist a new account and its credentials; ConflictError if the name is taken."""
@@ -173,7 +258,12 @@ class SqlStore:
         )
         query = (
             select(
-                a.id, a.name, a.created_ms, a.conversions_enabled, creds.c.n.label("credentials")
+                a.id,
+                a.name,
+                a.created_ms,
+                a.conversions_enabled,
+                a.rate_limit_per_second,
+                creds.c.n.label("credentials"),
             )
             .select_from(t.accounts.outerjoin(creds, creds.c.account_id == a.id))
             .order_by(a.created_ms, a.name)
@@ -181,24 +271,19 @@ class SqlStore:
         return self.read(lambda conn: [dict(r) for r in conn.execute(query).mappings()])
 
     def account_by_name(self, name: str) -> Account | None:
-        """The account called ``name``."""
-        row = self.read(
-            lambda conn: conn.execute(select(t.accounts).where(t.accounts.c.name == name)).first()
-        )
+        """The account called ``name``, or whose id it is."""
+        a = t.accounts.c
+        query = select(t.accounts).where(or_(a.name == name, a.id == name))
+        row = self.read(lambda conn: conn.execute(query.order_by(a.name == name)).first())
         if row is None:
             return None
-        return Account(row.id, row.name, row.created_ms, row.conversions_enabled)
+        return Account(
+            row.id, row.name, row.created_ms, row.conversions_enabled, row.rate_limit_per_second
+        )
 
-    def set_conversions_enabled(self, account_id: str, enabled: bool) -> None:
+    def set_conversions_enabled(self, account_id: str, enabled: bool, now_ms: int) -> None:
         """Turn conversion reporting on or off for an account."""
-        with translate_errors(), self.engines.writer.begin() as conn:
-            done = conn.execute(
-                update(t.accounts)
-                .where(t.accounts.c.id == account_id)
-                .values(conversions_enabled=enabled)
-            ).rowcount
-        if not done:
-            raise NotFoundError(f"account {account_id} not found")
+        self._update_account(account_id, now_ms, conversions_enabled=enabled)
 
     def windows(self, account_id: str) -> dict[MessageType, int]:
         """The account's conversion-window overrides, in seconds."""

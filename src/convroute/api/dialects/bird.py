@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from convroute.api.http import (
+    authenticator,
     bearer_token,
     classify,
     container,
@@ -36,6 +37,7 @@ from convroute.domain.errors import (
     ConvrouteError,
     ForbiddenError,
     NotFoundError,
+    RateLimitedError,
     StorageError,
     ValidationError,
 )
@@ -76,6 +78,7 @@ _STATUS: tuple[tuple[type[ConvrouteError], tuple[int, str]], ...] = (
     (NotFoundError, (404, "NotFound")),
     (AuthenticationError, (401, "Unauthorized")),
     (ForbiddenError, (403, "Forbidden")),
+    (RateLimitedError, (429, "TooManyRequests")),
     (StorageError, (503, "ServiceUnavailable")),
 )
 
@@ -107,6 +110,7 @@ def render_error(exc: ConvrouteError) -> Response:
 bird = guarded(render_error)
 
 
+@authenticator
 async def authenticate(request: Request) -> Principal:
     """``Authorization: AccessKey <key>``, for the workspace in the path."""
     key = bearer_token(request, "accesskey")

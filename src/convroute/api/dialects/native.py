@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from convroute.api.http import (
+    authenticator,
     bearer_token,
     classify,
     container,
@@ -31,6 +32,7 @@ from convroute.domain.errors import (
     ForbiddenError,
     NoRouteError,
     NotFoundError,
+    RateLimitedError,
     StorageError,
     ValidationError,
 )
@@ -96,6 +98,7 @@ _STATUS: tuple[tuple[type[ConvrouteError], int], ...] = (
     (AuthenticationError, 401),
     (ForbiddenError, 403),
     (ConflictError, 409),
+    (RateLimitedError, 429),
     (StorageError, 503),
 )
 
@@ -117,6 +120,7 @@ def render_error(exc: ConvrouteError) -> Response:
 native = guarded(render_error)
 
 
+@authenticator
 async def authenticate(request: Request) -> Principal:
     """The principal behind the request's Bearer token."""
     token = bearer_token(request)

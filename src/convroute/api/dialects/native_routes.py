@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route as Endpoint
 
 from convroute.api.dialects.native import native
-from convroute.api.http import bearer_token, container, json_response, read_json
+from convroute.api.http import authenticator, bearer_token, container, json_response, read_json
 from convroute.domain.errors import AuthenticationError, ForbiddenError, ValidationError
 from convroute.domain.models import Route, RouteDestination
 from convroute.services import routes as svc
@@ -60,7 +60,8 @@ def _destinations(items: list[DestinationIn]) -> list[RouteDestination]:
     return [RouteDestination(d.country, d.price, d.network) for d in items]
 
 
-def authenticate_admin(request: Request) -> None:
+@authenticator
+async def authenticate_admin(request: Request) -> None:
     """The operator's token, compared in constant time; 403 when none is configured."""
     expected = container(request).settings.admin_token
     if not expected:
@@ -79,14 +80,14 @@ async def _route(request: Request) -> Route:
 
 @native
 async def list_routes(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     routes = await run_in_threadpool(container(request).store.routes)
     return json_response({"routes": [svc.route_json(r) for r in routes]})
 
 
 @native
 async def create_route(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     body = await read_json(request, RouteIn)
     c = container(request)
     route = svc.new_route(
@@ -103,13 +104,13 @@ async def create_route(request: Request) -> Response:
 
 @native
 async def get_route(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     return json_response(svc.route_json(await _route(request)))
 
 
 @native
 async def patch_route(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     body = await read_json(request, RoutePatch)
     route = svc.changed(
         await _route(request),
@@ -124,7 +125,7 @@ async def patch_route(request: Request) -> Response:
 
 @native
 async def delete_route(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     route = await _route(request)
     await run_in_threadpool(container(request).store.delete_route, route.id)
     return Response(status_code=204)
@@ -132,7 +133,7 @@ async def delete_route(request: Request) -> Response:
 
 @native
 async def route_quality(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     q = request.query_params
     unknown = set(q) - {"country", "network", "type", "traffic_class"}
     if unknown:

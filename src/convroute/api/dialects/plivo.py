@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from convroute.api.http import (
     authenticate_key_secret,
+    authenticator,
     basic_credentials,
     classify,
     container,
@@ -34,6 +35,7 @@ from convroute.domain.errors import (
     ConvrouteError,
     ForbiddenError,
     NotFoundError,
+    RateLimitedError,
     StorageError,
     ValidationError,
 )
@@ -98,6 +100,7 @@ _STATUS: tuple[tuple[type[ConvrouteError], int], ...] = (
     (NotFoundError, 404),
     (AuthenticationError, 401),
     (ForbiddenError, 403),
+    (RateLimitedError, 429),
     (StorageError, 503),
 )
 
@@ -112,6 +115,7 @@ def render_error(exc: ConvrouteError) -> Response:
 plivo = guarded(render_error)
 
 
+@authenticator
 async def authenticate(request: Request) -> Principal:
     """Basic ``auth_id:auth_token``; the path's ``auth_id`` must be the same account's."""
     given = basic_credentials(request)

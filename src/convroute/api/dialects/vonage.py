@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from convroute.api.http import (
     authenticate_key_secret,
+    authenticator,
     basic_credentials,
     classify,
     container,
@@ -46,6 +47,7 @@ from convroute.domain.errors import (
     ConvrouteError,
     NoRouteError,
     NotFoundError,
+    RateLimitedError,
     ReplayError,
     StorageError,
     ValidationError,
@@ -117,6 +119,7 @@ def parse_timestamp(value: str, field: str = "timestamp") -> int:
 # -- authentication ---------------------------------------------------------------------------
 
 
+@authenticator
 async def authenticate(request: Request, params: dict[str, str]) -> tuple[Principal, Nonce | None]:
     """The principal, and the nonce a signed request must not reuse."""
     api_key = params.get("api_key")
@@ -185,6 +188,9 @@ _SEND_FIELDS = {"dst": "to", "src": "from"}
 
 def render_send_error(exc: ConvrouteError) -> Response:
     """An SMS API error: HTTP 200 with a non-zero ``status`` and ``error-text``, as Vonage."""
+    if isinstance(exc, RateLimitedError):  # Throttled, and HTTP 429 as Vonage's gateway
+        body = {"message-count": "1", "messages": [{"status": "1", "error-text": exc.message}]}
+        return json_response(body, 429)
     if isinstance(exc, SignatureError | ReplayError):
         status = "14"  # Invalid Signature: a signature already used is not valid again
     elif isinstance(exc, AuthenticationError):
@@ -253,6 +259,7 @@ _CONVERSION_STATUS: tuple[tuple[type[ConvrouteError], tuple[int, str]], ...] = (
     (AuthenticationError, (401, "Wrong credentials")),
     (ConversionsDisabledError, (402, "Conversion has not been enabled for your account")),
     (NotFoundError, (423, "Invalid parameters")),
+    (RateLimitedError, (429, "Too many requests")),
     (ValidationError, (420, "Invalid parameters")),
     (StorageError, (503, "Service unavailable, nothing was recorded")),
 )
