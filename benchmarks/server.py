@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -52,10 +53,12 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
+    ssl_context: ssl.SSLContext | None = None  # set: the server speaks HTTPS (and is trusted)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> Server:
         env = {**os.environ, **self.env, "CONVROUTE_LOG_LEVEL": "warning"}
@@ -84,7 +87,8 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}")
             try:
-                with urllib.request.urlopen(self.base_url + "/readyz", timeout=1) as r:  # noqa: S310
+                ready = self.base_url + "/readyz"
+                with urllib.request.urlopen(ready, timeout=1, context=self.ssl_context) as r:  # noqa: S310
                     if r.status == 200:
                         return self
             except OSError:

@@ -3,7 +3,6 @@ Library errors become CLI errors here, at the edge."""
 
 from __future__ import annotations
 
-import os
 import sys
 from functools import partial
 from typing import Any
@@ -36,24 +35,45 @@ def main() -> None:
     "--workers", envvar="CONVROUTE_WORKERS", type=int, default=None, help="Worker processes [1]."
 )
 @click.option("--demo", is_flag=True, help="Create a demo account and demo routes if missing.")
+@click.option(
+    "--ssl-certfile",
+    envvar="CONVROUTE_SSL_CERTFILE",
+    default=None,
+    help="Serve HTTPS with this PEM certificate (chain).",
+)
+@click.option(
+    "--ssl-keyfile", envvar="CONVROUTE_SSL_KEYFILE", default=None, help="The certificate's key."
+)
 @DB_OPTION
 def serve(
-    host: str | None, port: int | None, workers: int | None, demo: bool, database_url: str | None
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    demo: bool,
+    ssl_certfile: str | None,
+    ssl_keyfile: str | None,
+    database_url: str | None,
 ) -> None:
-    """Serve the HTTP API (migrates the database first).
+    """Serve the HTTP API (migrates the database first); HTTPS with --ssl-certfile.
 
-    Example: convroute serve --port 8080 --database-url sqlite:///var/convroute.db
+    Example: convroute serve --port 8443 --ssl-certfile cert.pem --ssl-keyfile key.pem
     """
     import uvicorn
 
     from convroute import demo as demo_setup
     from convroute import logs
     from convroute.api.app import create_app
+    from convroute.api.server import uvicorn_options
     from convroute.sim.run import compiled
 
     try:
         settings = Settings.from_env(
-            host=host, port=port, workers=workers, database_url=database_url
+            host=host,
+            port=port,
+            workers=workers,
+            database_url=database_url,
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
         )
         if demo:
             settings = demo_setup.demo_settings(settings)
@@ -61,7 +81,8 @@ def serve(
         created = demo_setup.ensure_demo(c) if demo else None
     except ConvrouteError as exc:
         raise click.ClickException(exc.message) from exc
-    base_url = f"http://{settings.host}:{settings.port}"
+    scheme = "https" if settings.ssl_certfile else "http"
+    base_url = f"{scheme}://{settings.host}:{settings.port}"
     if created is not None:
         click.echo(demo_setup.usage(created, base_url))
     elif demo:
@@ -79,8 +100,7 @@ def serve(
         f"API reference at {base_url}/docs"
     )
     common: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
+        **uvicorn_options(settings),
         "log_config": log_config,
         "access_log": settings.access_log,
         "lifespan": "on",
@@ -90,8 +110,7 @@ def serve(
         uvicorn.run(create_app(c), **common)
         c.store.close()
         return
-    c.close()  # the workers build their own from the environment
-    os.environ.update(settings.to_env())
+    c.close()  # the workers build their own from the environment (uvicorn_options set it)
     uvicorn.run(
         "convroute.api.app:app_from_environment", factory=True, workers=settings.workers, **common
     )

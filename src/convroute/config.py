@@ -23,6 +23,18 @@ class Settings:
     secret_key: str | None = None
     window_sweep_seconds: float = 5.0
     max_body_bytes: int = 64 * 1024
+    # The HTTP server's bounds (docs/api.md, "Limits"): time to send a request's headers, then
+    # its body; open connections (past it: 503); idle time between requests.
+    http_header_timeout_seconds: float = 10.0
+    http_body_timeout_seconds: float = 30.0
+    max_connections: int = 1000
+    http_keep_alive_seconds: int = 5
+    # TLS: a PEM certificate (chain) and its key; unset: plain HTTP (e.g. behind a proxy).
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    # Proxies whose X-Forwarded-For/-Proto are trusted (comma-separated addresses or "*");
+    # unset: the peer's address is the client's (rate limits count it).
+    forwarded_allow_ips: str | None = None
     log_level: str = "info"
     access_log: bool = False
     auth_cache_seconds: float = 30.0
@@ -77,6 +89,19 @@ class Settings:
             raise ValidationError.field("auth_refresh_seconds", "must be positive")
         if self.window_sweep_seconds <= 0:
             raise ValidationError.field("window_sweep_seconds", "must be positive")
+        for name in ("http_header_timeout_seconds", "http_body_timeout_seconds"):
+            if not 0 < getattr(self, name) <= 3600:
+                raise ValidationError.field(name, "must be above 0 and at most 3600")
+        if not 1 <= self.max_connections <= 1_000_000:
+            raise ValidationError.field("max_connections", "must be from 1 to 1000000")
+        if not 1 <= self.http_keep_alive_seconds <= 3600:
+            raise ValidationError.field("http_keep_alive_seconds", "must be from 1 to 3600")
+        for name in ("ssl_certfile", "ssl_keyfile"):
+            path = getattr(self, name)
+            if path is not None and not os.path.isfile(path):
+                raise ValidationError.field(name, f"{path} is not a file")
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise ValidationError.field("ssl_certfile", "is required with ssl_keyfile")
         if self.max_body_bytes < 1024:
             raise ValidationError.field("max_body_bytes", "must be at least 1024")
         if self.routing_goal not in ("conversions", "value", "cheapest-within"):

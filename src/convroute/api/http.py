@@ -13,7 +13,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from convroute.api.problems import HttpProblem, malformed_json, too_large, unsupported_media_type
@@ -68,11 +68,14 @@ async def read_body(request: Request) -> bytes:
             raise HttpProblem(400, "bad_request", "Content-Length is not a number") from None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large(limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large(limit)
+            chunks.append(chunk)
+    except ClientDisconnect:  # gone, or cut at the body deadline: nobody reads the answer
+        raise HttpProblem(400, "client_disconnected", "the body did not arrive") from None
     return b"".join(chunks)
 
 
