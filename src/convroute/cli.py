@@ -13,9 +13,11 @@ from convroute.accountscli import accounts
 from convroute.bootstrap import bootstrap
 from convroute.cliutil import DB_OPTION, opened
 from convroute.config import Settings
+from convroute.domain.clock import format_iso
 from convroute.domain.errors import ConvrouteError
 from convroute.routescli import routes
 from convroute.services.messaging import close_due_windows
+from convroute.services.retention import Purged, PurgeOld, cutoff, purge_all, purge_old
 from convroute.simcli import bench, simulate_command
 
 
@@ -158,6 +160,49 @@ def windows_close(database_url: str | None) -> None:
             if closed < 1000:
                 break
     click.echo(f"closed {total} conversion window(s)")
+
+
+@main.group()
+def retention() -> None:
+    """Retention: delete old messages and everything about them."""
+
+
+@retention.command("purge")
+@click.option(
+    "--older-than",
+    "days",
+    type=float,
+    default=None,
+    help="Age in days (at least 2); default CONVROUTE_RETENTION_DAYS.",
+)
+@click.option("--batch", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@DB_OPTION
+def retention_purge(days: float | None, batch: int, database_url: str | None) -> None:
+    """Delete messages sent more than --older-than days ago (not those whose conversion
+    window is still open), with their state, routing decision and events, in batches of
+    --batch (each its own short transaction). Safe beside a running server.
+
+    Example: convroute retention purge --older-than 90
+    """
+    with opened(database_url) as c:
+        age = c.settings.retention_days if days is None else days
+        if not age:
+            raise click.UsageError("give --older-than DAYS or set CONVROUTE_RETENTION_DAYS")
+        before = cutoff(c.clock(), age)
+        click.echo(f"purging messages sent before {format_iso(before)} ({age:g} days ago)")
+        total = 0
+
+        def run(command: PurgeOld) -> Purged:
+            nonlocal total
+            done: Purged = c.store.write(partial(purge_old, cmds=[command], now_ms=c.clock()))[0]
+            total += done.messages
+            if done.messages:
+                click.echo(f"  {total} messages so far", err=True)
+            return done
+
+        purged = purge_all(run, before, batch)
+    rows = ", ".join(f"{n} {table}" for table, n in purged.counts.items())
+    click.echo(f"purged {rows or 'nothing'}")
 
 
 if __name__ == "__main__":  # pragma: no cover

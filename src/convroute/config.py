@@ -22,6 +22,12 @@ class Settings:
     # database file; PostgreSQL deployments must set it (every instance the same).
     secret_key: str | None = None
     window_sweep_seconds: float = 5.0
+    # Retention (docs/api.md, "Retention"): messages and everything about them are deleted
+    # this many days after they were sent (0: kept for ever), in batches of retention_batch,
+    # looked for every retention_sweep_seconds.
+    retention_days: float = 0.0
+    retention_batch: int = 1000
+    retention_sweep_seconds: float = 600.0
     max_body_bytes: int = 64 * 1024
     # The HTTP server's bounds (docs/api.md, "Limits"): time to send a request's headers, then
     # its body; open connections (past it: 503); idle time between requests.
@@ -87,6 +93,13 @@ class Settings:
             raise ValidationError.field("workers", "must be between 1 and 64")
         if self.auth_refresh_seconds <= 0:
             raise ValidationError.field("auth_refresh_seconds", "must be positive")
+        from convroute.services.retention import check_retention
+
+        check_retention(self.retention_days)
+        if not 1 <= self.retention_batch <= 100_000:
+            raise ValidationError.field("retention_batch", "must be from 1 to 100000")
+        if self.retention_sweep_seconds <= 0:
+            raise ValidationError.field("retention_sweep_seconds", "must be positive")
         if self.window_sweep_seconds <= 0:
             raise ValidationError.field("window_sweep_seconds", "must be positive")
         for name in ("http_header_timeout_seconds", "http_body_timeout_seconds"):

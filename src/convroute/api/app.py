@@ -22,6 +22,7 @@ from convroute.bootstrap import Container, bootstrap
 from convroute.config import Settings
 from convroute.domain.errors import ConvrouteError
 from convroute.services.messaging import CloseWindows
+from convroute.services.retention import PurgeOld, cutoff
 
 log = logging.getLogger("convroute")
 
@@ -140,6 +141,24 @@ async def sweep_windows(c: Container) -> None:
             log.warning("window sweep failed: %s", exc.message)
 
 
+async def purge_periodically(c: Container) -> None:
+    """With a retention age set, delete what is older every ``retention_sweep_seconds``, one
+    bounded batch at a time through the writer (other writes go between the batches)."""
+    settings = c.settings
+    while True:
+        await asyncio.sleep(settings.retention_sweep_seconds)
+        try:
+            before = cutoff(c.clock(), settings.retention_days)
+            while True:
+                done = await c.committer.execute(PurgeOld(before, settings.retention_batch))
+                if done.messages:
+                    log.info("retention: %s", done.counts)
+                if done.messages < settings.retention_batch:
+                    break
+        except ConvrouteError as exc:
+            log.warning("retention purge failed: %s", exc.message)
+
+
 async def watch_credentials(c: Container) -> None:
     """Forget cached credentials when the store's credential watermark moves (a revocation
     or an account change on any instance), every ``auth_refresh_seconds``."""
@@ -164,7 +183,10 @@ def create_app(c: Container) -> Starlette:
         except ConvrouteError as exc:
             log.warning("routing: the event log could not be read at start: %s", exc.message)
         c.follower.start()
-        tasks = [asyncio.create_task(sweep_windows(c)), asyncio.create_task(watch_credentials(c))]
+        loops = [sweep_windows, watch_credentials]
+        if c.settings.retention_days:
+            loops.append(purge_periodically)
+        tasks = [asyncio.create_task(loop(c)) for loop in loops]
         try:
             yield
         finally:

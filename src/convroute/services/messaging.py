@@ -44,6 +44,7 @@ from convroute.domain.statuses import (
 from convroute.domain.windows import window_seconds
 from convroute.routing.static import choose_cheapest
 from convroute.services.ports import EarlierSend, RoutingDecision, WriteTransaction
+from convroute.services.retention import Purged, PurgeOld, purge_old
 from convroute.services.router import LiveRouter
 
 MAX_TEXT_LENGTH = 1600  # ten concatenated GSM-7 segments: longer is a client bug
@@ -64,8 +65,8 @@ class WindowsClosed:
     closed: int
 
 
-BatchCommand = Command | CloseWindows
-Result = MessageAccepted | ConversionRecorded | DlrRecorded | WindowsClosed
+BatchCommand = Command | CloseWindows | PurgeOld
+Result = MessageAccepted | ConversionRecorded | DlrRecorded | WindowsClosed | Purged
 Outcome = Result | ConvrouteError
 
 
@@ -406,6 +407,7 @@ def _handlers(router: LiveRouter | None) -> tuple[tuple[type, Handler], ...]:
         (RecordDlr, record_dlrs),
         (RecordConversion, record_conversions),
         (CloseWindows, close_windows),
+        (PurgeOld, purge_old),
     )
 
 

@@ -96,6 +96,11 @@ class WriteTransaction(Protocol):
 
     def update_states(self, states: Sequence[MessageState], now_ms: int) -> None: ...
 
+    def purge_messages(self, before_ms: int, limit: int) -> dict[str, int]:
+        """Delete up to ``limit`` of the oldest messages sent before ``before_ms`` (not those
+        whose window is open) with everything about them; rows deleted per table."""
+        ...
+
 
 class CredentialLookup(Protocol):
     """Finds a live credential and its account by dialect and key id."""

@@ -113,7 +113,7 @@ messages = Table(
     Column("traffic_class", String(8), nullable=False),
     Column("dialect", String(16), nullable=False),
     Column("text_length", Integer, nullable=False),
-    Column("sent_ms", Ms, nullable=False),
+    Column("sent_ms", Ms, nullable=False, index=True),  # retention purges the oldest
     Index(None, "account_id", "sent_ms"),
     Index(None, "account_id", "client_ref"),
 )

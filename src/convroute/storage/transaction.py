@@ -290,3 +290,31 @@ class SqlTransaction:
         sets = ", ".join(f"{c} = {self._param(c)}" for c in columns)
         where = f"message_id = {self._param('message_id')}"
         self.conn.exec_driver_sql(f"UPDATE message_state SET {sets} WHERE {where}", rows)
+
+    def purge_messages(self, before_ms: int, limit: int) -> dict[str, int]:
+        """Delete up to ``limit`` of the oldest messages sent before ``before_ms`` whose
+        conversion window is not open, with their state, routing decision and events; how
+        many rows of each table went."""
+        m, s = t.messages.c, t.message_state.c
+        query = (
+            select(m.id)
+            .outerjoin(t.message_state, s.message_id == m.id)
+            .where(m.sent_ms < before_ms, s.window_due_ms.is_(None))
+            .order_by(m.sent_ms)
+            .limit(limit)
+        )
+        ids = list(self.conn.execute(query).scalars())
+        gone = dict.fromkeys(_PURGED, 0)
+        for chunk in _chunks(ids):
+            for table in (t.conversion_events, t.dlr_events, t.routing_decisions):
+                done = self.conn.execute(delete(table).where(table.c.message_id.in_(chunk)))
+                gone[table.name] += done.rowcount
+            done = self.conn.execute(delete(t.message_state).where(s.message_id.in_(chunk)))
+            gone["message_state"] += done.rowcount
+            gone["messages"] += self.conn.execute(
+                delete(t.messages).where(m.id.in_(chunk))
+            ).rowcount
+        return gone
+
+
+_PURGED = ("messages", "message_state", "routing_decisions", "conversion_events", "dlr_events")

@@ -1,4 +1,5 @@
-"""account rate limits and change times (credential lifecycle, rate limiting)
+"""account rate limits and change times (credential lifecycle, rate limiting); the index
+retention purges messages by
 
 Revision ID: 0003
 Revises: 0002
@@ -20,9 +21,11 @@ def upgrade() -> None:
     with op.batch_alter_table("accounts") as batch:
         batch.add_column(sa.Column("rate_limit_per_second", sa.Float(), nullable=True))
         batch.add_column(sa.Column("updated_ms", sa.BigInteger(), nullable=True))
+    op.create_index(op.f("ix_messages_sent_ms"), "messages", ["sent_ms"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_messages_sent_ms"), table_name="messages")
     with op.batch_alter_table("accounts") as batch:
         batch.drop_column("updated_ms")
         batch.drop_column("rate_limit_per_second")
