@@ -44,3 +44,37 @@ def test_health_and_metrics(api: Api) -> None:
     assert "convroute_routing_log_entries_applied_total" in metrics
     assert "convroute_connector_submitted_total" in metrics
     assert 'convroute_routing_anomalies_active{kind="pumping"} 0' in metrics
+
+
+def test_a_wrong_method_keeps_its_allow_header_in_every_dialect(api: Api) -> None:
+    for path, allowed in (
+        ("/api/v1/messages", {"POST"}),
+        ("/api/v1/windows/otp", {"PUT", "DELETE"}),
+        ("/sms/json", {"POST"}),
+        ("/conversions/sms", {"POST"}),
+        ("/v1/Account/MAXXXXXXXXXXXXXXXXXX/Message/", {"POST"}),
+    ):
+        r = api.client.get(path)
+        assert r.status_code == 405, path
+        assert set(r.headers["allow"].replace(" ", "").split(",")) == allowed, path
+
+
+def test_the_document_says_what_the_server_enforces(api: Api) -> None:
+    doc = api.client.get("/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    message = schemas["MessageIn"]["properties"]
+    assert message["text"]["maxLength"] == 1600
+    assert message["src"]["maxLength"] == 20
+    conversion = doc["paths"]["/api/v1/messages/{message_id}/conversions"]["post"]
+    assert {"200", "201", "400", "422", "429"} <= set(conversion["responses"])
+    assert conversion["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ConversionRecorded"
+    }
+    assert "Retry-After" in conversion["responses"]["429"]["headers"]
+    assert conversion["parameters"][0]["schema"]["format"] == "uuid"
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            ok = [s for s in op["responses"] if s.startswith("2") and s != "204"]
+            if path.startswith(("/api/", "/v1/", "/sms/")):
+                for status in ok:
+                    assert "content" in op["responses"][status], (method, path, status)

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from convroute.api.dialects import bird, native, native_accounts, native_routes, plivo, vonage
 from convroute.api.docs_page import render_docs
-from convroute.api.http import container, json_response
+from convroute.api.http import Handler, container, json_response
 from convroute.api.openapi import openapi_document
 from convroute.api.problems import HttpProblem
 from convroute.bootstrap import Container, bootstrap
@@ -125,7 +125,10 @@ async def http_error(request: Request, exc: Exception) -> Response:
     problem = HttpProblem(exc.status_code, code, str(exc.detail))
     path = request.url.path.lower()
     render = next((r for prefix, r in _RENDERERS if path.startswith(prefix)), native.render_error)
-    return render(problem)
+    response = render(problem)
+    for name, value in (exc.headers or {}).items():  # a 405's Allow, for one
+        response.headers[name] = value
+    return response
 
 
 async def sweep_windows(c: Container) -> None:
@@ -168,6 +171,30 @@ async def watch_credentials(c: Container) -> None:
         except ConvrouteError as exc:
             log.warning("credential watch failed: %s", exc.message)
         await asyncio.sleep(c.settings.auth_refresh_seconds)
+
+
+def one_route_per_path(routes: list[Route]) -> list[Route]:
+    """Routes that share a path (``GET`` and ``PATCH`` of one resource) as one route that
+    dispatches on the method: Starlette answers a wrong method from the first route of a
+    path only, so a 405's ``Allow`` would name that route's methods and not all of them."""
+    by_path: dict[str, list[Route]] = {}
+    for route in routes:
+        by_path.setdefault(route.path, []).append(route)
+    merged = []
+    for path, same in by_path.items():
+        if len(same) == 1:
+            merged.append(same[0])
+            continue
+        table: dict[str, Handler] = {}
+        for route in same:
+            for method in route.methods or ():
+                table[method] = route.endpoint
+
+        async def dispatch(request: Request, table: dict[str, Handler] = table) -> Response:
+            return await table[request.method](request)
+
+        merged.append(Route(path, dispatch, methods=sorted(table)))
+    return merged
 
 
 def create_app(c: Container) -> Starlette:
@@ -213,7 +240,9 @@ def create_app(c: Container) -> Starlette:
         Route("/docs", docs, methods=["GET"]),
     ]
     app = Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
+        routes=one_route_per_path(routes),
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error},
     )
     app.state.container = c
     app.state.openapi = openapi_document()

@@ -1,301 +1,23 @@
 """The OpenAPI 3.1 document the app serves at ``/openapi.json``. Request schemas come from the
-dialects' msgspec structs, so they cannot drift from what is decoded; a test checks that every
-route of the app is documented here and nothing else is."""
+dialects' msgspec structs, so they cannot drift from what is decoded, with the rules the
+server enforces beyond their types; success bodies from ``responses.py``; the operations from
+``operations.py``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
 from convroute import __version__
 from convroute.api.dialects import bird, native, native_accounts, native_routes, plivo
-from convroute.storage.views import STATS_DIMENSIONS
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One documented operation. ``aliases`` are other spellings of the same path (served,
-    and documented as such); ``error`` names the error body's schema in components."""
-
-    method: str
-    path: str
-    summary: str
-    tag: str
-    body: str | None = None
-    ok: int = 200
-    errors: tuple[int, ...] = (401, 404, 422)
-    security: str | None = "bearer"
-    query: tuple[tuple[str, str], ...] = ()
-    aliases: tuple[str, ...] = ()
-    error: str = "Error"
-    body_media: str = "application/json"
-    ok_media: str | None = None
-
-
-_PLIVO_ERRORS = (400, 401, 403, 404, 413, 415, 503)
-_VONAGE_CONVERSION_QUERY = (
-    ("api_key", "Your API key (with api_secret, or with sig)"),
-    ("api_secret", "Your API secret"),
-    ("sig", "Signature of the parameters (see docs/api.md)"),
-    ("message-id", "Required: the message-id returned when the message was sent"),
-    ("delivered", "Required: true, false, 1 or 0"),
-    ("timestamp", "yyyy-MM-dd HH:mm:ss UTC, or Unix seconds (default: now)"),
-)
-_VONAGE_SEND_QUERY = (
-    ("api_key", "Your API key (with api_secret, or with sig)"),
-    ("api_secret", "Your API secret"),
-    ("sig", "Signature of the parameters (see docs/api.md)"),
-    ("from", "Required: sender id"),
-    ("to", "Required: E.164 destination"),
-    ("text", "Required: message text"),
-    ("type", "text (default) or unicode"),
-    ("client-ref", "Your reference, echoed back (at most 100 characters)"),
-    ("timestamp", "Unix seconds; required when signing"),
-)
-
-_ADMIN = (401, 403)
-_ROUTE_OPERATIONS = (
-    Operation("get", "/api/v1/routes", "Every route (operator token)", "routes", errors=_ADMIN),
-    Operation(
-        "post",
-        "/api/v1/routes",
-        "Add a route: destinations with prices, connector and its config (operator token)",
-        "routes",
-        "RouteIn",
-        201,
-        (*_ADMIN, 409, 413, 415, 422),
-    ),
-    Operation(
-        "get",
-        "/api/v1/routes/quality",
-        "Per candidate route for a destination: recent conversion and receipt rates, the "
-        "router's estimate, share of traffic and why, whether its receipts diverge from its "
-        "conversions; the anomalies the router raised for it in the last day: SMS pumping, a "
-        "route's conversion drop, receipts that diverge, a route without receipts (operator "
-        "token)",
-        "routes",
-        errors=(*_ADMIN, 422),
-        query=(
-            ("country", "Required: ISO 3166 alpha-2"),
-            ("network", "Network name, as phonenumbers names it"),
-            ("type", "otp (default), url, promo_code or other"),
-            ("traffic_class", "2fa (default) or other"),
-        ),
-    ),
-    Operation(
-        "get", "/api/v1/routes/{route}", "A route by name or id", "routes", errors=(*_ADMIN, 404)
-    ),
-    Operation(
-        "patch",
-        "/api/v1/routes/{route}",
-        "Enable or disable a route, replace its destinations and prices, connector or config",
-        "routes",
-        "RoutePatch",
-        errors=(*_ADMIN, 404, 413, 415, 422),
-    ),
-    Operation(
-        "delete",
-        "/api/v1/routes/{route}",
-        "Delete a route that never carried a message (409 otherwise: disable it instead)",
-        "routes",
-        ok=204,
-        errors=(*_ADMIN, 404, 409),
-    ),
-)
-
-_ACCOUNT_OPERATIONS = (
-    Operation(
-        "get", "/api/v1/accounts", "Every account (operator token)", "accounts", errors=_ADMIN
-    ),
-    Operation(
-        "get",
-        "/api/v1/accounts/{account}",
-        "An account by name or id, with its credentials (no secrets; operator token)",
-        "accounts",
-        errors=(*_ADMIN, 404),
-    ),
-    Operation(
-        "patch",
-        "/api/v1/accounts/{account}",
-        "Set an account's request rate (null: the default) or conversion reporting",
-        "accounts",
-        "AccountPatch",
-        errors=(*_ADMIN, 404, 413, 415, 422),
-    ),
-    Operation(
-        "post",
-        "/api/v1/accounts/{account}/credentials/{credential}/revoke",
-        "Revoke a credential now (401 on every instance within a second)",
-        "accounts",
-        errors=(*_ADMIN, 404),
-    ),
-    Operation(
-        "post",
-        "/api/v1/accounts/{account}/credentials/{credential}/rotate",
-        "Issue a replacement credential; the old one stops after overlap_seconds",
-        "accounts",
-        "RotationIn",
-        201,
-        (*_ADMIN, 404, 413, 415, 422),
-    ),
-)
-
-OPERATIONS = (
-    *_ROUTE_OPERATIONS,
-    *_ACCOUNT_OPERATIONS,
-    Operation("get", "/api/v1/account", "Who the token belongs to", "native", errors=(401,)),
-    Operation(
-        "post",
-        "/api/v1/messages",
-        "Send a message (routed; returns its id and route)",
-        "native",
-        "MessageIn",
-        201,
-        (400, 401, 413, 415, 422, 503),
-    ),
-    Operation(
-        "get",
-        "/api/v1/messages/{message_id}",
-        "A message with its conversion events and DLRs",
-        "native",
-        errors=(401, 404),
-    ),
-    Operation(
-        "post",
-        "/api/v1/messages/{message_id}/conversions",
-        "Report a conversion (idempotent: an identical report answers 200 with the first one's id)",
-        "native",
-        "ConversionIn",
-        201,
-        (400, 401, 404, 413, 415, 422, 503),
-    ),
-    Operation(
-        "post",
-        "/api/v1/messages/{message_id}/dlr",
-        "Record a delivery receipt",
-        "native",
-        "DlrIn",
-        201,
-        (400, 401, 404, 413, 415, 422, 503),
-    ),
-    Operation(
-        "get",
-        "/api/v1/stats/conversions",
-        "Conversion counts and rates per group",
-        "native",
-        errors=(401, 422),
-        query=(
-            ("group_by", "comma-separated: " + ", ".join(STATS_DIMENSIONS)),
-            ("from", "ISO 8601: messages sent at or after"),
-            ("to", "ISO 8601: messages sent before"),
-        ),
-    ),
-    Operation(
-        "get",
-        "/api/v1/windows",
-        "The account's conversion windows, in seconds",
-        "native",
-        errors=(401,),
-    ),
-    Operation(
-        "put",
-        "/api/v1/windows/{type}",
-        "Set the conversion window of a message type",
-        "native",
-        "WindowIn",
-        errors=(401, 404, 415, 422),
-    ),
-    Operation(
-        "delete",
-        "/api/v1/windows/{type}",
-        "Reset a message type's window to the default",
-        "native",
-        errors=(401, 404),
-    ),
-    Operation(
-        "post",
-        plivo.SEND_PATH,
-        "Plivo: send a message (trackable) to one or more destinations (dst joined by <)",
-        "plivo",
-        "PlivoMessageIn",
-        202,
-        _PLIVO_ERRORS,
-        "basic",
-        aliases=plivo.SEND_ALIASES,
-        error="PlivoError",
-    ),
-    Operation(
-        "post",
-        plivo.CONVERSION_PATH,
-        "Plivo: report a conversion (Conversion Feedback API)",
-        "plivo",
-        "PlivoConversionIn",
-        200,
-        _PLIVO_ERRORS,
-        "basic",
-        aliases=plivo.CONVERSION_ALIASES,
-        error="PlivoError",
-    ),
-    Operation(
-        "post",
-        "/sms/json",
-        "Vonage: send an SMS (always HTTP 200; a non-zero status in the body is an error)",
-        "vonage",
-        ok=200,
-        errors=(),
-        security="vonage",
-        query=_VONAGE_SEND_QUERY,
-        body_media="application/x-www-form-urlencoded",
-    ),
-    *(
-        Operation(
-            "post",
-            f"/conversions/{channel}",
-            f"Vonage: report a conversion of an {channel.upper()} message (Conversion API)",
-            "vonage",
-            ok=200,
-            errors=(401, 402, 413, 415, 420, 423, 503),
-            security="vonage",
-            query=_VONAGE_CONVERSION_QUERY,
-            error="VonageError",
-            body_media="application/x-www-form-urlencoded",
-            ok_media="text/plain",
-        )
-        for channel in ("sms", "voice")
-    ),
-    *(
-        Operation(
-            "post",
-            path,
-            f"Bird: create a {kind} message conversion",
-            "bird",
-            "BirdConversionIn",
-            204,
-            (401, 403, 404, 413, 422, 503),
-            "accessKey",
-            error="BirdError",
-        )
-        for kind, path in (("channel", bird.CHANNEL_PATH), ("navigator", bird.NAVIGATOR_PATH))
-    ),
-    Operation(
-        "get", "/healthz", "Liveness: the process answers", "operations", errors=(), security=None
-    ),
-    Operation(
-        "get",
-        "/readyz",
-        "Readiness: the database answers",
-        "operations",
-        errors=(503,),
-        security=None,
-    ),
-    Operation("get", "/metrics", "Prometheus metrics", "operations", errors=(), security=None),
-    Operation("get", "/openapi.json", "This document", "operations", errors=(), security=None),
-    Operation(
-        "get", "/docs", "Human-readable API reference", "operations", errors=(), security=None
-    ),
-)
+from convroute.api.operations import OPERATIONS, Operation
+from convroute.api.responses import SCHEMAS as RESPONSES
+from convroute.domain.statuses import MessageType
+from convroute.domain.windows import MAX_WINDOW_S
+from convroute.services.accounts import MAX_OVERLAP_S, MAX_RATE_LIMIT
+from convroute.services.messaging import MAX_SENDER_LENGTH, MAX_TEXT_LENGTH
+from convroute.services.routes import MAX_PRICE
 
 
 def _error_schemas() -> dict[str, Any]:
@@ -326,14 +48,102 @@ def _path_params(path: str) -> list[str]:
     return [part[1:-1] for part in path.split("/") if part.startswith("{")]
 
 
+_UUID = {"type": "string", "format": "uuid"}
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    # a path id that cannot name a message is simply not found; documented as what exists
+    "message_id": _UUID,
+    "message_uuid": _UUID,
+    "messageId": _UUID,
+    "auth_id": {"type": "string", "pattern": "^MA[A-Z0-9]{18}$"},
+    "type": {"type": "string", "enum": [t.value for t in MessageType]},
+}
+
+CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
+    # what the server enforces beyond the structs' types (validate_send, the dialects, the
+    # services), so that the document says it too
+    ("MessageIn", "src"): {"minLength": 1, "maxLength": MAX_SENDER_LENGTH},
+    ("MessageIn", "dst"): {"pattern": r"^\s*\+?[0-9][0-9 -]{6,20}\s*$"},
+    ("MessageIn", "text"): {"minLength": 1, "maxLength": MAX_TEXT_LENGTH},
+    ("MessageIn", "client_ref"): {"maxLength": 200},
+    ("ConversionIn", "timestamp"): {"format": "date-time"},
+    ("DlrIn", "timestamp"): {"format": "date-time"},
+    ("DlrIn", "error_code"): {"maxLength": 32},
+    ("WindowIn", "seconds"): {"minimum": 1, "maximum": MAX_WINDOW_S},
+    ("PlivoMessageIn", "text"): {"maxLength": MAX_TEXT_LENGTH},
+    ("PlivoMessageIn", "src"): {"maxLength": MAX_SENDER_LENGTH},
+    ("PlivoConversionIn", "timestamp"): {"format": "date-time"},
+    ("BirdConversionIn", "timestamp"): {"format": "date-time"},
+    ("RouteIn", "name"): {"pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"},
+    ("DestinationIn", "country"): {"pattern": r"^([A-Za-z]{2}|\*)$"},
+    ("DestinationIn", "price"): {"minimum": 0, "maximum": MAX_PRICE},
+    ("DestinationIn", "network"): {"minLength": 1, "maxLength": 64},
+    ("RotationIn", "overlap_seconds"): {"minimum": 0, "maximum": MAX_OVERLAP_S},
+    ("AccountPatch", "rate_limit_per_second"): {
+        "exclusiveMinimum": 0,
+        "maximum": MAX_RATE_LIMIT,
+    },
+}
+
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+
+
+def _constrained(components: dict[str, Any]) -> None:
+    for (struct, field), extra in CONSTRAINTS.items():
+        prop = components[struct]["properties"][field]
+        target = next((o for o in prop.get("anyOf", []) if o.get("type") != "null"), prop)
+        target.update(extra)
+
+
+def _error(op: Operation, status: int) -> dict[str, Any]:
+    if op.path == "/sms/json":  # Vonage's SMS API answers in its own body, also when throttled
+        media, schema = "application/json", "VonageSmsResponse"
+    else:
+        media = "text/plain" if op.error == "VonageError" else "application/json"
+        schema = op.error
+    answer: dict[str, Any] = {
+        "description": "error",
+        "content": {media: {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+    if status == 429:
+        answer["description"] = "too many requests or failed authentications"
+        answer["headers"] = _RETRY_AFTER
+    return answer
+
+
+def _errors(op: Operation) -> list[int]:
+    """The documented errors, with those every endpoint of a kind can answer: a JSON body
+    that cannot be read (400, 413, 415 for native and operator bodies), and rate limits (429)
+    wherever a request authenticates."""
+    out = set(op.errors)
+    if op.body and op.error == "Error":
+        out |= {400, 413, 415}
+    if op.security:
+        out.add(429)
+    return sorted(out)
+
+
+def _ok(description: str, media: str | None, schema: str | None) -> dict[str, Any]:
+    ok: dict[str, Any] = {"description": description}
+    if schema:
+        ok["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+    elif media:
+        ok["content"] = {media: {"schema": {"type": "string"}}}
+    return ok
+
+
 def _operation(op: Operation, path: str) -> dict[str, Any]:
     summary = op.summary if path == op.path else f"{op.summary} (also spelled {op.path})"
-    ok: dict[str, Any] = {"description": "OK"}
-    if op.ok_media:
-        ok["content"] = {op.ok_media: {"schema": {"type": "string"}}}
-    doc: dict[str, Any] = {"summary": summary, "tags": [op.tag], "responses": {str(op.ok): ok}}
+    responses = {str(op.ok): _ok("OK", op.ok_media, op.ok_schema)}
+    for status, schema in op.also:
+        responses[str(status)] = _ok("OK (an identical request was answered before)", None, schema)
+    doc: dict[str, Any] = {"summary": summary, "tags": [op.tag], "responses": responses}
     params = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": PATH_SCHEMAS.get(name, {"type": "string"}),
+        }
         for name in _path_params(path)
     ]
     params += [
@@ -353,12 +163,8 @@ def _operation(op: Operation, path: str) -> dict[str, Any]:
             "required": True,
             "content": {op.body_media: {"schema": {"$ref": f"#/components/schemas/{op.body}"}}},
         }
-    media = "text/plain" if op.error == "VonageError" else "application/json"
-    for status in op.errors:
-        doc["responses"][str(status)] = {
-            "description": "error",
-            "content": {media: {"schema": {"$ref": f"#/components/schemas/{op.error}"}}},
-        }
+    for status in _errors(op):
+        responses[str(status)] = _error(op, status)
     doc["security"] = [{op.security: []}] if op.security else []
     return doc
 
@@ -375,7 +181,9 @@ def openapi_document() -> dict[str, Any]:
         ),
         ref_template="#/components/schemas/{name}",
     )
+    _constrained(components)
     components.update(_error_schemas())
+    components.update(RESPONSES)
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:
         for path in (op.path, *op.aliases):

@@ -1,0 +1,340 @@
+"""Every operation the app serves, as the OpenAPI document describes it (``openapi.py``
+renders them): path, summary, request body, success and error answers. A test checks that
+every route of the app is here and nothing else is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from convroute.api.dialects import bird, plivo
+from convroute.storage.views import STATS_DIMENSIONS
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One documented operation. ``aliases`` are other spellings of the same path (served,
+    and documented as such); ``error`` names the error body's schema in components."""
+
+    method: str
+    path: str
+    summary: str
+    tag: str
+    body: str | None = None
+    ok: int = 200
+    errors: tuple[int, ...] = (401, 404, 422)
+    security: str | None = "bearer"
+    query: tuple[tuple[str, str], ...] = ()
+    aliases: tuple[str, ...] = ()
+    error: str = "Error"
+    body_media: str = "application/json"
+    ok_media: str | None = None
+    ok_schema: str | None = None  # the success body's schema (components), if it has one
+    also: tuple[tuple[int, str], ...] = ()  # other success answers: (status, schema)
+
+
+_PLIVO_ERRORS = (400, 401, 403, 404, 413, 415, 503)
+_VONAGE_CONVERSION_QUERY = (
+    ("api_key", "Your API key (with api_secret, or with sig)"),
+    ("api_secret", "Your API secret"),
+    ("sig", "Signature of the parameters (see docs/api.md)"),
+    ("message-id", "Required: the message-id returned when the message was sent"),
+    ("delivered", "Required: true, false, 1 or 0"),
+    ("timestamp", "yyyy-MM-dd HH:mm:ss UTC, or Unix seconds (default: now)"),
+)
+_VONAGE_SEND_QUERY = (
+    ("api_key", "Your API key (with api_secret, or with sig)"),
+    ("api_secret", "Your API secret"),
+    ("sig", "Signature of the parameters (see docs/api.md)"),
+    ("from", "Required: sender id"),
+    ("to", "Required: E.164 destination"),
+    ("text", "Required: message text"),
+    ("type", "text (default) or unicode"),
+    ("client-ref", "Your reference, echoed back (at most 100 characters)"),
+    ("timestamp", "Unix seconds; required when signing"),
+)
+
+_ADMIN = (401, 403)
+_ROUTE_OPERATIONS = (
+    Operation(
+        "get",
+        "/api/v1/routes",
+        "Every route (operator token)",
+        "routes",
+        errors=_ADMIN,
+        ok_schema="Routes",
+    ),
+    Operation(
+        "post",
+        "/api/v1/routes",
+        "Add a route: destinations with prices, connector and its config (operator token)",
+        "routes",
+        "RouteIn",
+        201,
+        (*_ADMIN, 409, 413, 415, 422),
+        ok_schema="Route",
+    ),
+    Operation(
+        "get",
+        "/api/v1/routes/quality",
+        "Per candidate route for a destination: recent conversion and receipt rates, the "
+        "router's estimate, share of traffic and why, whether its receipts diverge from its "
+        "conversions; the anomalies the router raised for it in the last day: SMS pumping, a "
+        "route's conversion drop, receipts that diverge, a route without receipts (operator "
+        "token)",
+        "routes",
+        errors=(*_ADMIN, 422),
+        ok_schema="RouteQuality",
+        query=(
+            ("country", "Required: ISO 3166 alpha-2"),
+            ("network", "Network name, as phonenumbers names it"),
+            ("type", "otp (default), url, promo_code or other"),
+            ("traffic_class", "2fa (default) or other"),
+        ),
+    ),
+    Operation(
+        "get",
+        "/api/v1/routes/{route}",
+        "A route by name or id",
+        "routes",
+        errors=(*_ADMIN, 404),
+        ok_schema="Route",
+    ),
+    Operation(
+        "patch",
+        "/api/v1/routes/{route}",
+        "Enable or disable a route, replace its destinations and prices, connector or config",
+        "routes",
+        "RoutePatch",
+        errors=(*_ADMIN, 404, 413, 415, 422),
+        ok_schema="Route",
+    ),
+    Operation(
+        "delete",
+        "/api/v1/routes/{route}",
+        "Delete a route that never carried a message (409 otherwise: disable it instead)",
+        "routes",
+        ok=204,
+        errors=(*_ADMIN, 404, 409),
+    ),
+)
+
+_ACCOUNT_OPERATIONS = (
+    Operation(
+        "get",
+        "/api/v1/accounts",
+        "Every account (operator token)",
+        "accounts",
+        errors=_ADMIN,
+        ok_schema="Accounts",
+    ),
+    Operation(
+        "get",
+        "/api/v1/accounts/{account}",
+        "An account by name or id, with its credentials (no secrets; operator token)",
+        "accounts",
+        errors=(*_ADMIN, 404),
+        ok_schema="Account",
+    ),
+    Operation(
+        "patch",
+        "/api/v1/accounts/{account}",
+        "Set an account's request rate (null: the default) or conversion reporting",
+        "accounts",
+        "AccountPatch",
+        errors=(*_ADMIN, 404, 413, 415, 422),
+        ok_schema="Account",
+    ),
+    Operation(
+        "post",
+        "/api/v1/accounts/{account}/credentials/{credential}/revoke",
+        "Revoke a credential now (401 on every instance within a second)",
+        "accounts",
+        errors=(*_ADMIN, 404),
+        ok_schema="Revoked",
+    ),
+    Operation(
+        "post",
+        "/api/v1/accounts/{account}/credentials/{credential}/rotate",
+        "Issue a replacement credential; the old one stops after overlap_seconds",
+        "accounts",
+        "RotationIn",
+        201,
+        (*_ADMIN, 404, 413, 415, 422),
+        ok_schema="Rotated",
+    ),
+)
+
+OPERATIONS = (
+    *_ROUTE_OPERATIONS,
+    *_ACCOUNT_OPERATIONS,
+    Operation(
+        "get",
+        "/api/v1/account",
+        "Who the token belongs to",
+        "native",
+        errors=(401,),
+        ok_schema="Whoami",
+    ),
+    Operation(
+        "post",
+        "/api/v1/messages",
+        "Send a message (routed; returns its id and route)",
+        "native",
+        "MessageIn",
+        201,
+        (400, 401, 413, 415, 422, 503),
+        ok_schema="MessageSent",
+    ),
+    Operation(
+        "get",
+        "/api/v1/messages/{message_id}",
+        "A message with its conversion events and DLRs",
+        "native",
+        errors=(401, 404),
+        ok_schema="Message",
+    ),
+    Operation(
+        "post",
+        "/api/v1/messages/{message_id}/conversions",
+        "Report a conversion (idempotent: an identical report answers 200 with the first one's id)",
+        "native",
+        "ConversionIn",
+        201,
+        (400, 401, 403, 404, 413, 415, 422, 503),
+        ok_schema="ConversionRecorded",
+        also=((200, "ConversionRecorded"),),  # an identical report again: the first one's
+    ),
+    Operation(
+        "post",
+        "/api/v1/messages/{message_id}/dlr",
+        "Record a delivery receipt",
+        "native",
+        "DlrIn",
+        201,
+        (400, 401, 404, 413, 415, 422, 503),
+        ok_schema="DlrRecorded",
+    ),
+    Operation(
+        "get",
+        "/api/v1/stats/conversions",
+        "Conversion counts and rates per group",
+        "native",
+        errors=(401, 422),
+        ok_schema="ConversionStats",
+        query=(
+            ("group_by", "comma-separated: " + ", ".join(STATS_DIMENSIONS)),
+            ("from", "ISO 8601: messages sent at or after"),
+            ("to", "ISO 8601: messages sent before"),
+        ),
+    ),
+    Operation(
+        "get",
+        "/api/v1/windows",
+        "The account's conversion windows, in seconds",
+        "native",
+        errors=(401,),
+        ok_schema="Windows",
+    ),
+    Operation(
+        "put",
+        "/api/v1/windows/{type}",
+        "Set the conversion window of a message type",
+        "native",
+        "WindowIn",
+        errors=(401, 404, 413, 415, 422),
+        ok_schema="Windows",
+    ),
+    Operation(
+        "delete",
+        "/api/v1/windows/{type}",
+        "Reset a message type's window to the default",
+        "native",
+        errors=(401, 404),
+        ok_schema="Windows",
+    ),
+    Operation(
+        "post",
+        plivo.SEND_PATH,
+        "Plivo: send a message (trackable) to one or more destinations (dst joined by <)",
+        "plivo",
+        "PlivoMessageIn",
+        202,
+        _PLIVO_ERRORS,
+        "basic",
+        aliases=plivo.SEND_ALIASES,
+        error="PlivoError",
+        ok_schema="PlivoMessageQueued",
+    ),
+    Operation(
+        "post",
+        plivo.CONVERSION_PATH,
+        "Plivo: report a conversion (Conversion Feedback API)",
+        "plivo",
+        "PlivoConversionIn",
+        200,
+        _PLIVO_ERRORS,
+        "basic",
+        aliases=plivo.CONVERSION_ALIASES,
+        error="PlivoError",
+        ok_schema="PlivoConversionRecorded",
+    ),
+    Operation(
+        "post",
+        "/sms/json",
+        "Vonage: send an SMS (HTTP 200; a non-zero status in the body is an error; 429 with "
+        "status 1 when throttled)",
+        "vonage",
+        ok=200,
+        errors=(),
+        ok_schema="VonageSmsResponse",
+        security="vonage",
+        query=_VONAGE_SEND_QUERY,
+        body_media="application/x-www-form-urlencoded",
+    ),
+    *(
+        Operation(
+            "post",
+            f"/conversions/{channel}",
+            f"Vonage: report a conversion of an {channel.upper()} message (Conversion API)",
+            "vonage",
+            ok=200,
+            errors=(401, 402, 413, 415, 420, 423, 503),
+            security="vonage",
+            query=_VONAGE_CONVERSION_QUERY,
+            error="VonageError",
+            body_media="application/x-www-form-urlencoded",
+            ok_media="text/plain",
+        )
+        for channel in ("sms", "voice")
+    ),
+    *(
+        Operation(
+            "post",
+            path,
+            f"Bird: create a {kind} message conversion",
+            "bird",
+            "BirdConversionIn",
+            204,
+            (401, 403, 404, 413, 422, 503),
+            "accessKey",
+            error="BirdError",
+        )
+        for kind, path in (("channel", bird.CHANNEL_PATH), ("navigator", bird.NAVIGATOR_PATH))
+    ),
+    Operation(
+        "get", "/healthz", "Liveness: the process answers", "operations", errors=(), security=None
+    ),
+    Operation(
+        "get",
+        "/readyz",
+        "Readiness: the database answers",
+        "operations",
+        errors=(503,),
+        security=None,
+    ),
+    Operation("get", "/metrics", "Prometheus metrics", "operations", errors=(), security=None),
+    Operation("get", "/openapi.json", "This document", "operations", errors=(), security=None),
+    Operation(
+        "get", "/docs", "Human-readable API reference", "operations", errors=(), security=None
+    ),
+)

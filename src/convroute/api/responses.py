@@ -1,0 +1,171 @@
+"""JSON Schemas of the success bodies, for the OpenAPI document. The endpoints build their
+bodies as plain mappings; these say what they hold, and the API fuzzer (tests/api/
+test_fuzz.py, ``make fuzz``) checks every answer it provokes against them, so a body that
+drifts from its schema fails the suite."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from convroute.domain.statuses import ConversionStatus, Dialect, DlrStatus, MessageType
+
+STRING: dict[str, Any] = {"type": "string"}
+NULLABLE_STRING: dict[str, Any] = {"type": ["string", "null"]}
+TIME: dict[str, Any] = {"type": "string", "format": "date-time"}
+NULLABLE_TIME: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
+NUMBER: dict[str, Any] = {"type": "number"}
+NULLABLE_NUMBER: dict[str, Any] = {"type": ["number", "null"]}
+BOOLEAN: dict[str, Any] = {"type": "boolean"}
+INTEGER: dict[str, Any] = {"type": "integer"}
+
+
+def obj(required: dict[str, Any], optional: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An object with these required properties (and optional ones); others are allowed."""
+    return {
+        "type": "object",
+        "required": sorted(required),
+        "properties": {**required, **(optional or {})},
+    }
+
+
+def array(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
+
+
+def enum(values: type) -> dict[str, Any]:
+    return {"type": "string", "enum": [v.value for v in values]}  # type: ignore[attr-defined]
+
+
+def ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_ROUTE_REF = obj({"id": STRING, "name": STRING})
+_DESTINATION = obj({"country": STRING, "network": NULLABLE_STRING, "price": NUMBER})
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "MessageSent": obj(
+        {
+            "id": {"type": "string", "format": "uuid"},
+            "route": _ROUTE_REF,
+            "price": NUMBER,
+            "country": STRING,
+            "network": NULLABLE_STRING,
+            "sent_at": TIME,
+        }
+    ),
+    "ConversionRecorded": obj(
+        {
+            "id": STRING,
+            "message_id": STRING,
+            "status": enum(ConversionStatus),
+            "duplicate": BOOLEAN,
+        }
+    ),
+    "DlrRecorded": obj({"id": STRING, "message_id": STRING, "status": enum(DlrStatus)}),
+    "Message": obj(
+        {
+            "id": STRING,
+            "src": STRING,
+            "dst": STRING,
+            "country": STRING,
+            "type": enum(MessageType),
+            "trackable": BOOLEAN,
+            "sent_at": TIME,
+            "status": {"type": ["string", "null"]},
+            "final": BOOLEAN,
+            "conversions": array(obj({"id": STRING, "status": STRING, "timestamp": TIME})),
+            "dlrs": array(obj({"id": STRING, "status": STRING, "timestamp": TIME})),
+        },
+        {"window_closes_at": NULLABLE_TIME, "route": {"type": ["object", "null"]}},
+    ),
+    "ConversionStats": obj(
+        {
+            "group_by": array(STRING),
+            "from": NULLABLE_TIME,
+            "to": NULLABLE_TIME,
+            "groups": array({"type": "object"}),
+        }
+    ),
+    "Windows": {"type": "object", "additionalProperties": INTEGER},
+    "Whoami": obj({"account_id": STRING, "credential_id": STRING, "traffic_class": STRING}),
+    "Route": obj(
+        {
+            "id": STRING,
+            "name": STRING,
+            "enabled": BOOLEAN,
+            "connector": STRING,
+            "config": {"type": "object"},
+            "destinations": array(_DESTINATION),
+            "created_ms": INTEGER,
+        }
+    ),
+    "Routes": obj({"routes": array(ref("Route"))}),
+    "RouteQuality": obj(
+        {
+            "context": {"type": "object"},
+            "policy": STRING,
+            "routes": array(
+                obj({"id": STRING, "name": STRING, "share": NUMBER, "estimate": NUMBER})
+            ),
+            "anomalies": array(obj({"kind": STRING, "active": BOOLEAN, "started_at": TIME})),
+        }
+    ),
+    "Account": obj(
+        {
+            "id": STRING,
+            "name": STRING,
+            "created_at": TIME,
+            "conversions_enabled": BOOLEAN,
+            "rate_limit_per_second": NULLABLE_NUMBER,
+        },
+        {
+            "credentials": array(
+                obj(
+                    {
+                        "id": STRING,
+                        "dialect": enum(Dialect),
+                        "key_id": STRING,
+                        "created_at": TIME,
+                        "revoked_at": NULLABLE_TIME,
+                        "live": BOOLEAN,
+                    }
+                )
+            )
+        },
+    ),
+    "Accounts": obj({"accounts": array(obj({"id": STRING, "name": STRING}))}),
+    "Revoked": obj({"id": STRING, "revoked_at": TIME}),
+    "Rotated": obj(
+        {"credential": obj({"id": STRING}), "old": obj({"id": STRING, "revoked_at": TIME})}
+    ),
+    "PlivoMessageQueued": obj(
+        {"api_id": STRING, "message": STRING, "message_uuid": array(STRING)},
+        {"invalid_number": array(STRING)},
+    ),
+    "PlivoConversionRecorded": obj(
+        {
+            "api_id": STRING,
+            "conversion_uuid": STRING,
+            "message": STRING,
+            "message_uuid": STRING,
+        }
+    ),
+    "VonageSmsResponse": obj(
+        {
+            "message-count": STRING,
+            "messages": array(
+                obj(
+                    {"status": STRING},
+                    {
+                        "to": STRING,
+                        "message-id": STRING,
+                        "message-price": STRING,
+                        "client-ref": STRING,
+                        "error-text": STRING,
+                    },
+                )
+            ),
+        }
+    ),
+}
