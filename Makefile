@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test check bench-ingest bench-setup bench-routing fast sim-speed clean
+.PHONY: run test check fuzz bench-ingest bench-setup bench-routing fast sim-speed clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ check: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+
+## The API fuzzer (schemathesis over /openapi.json, every dialect) at 200 cases an operation.
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=200 $(BIN)/pytest tests/api/test_fuzz.py -s -p no:cacheprovider
 
 ## Durable-ingest benchmark against a server it starts itself (see docs/benchmarks.md).
 bench-ingest: $(STAMP)
