@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -86,6 +87,10 @@ class Api:
         return message_id
 
 
+ADMIN = "operator-token-0123456789"
+"""The operator token the ``admin`` fixture configures."""
+
+
 def make_api(c: Container) -> Iterator[Api]:
     add_route(c, "cheap", 0.02)
     acme, other = add_account(c, "acme"), add_account(c, "other")
@@ -102,3 +107,10 @@ def api(sqlite_container: Container) -> Iterator[Api]:
 def api_any(container: Container) -> Iterator[Api]:
     """The same, on every backend."""
     yield from make_api(container)
+
+
+@pytest.fixture
+def admin(api: Api) -> Api:
+    """The app with the operator's token ``ADMIN`` configured."""
+    api.container.settings = dataclasses.replace(api.container.settings, admin_token=ADMIN)
+    return api

@@ -19,16 +19,9 @@ from convroute.bootstrap import bootstrap
 from convroute.cli import main
 from convroute.config import Settings
 from convroute.domain.statuses import Dialect
-from tests.api.conftest import Api
+from tests.api.conftest import ADMIN, Api
 
-ADMIN = "operator-token-0123456789"
 H = {"Authorization": f"Bearer {ADMIN}"}
-
-
-@pytest.fixture
-def operator(api: Api) -> Api:
-    api.container.settings = dataclasses.replace(api.container.settings, admin_token=ADMIN)
-    return api
 
 
 @pytest.fixture
@@ -50,9 +43,9 @@ def _whoami(client: TestClient, token: str) -> int:
 
 
 def test_a_revoked_credential_is_refused_at_once_on_every_instance(
-    operator: Api, second: TestClient
+    admin: Api, second: TestClient
 ) -> None:
-    api = operator
+    api = admin
     token = api.shown("native")["token"]
     assert _whoami(api.client, token) == 200
     assert _whoami(second, token) == 200  # now cached there too
@@ -72,9 +65,9 @@ def test_a_revoked_credential_is_refused_at_once_on_every_instance(
 
 
 def test_another_accounts_credential_cannot_be_revoked_through_this_account(
-    operator: Api,
+    admin: Api,
 ) -> None:
-    api = operator
+    api = admin
     theirs = api.other.issued[Dialect.NATIVE].credential.id
     r = api.client.post(f"/api/v1/accounts/acme/credentials/{theirs}/revoke", headers=H)
     assert r.status_code == 404
@@ -90,8 +83,8 @@ def _plivo_send(api: Api, auth_id: str, token: str) -> int:
     ).status_code
 
 
-def test_rotation_keeps_the_old_credential_for_the_overlap_then_stops_it(operator: Api) -> None:
-    api = operator
+def test_rotation_keeps_the_old_credential_for_the_overlap_then_stops_it(admin: Api) -> None:
+    api = admin
     old_id, old_token = api.plivo_auth()
     cid = _credential_id(api, Dialect.PLIVO)
     r = api.client.post(
@@ -114,8 +107,8 @@ def test_rotation_keeps_the_old_credential_for_the_overlap_then_stops_it(operato
 
 
 @pytest.mark.parametrize("overlap", [-1, 31 * 86400, "soon"])
-def test_a_bad_overlap_is_refused_and_issues_nothing(operator: Api, overlap: object) -> None:
-    api = operator
+def test_a_bad_overlap_is_refused_and_issues_nothing(admin: Api, overlap: object) -> None:
+    api = admin
     cid = _credential_id(api, Dialect.VONAGE)
     before = len(api.client.get("/api/v1/accounts/acme", headers=H).json()["credentials"])
     r = api.client.post(

@@ -4,7 +4,6 @@ for which keys exist, replays. Each is the dialect's own 4xx and changes nothing
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 
@@ -13,9 +12,8 @@ from httpx import Response
 
 from convroute.domain.models import SignatureMethod
 from convroute.domain.signatures import sign
-from tests.api.conftest import Api
+from tests.api.conftest import ADMIN, Api
 
-ADMIN = "operator-token-0123456789"
 JSON = {"Content-Type": "application/json"}
 
 Post = Callable[[Api, str, bytes], Response]
@@ -97,9 +95,8 @@ NESTED_FIELD = {  # a free-form object field, where one exists
 
 
 @pytest.fixture
-def hostile(api: Api) -> Api:
-    api.container.settings = dataclasses.replace(api.container.settings, admin_token=ADMIN)
-    return api
+def hostile(admin: Api) -> Api:
+    return admin
 
 
 def _refused(api: Api, post: Post, body: bytes, status: int) -> Response:

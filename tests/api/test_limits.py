@@ -13,18 +13,15 @@ from httpx import Response
 
 from convroute.domain.models import SignatureMethod
 from convroute.domain.signatures import sign
-from tests.api.conftest import Api
+from tests.api.conftest import ADMIN, Api
 
-ADMIN = "operator-token-0123456789"
 FROZEN = 1_800_000_000_000  # the limiter's clock stands still: no window ends mid-test
 
 
 @pytest.fixture
-def limited(api: Api) -> Api:
-    c = api.container
-    c.settings = dataclasses.replace(c.settings, admin_token=ADMIN)
-    c.limiter.clock = lambda: FROZEN
-    return api
+def limited(admin: Api) -> Api:
+    admin.container.limiter.clock = lambda: FROZEN
+    return admin
 
 
 def _set_limits(api: Api, **changes: int | float) -> None:
@@ -176,3 +173,13 @@ def test_a_bad_rate_is_refused(limited: Api, rate: object) -> None:
     )
     assert r.status_code == 422, r.text
     assert limited.container.store.account_by_name("acme").rate_limit_per_second is None  # type: ignore[union-attr]
+
+
+def test_metrics_count_what_was_refused(limited: Api) -> None:
+    api = limited
+    _set_limits(api, failures_per_address=1)
+    assert _native(api, "cr_wrong").status_code == 401
+    assert _native(api, "cr_wrong").status_code == 429
+    metrics = api.client.get("/metrics").text
+    assert 'convroute_rate_limited_total{kind="address"} 1' in metrics
+    assert 'convroute_rate_limited_total{kind="account"} 0' in metrics

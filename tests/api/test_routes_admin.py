@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import math
 import random
@@ -12,16 +11,9 @@ import pytest
 
 from convroute.domain.clock import parse_iso8601
 from convroute.routing.policy import Candidate, Context, Outcome, OutcomeKind
-from tests.api.conftest import Api
+from tests.api.conftest import ADMIN, Api
 
-ADMIN = "operator-token-0123456789"
 H = {"Authorization": f"Bearer {ADMIN}"}
-
-
-@pytest.fixture
-def admin(api: Api) -> Api:
-    api.container.settings = dataclasses.replace(api.container.settings, admin_token=ADMIN)
-    return api
 
 
 def new_route(api: Api, **body: Any) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from convroute.domain.commands import (
     SendMessage,
 )
 from convroute.domain.ids import new_id
+from convroute.domain.models import Principal
 from convroute.domain.statuses import ConversionStatus, MessageType
 from convroute.storage import schema as t
 from tests.conftest import SECRET_KEY, add_account, add_route, principal
@@ -54,18 +55,23 @@ def _race(two: tuple[Container, Container], commands: list[object]) -> list[obje
         return list(pool.map(run, range(len(commands))))
 
 
-def test_identical_reports_on_two_instances_are_one_event_and_a_duplicate(
-    two: tuple[Container, Container],
-) -> None:
-    a, _ = two
-    add_route(a, "r", 0.01)
-    who = principal(a, add_account(a))
+def _messages(c: Container) -> Iterator[tuple[Principal, str]]:
+    """An account, then a new message of it each round."""
+    add_route(c, "r", 0.01)
+    who = principal(c, add_account(c))
     for _ in range(ROUNDS):
-        sent = a.committer.execute_sync(
+        sent = c.committer.execute_sync(
             SendMessage(who, "Acme", "+14155552671", "x", MessageType.OTP, True)
         )
         assert isinstance(sent, MessageAccepted)
-        report = RecordConversion(who, sent.message_id, ConversionStatus.CONVERTED, event_ms=1)
+        yield who, sent.message_id
+
+
+def test_identical_reports_on_two_instances_are_one_event_and_a_duplicate(
+    two: tuple[Container, Container],
+) -> None:
+    for who, message_id in _messages(two[0]):
+        report = RecordConversion(who, message_id, ConversionStatus.CONVERTED, event_ms=1)
         outcomes = _race(two, [report, report])
         assert all(isinstance(o, ConversionRecorded) for o in outcomes), outcomes
         assert sorted(o.duplicate for o in outcomes) == [False, True]  # type: ignore[attr-defined]
@@ -76,14 +82,9 @@ def test_one_signature_on_two_instances_is_accepted_once_and_refused_as_a_replay
     two: tuple[Container, Container],
 ) -> None:
     a, _ = two
-    add_route(a, "r", 0.01)
-    who = principal(a, add_account(a))
-    for _ in range(ROUNDS):
-        sent = a.committer.execute_sync(
-            SendMessage(who, "Acme", "+14155552671", "x", MessageType.OTP, True)
-        )
+    for who, message_id in _messages(a):
         nonce = Nonce(new_id(), a.clock() + 300_000)
-        report = RecordConversion(who, sent.message_id, ConversionStatus.CONVERTED, nonce=nonce)
+        report = RecordConversion(who, message_id, ConversionStatus.CONVERTED, nonce=nonce)
         outcomes = _race(two, [report, report])
         kinds = sorted(type(o).__name__ for o in outcomes)
         assert kinds == ["ConversionRecorded", "ReplayError"], outcomes

@@ -87,6 +87,13 @@ async def metrics(request: Request) -> Response:
             f"# TYPE convroute_{name} {kind}",
             f"convroute_{name} {value}",
         ]
+    refused = c.limiter.refused
+    lines += [
+        "# HELP convroute_rate_limited_total Requests refused with 429: a client address or a"
+        " credential id locked after failed authentications, an account past its rate.",
+        "# TYPE convroute_rate_limited_total counter",
+        *(f'convroute_rate_limited_total{{kind="{k}"}} {n}' for k, n in refused.items()),
+    ]
     # per kind only (/metrics asks for no token); which destination and route: the route
     # quality report
     counts = c.router.anomaly_counts()
