@@ -82,6 +82,16 @@ def test_slow_headers_and_bodies_are_cut_and_others_still_served(server: Server)
 
 
 @pytest.mark.slow
+def test_oversized_headers_get_431(server: Server) -> None:
+    sock = _open(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000)
+    answer = _closed_within(sock, 5)
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:100]
+    ok = _open(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Fine: " + b"a" * 8_000 + b"\r\n\r\n")
+    assert b"200 OK" in ok.recv(4096)
+    ok.close()
+
+
+@pytest.mark.slow
 def test_past_the_connection_cap_requests_get_503(server: Server) -> None:
     # connections that sent headers and are reading their body count against the cap
     held = [

@@ -33,6 +33,7 @@ class Settings:
     # its body; open connections (past it: 503); idle time between requests.
     http_header_timeout_seconds: float = 10.0
     http_body_timeout_seconds: float = 30.0
+    http_max_header_bytes: int = 32 * 1024
     max_connections: int = 1000
     http_keep_alive_seconds: int = 5
     # TLS: a PEM certificate (chain) and its key; unset: plain HTTP (e.g. behind a proxy).
@@ -105,6 +106,8 @@ class Settings:
         for name in ("http_header_timeout_seconds", "http_body_timeout_seconds"):
             if not 0 < getattr(self, name) <= 3600:
                 raise ValidationError.field(name, "must be above 0 and at most 3600")
+        if not 1024 <= self.http_max_header_bytes <= 1024 * 1024:
+            raise ValidationError.field("http_max_header_bytes", "must be from 1024 to 1048576")
         if not 1 <= self.max_connections <= 1_000_000:
             raise ValidationError.field("max_connections", "must be from 1 to 1000000")
         if not 1 <= self.http_keep_alive_seconds <= 3600:

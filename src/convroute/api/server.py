@@ -11,7 +11,10 @@ httptools protocol (the smallest change to the server everything else is tested 
 - from a connection's first byte (and each new request's first byte) to its last header:
   ``http_header_timeout_seconds``; past it the server answers 408 and closes;
 - from the last header to the body's last byte: ``http_body_timeout_seconds``; past it the
-  connection is closed (the endpoint reading it gets a disconnect, and answers nothing).
+  connection is closed (the endpoint reading it gets a disconnect, and answers nothing);
+
+and one bound of size: a request line and headers of more than ``http_max_header_bytes``
+get 431 and a close (httptools itself buffers a header of any length).
 
 The deadlines are read from ``CONVROUTE_*`` in each worker process, where uvicorn builds the
 protocol; ``serve`` puts the settings there first.
@@ -30,9 +33,13 @@ from convroute.config import Settings
 
 
 @functools.cache
-def _deadlines() -> tuple[float, float]:
+def _bounds() -> tuple[float, float, int]:
     settings = Settings.from_env()
-    return settings.http_header_timeout_seconds, settings.http_body_timeout_seconds
+    return (
+        settings.http_header_timeout_seconds,
+        settings.http_body_timeout_seconds,
+        settings.http_max_header_bytes,
+    )
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -40,6 +47,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     _deadline: asyncio.TimerHandle | None = None
     _reading_headers = False
+    _header_bytes = 0
+
+    def data_received(self, data: bytes) -> None:
+        if self._reading_headers:
+            self._header_bytes += len(data)
+            if self._header_bytes > _bounds()[2]:
+                self._refuse(b"431 Request Header Fields Too Large", b"the headers are too large")
+                return
+        super().data_received(data)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -56,15 +72,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         self._reading_headers = False
-        self._arm(_deadlines()[1], self._body_timed_out)
+        self._arm(_bounds()[1], self._body_timed_out)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._disarm()
 
     def _arm_headers(self) -> None:
-        self._reading_headers = True
-        self._arm(_deadlines()[0], self._headers_timed_out)
+        self._reading_headers, self._header_bytes = True, 0
+        self._arm(_bounds()[0], self._headers_timed_out)
 
     def _arm(self, seconds: float, callback: Any) -> None:
         self._disarm()
@@ -77,12 +93,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _headers_timed_out(self) -> None:
         self._deadline = None
-        if self.transport.is_closing() or not self._reading_headers:
-            return
+        if not self.transport.is_closing() and self._reading_headers:
+            self._refuse(b"408 Request Timeout", b"the request headers did not arrive in time")
+
+    def _refuse(self, status: bytes, text: bytes) -> None:
+        self._disarm()
+        self._reading_headers = False
         self.transport.write(
-            b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
-            b"connection: close\r\ncontent-length: 45\r\n\r\n"
-            b"the request headers did not arrive in time\r\n\r\n"
+            b"HTTP/1.1 " + status + b"\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            b"connection: close\r\ncontent-length: " + str(len(text)).encode() + b"\r\n\r\n" + text
         )
         self.transport.close()
 
@@ -96,7 +115,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's settings for ``settings``: the bounded protocol, the connection cap, the
     keep-alive wait, TLS, and whom to trust for forwarded headers."""
     os.environ.update(settings.to_env())  # the protocol reads its deadlines here, per worker
-    _deadlines.cache_clear()
+    _bounds.cache_clear()
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
