@@ -11,8 +11,9 @@ from convroute.config import Settings
 from convroute.connectors.dispatch import Dispatcher
 from convroute.domain.clock import Clock, system_clock
 from convroute.domain.errors import ValidationError
+from convroute.routing.base import Goal, Objective
 from convroute.routing.delay import ConversionDelay
-from convroute.routing.policies import Goal, Objective, make_policy, set_pace
+from convroute.routing.policies import make_policy
 from convroute.services.auth import Authenticator
 from convroute.services.follower import LogFollower
 from convroute.services.messaging import handle_batch
@@ -115,6 +116,11 @@ def live_router(settings: Settings) -> LiveRouter:
     policy = make_policy(settings.routing_policy, delay, objective)
     watch = anomaly_watch(policy, delay)
     if settings.routing_pace != 1.0:
-        set_pace(policy, settings.routing_pace)
+        policy.set_pace(settings.routing_pace)
         watch.set_pace(settings.routing_pace)
-    return LiveRouter(policy, random.Random(settings.routing_seed), watch=watch)
+    return LiveRouter(
+        policy,
+        random.Random(settings.routing_seed),
+        watch=watch,
+        look_every_ms=watch.check_every_ms,
+    )

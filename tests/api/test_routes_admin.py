@@ -232,7 +232,7 @@ def _feed(
             receipt = Outcome(f"m{t}", OutcomeKind.DLR_DELIVERED, now + 5000)
             heapq.heappush(due, (now + 5000, t, receipt))
         if t % 10 == 0:
-            policy.probabilities(context, candidates, now)
+            policy.advance(context, candidates, now)
             watch.tick(context, routes, now)
     return start
 

@@ -10,10 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from convroute.routing.base import Basis
 from convroute.routing.changes import History, Row, Slice, bernoulli_kl, change_point
+from convroute.routing.convroute_policy import ConvroutePolicy
 from convroute.routing.delay import ConversionDelay
 from convroute.routing.estimates import Ledger
-from convroute.routing.policies import Adaptive, Basis
 from convroute.routing.policy import Candidate, Context, Outcome, OutcomeKind
 
 CTX = Context("GB", None, "otp")
@@ -247,7 +248,9 @@ def test_the_history_is_kept_only_from_the_first_decision() -> None:
         ledger.keep_history()
 
 
-def _drive(policy: Adaptive, rates: dict[str, float], start: int, steps: int, seed: int) -> None:
+def _drive(
+    policy: ConvroutePolicy, rates: dict[str, float], start: int, steps: int, seed: int
+) -> None:
     """One message a second, converting (or not) at once."""
     rng = random.Random(seed)
     routes = [Candidate(r, 0.0) for r in rates]
@@ -261,7 +264,7 @@ def _drive(policy: Adaptive, rates: dict[str, float], start: int, steps: int, se
 @pytest.mark.parametrize("seed", range(3))
 def test_the_default_restarts_only_the_route_that_changed(seed: int) -> None:
     at_once = ConversionDelay(1e-3, 1e-3, 0.0)  # no conversion delay
-    policy = Adaptive(Ledger(at_once, also_tau_s=(200.0,)))
+    policy = ConvroutePolicy(Ledger(at_once, also_tau_s=(200.0,)))
     _drive(policy, {"a": 0.9, "b": 0.5}, 0, 1500, seed)
     _drive(policy, {"a": 0.1, "b": 0.5}, 1500, 120, seed)
     routes = [Candidate("a", 0.0), Candidate("b", 0.0)]
@@ -277,5 +280,5 @@ def test_the_default_restarts_only_the_route_that_changed(seed: int) -> None:
 
 
 def test_without_the_test_the_default_keeps_no_history() -> None:
-    policy = Adaptive(Ledger(also_tau_s=(200.0,)), delta=None)
+    policy = ConvroutePolicy(Ledger(also_tau_s=(200.0,)), delta=None)
     assert policy.ledger.history is None

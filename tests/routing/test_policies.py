@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from convroute.routing.base import Goal, Objective
 from convroute.routing.delay import ConversionDelay
 from convroute.routing.estimates import Ledger
-from convroute.routing.policies import POLICIES, Goal, Objective, make_policy
+from convroute.routing.policies import POLICIES, make_policy
 from convroute.routing.policy import Candidate, Context, Outcome, OutcomeKind
 
 CTX = Context("GB", None, "otp")

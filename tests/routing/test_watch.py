@@ -14,7 +14,7 @@ from convroute.routing.anomalies import (
     RECEIPTS_DIVERGE,
     Anomaly,
 )
-from convroute.routing.policies import Adaptive
+from convroute.routing.convroute_policy import ConvroutePolicy
 from convroute.routing.watch import AnomalyWatch
 from tests.routing.test_anomalies import GB, RATES, drive, pumping
 
@@ -108,7 +108,7 @@ def test_tick_checks_a_destination_at_most_every_interval() -> None:
 
 
 def test_beside_the_default_policy_it_reads_the_policy_s_ledger_and_pumping_watch() -> None:
-    policy = Adaptive()
+    policy = ConvroutePolicy()
     assert policy.watch is not None
     watch = AnomalyWatch(pumping=policy.watch)
     assert watch.ledger is policy.ledger

@@ -261,8 +261,8 @@ def test_a_late_report_corrects_the_window_close(seeded: Container) -> None:
 
 
 def test_every_basis_of_an_estimate_has_words_for_operators() -> None:
+    from convroute.routing.base import Basis, View
     from convroute.routing.estimates import Estimate
-    from convroute.routing.policies import Basis, View
     from convroute.services.router import _reason
 
     estimate = Estimate(0.8, 100.0, None, 100.0)

@@ -9,8 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from convroute.cli import main
+from convroute.routing.convroute_policy import FAST_TAU_S, ConvroutePolicy
 from convroute.routing.estimates import Ledger
-from convroute.routing.policies import FAST_TAU_S, Adaptive, make_policy
+from convroute.routing.policies import make_policy
 from convroute.sim.run import ORACLE, delay_of, simulate
 from convroute.sim.scenario import Scenario, parse
 
@@ -228,7 +229,7 @@ def test_the_default_policy_holds_its_route_through_pumping() -> None:
     for seed in (1, 2):
         watching = make_policy("convroute", delay_of(s))
         held = simulate(s, watching, seed)
-        assert isinstance(watching, Adaptive)
+        assert isinstance(watching, ConvroutePolicy)
         assert watching.watch is not None
         (episode,) = watching.watch.anomalies
         assert 3_000_000 <= episode.started_ms <= 3_600_000
@@ -236,7 +237,7 @@ def test_the_default_policy_holds_its_route_through_pumping() -> None:
         assert [i for i in held.switch_at if 3000 <= i < 6000] == []
         # the same policy without its watch follows the dip from route to route
         blind = simulate(
-            s, Adaptive(Ledger(delay_of(s), also_tau_s=(FAST_TAU_S,)), watch=False), seed
+            s, ConvroutePolicy(Ledger(delay_of(s), also_tau_s=(FAST_TAU_S,)), watch=False), seed
         )
         assert len([i for i in blind.switch_at if 3000 <= i < 6000]) >= 5
         assert held.regret < blind.regret

@@ -138,6 +138,7 @@ class History:
         start_ms: float,
         now_ms: int,
         delay: ConversionDelay,
+        pure: bool = False,
     ) -> list[Row]:
         """A ``Row`` (slice start, exposure, conversions) per slice of ``key`` from
         ``start_ms`` (and within the horizon) to now, oldest first; a decision's exposure is
@@ -146,12 +147,15 @@ class History:
 
         The rows of slices that ended a window ago (settled: every decision in them has
         exposure 1) are kept between calls and extended, so a call builds only the rows of
-        the slices still converting."""
+        the slices still converting. A ``pure`` read (an operator's, at any time) drops and
+        keeps nothing: it builds every row afresh."""
         slices = self.slices.get(key)
         if not slices:
             return []
         width = self.slice_ms
         oldest = int((now_ms - self.horizon_ms) // width)
+        if pure:
+            return self._fresh_rows(key, slices, oldest, start_ms, now_ms, delay)
         while slices:  # drop what is past the horizon (slices come in time order, mostly)
             first = next(iter(slices))
             if first >= oldest:
@@ -181,6 +185,31 @@ class History:
             start = index * width
             age = now_ms - (start + cell.offset_ms / cell.sent)
             out.append(Row(start, cell.sent * delay.exposure_at(age), cell.converted))
+        return out
+
+    def _fresh_rows(
+        self,
+        key: Key,
+        slices: dict[int, Slice],
+        oldest: int,
+        start_ms: float,
+        now_ms: int,
+        delay: ConversionDelay,
+    ) -> list[Row]:
+        width = self.slice_ms
+        settled = int((now_ms - delay.window_s * 1000.0) // width - 1)
+        begin = max(oldest, int(start_ms // width))
+        out = []
+        for index in sorted(i for i in slices if begin <= i <= self._latest[key]):
+            cell = slices[index]
+            if cell.sent <= 0.5:
+                continue
+            start = index * width
+            if index <= settled:
+                out.append(Row(start, cell.sent, cell.converted))
+            else:
+                age = now_ms - (start + cell.offset_ms / cell.sent)
+                out.append(Row(start, cell.sent * delay.exposure_at(age), cell.converted))
         return out
 
     def _build(self, slices: dict[int, Slice], oldest: int, settled: int) -> _Settled:

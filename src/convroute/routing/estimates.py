@@ -526,6 +526,39 @@ class Ledger:
             for segment in range(last + 1):
                 cursors[segment] -= done
 
+    def _ahead(self, now_ms: int) -> dict[int, float]:
+        """What ``_advance(now_ms)`` would add to each arm's exposure (by ``id``), without
+        moving anything: every open decision whose age leaves a segment by ``now_ms`` adds
+        that move, and one that leaves the last segment settles (exposure 1)."""
+        out: dict[int, float] = {}
+        pending, cursors, leave_at = self._pending, self._cursors, self._leave_at
+        n, last = len(pending), len(cursors) - 1
+        origin, epoch = self._origin_ms or 0, self._epoch
+        rel_now = float(now_ms - origin)
+        alpha_last, beta_last = self._alpha[last], self._beta[last]
+        for segment in range(last + 1):
+            limit = now_ms - leave_at[segment]
+            d_alpha, d_beta = self._moves[segment] if segment < last else (0.0, 0.0)
+            i = cursors[segment]
+            while i < n:
+                record = pending[i]
+                sent = record.sent_ms
+                if sent > limit:
+                    break
+                i += 1
+                if not record.open:
+                    continue
+                if record.epoch != epoch:
+                    self._weights_of(record)
+                age = rel_now - float(sent - origin)
+                if segment == last:
+                    per_weight = 1.0 - (alpha_last + beta_last * age)
+                else:
+                    per_weight = d_alpha + d_beta * age
+                for arm, w in zip(record.arms, record.weights):  # noqa: B905 (same length)
+                    out[id(arm)] = out.get(id(arm), 0.0) + w * per_weight
+        return out
+
     def _pending_exposure(self, arm: Arm, now_ms: int) -> float:
         if now_ms >= self._advanced_ms:
             if now_ms > self._advanced_ms:
@@ -534,10 +567,10 @@ class Ledger:
         return self._exact_pending(arm, now_ms)
 
     def _exact_pending(self, arm: Arm, now_ms: int) -> float:
-        # a read in the past (never in a simulation): the exact sum over the arm's open
-        # decisions, changing nothing
+        # a read in the past (never in a simulation), or a read that must not advance: the
+        # exact sum over the arm's open decisions (all in ``_pending``), changing nothing
         total = 0.0
-        for record in self.records.values():
+        for record in self._pending[self._cursors[-1] :]:
             if not record.open:
                 continue
             for k, candidate in enumerate(record.arms):
@@ -548,13 +581,16 @@ class Ledger:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def since(self, context: Context, route_id: str, start_ms: float, now_ms: int) -> list[Row]:
+    def since(
+        self, context: Context, route_id: str, start_ms: float, now_ms: int, pure: bool = False
+    ) -> list[Row]:
         """The route's history in ``context`` from ``start_ms`` (within the history's
         horizon): a ``Row`` (slice start, exposure, conversions) per slice, oldest first, without
-        forgetting; empty if no history is kept."""
+        forgetting; empty if no history is kept. ``pure``: a read that keeps nothing (see
+        ``History.rows``)."""
         if self.history is None:
             return []
-        return self.history.rows((context, route_id), start_ms, now_ms, self.delay)
+        return self.history.rows((context, route_id), start_ms, now_ms, self.delay, pure)
 
     def settled_since(
         self, context: Context, route_id: str, start_ms: float, now_ms: int
@@ -575,11 +611,16 @@ class Ledger:
         return self.estimates(context, [route_id], now_ms)[0]
 
     def estimates(
-        self, context: Context, route_ids: list[str], now_ms: int, memory: int = 0
+        self,
+        context: Context,
+        route_ids: list[str],
+        now_ms: int,
+        memory: int = 0,
+        advance: bool = True,
     ) -> list[Estimate]:
         """The routes' estimates in ``context`` at ``now_ms`` (the time-dependent work once),
         with a sparse route's borrowed from the wider levels (``borrowing``)."""
-        own = self.own(context, route_ids, now_ms, memory)
+        own = self.own(context, route_ids, now_ms, memory, advance)
         return self.borrowing(context, route_ids, own, now_ms, memory)
 
     def borrowing(
@@ -626,11 +667,16 @@ class Ledger:
         return None
 
     def own(
-        self, context: Context, route_ids: list[str], now_ms: int, memory: int = 0
+        self,
+        context: Context,
+        route_ids: list[str],
+        now_ms: int,
+        memory: int = 0,
+        advance: bool = True,
     ) -> list[Estimate]:
         """The routes' estimates from this context's evidence alone (no borrowing), in one of
         the memories (0: ``tau_s``; 1, 2…: ``also_tau_s``)."""
-        return self.own_all(context, route_ids, now_ms, (memory,))[0]
+        return self.own_all(context, route_ids, now_ms, (memory,), advance)[0]
 
     def own_all(
         self,
@@ -638,11 +684,19 @@ class Ledger:
         route_ids: list[str],
         now_ms: int,
         memories: tuple[int, ...] | None = None,
+        advance: bool = True,
     ) -> list[list[Estimate]]:
-        """``own`` in each of ``memories`` (default: all), the shared work done once."""
+        """``own`` in each of ``memories`` (default: all), the shared work done once. A read
+        later than the last moves the decisions' ages on to ``now_ms`` (time passes), unless
+        ``advance`` is off (an operator's read): then what that move would add is summed on
+        the side (``_ahead``) and nothing changes."""
         current = now_ms >= self._advanced_ms
+        ahead: dict[int, float] | None = None
         if now_ms > self._advanced_ms:
-            self._advance(now_ms)
+            if advance:
+                self._advance(now_ms)
+            else:
+                ahead = self._ahead(now_ms)
         rel_now = self._rel(now_ms)
         a, b = self.prior
         unknown = Estimate(a / (a + b), 0.0, None, 0.0)
@@ -659,6 +713,8 @@ class Ledger:
                     continue
                 if current:
                     pending = arm.lin_a + rel_now * arm.lin_b - arm.lin_c
+                    if ahead is not None:
+                        pending += ahead.get(id(arm), 0.0)
                     if pending < 0.0:  # rounding in the running sums
                         pending = 0.0
                 else:

@@ -31,13 +31,16 @@ class LogFollower:
         self._thread: threading.Thread | None = None
 
     def catch_up(self, now_ms: int | None = None) -> int:
-        """Read what the log gained and apply it; how many entries were read. The first read
-        (the rebuild) is replayed in time order over its last hour (``LiveRouter.replay``)."""
-        batch = self.log.poll(self.clock() if now_ms is None else now_ms)
+        """Read what the log gained and apply it, then let the router look at what is due
+        (``LiveRouter.advance``); how many entries were read. The first read (the rebuild) is
+        replayed in time order over its last hour (``LiveRouter.replay``)."""
+        now = self.clock() if now_ms is None else now_ms
+        batch = self.log.poll(now)
         if self.polls == 0:
             self.router.replay(batch)
         else:
             self.router.apply(batch)
+        self.router.advance(now)
         self.polls += 1
         return len(batch)
 

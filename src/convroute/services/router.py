@@ -24,10 +24,9 @@ from convroute.domain.destinations import Destination
 from convroute.domain.models import Route
 from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType, TrafficClass
 from convroute.routing.anomalies import Anomaly, diverging_receipts
+from convroute.routing.base import Basis, LedgerPolicy, View, draw
 from convroute.routing.delay import ConversionDelay
-from convroute.routing.policies import Basis, LearningPolicy, View, draw
 from convroute.routing.policy import Candidate, Context, Outcome, OutcomeKind
-from convroute.routing.pumping import PumpingWatch
 from convroute.routing.static import Choice, serving
 from convroute.routing.watch import AnomalyWatch
 
@@ -134,27 +133,34 @@ class RouteQuality:
     receipts_diverge: tuple[float, float] | None = None
 
 
-def anomaly_watch(policy: LearningPolicy, delay: ConversionDelay) -> AnomalyWatch:
+def anomaly_watch(policy: LedgerPolicy, delay: ConversionDelay) -> AnomalyWatch:
     """A watch of every anomaly for the traffic ``policy`` routes: on the policy's ledger,
     with its pumping watch, where it keeps one (the default policy does); else on a ledger
     of its own, which the router feeds."""
-    pumping = getattr(policy, "watch", None)
-    if isinstance(pumping, PumpingWatch):
-        return AnomalyWatch(pumping=pumping)
+    if policy.watch is not None:
+        return AnomalyWatch(pumping=policy.watch)
     return AnomalyWatch(delay)
 
 
 @dataclass
 class LiveRouter:
     """The policy, its randomness, the anomaly watch, and a lock: sends choose from the
-    writer thread while the log tailer applies what it read."""
+    writer thread while the log tailer applies what it read.
 
-    policy: LearningPolicy
+    Time passes for the policy and the watch in two places only: a send (``choose``) and the
+    periodic look (``advance``, which the log follower calls after each read). What reads
+    the router for operators (``quality``, ``anomalies``) changes nothing."""
+
+    policy: LedgerPolicy
     rng: random.Random = field(default_factory=random.Random)
     applied: int = 0  # log entries applied so far
-    # anomalies (DESIGN 6) of the traffic it routes: looked at as sends and reports come
+    # anomalies (DESIGN 6) of the traffic it routes: looked at as sends come and periodically
     watch: AnomalyWatch | None = None
+    look_every_ms: float = 10_000.0  # the periodic look's interval per destination
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # the routes each destination used, as the log shows them, and when each is looked at
+    _seen: dict[Context, list[str]] = field(default_factory=dict, repr=False)
+    _next_look: dict[Context, int] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -176,7 +182,7 @@ class LiveRouter:
         served, candidates = _candidates(routes, dest, avoid_route_id)
         context = context_of(dest, message_type, traffic_class)
         with self._lock:
-            probabilities = self.policy.probabilities(context, candidates, now_ms)
+            probabilities = self.policy.advance(context, candidates, now_ms)
             route_id = draw(probabilities, self.rng)
             if self.watch is not None and avoid_route_id is None:  # (a resend: a subset)
                 self.watch.tick(context, [c.route_id for c in candidates], now_ms)
@@ -197,6 +203,7 @@ class LiveRouter:
             policy, watch = self.policy, self.watch
             for d in batch.decisions:
                 context = _context(d)
+                _seen(self._seen, d)
                 policy.record(d.message_id, context, d.route_id, d.sent_ms)
                 if watch is not None:
                     watch.record(d.message_id, context, d.route_id, d.sent_ms)
@@ -261,13 +268,28 @@ class LiveRouter:
                 self._look(routes, int(at))
             at += step_ms
 
+    def advance(self, now_ms: int) -> None:
+        """The periodic look: what a send would make the router do at ``now_ms``, for every
+        destination with traffic that was not looked at for ``look_every_ms`` (the policy's
+        periodic tests and the anomaly watch's look), so anomalies are raised and cleared
+        without waiting for the next send."""
+        with self._lock:
+            due = {
+                context: ids
+                for context, ids in self._seen.items()
+                if now_ms >= self._next_look.get(context, 0)
+            }
+        for context in due:
+            self._next_look[context] = now_ms + int(self.look_every_ms)
+        self._look(due, now_ms)
+
     def _look(self, routes: dict[Context, list[str]], now_ms: int) -> None:
         """What a send to each destination would make the router do at ``now_ms``: the
         policy's periodic tests, then the anomaly watch's look."""
         with self._lock:
             for context, ids in routes.items():
                 candidates = [Candidate(route_id, 0.0) for route_id in ids]
-                self.policy.probabilities(context, candidates, now_ms)
+                self.policy.advance(context, candidates, now_ms)
                 if self.watch is not None:
                     self.watch.tick(context, ids, now_ms)
 
@@ -279,15 +301,14 @@ class LiveRouter:
         traffic_class: TrafficClass,
         now_ms: int,
     ) -> list[RouteQuality]:
-        """Every candidate for ``dest``, as the router sees it now, best share first."""
+        """Every candidate for ``dest``, as the router sees it now, best share first; reads
+        only (the tests and the watch run at sends and at the periodic look)."""
         served, candidates = _candidates(routes, dest, None)
         context = context_of(dest, message_type, traffic_class)
         ids = [c.route_id for c in candidates]
         with self._lock:
             views = self.policy.explain(context, candidates, now_ms)
-            long_term = self.policy.ledger.own(context, ids, now_ms)
-            if self.watch is not None:
-                self.watch.tick(context, ids, now_ms)
+            long_term = self.policy.ledger.own(context, ids, now_ms, advance=False)
         diverging = diverging_receipts(ids, long_term)
         best = max(views, key=lambda v: v.probability)
         out = [

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from convroute.routing.anomalies import PUMPING
 from convroute.routing.delay import ConversionDelay
-from convroute.routing.policies import Failover, Static, make_policy
+from convroute.routing.policies import make_policy
 from convroute.routing.policy import (
     Candidate,
     Context,
@@ -229,15 +229,14 @@ def make(scenario: Scenario, name: str, clock: Callable[[], float]) -> Policy:
     """A policy by name for ``scenario``: its delay model and objective, or the oracle."""
     if name == ORACLE:
         return Oracle(scenario, clock)
-    policy = make_policy(name, delay_of(scenario), scenario.objective)
-    if isinstance(policy, Static | Failover):
-        # "static" is the best route at the start, as an operator would have configured it
-        country = scenario.destinations[0].country
-        policy.preference = sorted(
-            (r.name for r in scenario.routes if r.serves(country)),
-            key=lambda n: -expected_value(scenario, _route(scenario, n), country, 0.0),
-        )
-    return policy
+    # the best route at the start first, as an operator would have configured the static and
+    # failover policies
+    country = scenario.destinations[0].country
+    preference = sorted(
+        (r.name for r in scenario.routes if r.serves(country)),
+        key=lambda n: -expected_value(scenario, _route(scenario, n), country, 0.0),
+    )
+    return make_policy(name, delay_of(scenario), scenario.objective, preference)
 
 
 def delay_of(scenario: Scenario) -> ConversionDelay:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from convroute.routing.policies import Goal, Objective
+from convroute.routing.base import Goal, Objective
 
 
 class ScenarioError(ValueError):

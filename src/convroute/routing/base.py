@@ -1,0 +1,180 @@
+"""What every routing policy shares (DESIGN 5.7): the objective it values routes by, what an
+estimate rests on, the view an operator gets, drawing a route, and ``LedgerPolicy``, the base
+and interface of every named policy (``policies.py`` has the registry).
+
+Lists that hold one item per candidate are paired with ``zip`` without ``strict`` (noqa:
+B905): in a loop or a comprehension, such a zip compiles to a plain indexed loop, where
+``strict=True`` builds a zip object at every decision.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import NamedTuple
+
+from convroute.routing.estimates import Estimate, Ledger
+from convroute.routing.policy import Candidate, Context, Decision, Outcome
+from convroute.routing.pumping import PumpingWatch
+
+
+class Goal(StrEnum):
+    """What an account optimizes."""
+
+    CONVERSIONS = "conversions"  # the most conversions, whatever the price
+    VALUE = "value"  # conversion - lambda * price
+    CHEAPEST_WITHIN = "cheapest-within"  # the cheapest route within epsilon of the best
+
+
+@dataclass(frozen=True, slots=True)
+class Objective:
+    """An account's objective (DESIGN 5.4)."""
+
+    goal: Goal = Goal.CONVERSIONS
+    lam: float = 0.0  # value per currency unit, for Goal.VALUE
+    epsilon: float = 0.02  # tolerated conversion-rate loss, for Goal.CHEAPEST_WITHIN
+
+    def value(self, rate: float, price: float) -> float:
+        """The value of a route converting at ``rate`` for ``price`` per message."""
+        return rate - self.lam * price if self.goal is Goal.VALUE else rate
+
+
+class Basis(StrEnum):
+    """What a route's current estimate rests on."""
+
+    LONG_TERM = "long-term"  # the slow ledger: stable evidence
+    CHANGED = "changed"  # recent evidence departs from the long-term: the route changed
+    SINCE_CHANGE = "since-change"  # a change point was found: only the evidence since then
+    RECEIPTS = "receipts"  # the route's calibrated receipts predict a drop before conversions
+    PUMPING = "before-pumping"  # a pumping episode is raised: the rate from before it
+
+
+class View(NamedTuple):
+    """A candidate as a policy sees it: for operators (``routes quality``)."""
+
+    route_id: str
+    estimate: Estimate
+    basis: Basis
+    value: float  # the estimate valued by the objective
+    optimistic: float  # the optimistic conversion rate exploration is measured by
+    probability: float  # of being chosen now
+
+
+def _one_hot(candidates: list[Candidate], chosen: str) -> dict[str, float]:
+    return {c.route_id: 1.0 if c.route_id == chosen else 0.0 for c in candidates}
+
+
+def _mixed(candidates: list[Candidate], best: str, explore: float) -> dict[str, float]:
+    """(1 - explore) on ``best``, ``explore`` spread uniformly over every candidate."""
+    share = explore / len(candidates)
+    return {c.route_id: share + (1.0 - explore if c.route_id == best else 0.0) for c in candidates}
+
+
+def draw(probabilities: dict[str, float], rng: random.Random) -> str:
+    """A route drawn with the given probabilities (in their order)."""
+    point = rng.random()
+    total = 0.0
+    last = ""
+    for route_id, p in probabilities.items():
+        total += p
+        last = route_id
+        if point < total:
+            return route_id
+    return last  # rounding: the last candidate with any probability
+
+
+class LedgerPolicy:
+    """What every named policy is: a ledger of its decisions and their outcomes, and the
+    interface the service and the simulator use (``policy.py``'s, plus recording decisions
+    read back from a log, explaining, pace and the pumping watch it may keep).
+
+    ``probabilities`` and ``explain`` only read; ``advance`` is where time passes (the
+    periodic tests a policy runs as it goes) and answers the probabilities a decision taken
+    now uses. Sends call it (through ``choose``), and so does the service's periodic look."""
+
+    name = "base"
+    watch: PumpingWatch | None = None  # the pumping watch on this ledger, if it keeps one
+
+    def __init__(self, ledger: Ledger | None = None) -> None:
+        self.ledger = ledger or Ledger()
+
+    def probabilities(
+        self, context: Context, candidates: list[Candidate], now_ms: int
+    ) -> dict[str, float]:
+        """The probability of each candidate now; changes nothing."""
+        return self._probabilities(context, candidates, now_ms, False)
+
+    def advance(
+        self, context: Context, candidates: list[Candidate], now_ms: int
+    ) -> dict[str, float]:
+        """Let time pass to ``now_ms`` for ``context`` (the ledger's ages, a policy's periodic
+        tests), then the probabilities a decision taken now uses."""
+        return self._probabilities(context, candidates, now_ms, True)
+
+    def _probabilities(
+        self, context: Context, candidates: list[Candidate], now_ms: int, step: bool
+    ) -> dict[str, float]:
+        """The probabilities; with ``step``, time may pass first (``advance``)."""
+        raise NotImplementedError
+
+    def set_pace(self, pace: float) -> None:
+        """Run the policy's memories ``pace`` times faster: for traffic played faster than
+        real time (a scenario at ``pace`` x), every time constant divides by ``pace``."""
+        self.ledger.set_pace(pace)
+
+    def choose(
+        self,
+        decision_id: str,
+        context: Context,
+        candidates: list[Candidate],
+        now_ms: int,
+        rng: random.Random,
+    ) -> Decision:
+        probabilities = self.advance(context, candidates, now_ms)
+        route_id = draw(probabilities, rng)
+        self.record(decision_id, context, route_id, now_ms)
+        # Decision(...) without the named tuple's Python constructor: one per message
+        return tuple.__new__(Decision, (decision_id, route_id, probabilities[route_id], self.name))
+
+    def record(self, decision_id: str, context: Context, route_id: str, sent_ms: int) -> None:
+        """Learn that a decision was taken (by this policy, or read back from a log: a service
+        records decisions as it reads them from its event log, its own and other instances')."""
+        if decision_id not in self.ledger.records:
+            self._chosen(context, route_id)
+        self.ledger.record(decision_id, context, route_id, sent_ms)
+
+    def _chosen(self, context: Context, route_id: str) -> None:
+        """Hook for policies with their own state (round-robin)."""
+
+    def observe(self, outcome: Outcome) -> None:
+        self.ledger.observe(outcome)
+
+    def estimates(
+        self, context: Context, candidates: list[Candidate], now_ms: int, step: bool = False
+    ) -> list[Estimate]:
+        """The candidates' ledger estimates; with ``step``, the ledger's ages move on."""
+        ids = [c.route_id for c in candidates]
+        return self.ledger.estimates(context, ids, now_ms, advance=step)
+
+    def explain(self, context: Context, candidates: list[Candidate], now_ms: int) -> list[View]:
+        """What the policy knows and does, per candidate, now; changes nothing."""
+        probabilities = self.probabilities(context, candidates, now_ms)
+        return [
+            View(c.route_id, e, Basis.LONG_TERM, e.mean, e.mean, probabilities[c.route_id])
+            for c, e in zip(candidates, self.estimates(context, candidates, now_ms))  # noqa: B905
+        ]
+
+
+def _preferred(candidates: list[Candidate], preference: list[str]) -> list[Candidate]:
+    """``candidates`` in the order of ``preference`` (those it does not name last, as given)."""
+    if not preference:
+        return candidates
+    rank = {route_id: i for i, route_id in enumerate(preference)}
+    return sorted(candidates, key=lambda c: rank.get(c.route_id, len(rank)))
+
+
+def _best(candidates: list[Candidate], scores: list[float]) -> str:
+    """The highest score; ties go to the earlier candidate (so probabilities are exact)."""
+    best = max(range(len(candidates)), key=lambda i: (scores[i], -i))
+    return candidates[best].route_id
