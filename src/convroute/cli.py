@@ -10,14 +10,15 @@ from typing import Any
 import click
 
 from convroute.accountscli import accounts
-from convroute.bootstrap import bootstrap
+from convroute.bootstrap import Container, bootstrap
 from convroute.cliutil import DB_OPTION, opened
 from convroute.config import Settings
 from convroute.domain.clock import format_iso
 from convroute.domain.errors import ConvrouteError
 from convroute.routescli import routes
-from convroute.services.messaging import close_due_windows
-from convroute.services.retention import Purged, PurgeOld, cutoff, purge_all, purge_old
+from convroute.services.messaging import handle_batch
+from convroute.services.retention import Purged, PurgeOld, cutoff, purge_all
+from convroute.services.sweeps import sweep
 from convroute.simcli import bench, simulate_command
 
 
@@ -118,6 +119,14 @@ def serve(
     )
 
 
+def _write(c: Container, command: Any) -> Any:
+    """One batch command in its own transaction, as the server's writer would run it."""
+    (outcome,) = c.store.write(partial(handle_batch, commands=[command], now_ms=c.clock()))
+    if isinstance(outcome, ConvrouteError):
+        raise outcome
+    return outcome
+
+
 @main.command()
 @DB_OPTION
 def migrate(database_url: str | None) -> None:
@@ -152,14 +161,9 @@ def windows_close(database_url: str | None) -> None:
 
     Example: convroute windows close
     """
-    total = 0
     with opened(database_url) as c:
-        while True:
-            closed = c.store.write(partial(close_due_windows, now_ms=c.clock(), limit=1000))
-            total += closed
-            if closed < 1000:
-                break
-    click.echo(f"closed {total} conversion window(s)")
+        closed, purged = sweep(partial(_write, c))
+    click.echo(f"closed {closed} conversion window(s); forgot {purged} expired nonce(s)")
 
 
 @main.group()
@@ -194,7 +198,7 @@ def retention_purge(days: float | None, batch: int, database_url: str | None) ->
 
         def run(command: PurgeOld) -> Purged:
             nonlocal total
-            done: Purged = c.store.write(partial(purge_old, cmds=[command], now_ms=c.clock()))[0]
+            done: Purged = _write(c, command)
             total += done.messages
             if done.messages:
                 click.echo(f"  {total} messages so far", err=True)

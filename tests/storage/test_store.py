@@ -12,6 +12,7 @@ from convroute.bootstrap import Container
 from convroute.domain.commands import (
     ConversionRecorded,
     MessageAccepted,
+    Nonce,
     RecordConversion,
     RecordDlr,
     SendMessage,
@@ -26,6 +27,7 @@ from convroute.domain.statuses import (
     MessageType,
     TrafficClass,
 )
+from convroute.services import sweeps
 from convroute.services.messaging import close_due_windows, handle_batch
 from convroute.storage import schema as t
 from tests.conftest import add_account, add_route, principal
@@ -291,3 +293,26 @@ def test_group_commit_shares_commits_and_loses_nothing(
     assert count(container, t.conversion_events) == 200
     assert container.committer.commands == 200
     assert container.committer.batches < 200  # concurrent writers shared commits
+
+
+def test_the_sweep_closes_every_due_window_in_batches_and_forgets_expired_nonces(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_route(container, "cheap", 0.02)
+    who = principal(container, add_account(container))
+    t0 = container.clock()
+    for i in range(5):
+        send(container, who, now=t0 + i)
+    fresh, stale = Nonce("fresh", t0 + 10**9), Nonce("stale", t0 + 1)
+    container.store.write(lambda tx: tx.insert_nonces([fresh, stale]))
+    later = t0 + 3_600_000
+
+    def run(command: object) -> object:
+        return container.store.write(lambda tx: handle_batch(tx, [command], later)[0])  # type: ignore[list-item]
+
+    monkeypatch.setattr(sweeps, "WINDOW_BATCH", 2)  # three transactions for five windows
+    assert sweeps.sweep(run) == (5, 1)
+    keys = select(t.used_nonces.c.key)
+    left = container.store.read(lambda conn: set(conn.execute(keys).scalars()))
+    assert left == {"fresh"}
+    assert sweeps.sweep(run) == (0, 0)

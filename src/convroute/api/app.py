@@ -21,8 +21,8 @@ from convroute.api.problems import HttpProblem
 from convroute.bootstrap import Container, bootstrap
 from convroute.config import Settings
 from convroute.domain.errors import ConvrouteError
-from convroute.services.messaging import CloseWindows
-from convroute.services.retention import PurgeOld, cutoff
+from convroute.services.retention import cutoff, purge_all
+from convroute.services.sweeps import sweep
 
 log = logging.getLogger("convroute")
 
@@ -139,14 +139,12 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def sweep_windows(c: Container) -> None:
-    """Close due conversion windows every ``window_sweep_seconds``, through the writer."""
+    """Close due conversion windows and forget expired nonces every
+    ``window_sweep_seconds``, through the writer (``services.sweeps.sweep``)."""
     while True:
         await asyncio.sleep(c.settings.window_sweep_seconds)
         try:
-            while True:
-                done = await c.committer.execute(CloseWindows(limit=1000))
-                if done.closed < 1000:
-                    break
+            await asyncio.to_thread(sweep, c.committer.execute_sync)
         except ConvrouteError as exc:
             log.warning("window sweep failed: %s", exc.message)
 
@@ -159,12 +157,11 @@ async def purge_periodically(c: Container) -> None:
         await asyncio.sleep(settings.retention_sweep_seconds)
         try:
             before = cutoff(c.clock(), settings.retention_days)
-            while True:
-                done = await c.committer.execute(PurgeOld(before, settings.retention_batch))
-                if done.messages:
-                    log.info("retention: %s", done.counts)
-                if done.messages < settings.retention_batch:
-                    break
+            done = await asyncio.to_thread(
+                purge_all, c.committer.execute_sync, before, settings.retention_batch
+            )
+            if done.messages:
+                log.info("retention: %s", done.counts)
         except ConvrouteError as exc:
             log.warning("retention purge failed: %s", exc.message)
 

@@ -51,11 +51,15 @@ MAX_TEXT_LENGTH = 1600  # ten concatenated GSM-7 segments: longer is a client bu
 MAX_SENDER_LENGTH = 20
 
 
+WINDOW_BATCH = 1000
+"""How many due windows one transaction closes (a sweep runs as many as it takes)."""
+
+
 @dataclass(frozen=True, slots=True)
 class CloseWindows:
     """Close up to ``limit`` conversion windows that are due."""
 
-    limit: int = 1000
+    limit: int = WINDOW_BATCH
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +69,20 @@ class WindowsClosed:
     closed: int
 
 
-BatchCommand = Command | CloseWindows | PurgeOld
-Result = MessageAccepted | ConversionRecorded | DlrRecorded | WindowsClosed | Purged
+@dataclass(frozen=True, slots=True)
+class PurgeNonces:
+    """Forget the used signature nonces whose request could no longer be accepted anyway."""
+
+
+@dataclass(frozen=True, slots=True)
+class NoncesPurged:
+    """How many used nonces were forgotten."""
+
+    purged: int
+
+
+BatchCommand = Command | CloseWindows | PurgeNonces | PurgeOld
+Result = MessageAccepted | ConversionRecorded | DlrRecorded | WindowsClosed | NoncesPurged | Purged
 Outcome = Result | ConvrouteError
 
 
@@ -369,7 +385,6 @@ def close_windows(tx: WriteTransaction, cmds: Sequence[CloseWindows], now_ms: in
     """Turn trackable messages whose window closed without a final status into
     ``not_converted`` (an event of source ``window``, timed at the window's close)."""
     limit = max(c.limit for c in cmds)
-    tx.purge_nonces(now_ms)  # the sweep is also when expired replay nonces are forgotten
     due = tx.due_windows(now_ms, limit)
     events = []
     for state in due:
@@ -407,11 +422,18 @@ def _handlers(router: LiveRouter | None) -> tuple[tuple[type, Handler], ...]:
         (RecordDlr, record_dlrs),
         (RecordConversion, record_conversions),
         (CloseWindows, close_windows),
+        (PurgeNonces, purge_nonces),
         (PurgeOld, purge_old),
     )
 
 
-def close_due_windows(tx: WriteTransaction, now_ms: int, limit: int = 1000) -> int:
+def purge_nonces(tx: WriteTransaction, cmds: Sequence[PurgeNonces], now_ms: int) -> list[Outcome]:
+    """Forget the used nonces that expired by ``now_ms`` (once for the whole batch)."""
+    purged = tx.purge_nonces(now_ms)
+    return [NoncesPurged(purged if i == 0 else 0) for i in range(len(cmds))]
+
+
+def close_due_windows(tx: WriteTransaction, now_ms: int, limit: int = WINDOW_BATCH) -> int:
     """Close up to ``limit`` due windows in ``tx``; how many were closed."""
     (done,) = close_windows(tx, [CloseWindows(limit)], now_ms)
     assert isinstance(done, WindowsClosed)

@@ -80,8 +80,8 @@ class WriteTransaction(Protocol):
 
     def insert_nonces(self, nonces: Sequence[Nonce]) -> None: ...
 
-    def purge_nonces(self, now_ms: int) -> None:
-        """Forget nonces that have expired."""
+    def purge_nonces(self, now_ms: int) -> int:
+        """Forget nonces that have expired; how many."""
         ...
 
     def insert_messages(self, messages: Sequence[Message]) -> None: ...

@@ -179,8 +179,9 @@ class SqlTransaction:
         rows = [{"key": n.key, "expires_ms": n.expires_ms} for n in nonces]
         self.conn.execute(insert(t.used_nonces), rows)
 
-    def purge_nonces(self, now_ms: int) -> None:
-        self.conn.execute(delete(t.used_nonces).where(t.used_nonces.c.expires_ms < now_ms))
+    def purge_nonces(self, now_ms: int) -> int:
+        done = self.conn.execute(delete(t.used_nonces).where(t.used_nonces.c.expires_ms < now_ms))
+        return done.rowcount
 
     def insert_messages(self, messages: Sequence[Message]) -> None:
         self.conn.execute(
