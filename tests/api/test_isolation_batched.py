@@ -14,7 +14,7 @@ from httpx import Response
 from sqlalchemy import select, text
 
 from convroute.bootstrap import Container
-from convroute.services.messaging import CloseWindows
+from convroute.services.messaging import PurgeNonces
 from convroute.storage import schema as t
 from tests.api.conftest import Api
 from tests.api.test_isolation import DIALECTS
@@ -33,7 +33,7 @@ def writer_held(c: Container) -> Iterator[Callable[[int], None]]:
     conn.begin()  # on SQLite the writer engine begins with BEGIN IMMEDIATE: the write lock
     if c.store.backend == "postgresql":
         conn.execute(text("LOCK TABLE used_nonces IN ACCESS EXCLUSIVE MODE"))
-    blocker = threading.Thread(target=c.committer.execute_sync, args=(CloseWindows(),))
+    blocker = threading.Thread(target=c.committer.execute_sync, args=(PurgeNonces(),))
     blocker.start()
 
     def wait_queued(n: int) -> None:
