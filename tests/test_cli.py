@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -11,7 +13,7 @@ from click.testing import CliRunner
 from cryptography.fernet import Fernet
 
 from convroute.cli import main
-from convroute.routescli import describe_anomaly
+from convroute.cli.routes import describe_anomaly
 
 
 @pytest.fixture
@@ -176,3 +178,24 @@ def test_the_quality_table_says_each_kind_of_anomaly_in_words() -> None:
     assert said("no_receipts", "c", receipt_share=0.0, messages=212.4) == (
         "c sent receipts for 0 % of its 212 recent messages"
     )
+
+
+def test_every_command_is_offered_by_python_m_convroute_cli() -> None:
+
+    out = subprocess.run(
+        [sys.executable, "-m", "convroute.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for name in main.commands:
+        assert f"  {name} " in out or f"  {name}\n" in out, (name, out)
+
+
+def test_commands_that_only_read_do_not_migrate(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    result = CliRunner().invoke(main, ["routes", "list", "--database-url", url])
+    assert result.exit_code != 0
+    assert "convroute migrate" in result.output
+    invoke("migrate", "--database-url", url)
+    assert "(none)" in invoke("routes", "list", "--database-url", url)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from convroute import demo
 from convroute.bootstrap import bootstrap
+from convroute.cli import demo
 from convroute.config import Settings
 from convroute.domain.statuses import MessageType
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from benchmarks.server import Server
 
-from convroute.against import Credentials, drive
 from convroute.bootstrap import bootstrap
+from convroute.cli.against import Credentials, drive
 from convroute.config import Settings
 from convroute.sim.run import simulate
 from convroute.sim.scenario import load

@@ -29,6 +29,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from convroute.bootstrap import Container
 from convroute.config import Settings
 
 
@@ -129,3 +130,29 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         options["ssl_certfile"] = settings.ssl_certfile
         options["ssl_keyfile"] = settings.ssl_keyfile
     return options
+
+
+def run_server(c: Container) -> None:
+    """Serve ``c``'s app until stopped: in this process with one worker, else in worker
+    processes that each build their own container from the environment."""
+    import uvicorn
+
+    from convroute import logs
+    from convroute.api.app import create_app
+
+    settings = c.settings
+    common: dict[str, Any] = {
+        **uvicorn_options(settings),
+        "log_config": logs.configure(settings.log_level),
+        "access_log": settings.access_log,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 10,
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(c), **common)
+        c.store.close()
+        return
+    c.close()  # the workers build their own from the environment (uvicorn_options set it)
+    uvicorn.run(
+        "convroute.api.app:app_from_environment", factory=True, workers=settings.workers, **common
+    )

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from convroute.cliutil import DB_OPTION, opened, table
+from convroute.cli.util import DB_OPTION, opened, table
 from convroute.domain.errors import ConvrouteError
 from convroute.domain.models import RouteDestination
 from convroute.domain.statuses import MessageType, TrafficClass
@@ -93,7 +93,7 @@ def routes_list(as_json: bool, database_url: str | None) -> None:
 
     Example: convroute routes list
     """
-    with opened(database_url) as c:
+    with opened(database_url, migrate=False) as c:
         found = c.store.routes()
     if as_json:
         click.echo(json.dumps([route_admin.route_json(r) for r in found], indent=2))
@@ -205,7 +205,7 @@ def routes_quality(
 
     Example: convroute routes quality --country GB --type otp
     """
-    with opened(database_url) as c:
+    with opened(database_url, migrate=False) as c:
         dest, kind, klass = quality_query(country, network, message_type, traffic_class)
         c.follower.catch_up()
         report = quality_report(c.store, c.router, c.clock(), dest, kind, klass)

@@ -12,7 +12,7 @@ import click
 
 from convroute.bootstrap import Container, bootstrap
 from convroute.config import Settings
-from convroute.domain.errors import ConvrouteError
+from convroute.domain.errors import ConvrouteError, StorageError
 
 DB_OPTION = click.option(
     "--database-url",
@@ -23,14 +23,20 @@ DB_OPTION = click.option(
 
 
 @contextmanager
-def opened(database_url: str | None, **overrides: Any) -> Iterator[Container]:
-    """A migrated container for one command; errors become CLI errors."""
+def opened(
+    database_url: str | None, migrate: bool = True, **overrides: Any
+) -> Iterator[Container]:
+    """A container for one command, its schema brought up to date first unless the command
+    only reads (``migrate=False``); errors become CLI errors."""
     try:
-        c = bootstrap(Settings.from_env(database_url=database_url, **overrides))
+        c = bootstrap(Settings.from_env(database_url=database_url, **overrides), migrate=migrate)
     except ConvrouteError as exc:
         raise click.ClickException(exc.message) from exc
     try:
         yield c
+    except StorageError as exc:
+        hint = "" if migrate else " (is the database migrated? convroute migrate)"
+        raise click.ClickException(exc.message + hint) from exc
     except ConvrouteError as exc:
         raise click.ClickException(exc.message) from exc
     finally:

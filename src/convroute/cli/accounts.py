@@ -8,7 +8,7 @@ import json
 import click
 
 from convroute.bootstrap import Container
-from convroute.cliutil import DB_OPTION, opened, print_rows
+from convroute.cli.util import DB_OPTION, opened, print_rows
 from convroute.domain.clock import format_iso
 from convroute.domain.models import SignatureMethod
 from convroute.domain.statuses import Dialect, MessageType, TrafficClass
@@ -114,7 +114,7 @@ def accounts_list(as_json: bool, database_url: str | None) -> None:
 
     Example: convroute accounts list
     """
-    with opened(database_url) as c:
+    with opened(database_url, migrate=False) as c:
         rows = c.store.list_accounts()
     print_rows(rows, ["id", "name", "credentials", "conversions_enabled"], as_json)
 
@@ -159,7 +159,7 @@ def accounts_credentials(name: str, as_json: bool, database_url: str | None) -> 
 
     Example: convroute accounts credentials acme
     """
-    with opened(database_url) as c:
+    with opened(database_url, migrate=False) as c:
         rows = c.store.list_credentials(_account_id(c, name))
         now = c.clock()
     for row in rows:

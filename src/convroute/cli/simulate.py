@@ -95,7 +95,7 @@ def simulate_command(
     oracle = simulate(spec, ORACLE, seed)
     click.echo(describe(result, oracle, spec.objective.lam))
     if plot is not None:
-        from convroute.plots import plot_run
+        from convroute.cli.plots import plot_run
 
         try:
             plot_run(result, plot)
@@ -196,7 +196,7 @@ def bench_routing(
     write(out / "routing.md", report)
     click.echo(report)
     try:
-        from convroute.plots import plot_run
+        from convroute.cli.plots import plot_run
 
         for spec in specs.values():
             plot_run(
@@ -219,7 +219,7 @@ def _simulate_against(
     import json
     from collections import Counter
 
-    from convroute.against import Credentials, DriveError, drive
+    from convroute.cli.against import Credentials, DriveError, drive
 
     if credentials is None:
         raise click.UsageError("--against needs --credentials FILE")

@@ -1,0 +1,7 @@
+"""``python -m convroute.cli``: every command, as the ``convroute`` script."""
+
+import sys
+
+from convroute.cli.main import main
+
+sys.exit(main())
