@@ -27,6 +27,8 @@ MODULES = (
     "convroute/routing/policy.py",
     "convroute/routing/delay.py",
     "convroute/routing/changes.py",
+    "convroute/routing/arms.py",
+    "convroute/routing/ledger.py",
     "convroute/routing/estimates.py",
     "convroute/routing/base.py",
     "convroute/routing/baselines.py",

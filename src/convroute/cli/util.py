@@ -23,9 +23,7 @@ DB_OPTION = click.option(
 
 
 @contextmanager
-def opened(
-    database_url: str | None, migrate: bool = True, **overrides: Any
-) -> Iterator[Container]:
+def opened(database_url: str | None, migrate: bool = True, **overrides: Any) -> Iterator[Container]:
     """A container for one command, its schema brought up to date first unless the command
     only reads (``migrate=False``); errors become CLI errors."""
     try:
