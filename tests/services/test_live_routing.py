@@ -19,18 +19,15 @@ from convroute.domain.models import Principal
 from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType, TrafficClass
 from convroute.routing.policy import Context
 from convroute.services.messaging import close_due_windows, handle_batch
-from convroute.services.router import (
-    LiveRouter,
-    LogBatch,
-    LoggedConversion,
-    LoggedDecision,
-    LoggedDlr,
-)
+from convroute.services.ports import LogBatch, LoggedConversion, LoggedDecision, LoggedDlr
+from convroute.services.quality import reason, route_qualities
+from convroute.services.router import LiveRouter
 from convroute.storage import schema as t
 from convroute.storage.tail import SqlEventLog
 from tests.conftest import add_account, add_route, principal
 
 DST = "+447700900123"
+OTP, TWO_FA = MessageType.OTP, TrafficClass.TWO_FA
 T0 = 1_800_000_000_000
 
 
@@ -122,8 +119,8 @@ def test_state_is_a_function_of_the_log(seeded: Container) -> None:
     assert rebuilt.applied == c.router.applied
     dest = parse_destination(DST)
     routes = c.store.routes()
-    ours = c.router.quality(routes, dest, MessageType.OTP, TrafficClass.TWO_FA, now)
-    theirs = rebuilt.quality(routes, dest, MessageType.OTP, TrafficClass.TWO_FA, now)
+    ours = route_qualities(c.router, routes, dest, MessageType.OTP, TrafficClass.TWO_FA, now)
+    theirs = route_qualities(rebuilt, routes, dest, MessageType.OTP, TrafficClass.TWO_FA, now)
     assert [q.route.name for q in ours] == [q.route.name for q in theirs]
     for a, b in zip(ours, theirs, strict=True):
         assert a.estimate == pytest.approx(b.estimate, abs=1e-9)
@@ -139,8 +136,12 @@ def test_other_traffic_does_not_train_otp_routing(seeded: Container) -> None:
     traffic(c, who, "b", {"a": 0.0, "b": 0.9}, 300)
     now = T0 + 300_000
     dest = parse_destination(DST)
-    otp = c.router.quality(c.store.routes(), dest, MessageType.OTP, TrafficClass.TWO_FA, now)
-    other = c.router.quality(c.store.routes(), dest, MessageType.OTP, TrafficClass.OTHER, now)
+    otp = route_qualities(
+        c.router, c.store.routes(), dest, MessageType.OTP, TrafficClass.TWO_FA, now
+    )
+    other = route_qualities(
+        c.router, c.store.routes(), dest, MessageType.OTP, TrafficClass.OTHER, now
+    )
     assert all(q.evidence == 0.0 for q in otp)
     assert sum(q.evidence for q in other) > 50
 
@@ -246,7 +247,9 @@ def test_a_late_report_corrects_the_window_close(seeded: Container) -> None:
     dest = parse_destination(DST)
 
     def estimate(now: int) -> float:
-        (q,) = c.router.quality(c.store.routes(), dest, MessageType.OTP, TrafficClass.TWO_FA, now)
+        (q,) = route_qualities(
+            c.router, c.store.routes(), dest, MessageType.OTP, TrafficClass.TWO_FA, now
+        )
         return q.estimate
 
     closed = estimate(closes_at)
@@ -263,15 +266,14 @@ def test_a_late_report_corrects_the_window_close(seeded: Container) -> None:
 def test_every_basis_of_an_estimate_has_words_for_operators() -> None:
     from convroute.routing.base import Basis, View
     from convroute.routing.estimates import Estimate
-    from convroute.services.router import _reason
 
     estimate = Estimate(0.8, 100.0, None, 100.0)
     best = View("a", estimate, Basis.LONG_TERM, 0.8, 0.85, 0.9)
     for basis in Basis:
         other = View("b", estimate, basis, 0.7, 0.75, 0.1)
-        assert _reason(other, best, "convroute").startswith("explored")
+        assert reason(other, best, "convroute").startswith("explored")
     pumped = View("b", estimate, Basis.PUMPING, 0.7, 0.75, 0.1)
-    assert "pumping" in _reason(pumped, best, "convroute")
+    assert "pumping" in reason(pumped, best, "convroute")
 
 
 def test_beside_a_policy_without_a_pumping_watch_the_router_feeds_a_watch_of_its_own() -> None:

@@ -12,7 +12,8 @@ import threading
 
 from convroute.domain.clock import Clock
 from convroute.domain.errors import ConvrouteError
-from convroute.services.router import EventLog, LiveRouter
+from convroute.services.ports import EventLog
+from convroute.services.router import LiveRouter
 
 log = logging.getLogger("convroute.routing")
 

@@ -17,7 +17,13 @@ from convroute.domain.models import (
     MessageState,
     Route,
 )
-from convroute.domain.statuses import ConversionStatus, Dialect, MessageType
+from convroute.domain.statuses import (
+    ConversionStatus,
+    Dialect,
+    DlrStatus,
+    MessageType,
+    TrafficClass,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,3 +115,59 @@ class CredentialLookup(Protocol):
 
 
 WindowOverrides = Mapping[MessageType, int]
+
+
+# -- the event log, as the live router reads it back --------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedDecision:
+    """A routing decision as the log holds it, with what its context is made of."""
+
+    message_id: str
+    route_id: str
+    country: str
+    network: str | None
+    type: MessageType
+    traffic_class: TrafficClass
+    sent_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedConversion:
+    """A conversion event (a client's report or a window close) as the log holds it."""
+
+    message_id: str
+    status: ConversionStatus
+    event_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedDlr:
+    """A delivery receipt as the log holds it."""
+
+    message_id: str
+    status: DlrStatus
+    event_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class LogBatch:
+    """What the log gained since the last read. Every outcome's decision is in this batch or
+    an earlier one (the store reads outcomes before decisions, so none can be missed)."""
+
+    decisions: Sequence[LoggedDecision] = ()
+    conversions: Sequence[LoggedConversion] = ()
+    dlrs: Sequence[LoggedDlr] = ()
+
+    def __len__(self) -> int:
+        return len(self.decisions) + len(self.conversions) + len(self.dlrs)
+
+
+class EventLog(Protocol):
+    """The event log as the router reads it (the store implements it)."""
+
+    def poll(self, now_ms: int) -> LogBatch:
+        """Everything appended since the previous call (the first call: the last
+        ``horizon`` of the log, enough to rebuild the router's state)."""
+        ...

@@ -3,6 +3,8 @@ destination, beside what the log shows over recent windows (API and CLI share it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from convroute.domain.clock import format_iso
@@ -10,7 +12,9 @@ from convroute.domain.destinations import Destination
 from convroute.domain.errors import ValidationError
 from convroute.domain.models import Route
 from convroute.domain.statuses import MessageType, TrafficClass
-from convroute.services.router import LiveRouter, traffic_of
+from convroute.routing.anomalies import diverging_receipts
+from convroute.routing.base import Basis, View
+from convroute.services.router import LiveRouter, candidates_for, context_of, traffic_of
 from convroute.services.routes import check_destination
 
 
@@ -24,6 +28,79 @@ class RouteReads(Protocol):
     ) -> dict[str, dict[str, dict[str, Any]]]: ...
 
     def networks_seen(self, country: str, since_ms: int) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RouteQuality:
+    """A candidate route as the router sees it now, for operators."""
+
+    route: Route
+    price: float
+    estimate: float  # conversion rate the router believes now (delay-corrected)
+    evidence: float  # effective number of observations behind it, after forgetting
+    basis: Basis
+    value: float  # the estimate valued by the objective (rate - lambda * price)
+    optimistic: float
+    share: float  # probability of being chosen for the next message
+    dlr_rate: float | None
+    reason: str
+    # its receipts say delivered for messages that convert far less than the other routes'
+    # delivered ones: (P(convert | delivered) on it, on the others); None if not
+    receipts_diverge: tuple[float, float] | None = None
+
+
+def route_qualities(
+    router: LiveRouter,
+    routes: Sequence[Route],
+    dest: Destination,
+    message_type: MessageType,
+    traffic_class: TrafficClass,
+    now_ms: int,
+) -> list[RouteQuality]:
+    """Every candidate for ``dest``, as the router sees it now, best share first; reads
+    only (the tests and the watch run at sends and at the periodic look)."""
+    served, candidates = candidates_for(routes, dest, None)
+    context = context_of(dest, message_type, traffic_class)
+    views, long_term = router.read(context, candidates, now_ms)
+    diverging = diverging_receipts([c.route_id for c in candidates], long_term)
+    best = max(views, key=lambda v: v.probability)
+    out = [
+        RouteQuality(
+            route=route,
+            price=price,
+            estimate=v.estimate.mean,
+            evidence=v.estimate.exposure,
+            basis=v.basis,
+            value=v.value,
+            optimistic=v.optimistic,
+            share=v.probability,
+            dlr_rate=v.estimate.dlr_rate,
+            reason=reason(v, best, router.name),
+            receipts_diverge=diverging.get(route.id),
+        )
+        for (price, route), v in zip(served, views, strict=True)
+    ]
+    out.sort(key=lambda q: -q.share)
+    return out
+
+
+def reason(view: View, best: View, policy: str) -> str:
+    """Why a candidate gets the share it gets, in words."""
+    if policy != "convroute":
+        return f"share set by the {policy} policy"
+    why = {
+        Basis.LONG_TERM: "",
+        Basis.CHANGED: "; recent conversions depart from its long-term rate: recent evidence used",
+        Basis.SINCE_CHANGE: "; its conversion rate changed at a point found in its history: "
+        "only the evidence since used",
+        Basis.RECEIPTS: "; its receipts, proven predictive on this route, show a drop",
+        Basis.PUMPING: "; SMS pumping is raised for this destination: its rate from before",
+    }[view.basis]
+    if view is best:
+        return "best estimated value" + why
+    if view.probability > 0.02:  # above the uniform floor: its optimistic value is high
+        return "explored: it may still be better (optimistic rate above the best's value)" + why
+    return "only the exploration floor: its estimate is below the best's" + why
 
 
 def quality_query(
@@ -62,7 +139,7 @@ def quality_report(
     routes = store.routes()
     names = {r.id: r.name for r in routes}
     traffic = traffic_of(message_type, traffic_class)
-    seen = router.quality(routes, dest, message_type, traffic_class, now)
+    seen = route_qualities(router, routes, dest, message_type, traffic_class, now)
     activity = store.route_activity(dest.country, dest.network, traffic, now)
     empty = {
         "sent": 0,

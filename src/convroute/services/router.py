@@ -13,22 +13,23 @@ destination and its *traffic*, which is its type for 2FA traffic and ``other`` f
 
 from __future__ import annotations
 
-import bisect
 import random
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
 
 from convroute.domain.destinations import Destination
 from convroute.domain.models import Route
 from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType, TrafficClass
-from convroute.routing.anomalies import Anomaly, diverging_receipts
-from convroute.routing.base import Basis, LedgerPolicy, View, draw
+from convroute.routing.anomalies import Anomaly
+from convroute.routing.base import LedgerPolicy, View, draw
 from convroute.routing.delay import ConversionDelay
+from convroute.routing.estimates import Estimate
 from convroute.routing.policy import Candidate, Context, Outcome, OutcomeKind
+from convroute.routing.replay import replay_steps
 from convroute.routing.static import Choice, serving
 from convroute.routing.watch import AnomalyWatch
+from convroute.services.ports import LogBatch, LoggedDecision
 
 # DESIGN 2.1: what each conversion status teaches the router.
 _OUTCOMES: dict[ConversionStatus, OutcomeKind | None] = {
@@ -59,78 +60,6 @@ def context_of(
 ) -> Context:
     """The routing context of a message."""
     return Context(dest.country, dest.network, traffic_of(message_type, traffic_class))
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedDecision:
-    """A routing decision as the log holds it, with what its context is made of."""
-
-    message_id: str
-    route_id: str
-    country: str
-    network: str | None
-    type: MessageType
-    traffic_class: TrafficClass
-    sent_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedConversion:
-    """A conversion event (a client's report or a window close) as the log holds it."""
-
-    message_id: str
-    status: ConversionStatus
-    event_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedDlr:
-    """A delivery receipt as the log holds it."""
-
-    message_id: str
-    status: DlrStatus
-    event_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class LogBatch:
-    """What the log gained since the last read. Every outcome's decision is in this batch or
-    an earlier one (the store reads outcomes before decisions, so none can be missed)."""
-
-    decisions: Sequence[LoggedDecision] = ()
-    conversions: Sequence[LoggedConversion] = ()
-    dlrs: Sequence[LoggedDlr] = ()
-
-    def __len__(self) -> int:
-        return len(self.decisions) + len(self.conversions) + len(self.dlrs)
-
-
-class EventLog(Protocol):
-    """The event log as the router reads it (the store implements it)."""
-
-    def poll(self, now_ms: int) -> LogBatch:
-        """Everything appended since the previous call (the first call: the last
-        ``horizon`` of the log, enough to rebuild the router's state)."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class RouteQuality:
-    """A candidate route as the router sees it now, for operators."""
-
-    route: Route
-    price: float
-    estimate: float  # conversion rate the router believes now (delay-corrected)
-    evidence: float  # effective number of observations behind it, after forgetting
-    basis: Basis
-    value: float  # the estimate valued by the objective (rate - lambda * price)
-    optimistic: float
-    share: float  # probability of being chosen for the next message
-    dlr_rate: float | None
-    reason: str
-    # its receipts say delivered for messages that convert far less than the other routes'
-    # delivered ones: (P(convert | delivered) on it, on the others); None if not
-    receipts_diverge: tuple[float, float] | None = None
 
 
 def anomaly_watch(policy: LedgerPolicy, delay: ConversionDelay) -> AnomalyWatch:
@@ -179,7 +108,7 @@ class LiveRouter:
         routes serving ``dest`` are candidates; ``avoid_route_id`` (the route a resend's
         earlier message went by) is left out when another candidate remains. NoRouteError
         when no route serves ``dest``."""
-        served, candidates = _candidates(routes, dest, avoid_route_id)
+        served, candidates = candidates_for(routes, dest, avoid_route_id)
         context = context_of(dest, message_type, traffic_class)
         with self._lock:
             probabilities = self.policy.advance(context, candidates, now_ms)
@@ -235,38 +164,14 @@ class LiveRouter:
         if recent_ms is None:
             recent_ms = 3_600_000.0 if history is None else history.horizon_ms
         step_ms = 10_000.0 if self.watch is None else self.watch.check_every_ms
-        last = max((d.sent_ms for d in batch.decisions), default=None)
-        if last is None:
-            self.apply(batch)
-            return
-        begin = last - recent_ms
-        before = [d for d in batch.decisions if d.sent_ms < begin]
-        decisions = [d for d in batch.decisions if d.sent_ms >= begin]
-        early = {d.message_id for d in before}
         routes: dict[Context, list[str]] = {}  # the routes each destination used, as seen
-        for d in before:
-            _seen(routes, d)
-        conversions_before, conversions = _split(batch.conversions, early, begin)
-        dlrs_before, dlrs = _split(batch.dlrs, early, begin)
-        self.apply(LogBatch(before, conversions_before, dlrs_before))
-        late = len(decisions) + len(conversions) + len(dlrs)
-        # the rest in time order, a look's interval at a time (within one, order does not
-        # matter: the sums do not depend on it)
-        decisions.sort(key=_sent)
-        conversions.sort(key=_at)
-        dlrs.sort(key=_at)
-        at, i, j, k = begin + step_ms, 0, 0, 0
-        while i + j + k < late:
-            i2 = bisect.bisect_right(decisions, at, lo=i, key=_sent)
-            j2 = bisect.bisect_right(conversions, at, lo=j, key=_at)
-            k2 = bisect.bisect_right(dlrs, at, lo=k, key=_at)
-            for d in decisions[i:i2]:
+        steps = replay_steps(batch.decisions, batch.conversions, batch.dlrs, recent_ms, step_ms)
+        for step in steps:
+            for d in step.decisions:
                 _seen(routes, d)
-            self.apply(LogBatch(decisions[i:i2], conversions[j:j2], dlrs[k:k2]))
-            i, j, k = i2, j2, k2
-            if i + j + k < late:
-                self._look(routes, int(at))
-            at += step_ms
+            self.apply(LogBatch(step.decisions, step.conversions, step.dlrs))
+            if step.look_ms is not None:
+                self._look(routes, step.look_ms)
 
     def advance(self, now_ms: int) -> None:
         """The periodic look: what a send would make the router do at ``now_ms``, for every
@@ -293,42 +198,17 @@ class LiveRouter:
                 if self.watch is not None:
                     self.watch.tick(context, ids, now_ms)
 
-    def quality(
-        self,
-        routes: Sequence[Route],
-        dest: Destination,
-        message_type: MessageType,
-        traffic_class: TrafficClass,
-        now_ms: int,
-    ) -> list[RouteQuality]:
-        """Every candidate for ``dest``, as the router sees it now, best share first; reads
-        only (the tests and the watch run at sends and at the periodic look)."""
-        served, candidates = _candidates(routes, dest, None)
-        context = context_of(dest, message_type, traffic_class)
+    def read(
+        self, context: Context, candidates: list[Candidate], now_ms: int
+    ) -> tuple[list[View], list[Estimate]]:
+        """What the policy shows of each candidate now (``explain``), and each one's
+        long-term estimate; reads only (the tests and the watch run at sends and at the
+        periodic look)."""
         ids = [c.route_id for c in candidates]
         with self._lock:
             views = self.policy.explain(context, candidates, now_ms)
             long_term = self.policy.ledger.own(context, ids, now_ms, advance=False)
-        diverging = diverging_receipts(ids, long_term)
-        best = max(views, key=lambda v: v.probability)
-        out = [
-            RouteQuality(
-                route=route,
-                price=price,
-                estimate=v.estimate.mean,
-                evidence=v.estimate.exposure,
-                basis=v.basis,
-                value=v.value,
-                optimistic=v.optimistic,
-                share=v.probability,
-                dlr_rate=v.estimate.dlr_rate,
-                reason=_reason(v, best, self.policy.name),
-                receipts_diverge=diverging.get(route.id),
-            )
-            for (price, route), v in zip(served, views, strict=True)
-        ]
-        out.sort(key=lambda q: -q.share)
-        return out
+        return views, long_term
 
     def anomaly_counts(self) -> dict[str, tuple[int, int]]:
         """Per kind of anomaly, the episodes raised since start and how many are in progress
@@ -362,35 +242,13 @@ def _context(d: LoggedDecision) -> Context:
     return Context(d.country, d.network, traffic_of(d.type, d.traffic_class))
 
 
-def _sent(d: LoggedDecision) -> int:
-    return d.sent_ms
-
-
-def _at(event: LoggedConversion | LoggedDlr) -> int:
-    return event.event_ms
-
-
-_Event = TypeVar("_Event", LoggedConversion, LoggedDlr)
-
-
-def _split(
-    events: Sequence[_Event], early: set[str], begin: float
-) -> tuple[list[_Event], list[_Event]]:
-    """The outcomes of ``early`` decisions that came before ``begin``, and the others."""
-    before: list[_Event] = []
-    after: list[_Event] = []
-    for e in events:
-        (before if e.message_id in early and e.event_ms < begin else after).append(e)
-    return before, after
-
-
 def _seen(routes: dict[Context, list[str]], d: LoggedDecision) -> None:
     ids = routes.setdefault(_context(d), [])
     if d.route_id not in ids:
         ids.append(d.route_id)
 
 
-def _candidates(
+def candidates_for(
     routes: Sequence[Route], dest: Destination, avoid_route_id: str | None
 ) -> tuple[list[tuple[float, Route]], list[Candidate]]:
     """The routes serving ``dest`` (cheapest first) less the one to avoid if another remains,
@@ -399,22 +257,3 @@ def _candidates(
     if avoid_route_id is not None and len(served) > 1:
         served = [s for s in served if s[1].id != avoid_route_id] or served
     return served, [Candidate(route.id, price) for price, route in served]
-
-
-def _reason(view: View, best: View, policy: str) -> str:
-    """Why a candidate gets the share it gets, in words."""
-    if policy != "convroute":
-        return f"share set by the {policy} policy"
-    why = {
-        Basis.LONG_TERM: "",
-        Basis.CHANGED: "; recent conversions depart from its long-term rate: recent evidence used",
-        Basis.SINCE_CHANGE: "; its conversion rate changed at a point found in its history: "
-        "only the evidence since used",
-        Basis.RECEIPTS: "; its receipts, proven predictive on this route, show a drop",
-        Basis.PUMPING: "; SMS pumping is raised for this destination: its rate from before",
-    }[view.basis]
-    if view is best:
-        return "best estimated value" + why
-    if view.probability > 0.02:  # above the uniform floor: its optimistic value is high
-        return "explored: it may still be better (optimistic rate above the best's value)" + why
-    return "only the exploration floor: its estimate is below the best's" + why

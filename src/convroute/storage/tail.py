@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, func, or_, select
 
 from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType, TrafficClass
-from convroute.services.router import LogBatch, LoggedConversion, LoggedDecision, LoggedDlr
+from convroute.services.ports import LogBatch, LoggedConversion, LoggedDecision, LoggedDlr
 from convroute.storage import schema as t
 from convroute.storage.engines import Engines
 from convroute.storage.store import translate_errors
