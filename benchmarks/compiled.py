@@ -39,6 +39,7 @@ MODULES = (
     "convroute/routing/watch.py",
     "convroute/sim/scenario.py",
     "convroute/sim/carrier.py",
+    "convroute/sim/truth.py",
     "convroute/sim/run.py",
 )
 

@@ -12,8 +12,9 @@ from convroute.cli import main
 from convroute.routing.convroute_policy import FAST_TAU_S, ConvroutePolicy
 from convroute.routing.estimates import Ledger
 from convroute.routing.policies import make_policy
-from convroute.sim.run import ORACLE, delay_of, simulate
+from convroute.sim.run import delay_of, simulate
 from convroute.sim.scenario import Scenario, parse
+from convroute.sim.truth import ORACLE
 
 
 def scenario(**extra: object):  # type: ignore[no-untyped-def]

@@ -15,8 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from convroute.routing.policies import POLICIES
-from convroute.sim.run import ORACLE, Result, compiled, simulate
+from convroute.sim.run import Result, compiled, simulate
 from convroute.sim.scenario import Scenario, load
+from convroute.sim.truth import ORACLE
 
 OURS = (*POLICIES, ORACLE)
 

@@ -33,8 +33,8 @@ import httpx
 import phonenumbers
 
 from convroute.sim.carrier import Draws, fate
-from convroute.sim.run import Truth
 from convroute.sim.scenario import Scenario, ScenarioError, load
+from convroute.sim.truth import Truth
 
 
 class DriveError(Exception):

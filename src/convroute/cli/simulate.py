@@ -10,8 +10,9 @@ import click
 
 from convroute.routing.policies import DEFAULT_POLICY, POLICIES
 from convroute.sim.report import describe
-from convroute.sim.run import ORACLE, compiled, simulate
+from convroute.sim.run import compiled, simulate
 from convroute.sim.scenario import ScenarioError, load
+from convroute.sim.truth import ORACLE
 
 
 @click.command("simulate")

@@ -4,14 +4,13 @@ convert after a delay; the outcomes reach the policy when they happen, in time o
 
 Common random numbers: every message draws the same random numbers whatever route is chosen,
 so two policies run on the same seed face the same users and the same network, and their
-difference is their routing alone. The policy gets its own random stream.
+difference is their routing alone. The policy gets its own random stream. What is true (each
+route's rate at a moment) and the dynamic oracle are ``truth.py``.
 """
 
 from __future__ import annotations
 
 import heapq
-import itertools
-import math
 import random
 from collections import Counter, deque
 from collections.abc import Callable
@@ -23,16 +22,15 @@ from convroute.routing.policies import make_policy
 from convroute.routing.policy import (
     Candidate,
     Context,
-    Decision,
     Outcome,
     OutcomeKind,
     Policy,
 )
 from convroute.routing.watch import AnomalyWatch
-from convroute.sim.carrier import Draws, fate, pumped_share
+from convroute.sim.carrier import Draws, fate
 from convroute.sim.scenario import RouteSpec, Scenario
+from convroute.sim.truth import ORACLE, Oracle, Truth, best_index, expected_value, true_rate
 
-ORACLE = "oracle"
 _ROLLING = 100  # messages in the window that defines which route "carries" the traffic
 _MAX_SERIES = 400  # points kept for plots
 _CHECK_EVERY_S = 10.0  # how often the anomaly watch looks at each destination
@@ -108,121 +106,6 @@ class Result:
     @property
     def cost_per_conversion(self) -> float | None:
         return self.cost / self.conversions if self.conversions else None
-
-
-class Oracle:
-    """The dynamic oracle: at every message, the route with the best true value at that
-    instant. The limit no policy can beat."""
-
-    name = ORACLE
-
-    def __init__(self, scenario: Scenario, clock: Callable[[], float]) -> None:
-        self.scenario = scenario
-        self._t = clock
-        self._truth = Truth(scenario)
-
-    def probabilities(
-        self, context: Context, candidates: list[Candidate], now_ms: int
-    ) -> dict[str, float]:
-        best = _best(self._truth.at(context.country, self._t()), candidates)
-        return {c.route_id: 1.0 if i == best else 0.0 for i, c in enumerate(candidates)}
-
-    def choose(
-        self,
-        decision_id: str,
-        context: Context,
-        candidates: list[Candidate],
-        now_ms: int,
-        rng: random.Random,
-    ) -> Decision:
-        p = self.probabilities(context, candidates, now_ms)
-        route = max(p, key=lambda r: p[r])
-        return Decision(decision_id, route, 1.0, self.name)
-
-    def observe(self, outcome: Outcome) -> None:
-        """The oracle knows the truth already."""
-
-
-def true_rate(scenario: Scenario, route: RouteSpec, country: str, t: float) -> float:
-    """The probability that a message sent on ``route`` at ``t`` converts."""
-    u = scenario.users
-    if route.latency_s > u.otp_expiry_s:
-        return 0.0
-    reach = _within_window(u.delay_median_s, u.delay_sigma, u.window_s)
-    return (
-        (1.0 - route.submit_error)
-        * route.p_deliver(country, t)
-        * u.intent
-        * (1.0 - pumped_share(scenario, t))
-        * reach
-    )
-
-
-def expected_value(scenario: Scenario, route: RouteSpec, country: str, t: float) -> float:
-    """The objective's value of sending on ``route`` at ``t``."""
-    return scenario.objective.value(true_rate(scenario, route, country, t), route.price)
-
-
-class Truth:
-    """The true delivery probability, conversion rate and value of every route at ``t``,
-    recomputed only when something changes (a step, a ramp in progress, pumping)."""
-
-    def __init__(self, scenario: Scenario) -> None:
-        self.scenario = scenario
-        times: set[float] = {0.0}
-        ramps: list[tuple[float, float]] = []
-        for route in scenario.routes:
-            for curve in route.deliver.values():
-                for prev, point in itertools.pairwise(curve.points):
-                    times.add(point.t)
-                    if point.ramp:
-                        ramps.append((prev.t, point.t))
-        for pump in scenario.pumping:
-            times.update((pump.start_s, pump.end_s))
-        self._times = sorted(times)
-        self._ramps = ramps
-        self._next = 0  # index in _times of the next change
-        self._valid_until = -1.0
-        self._cache: dict[str, dict[str, tuple[float, float, float]]] = {}
-
-    def at(self, country: str, t: float) -> dict[str, tuple[float, float, float]]:
-        """route -> (p_deliver, true conversion rate, objective value) at ``t``."""
-        if t >= self._valid_until or t < self._valid_from:
-            self._refresh(t)
-        cached = self._cache.get(country)
-        if cached is None:
-            cached = self._cache[country] = self._compute(country, t)
-        return cached
-
-    _valid_from = 0.0
-
-    def _refresh(self, t: float) -> None:
-        self._cache.clear()
-        ramping = any(a <= t < b for a, b in self._ramps)
-        later = [x for x in self._times if x > t]
-        self._valid_from = t
-        # in a ramp, values move every step: valid for this instant only
-        self._valid_until = (
-            math.nextafter(t, math.inf) if ramping else (later[0] if later else math.inf)
-        )
-
-    def _compute(self, country: str, t: float) -> dict[str, tuple[float, float, float]]:
-        out = {}
-        for route in self.scenario.routes:
-            if route.serves(country):
-                rate = true_rate(self.scenario, route, country, t)
-                value = self.scenario.objective.value(rate, route.price)
-                out[route.name] = (route.p_deliver(country, t), rate, value)
-        return out
-
-
-def _within_window(median_s: float, sigma: float, window_s: float) -> float:
-    if median_s <= 0 or sigma <= 0:
-        return 1.0 if median_s <= window_s else 0.0
-    if window_s <= 0:
-        return 0.0
-    z = (math.log(window_s) - math.log(median_s)) / sigma
-    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
 
 
 def make(scenario: Scenario, name: str, clock: Callable[[], float]) -> Policy:
@@ -419,7 +302,7 @@ class _Run:
         if cached is not None and cached[0] is now_truth:  # the truth has not changed
             best_i, best_value = cached[1], cached[2]
         else:
-            best_i = _best(now_truth, cands)
+            best_i = best_index(now_truth, cands)
             best_value = now_truth[cands[best_i].route_id][2]
             self._oracle[(country, avoid)] = (now_truth, best_i, best_value)
         self.oracle_expected += best_value
@@ -471,12 +354,6 @@ class _Run:
                 self.events, (at, self.seq, tuple.__new__(Outcome, (decision_id, kind, at)))
             )
         return cands[best_i].route_id
-
-
-def _best(truth: dict[str, tuple[float, float, float]], candidates: list[Candidate]) -> int:
-    """The index of the candidate of highest true value (ties: the earlier one)."""
-    values = [truth[c.route_id][2] for c in candidates]
-    return max(range(len(candidates)), key=lambda i: (values[i], -i))
 
 
 def _raised(watch: AnomalyWatch) -> list[tuple[str, str, float, float | None, str | None]]:
