@@ -69,7 +69,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = T
     if migrate:
         store.migrate()
     router = live_router(settings)
-    committer = GroupCommitter(store, functools.partial(handle_batch, router=router), clock)
+    committer = GroupCommitter(store.write, functools.partial(handle_batch, router=router), clock)
     return Container(
         settings=settings,
         clock=clock,
@@ -82,7 +82,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = T
         follower=LogFollower(
             SqlEventLog(store.engines), router, clock, settings.routing_tail_seconds
         ),
-        dispatcher=Dispatcher(committer.execute, store.routes, clock),
+        dispatcher=Dispatcher(committer.execute, committer.execute, store.routes, clock),
         limiter=limiter(settings, clock),
     )
 

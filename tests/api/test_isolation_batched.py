@@ -14,7 +14,7 @@ from httpx import Response
 from sqlalchemy import select, text
 
 from convroute.bootstrap import Container
-from convroute.services.messaging import PurgeNonces
+from convroute.domain.commands import PurgeNonces
 from convroute.storage import schema as t
 from tests.api.conftest import Api
 from tests.api.test_isolation import DIALECTS

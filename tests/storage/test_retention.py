@@ -20,6 +20,8 @@ from convroute.cli import main
 from convroute.config import Settings
 from convroute.domain.commands import (
     MessageAccepted,
+    Purged,
+    PurgeOld,
     RecordConversion,
     RecordDlr,
     SendMessage,
@@ -27,7 +29,7 @@ from convroute.domain.commands import (
 from convroute.domain.errors import ValidationError
 from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType
 from convroute.services.messaging import handle_batch
-from convroute.services.retention import DAY_MS, Purged, PurgeOld, check_retention
+from convroute.services.retention import DAY_MS, check_retention
 from convroute.storage import schema as t
 from tests.conftest import SECRET_KEY, add_account, add_route, principal
 

@@ -11,9 +11,10 @@ import click
 from convroute.bootstrap import Container
 from convroute.cli.util import DB_OPTION, opened
 from convroute.domain.clock import format_iso
+from convroute.domain.commands import Purged, PurgeOld
 from convroute.domain.errors import ConvrouteError
 from convroute.services.messaging import handle_batch
-from convroute.services.retention import Purged, PurgeOld, cutoff, purge_all
+from convroute.services.retention import cutoff, purge_all
 from convroute.services.sweeps import sweep
 
 

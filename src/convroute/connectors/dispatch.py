@@ -16,14 +16,13 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from convroute.connectors.base import Connector, Outbound, Receipt, SubmitError
 from convroute.connectors.http import HttpConnector
 from convroute.connectors.simulated import SimulatedConnector
 from convroute.domain.clock import Clock
-from convroute.domain.commands import MessageAccepted, RecordDlr, SendMessage
+from convroute.domain.commands import DlrRecorded, MessageAccepted, RecordDlr, SendMessage
 from convroute.domain.errors import ConvrouteError
 from convroute.domain.models import Principal, Route
 from convroute.domain.statuses import Dialect, DlrStatus, TrafficClass
@@ -36,12 +35,15 @@ class Dispatcher:
 
     def __init__(
         self,
-        execute: Callable[[Any], Any],
+        record_send: Callable[[SendMessage], Awaitable[MessageAccepted]],
+        record_dlr: Callable[[RecordDlr], Awaitable[DlrRecorded]],
         routes: Callable[[], list[Route]],
         clock: Clock,
         refresh_ms: int = 1000,
     ) -> None:
-        self._execute = execute  # the group committer's ``execute`` (a coroutine function)
+        # the writer's (``GroupCommitter.execute``): each answers once durable
+        self._record_send = record_send
+        self._record_dlr = record_dlr
         self._load_routes = routes
         self._clock = clock
         self._refresh_ms = refresh_ms
@@ -55,7 +57,7 @@ class Dispatcher:
 
     async def send(self, command: SendMessage) -> MessageAccepted:
         """Record and route the message; once durable, submit it in the background."""
-        accepted: MessageAccepted = await self._execute(command)
+        accepted = await self._record_send(command)
         outbound = Outbound(
             message_id=accepted.message_id,
             account_id=command.principal.account_id,
@@ -99,7 +101,7 @@ class Dispatcher:
         """Record a receipt a connector produced, as a DLR of the message's account."""
         principal = Principal(receipt.account_id, "connector", Dialect.NATIVE, TrafficClass.TWO_FA)
         try:
-            await self._execute(
+            await self._record_dlr(
                 RecordDlr(
                     principal,
                     receipt.message_id,

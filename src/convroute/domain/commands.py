@@ -3,7 +3,7 @@ their results. Dialects build commands; ``services`` carries them out."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from convroute.domain.models import Principal
 from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType, Method
@@ -61,6 +61,37 @@ class RecordDlr:
 
 
 Command = SendMessage | RecordConversion | RecordDlr
+"""What a request asks for."""
+
+WINDOW_BATCH = 1000
+"""How many due windows one transaction closes (a sweep runs as many as it takes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CloseWindows:
+    """Close up to ``limit`` conversion windows that are due."""
+
+    limit: int = WINDOW_BATCH
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeNonces:
+    """Forget the used signature nonces whose request could no longer be accepted anyway."""
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeOld:
+    """Delete up to ``limit`` messages sent before ``before_ms``, with everything about them."""
+
+    before_ms: int
+    limit: int = 1000
+
+
+Maintenance = CloseWindows | PurgeNonces | PurgeOld
+"""What the server's periodic sweeps (and the CLI) ask for."""
+
+BatchCommand = Command | Maintenance
+"""Everything the writer carries out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +125,32 @@ class DlrRecorded:
     dlr_id: str
     message_id: str
     status: DlrStatus
+
+
+@dataclass(frozen=True, slots=True)
+class WindowsClosed:
+    """How many trackable messages were turned into ``not_converted``."""
+
+    closed: int
+
+
+@dataclass(frozen=True, slots=True)
+class NoncesPurged:
+    """How many used nonces were forgotten."""
+
+    purged: int
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """Rows deleted, per table."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def messages(self) -> int:
+        return self.counts.get("messages", 0)
+
+
+Result = MessageAccepted | ConversionRecorded | DlrRecorded | WindowsClosed | NoncesPurged | Purged
+"""What a command answers once it is durable."""

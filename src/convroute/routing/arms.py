@@ -37,6 +37,43 @@ class Arm:
     lin_b: float = 0.0
     lin_c: float = 0.0
 
+    def copy(self) -> Arm:
+        """The same sums, apart."""
+        return Arm(*self.values())
+
+    def values(self) -> tuple[float, ...]:
+        return (
+            self.sent,
+            self.settled,
+            self.converted,
+            self.dlr_seen,
+            self.dlr_delivered,
+            self.cal_delivered,
+            self.cal_delivered_conv,
+            self.cal_failed,
+            self.cal_failed_conv,
+            self.lin_a,
+            self.lin_b,
+            self.lin_c,
+        )
+
+    def restore(self, other: Arm) -> None:
+        """Take ``other``'s sums back."""
+        (
+            self.sent,
+            self.settled,
+            self.converted,
+            self.dlr_seen,
+            self.dlr_delivered,
+            self.cal_delivered,
+            self.cal_delivered_conv,
+            self.cal_failed,
+            self.cal_failed_conv,
+            self.lin_a,
+            self.lin_b,
+            self.lin_c,
+        ) = other.values()
+
 
 @dataclass(slots=True)
 class Record:

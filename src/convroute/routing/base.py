@@ -102,8 +102,10 @@ class LedgerPolicy:
     def probabilities(
         self, context: Context, candidates: list[Candidate], now_ms: int
     ) -> dict[str, float]:
-        """The probability of each candidate now; changes nothing."""
-        return self._probabilities(context, candidates, now_ms, False)
+        """The probability of each candidate now, as a decision now would have it; changes
+        nothing."""
+        with self.ledger.provisional(now_ms):
+            return self._probabilities(context, candidates, now_ms, False)
 
     def advance(
         self, context: Context, candidates: list[Candidate], now_ms: int
@@ -115,7 +117,8 @@ class LedgerPolicy:
     def _probabilities(
         self, context: Context, candidates: list[Candidate], now_ms: int, step: bool
     ) -> dict[str, float]:
-        """The probabilities; with ``step``, time may pass first (``advance``)."""
+        """The probabilities; with ``step``, the policy's periodic tests run first where due
+        (``advance``). Without, it only reads (inside ``Ledger.provisional``)."""
         raise NotImplementedError
 
     def set_pace(self, pace: float) -> None:
@@ -151,18 +154,19 @@ class LedgerPolicy:
         self.ledger.observe(outcome)
 
     def estimates(
-        self, context: Context, candidates: list[Candidate], now_ms: int, step: bool = False
+        self, context: Context, candidates: list[Candidate], now_ms: int
     ) -> list[Estimate]:
-        """The candidates' ledger estimates; with ``step``, the ledger's ages move on."""
-        ids = [c.route_id for c in candidates]
-        return self.ledger.estimates(context, ids, now_ms, advance=step)
+        """The candidates' ledger estimates."""
+        return self.ledger.estimates(context, [c.route_id for c in candidates], now_ms)
 
     def explain(self, context: Context, candidates: list[Candidate], now_ms: int) -> list[View]:
         """What the policy knows and does, per candidate, now; changes nothing."""
-        probabilities = self.probabilities(context, candidates, now_ms)
+        with self.ledger.provisional(now_ms):
+            probabilities = self.probabilities(context, candidates, now_ms)
+            estimates = self.estimates(context, candidates, now_ms)
         return [
             View(c.route_id, e, Basis.LONG_TERM, e.mean, e.mean, probabilities[c.route_id])
-            for c, e in zip(candidates, self.estimates(context, candidates, now_ms))  # noqa: B905
+            for c, e in zip(candidates, estimates)  # noqa: B905
         ]
 
 

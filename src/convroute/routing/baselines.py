@@ -114,7 +114,7 @@ class DlrOnly(LedgerPolicy):
     ) -> dict[str, float]:
         rates = [
             1.0 if e.dlr_rate is None else e.dlr_rate  # untried: optimistic
-            for e in self.estimates(context, candidates, now_ms, step)
+            for e in self.estimates(context, candidates, now_ms)
         ]
         return _mixed(candidates, _best(candidates, rates), self.epsilon)
 
@@ -139,6 +139,6 @@ class EpsilonGreedy(LedgerPolicy):
     ) -> dict[str, float]:
         values = [
             self.objective.value(e.mean, c.price)
-            for e, c in zip(self.estimates(context, candidates, now_ms, step), candidates)  # noqa: B905
+            for e, c in zip(self.estimates(context, candidates, now_ms), candidates)  # noqa: B905
         ]
         return _mixed(candidates, _best(candidates, values), self.epsilon)

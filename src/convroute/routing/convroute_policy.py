@@ -98,7 +98,7 @@ class ConvroutePolicy(LedgerPolicy):
         the estimates are those of that same moment, as a decision then takes them."""
         ids = [c.route_id for c in candidates]
         ledger = self.ledger
-        slow, fast = ledger.own_all(context, ids, now_ms, advance=step)
+        slow, fast = ledger.own_all(context, ids, now_ms)
         slow = ledger.borrowing(context, ids, slow, now_ms)
         if self.watch is not None:
             before = self._before_pumping(context, ids, now_ms, step)
@@ -233,8 +233,9 @@ class ConvroutePolicy(LedgerPolicy):
     def explain(self, context: Context, candidates: list[Candidate], now_ms: int) -> list[View]:
         if len(candidates) == 1:
             return super().explain(context, candidates, now_ms)
-        probabilities = self.probabilities(context, candidates, now_ms)
-        estimates, bases = self.based(context, candidates, now_ms)
+        with self.ledger.provisional(now_ms):
+            probabilities = self.probabilities(context, candidates, now_ms)
+            estimates, bases = self.based(context, candidates, now_ms)
         indices = self.indices(estimates)
         return [
             View(

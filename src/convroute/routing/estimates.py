@@ -71,11 +71,10 @@ class Ledger(LedgerSums):
         route_ids: list[str],
         now_ms: int,
         memory: int = 0,
-        advance: bool = True,
     ) -> list[Estimate]:
         """The routes' estimates in ``context`` at ``now_ms`` (the time-dependent work once),
         with a sparse route's borrowed from the wider levels (``borrowing``)."""
-        own = self.own(context, route_ids, now_ms, memory, advance)
+        own = self.own(context, route_ids, now_ms, memory)
         return self.borrowing(context, route_ids, own, now_ms, memory)
 
     def borrowing(
@@ -127,11 +126,10 @@ class Ledger(LedgerSums):
         route_ids: list[str],
         now_ms: int,
         memory: int = 0,
-        advance: bool = True,
     ) -> list[Estimate]:
         """The routes' estimates from this context's evidence alone (no borrowing), in one of
         the memories (0: ``tau_s``; 1, 2…: ``also_tau_s``)."""
-        return self.own_all(context, route_ids, now_ms, (memory,), advance)[0]
+        return self.own_all(context, route_ids, now_ms, (memory,))[0]
 
     def own_all(
         self,
@@ -139,19 +137,13 @@ class Ledger(LedgerSums):
         route_ids: list[str],
         now_ms: int,
         memories: tuple[int, ...] | None = None,
-        advance: bool = True,
     ) -> list[list[Estimate]]:
         """``own`` in each of ``memories`` (default: all), the shared work done once. A read
-        later than the last moves the decisions' ages on to ``now_ms`` (time passes), unless
-        ``advance`` is off (an operator's read): then what that move would add is summed on
-        the side (``_ahead``) and nothing changes."""
+        later than the last moves the decisions' ages on to ``now_ms`` (time passes; inside
+        ``provisional`` that move is undone after the read)."""
         current = now_ms >= self._advanced_ms
-        ahead: dict[int, float] | None = None
         if now_ms > self._advanced_ms:
-            if advance:
-                self._advance(now_ms)
-            else:
-                ahead = self._ahead(now_ms)
+            self._advance(now_ms)
         rel_now = self._rel(now_ms)
         a, b = self.prior
         unknown = Estimate(a / (a + b), 0.0, None, 0.0)
@@ -168,8 +160,6 @@ class Ledger(LedgerSums):
                     continue
                 if current:
                     pending = arm.lin_a + rel_now * arm.lin_b - arm.lin_c
-                    if ahead is not None:
-                        pending += ahead.get(id(arm), 0.0)
                     if pending < 0.0:  # rounding in the running sums
                         pending = 0.0
                 else:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from convroute.routing.arms import Arm, Key, Record, segments, sent_ms_of
 from convroute.routing.changes import History
@@ -445,38 +447,35 @@ class LedgerSums:
             for segment in range(last + 1):
                 cursors[segment] -= done
 
-    def _ahead(self, now_ms: int) -> dict[int, float]:
-        """What ``_advance(now_ms)`` would add to each arm's exposure (by ``id``), without
-        moving anything: every open decision whose age leaves a segment by ``now_ms`` adds
-        that move, and one that leaves the last segment settles (exposure 1)."""
-        out: dict[int, float] = {}
+    @contextmanager
+    def provisional(self, now_ms: int) -> Iterator[None]:
+        """Reads inside see the ledger moved on to ``now_ms`` (as a decision then would, to
+        the last bit), and the move is undone after: an operator's read at any time changes
+        nothing. Only what the move touches is kept aside: the decisions whose age leaves a
+        segment by ``now_ms`` and their arms."""
+        if now_ms <= self._advanced_ms:
+            yield
+            return
         pending, cursors, leave_at = self._pending, self._cursors, self._leave_at
-        n, last = len(pending), len(cursors) - 1
-        origin, epoch = self._origin_ms or 0, self._epoch
-        rel_now = float(now_ms - origin)
-        alpha_last, beta_last = self._alpha[last], self._beta[last]
-        for segment in range(last + 1):
-            limit = now_ms - leave_at[segment]
-            d_alpha, d_beta = self._moves[segment] if segment < last else (0.0, 0.0)
-            i = cursors[segment]
-            while i < n:
+        n = len(pending)
+        records: dict[int, tuple[Record, int, bool]] = {}
+        for segment in range(len(cursors)):
+            limit, i = now_ms - leave_at[segment], cursors[segment]
+            while i < n and pending[i].sent_ms <= limit:
                 record = pending[i]
-                sent = record.sent_ms
-                if sent > limit:
-                    break
+                records[id(record)] = (record, record.segment, record.open)
                 i += 1
-                if not record.open:
-                    continue
-                if record.epoch != epoch:
-                    self._weights_of(record)
-                age = rel_now - float(sent - origin)
-                if segment == last:
-                    per_weight = 1.0 - (alpha_last + beta_last * age)
-                else:
-                    per_weight = d_alpha + d_beta * age
-                for arm, w in zip(record.arms, record.weights):  # noqa: B905 (same length)
-                    out[id(arm)] = out.get(id(arm), 0.0) + w * per_weight
-        return out
+        arms = {id(a): (a, a.copy()) for r, _, _ in records.values() for a in r.arms}
+        kept = (list(cursors), list(pending), self._advanced_ms)
+        self._advance(now_ms)
+        try:
+            yield
+        finally:
+            for arm, before in arms.values():
+                arm.restore(before)
+            for record, segment, was_open in records.values():
+                record.segment, record.open = segment, was_open
+            self._cursors[:], self._pending[:], self._advanced_ms = kept
 
     def _pending_exposure(self, arm: Arm, now_ms: int) -> float:
         if now_ms >= self._advanced_ms:

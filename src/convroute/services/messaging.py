@@ -11,17 +11,23 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from convroute.domain.commands import (
-    Command,
+    WINDOW_BATCH,
+    BatchCommand,
+    CloseWindows,
     ConversionRecorded,
     DlrRecorded,
     MessageAccepted,
+    NoncesPurged,
+    PurgeNonces,
+    PurgeOld,
     RecordConversion,
     RecordDlr,
+    Result,
     SendMessage,
+    WindowsClosed,
 )
 from convroute.domain.destinations import Destination, parse_destination
 from convroute.domain.errors import (
@@ -44,45 +50,13 @@ from convroute.domain.statuses import (
 from convroute.domain.windows import window_seconds
 from convroute.routing.static import choose_cheapest
 from convroute.services.ports import EarlierSend, RoutingDecision, WriteTransaction
-from convroute.services.retention import Purged, PurgeOld, purge_old
+from convroute.services.retention import purge_old
 from convroute.services.router import LiveRouter
 
 MAX_TEXT_LENGTH = 1600  # ten concatenated GSM-7 segments: longer is a client bug
 MAX_SENDER_LENGTH = 20
 
 
-WINDOW_BATCH = 1000
-"""How many due windows one transaction closes (a sweep runs as many as it takes)."""
-
-
-@dataclass(frozen=True, slots=True)
-class CloseWindows:
-    """Close up to ``limit`` conversion windows that are due."""
-
-    limit: int = WINDOW_BATCH
-
-
-@dataclass(frozen=True, slots=True)
-class WindowsClosed:
-    """How many trackable messages were turned into ``not_converted``."""
-
-    closed: int
-
-
-@dataclass(frozen=True, slots=True)
-class PurgeNonces:
-    """Forget the used signature nonces whose request could no longer be accepted anyway."""
-
-
-@dataclass(frozen=True, slots=True)
-class NoncesPurged:
-    """How many used nonces were forgotten."""
-
-    purged: int
-
-
-BatchCommand = Command | CloseWindows | PurgeNonces | PurgeOld
-Result = MessageAccepted | ConversionRecorded | DlrRecorded | WindowsClosed | NoncesPurged | Purged
 Outcome = Result | ConvrouteError
 
 
@@ -412,7 +386,9 @@ def close_windows(tx: WriteTransaction, cmds: Sequence[CloseWindows], now_ms: in
     return [WindowsClosed(len(events)) for _ in cmds]
 
 
-Handler = Callable[[WriteTransaction, Any, int], list[Outcome]]
+Handler = Callable[[WriteTransaction, Any, int], Sequence[Outcome]]
+"""A kind's batch handler: its commands (of that one kind: ``_handlers`` pairs them) in, one
+outcome per command out."""
 
 
 def _handlers(router: LiveRouter | None) -> tuple[tuple[type, Handler], ...]:

@@ -11,34 +11,14 @@ day of the log, so a retention of at least ``MIN_RETENTION_DAYS`` never takes wh
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
+from convroute.domain.commands import Purged, PurgeOld
 from convroute.domain.errors import ValidationError
 from convroute.services.ports import WriteTransaction
 
 DAY_MS = 86_400_000
 MIN_RETENTION_DAYS = 2.0
 """The router's rebuild reads the last day of the log; a day more is the margin."""
-
-
-@dataclass(frozen=True, slots=True)
-class PurgeOld:
-    """Delete up to ``limit`` messages sent before ``before_ms``, with everything about them."""
-
-    before_ms: int
-    limit: int = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class Purged:
-    """Rows deleted, per table."""
-
-    counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def messages(self) -> int:
-        return self.counts.get("messages", 0)
 
 
 def check_retention(days: float) -> float:
@@ -55,7 +35,7 @@ def cutoff(now_ms: int, days: float) -> int:
     return now_ms - int(check_retention(days) * DAY_MS)
 
 
-def purge_old(tx: WriteTransaction, cmds: Sequence[PurgeOld], now_ms: int) -> list[Any]:
+def purge_old(tx: WriteTransaction, cmds: Sequence[PurgeOld], now_ms: int) -> list[Purged]:
     """Carry out each purge in the batch's transaction."""
     return [Purged(tx.purge_messages(c.before_ms, c.limit)) for c in cmds]
 

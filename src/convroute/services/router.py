@@ -205,9 +205,9 @@ class LiveRouter:
         long-term estimate; reads only (the tests and the watch run at sends and at the
         periodic look)."""
         ids = [c.route_id for c in candidates]
-        with self._lock:
+        with self._lock, self.policy.ledger.provisional(now_ms):
             views = self.policy.explain(context, candidates, now_ms)
-            long_term = self.policy.ledger.own(context, ids, now_ms, advance=False)
+            long_term = self.policy.ledger.own(context, ids, now_ms)
         return views, long_term
 
     def anomaly_counts(self) -> dict[str, tuple[int, int]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from convroute.services.messaging import (
+from convroute.domain.commands import (
     WINDOW_BATCH,
     CloseWindows,
     NoncesPurged,

@@ -15,25 +15,44 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import overload
 
 from convroute.domain.clock import Clock
+from convroute.domain.commands import (
+    BatchCommand,
+    CloseWindows,
+    ConversionRecorded,
+    DlrRecorded,
+    MessageAccepted,
+    NoncesPurged,
+    Purged,
+    PurgeNonces,
+    PurgeOld,
+    RecordConversion,
+    RecordDlr,
+    Result,
+    SendMessage,
+    WindowsClosed,
+)
 from convroute.domain.errors import ConvrouteError, StorageError, WriteConflict
 from convroute.services.ports import WriteTransaction
-from convroute.storage.store import SqlStore
 
 log = logging.getLogger(__name__)
 
 CONFLICT_ATTEMPTS = 3
 """How often a transaction that lost a unique-key race to another writer is run again."""
 
-BatchHandler = Callable[[WriteTransaction, Sequence[Any], int], Sequence[Any]]
+Outcome = Result | ConvrouteError
+BatchHandler = Callable[[WriteTransaction, Sequence[BatchCommand], int], Sequence[Outcome]]
+"""Carries out a batch of commands in one transaction: one outcome per command, in order."""
+Write = Callable[[Callable[[WriteTransaction], Sequence[Outcome]]], Sequence[Outcome]]
+"""Runs work in one write transaction, committed when it returns (``SqlStore.write``)."""
 
 
 @dataclass(slots=True)
 class _Item:
-    command: Any
-    future: asyncio.Future[Any] | Future[Any]
+    command: BatchCommand
+    future: asyncio.Future[Result] | Future[Result]
     loop: asyncio.AbstractEventLoop | None
 
 
@@ -41,16 +60,17 @@ _STOP = object()
 
 
 class GroupCommitter:
-    """Queues commands for the single writer thread; ``execute`` answers after the commit."""
+    """Queues commands for the single writer thread; ``execute`` answers after the commit,
+    each command with its own result type (``SendMessage`` a ``MessageAccepted``, …)."""
 
     def __init__(
-        self, store: SqlStore, handler: BatchHandler, clock: Clock, max_batch: int = 2000
+        self, write: Write, handler: BatchHandler, clock: Clock, max_batch: int = 2000
     ) -> None:
-        self._store = store
+        self._write = write
         self._handler = handler
         self._clock = clock
         self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.batches = 0
         self.commands = 0
@@ -69,23 +89,51 @@ class GroupCommitter:
             self._thread.join(timeout)
             self._thread = None
 
-    async def execute(self, command: Any) -> Any:
+    @overload
+    async def execute(self, command: SendMessage) -> MessageAccepted: ...
+    @overload
+    async def execute(self, command: RecordConversion) -> ConversionRecorded: ...
+    @overload
+    async def execute(self, command: RecordDlr) -> DlrRecorded: ...
+    @overload
+    async def execute(self, command: CloseWindows) -> WindowsClosed: ...
+    @overload
+    async def execute(self, command: PurgeNonces) -> NoncesPurged: ...
+    @overload
+    async def execute(self, command: PurgeOld) -> Purged: ...
+
+    async def execute(self, command: BatchCommand) -> Result:
         """Queue ``command``; its result once durable, or its error (nothing written)."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
+        future: asyncio.Future[Result] = loop.create_future()
         self._queue.put(_Item(command, future, loop))
         return await future
 
-    def execute_sync(self, command: Any, timeout: float = 60.0) -> Any:
+    @overload
+    def execute_sync(self, command: SendMessage, timeout: float = ...) -> MessageAccepted: ...
+    @overload
+    def execute_sync(
+        self, command: RecordConversion, timeout: float = ...
+    ) -> ConversionRecorded: ...
+    @overload
+    def execute_sync(self, command: RecordDlr, timeout: float = ...) -> DlrRecorded: ...
+    @overload
+    def execute_sync(self, command: CloseWindows, timeout: float = ...) -> WindowsClosed: ...
+    @overload
+    def execute_sync(self, command: PurgeNonces, timeout: float = ...) -> NoncesPurged: ...
+    @overload
+    def execute_sync(self, command: PurgeOld, timeout: float = ...) -> Purged: ...
+
+    def execute_sync(self, command: BatchCommand, timeout: float = 60.0) -> Result:
         """``execute`` for callers without an event loop (CLI, tests)."""
-        future: Future[Any] = Future()
+        future: Future[Result] = Future()
         self._queue.put(_Item(command, future, None))
         return future.result(timeout)
 
     def _run(self) -> None:
         while True:
             first = self._queue.get()
-            if first is _STOP:
+            if not isinstance(first, _Item):  # _STOP
                 return
             batch: list[_Item] = [first]
             stop = False
@@ -94,7 +142,7 @@ class GroupCommitter:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is _STOP:
+                if not isinstance(item, _Item):  # _STOP
                     stop = True
                     break
                 batch.append(item)
@@ -102,9 +150,10 @@ class GroupCommitter:
             if stop:
                 return
 
-    def _apply(self, commands: list[Any]) -> Sequence[Any]:
+    def _apply(self, commands: list[BatchCommand]) -> Sequence[Outcome]:
+        outcomes: list[Outcome]
         try:
-            outcomes = self._commit(commands)
+            outcomes = list(self._commit(commands))
         except Exception as exc:
             if len(commands) == 1:
                 return [self._as_error(exc)]
@@ -120,10 +169,10 @@ class GroupCommitter:
         self.commands += len(commands)
         return outcomes
 
-    def _commit(self, commands: list[Any]) -> Sequence[Any]:
+    def _commit(self, commands: list[BatchCommand]) -> Sequence[Outcome]:
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             try:
-                return self._store.write(self._work(commands, self._clock()))
+                return self._write(self._work(commands, self._clock()))
             except WriteConflict:
                 # Another instance committed the same key (an identical report, the same
                 # signature) between our read and our write: run again, and the commands
@@ -134,8 +183,8 @@ class GroupCommitter:
         raise AssertionError("unreachable")
 
     def _work(
-        self, commands: list[Any], now_ms: int
-    ) -> Callable[[WriteTransaction], Sequence[Any]]:
+        self, commands: list[BatchCommand], now_ms: int
+    ) -> Callable[[WriteTransaction], Sequence[Outcome]]:
         return lambda tx: self._handler(tx, commands, now_ms)
 
     @staticmethod
@@ -146,8 +195,8 @@ class GroupCommitter:
         return StorageError("internal error while storing; nothing was recorded")
 
     @staticmethod
-    def _deliver(batch: list[_Item], outcomes: Sequence[Any]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any]]] = {}
+    def _deliver(batch: list[_Item], outcomes: Sequence[Outcome]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Result], Outcome]]] = {}
         for item, outcome in zip(batch, outcomes, strict=True):
             if item.loop is None:
                 assert isinstance(item.future, Future)
@@ -156,13 +205,14 @@ class GroupCommitter:
                 else:
                     item.future.set_result(outcome)
             else:
+                assert isinstance(item.future, asyncio.Future)
                 by_loop.setdefault(item.loop, []).append((item.future, outcome))
         for loop, pairs in by_loop.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(_resolve_all, pairs)
 
 
-def _resolve_all(pairs: list[tuple[asyncio.Future[Any], Any]]) -> None:
+def _resolve_all(pairs: list[tuple[asyncio.Future[Result], Outcome]]) -> None:
     for future, outcome in pairs:
         if future.done():  # the client went away; the write stands
             continue
