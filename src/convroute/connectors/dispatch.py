@@ -76,6 +76,25 @@ class Dispatcher:
         task.add_done_callback(self._tasks.discard)
         return accepted
 
+    async def send_all(
+        self, commands: list[SendMessage]
+    ) -> tuple[list[MessageAccepted], list[tuple[SendMessage, ConvrouteError]]]:
+        """Send several messages at once (a bulk send): those recorded, and those refused
+        with why; if none was recorded, the first refusal is raised (nothing was sent)."""
+        outcomes = await asyncio.gather(*(self.send(c) for c in commands), return_exceptions=True)
+        sent: list[MessageAccepted] = []
+        refused: list[tuple[SendMessage, ConvrouteError]] = []
+        for command, outcome in zip(commands, outcomes, strict=True):
+            if isinstance(outcome, MessageAccepted):
+                sent.append(outcome)
+            elif isinstance(outcome, ConvrouteError):
+                refused.append((command, outcome))
+            else:  # not ours to translate (the writer translates the store's): a bug
+                raise outcome
+        if not sent and refused:
+            raise refused[0][1]
+        return sent, refused
+
     async def _submit(self, message: Outbound) -> None:
         try:
             connector = await self._connector(message.route_id)

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from convroute.domain.clock import check_not_future
 from convroute.domain.commands import (
     WINDOW_BATCH,
     BatchCommand,
@@ -38,7 +39,7 @@ from convroute.domain.errors import (
     ValidationError,
 )
 from convroute.domain.folding import supersedes
-from convroute.domain.ids import new_id
+from convroute.domain.ids import is_uuid, new_id
 from convroute.domain.models import ConversionEvent, DlrEvent, Message, MessageState, Principal
 from convroute.domain.statuses import (
     ConversionStatus,
@@ -87,10 +88,21 @@ def conversions_disabled() -> ConversionsDisabledError:
     return ConversionsDisabledError("conversion reporting is not enabled for this account")
 
 
-def ensure_conversions_enabled(principal: Principal) -> None:
-    """Refuse early (before queueing) a report the writer would refuse."""
+def admit_report(principal: Principal, message_id: str) -> str:
+    """The checks every dialect runs on a conversion report before reading its body: the
+    account may report conversions (else ConversionsDisabledError) and the id can name a
+    message (else NotFoundError: such an id is simply not found). The id, lower-cased. The
+    writer checks the rest (the message is the caller's, the time not an hour ahead)."""
     if not principal.conversions_enabled:
         raise conversions_disabled()
+    if not is_uuid(message_id):
+        raise NotFoundError(f"message {message_id} not found")
+    return message_id.lower()
+
+
+def _not_ahead(event_ms: int | None, now_ms: int) -> None:
+    if event_ms is not None:
+        check_not_future(event_ms, now_ms)
 
 
 def handle_batch(
@@ -282,6 +294,11 @@ def record_conversions(
         if not cmd.principal.conversions_enabled:
             out.append(conversions_disabled())
             continue
+        try:
+            _not_ahead(cmd.event_ms, now_ms)
+        except ValidationError as exc:
+            out.append(exc)
+            continue
         if state is None:
             out.append(NotFoundError(f"message {cmd.message_id} not found"))
             continue
@@ -331,6 +348,11 @@ def record_dlrs(tx: WriteTransaction, cmds: Sequence[RecordDlr], now_ms: int) ->
     out: list[Outcome] = []
     for cmd in cmds:
         state = states.get(_owned(cmd))
+        try:
+            _not_ahead(cmd.event_ms, now_ms)
+        except ValidationError as exc:
+            out.append(exc)
+            continue
         if state is None:
             out.append(NotFoundError(f"message {cmd.message_id} not found"))
             continue

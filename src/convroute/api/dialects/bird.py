@@ -30,7 +30,7 @@ from convroute.api.http import (
     read_json_raw,
 )
 from convroute.api.problems import HttpProblem
-from convroute.domain.clock import check_not_future, parse_iso8601
+from convroute.domain.clock import parse_iso8601
 from convroute.domain.commands import RecordConversion
 from convroute.domain.errors import (
     AuthenticationError,
@@ -41,11 +41,12 @@ from convroute.domain.errors import (
     StorageError,
     ValidationError,
 )
-from convroute.domain.ids import is_uuid
 from convroute.domain.models import Principal
 from convroute.domain.statuses import ConversionStatus, Dialect, MessageType, Method
 from convroute.services.auth import bearer_key_id, principal_of
-from convroute.services.messaging import ensure_conversions_enabled
+from convroute.services.messaging import admit_report
+
+MESSAGE_NOT_FOUND = "The requested resource does not exist: message not found"
 
 # -- request body -----------------------------------------------------------------------------
 
@@ -120,23 +121,23 @@ async def authenticate(request: Request) -> Principal:
     return principal
 
 
-def _timestamp(value: str | msgspec.UnsetType, now_ms: int) -> int | None:
+def _timestamp(value: str | msgspec.UnsetType) -> int | None:
     if isinstance(value, msgspec.UnsetType):
         return None
     if not _RFC3339.match(value):
         raise ValidationError.field(
             "timestamp", "must be an RFC 3339 date-time such as 2024-05-01T10:00:00Z"
         )
-    return check_not_future(parse_iso8601(value), now_ms)
+    return parse_iso8601(value)
 
 
 @bird
 async def record_conversion(request: Request) -> Response:
     principal = await authenticate(request)
-    ensure_conversions_enabled(principal)
-    message_id: str = request.path_params["messageId"].lower()
-    if not is_uuid(message_id):
-        raise NotFoundError("The requested resource does not exist: message not found")
+    try:
+        message_id = admit_report(principal, request.path_params["messageId"])
+    except NotFoundError:
+        raise NotFoundError(MESSAGE_NOT_FOUND) from None
     raw, body = await read_json_raw(request, BirdConversionIn)
     c = container(request)
     command = RecordConversion(
@@ -145,13 +146,13 @@ async def record_conversion(request: Request) -> Response:
         ConversionStatus(body.status),
         MessageType(body.type),
         Method(body.method),
-        _timestamp(body.timestamp, c.clock()),
+        _timestamp(body.timestamp),
         raw=raw,
     )
     try:
         await c.committer.execute(command)
     except NotFoundError:
-        raise NotFoundError("The requested resource does not exist: message not found") from None
+        raise NotFoundError(MESSAGE_NOT_FOUND) from None
     return Response(status_code=204)
 
 

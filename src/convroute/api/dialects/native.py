@@ -23,7 +23,7 @@ from convroute.api.http import (
     read_json_raw,
 )
 from convroute.api.problems import HttpProblem
-from convroute.domain.clock import check_not_future, format_iso, parse_iso8601
+from convroute.domain.clock import format_iso, parse_iso8601
 from convroute.domain.commands import RecordConversion, RecordDlr, SendMessage
 from convroute.domain.errors import (
     AuthenticationError,
@@ -47,7 +47,7 @@ from convroute.domain.statuses import (
 )
 from convroute.domain.windows import MAX_WINDOW_S, window_seconds
 from convroute.services.auth import bearer_key_id, principal_of
-from convroute.services.messaging import validate_send
+from convroute.services.messaging import admit_report, validate_send
 from convroute.storage.views import STATS_DIMENSIONS, MessageView
 
 # -- request bodies (their JSON Schemas go into the OpenAPI document) -------------------------
@@ -135,11 +135,9 @@ def message_id_of(request: Request) -> str:
     return message_id
 
 
-def optional_time(value: str | None, now_ms: int, field: str = "timestamp") -> int | None:
-    """An optional ISO 8601 time, not more than an hour ahead."""
-    if value is None:
-        return None
-    return check_not_future(parse_iso8601(value, field), now_ms, field)
+def optional_time(value: str | None, field: str = "timestamp") -> int | None:
+    """An optional ISO 8601 time (the writer refuses one more than an hour ahead)."""
+    return None if value is None else parse_iso8601(value, field)
 
 
 # -- endpoints --------------------------------------------------------------------------------
@@ -170,7 +168,7 @@ async def send_message(request: Request) -> Response:
 @native
 async def record_conversion(request: Request) -> Response:
     principal = await authenticate(request)
-    message_id = message_id_of(request)
+    message_id = admit_report(principal, request.path_params["message_id"])
     raw, body = await read_json_raw(request, ConversionIn)
     c = container(request)
     command = RecordConversion(
@@ -179,7 +177,7 @@ async def record_conversion(request: Request) -> Response:
         body.status,
         body.type,
         body.method,
-        optional_time(body.timestamp, c.clock()),
+        optional_time(body.timestamp),
         raw=raw,
     )
     recorded = await c.committer.execute(command)
@@ -206,7 +204,7 @@ async def record_dlr(request: Request) -> Response:
         principal,
         message_id,
         body.status,
-        optional_time(body.timestamp, c.clock()),
+        optional_time(body.timestamp),
         body.error_code,
         raw=raw,
     )

@@ -8,7 +8,6 @@ and the same ``auth_id`` in the path, JSON only, answers carrying an ``api_id``,
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Literal
 
 import msgspec
@@ -28,8 +27,8 @@ from convroute.api.http import (
     read_json_raw,
 )
 from convroute.api.problems import HttpProblem
-from convroute.domain.clock import check_not_future, parse_iso8601
-from convroute.domain.commands import MessageAccepted, RecordConversion, SendMessage
+from convroute.domain.clock import parse_iso8601
+from convroute.domain.commands import RecordConversion, SendMessage
 from convroute.domain.errors import (
     AuthenticationError,
     ConvrouteError,
@@ -39,14 +38,10 @@ from convroute.domain.errors import (
     StorageError,
     ValidationError,
 )
-from convroute.domain.ids import is_uuid, new_id
+from convroute.domain.ids import new_id
 from convroute.domain.models import Principal
 from convroute.domain.statuses import ConversionStatus, Dialect
-from convroute.services.messaging import (
-    default_message_type,
-    ensure_conversions_enabled,
-    validate_send,
-)
+from convroute.services.messaging import admit_report, default_message_type, validate_send
 
 MAX_DESTINATIONS = 1000  # Plivo's bulk send: ``dst`` joins numbers with ``<``
 
@@ -172,41 +167,27 @@ def _sends(principal: Principal, body: PlivoMessageIn) -> list[SendMessage]:
 async def send_message(request: Request) -> Response:
     principal = await authenticate(request)
     commands = _sends(principal, await read_json(request, PlivoMessageIn))
-    dispatcher = container(request).dispatcher
-    outcomes = await asyncio.gather(*(dispatcher.send(c) for c in commands), return_exceptions=True)
-    sent = [o.message_id for o in outcomes if isinstance(o, MessageAccepted)]
-    failed = [
-        (c.dst, o)
-        for c, o in zip(commands, outcomes, strict=True)
-        if not isinstance(o, MessageAccepted)
-    ]
-    if not sent:
-        error = failed[0][1]
-        raise error if isinstance(error, ConvrouteError) else StorageError(str(error))
+    sent, refused = await container(request).dispatcher.send_all(commands)
     body: dict[str, object] = {
         "api_id": new_id(),
         "message": "message(s) queued",
-        "message_uuid": sent,
+        "message_uuid": [accepted.message_id for accepted in sent],
     }
-    if failed:  # Plivo lists the numbers it could not send to beside those it queued
-        body["invalid_number"] = [dst for dst, _ in failed]
+    if refused:  # Plivo lists the numbers it could not send to beside those it queued
+        body["invalid_number"] = [command.dst for command, _ in refused]
     return json_response(body, 202)
 
 
 @plivo
 async def record_conversion(request: Request) -> Response:
     principal = await authenticate(request)
-    ensure_conversions_enabled(principal)
-    message_uuid: str = request.path_params["message_uuid"]
-    if not is_uuid(message_uuid):
-        raise NotFoundError(f"message {message_uuid} not found")
+    message_uuid = admit_report(principal, request.path_params["message_uuid"])
     raw, body = await read_json_raw(request, PlivoConversionIn)
-    c = container(request)
-    event_ms = check_not_future(parse_iso8601(body.timestamp), c.clock())
+    event_ms = parse_iso8601(body.timestamp)
     command = RecordConversion(
         principal, message_uuid, STATUSES[body.status], event_ms=event_ms, raw=raw
     )
-    recorded = await c.committer.execute(command)
+    recorded = await container(request).committer.execute(command)
     return json_response(
         {
             "api_id": new_id(),

@@ -39,7 +39,7 @@ from convroute.api.http import (
     read_body,
 )
 from convroute.api.problems import HttpProblem, unsupported_media_type
-from convroute.domain.clock import check_not_future, parse_sql_utc, parse_unix_seconds
+from convroute.domain.clock import parse_sql_utc, parse_unix_seconds
 from convroute.domain.commands import Nonce, RecordConversion, SendMessage
 from convroute.domain.errors import (
     AuthenticationError,
@@ -52,14 +52,13 @@ from convroute.domain.errors import (
     StorageError,
     ValidationError,
 )
-from convroute.domain.ids import is_uuid
 from convroute.domain.models import Principal, SignatureMethod
 from convroute.domain.signatures import SIGNATURE_PARAM, signature_matches
 from convroute.domain.statuses import ConversionStatus, Dialect, TrafficClass
 from convroute.services.auth import principal_of
 from convroute.services.messaging import (
+    admit_report,
     default_message_type,
-    ensure_conversions_enabled,
     validate_send,
 )
 
@@ -281,17 +280,16 @@ DELIVERED = {"true": True, "1": True, "false": False, "0": False}
 async def record_conversion(request: Request) -> Response:
     params = await read_params(request)
     principal, nonce = await authenticate(request, params)
-    ensure_conversions_enabled(principal)
-    message_id = _required(params, "message-id").strip().lower()
+    given = _required(params, "message-id").strip()
     delivered = DELIVERED.get(_required(params, "delivered").strip().lower())
     if delivered is None:
         raise ValidationError.field("delivered", "must be true, false, 1 or 0")
+    event_ms = parse_timestamp(params["timestamp"]) if params.get("timestamp") else None
+    try:
+        message_id = admit_report(principal, given)
+    except NotFoundError:
+        raise NotFoundError(_not_theirs(given)) from None
     c = container(request)
-    event_ms = None
-    if params.get("timestamp"):
-        event_ms = check_not_future(parse_timestamp(params["timestamp"]), c.clock())
-    if not is_uuid(message_id):
-        raise NotFoundError(f"message-id {message_id} is not a message of this account")
     command = RecordConversion(
         principal,
         message_id,
@@ -303,8 +301,12 @@ async def record_conversion(request: Request) -> Response:
     try:
         await c.committer.execute(command)
     except NotFoundError:
-        raise NotFoundError(f"message-id {message_id} is not a message of this account") from None
+        raise NotFoundError(_not_theirs(message_id)) from None
     return PlainTextResponse("OK")
+
+
+def _not_theirs(message_id: str) -> str:
+    return f"message-id {message_id.lower()} is not a message of this account"
 
 
 routes = [
