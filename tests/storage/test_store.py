@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from functools import partial
 
 import pytest
@@ -33,6 +34,8 @@ from convroute.storage import schema as t
 from tests.conftest import add_account, add_route, principal
 
 S = ConversionStatus
+# a day ago, to the second: reports may not be more than an hour ahead of the writer's clock
+T0 = int(time.time()) * 1000 - 86_400_000
 
 
 def run(c: Container, *commands: object, now: int | None = None) -> list[object]:
@@ -110,10 +113,10 @@ def test_conversion_is_appended_and_folded(container: Container, acme: Principal
     sent = send(container, acme)
     (first,) = run(
         container,
-        RecordConversion(acme, sent.message_id, S.INCORRECT_CODE, event_ms=1_800_000_000_000),
+        RecordConversion(acme, sent.message_id, S.INCORRECT_CODE, event_ms=T0),
     )
     (second,) = run(
-        container, RecordConversion(acme, sent.message_id, S.CONVERTED, event_ms=1_800_000_001_000)
+        container, RecordConversion(acme, sent.message_id, S.CONVERTED, event_ms=T0 + 1_000)
     )
     view = container.store.get_message(acme.account_id, sent.message_id)
     assert [e.status for e in view.conversions] == [S.INCORRECT_CODE, S.CONVERTED]
@@ -128,7 +131,7 @@ def test_conversion_is_appended_and_folded(container: Container, acme: Principal
 
 def test_identical_report_is_idempotent(container: Container, acme: Principal) -> None:
     sent = send(container, acme)
-    cmd = RecordConversion(acme, sent.message_id, S.CONVERTED, event_ms=1_800_000_000_000)
+    cmd = RecordConversion(acme, sent.message_id, S.CONVERTED, event_ms=T0)
     (a,) = run(container, cmd)
     (b,) = run(container, cmd)
     c1, c2 = run(container, cmd, cmd)  # twice in one batch too
@@ -140,7 +143,7 @@ def test_identical_report_is_idempotent(container: Container, acme: Principal) -
         assert dup.conversion_id == a.conversion_id
     assert count(container, t.conversion_events) == 1
     (other_time,) = run(
-        container, RecordConversion(acme, sent.message_id, S.CONVERTED, event_ms=1_800_000_000_001)
+        container, RecordConversion(acme, sent.message_id, S.CONVERTED, event_ms=T0 + 1)
     )
     assert isinstance(other_time, ConversionRecorded)
     assert not other_time.duplicate
@@ -175,7 +178,7 @@ def test_unknown_message_in_a_batch_fails_alone(container: Container, acme: Prin
 
 
 def test_window_closes_and_a_late_report_corrects_it(container: Container, acme: Principal) -> None:
-    t0 = 1_800_000_000_000
+    t0 = T0
     sent = send(container, acme, now=t0)
     untracked = send(container, acme, trackable=False, now=t0)
     assert container.store.write(partial(close_due_windows, now_ms=t0 + 599_999)) == 0
@@ -206,9 +209,9 @@ def test_window_closes_and_a_late_report_corrects_it(container: Container, acme:
 
 def test_window_per_account_and_type(container: Container, acme: Principal) -> None:
     container.store.set_window(acme.account_id, MessageType.OTP, 30)
-    sent = send(container, acme, now=1_800_000_000_000)
+    sent = send(container, acme, now=T0)
     view = container.store.get_message(acme.account_id, sent.message_id)
-    assert view.state.window_due_ms == 1_800_000_030_000
+    assert view.state.window_due_ms == T0 + 30_000
     assert container.store.windows(acme.account_id) == {MessageType.OTP: 30}
     container.store.set_window(acme.account_id, MessageType.OTP, None)
     assert container.store.windows(acme.account_id) == {}
@@ -216,20 +219,18 @@ def test_window_per_account_and_type(container: Container, acme: Principal) -> N
 
 def test_latest_dlr_by_event_time(container: Container, acme: Principal) -> None:
     sent = send(container, acme)
-    run(
-        container, RecordDlr(acme, sent.message_id, DlrStatus.DELIVERED, event_ms=1_800_000_002_000)
-    )
-    run(container, RecordDlr(acme, sent.message_id, DlrStatus.FAILED, event_ms=1_800_000_001_000))
+    run(container, RecordDlr(acme, sent.message_id, DlrStatus.DELIVERED, event_ms=T0 + 2_000))
+    run(container, RecordDlr(acme, sent.message_id, DlrStatus.FAILED, event_ms=T0 + 1_000))
     view = container.store.get_message(acme.account_id, sent.message_id)
     assert view.state.dlr_status is DlrStatus.DELIVERED
     assert [d.status for d in view.dlrs] == [DlrStatus.DELIVERED, DlrStatus.FAILED]
 
 
 def test_stats_group_and_rate(container: Container, acme: Principal) -> None:
-    a = send(container, acme, dst="+14155552671", now=1_800_000_000_000)
-    b = send(container, acme, dst="+33612345678", now=1_800_000_000_000)
-    send(container, acme, dst="+33612345679", now=1_800_000_000_000)  # pending
-    c = send(container, acme, dst="+33612345670", now=1_800_000_000_000)
+    a = send(container, acme, dst="+14155552671", now=T0)
+    b = send(container, acme, dst="+33612345678", now=T0)
+    send(container, acme, dst="+33612345679", now=T0)  # pending
+    c = send(container, acme, dst="+33612345670", now=T0)
     run(container, RecordConversion(acme, a.message_id, S.CONVERTED))
     run(container, RecordConversion(acme, b.message_id, S.NOT_CONVERTED))
     run(container, RecordConversion(acme, c.message_id, S.CANCELED))
@@ -277,7 +278,7 @@ def test_group_commit_shares_commits_and_loses_nothing(
     def client(n: int) -> None:
         for i in range(25):
             cmd = RecordConversion(
-                acme, sent.message_id, S.INCORRECT_CODE, event_ms=1_800_000_000_000 + n * 1000 + i
+                acme, sent.message_id, S.INCORRECT_CODE, event_ms=T0 + n * 1000 + i
             )
             out = container.committer.execute_sync(cmd)
             with lock:
