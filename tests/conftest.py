@@ -9,16 +9,21 @@ import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 
 from convroute.bootstrap import Container, bootstrap
 from convroute.config import Settings
+from convroute.domain.commands import MessageAccepted, SendMessage
 from convroute.domain.models import Principal, Route, RouteDestination
-from convroute.domain.statuses import Dialect, TrafficClass
+from convroute.domain.statuses import Dialect, MessageType, TrafficClass
+from convroute.routing.policies import make_policy
 from convroute.services.accounts import NewAccount, new_account
 from convroute.services.auth import principal_of
+from convroute.services.messaging import handle_batch
+from convroute.services.router import LiveRouter
 from convroute.storage import schema
 from convroute.storage.engines import normalize_url
 from convroute.storage.secretbox import new_key
@@ -160,3 +165,52 @@ def two_routes_and_an_account(
         return created.as_json()
     finally:
         c.close()
+
+
+def static_router() -> LiveRouter:
+    """The service's live router with the static policy: every send goes to the cheapest
+    route serving it."""
+    return LiveRouter(make_policy("static"))
+
+
+def run(c: Container, *commands: object, now: int | None = None) -> list[object]:
+    """Carry out ``commands`` in one batch, as the writer would, routed by a static router."""
+    at = c.clock() if now is None else now
+    batch = list(commands)
+    return c.store.write(lambda tx: handle_batch(tx, batch, at, router=static_router()))  # type: ignore[arg-type]
+
+
+def send(
+    c: Container,
+    who: Principal,
+    dst: str = "+14155552671",
+    trackable: bool = True,
+    now: int | None = None,
+) -> MessageAccepted:
+    """One OTP sent by ``who``."""
+    (out,) = run(c, SendMessage(who, "Acme", dst, "code 1", MessageType.OTP, trackable), now=now)
+    assert isinstance(out, MessageAccepted), out
+    return out
+
+
+def count(c: Container, table: Any) -> int:
+    """Rows in ``table``."""
+    return int(
+        c.store.read(
+            lambda conn: conn.execute(select(func.count()).select_from(table)).scalar_one()
+        )
+    )
+
+
+@pytest.fixture
+def acme(container: Container) -> Principal:
+    """An account with routes ``cheap`` (0.02) and ``dear`` (0.05) serving everywhere."""
+    add_route(container, "cheap", 0.02)
+    add_route(container, "dear", 0.05)
+    return principal(container, add_account(container, "acme"))
+
+
+@pytest.fixture
+def other(container: Container) -> Principal:
+    """A second account."""
+    return principal(container, add_account(container, "other"))

@@ -28,10 +28,10 @@ from convroute.domain.commands import (
 )
 from convroute.domain.errors import ValidationError
 from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType
-from convroute.services.messaging import handle_batch
 from convroute.services.retention import DAY_MS, check_retention
 from convroute.storage import schema as t
 from tests.conftest import SECRET_KEY, add_account, add_route, principal
+from tests.conftest import run as batch
 
 TABLES = (t.messages, t.message_state, t.routing_decisions, t.conversion_events, t.dlr_events)
 
@@ -48,7 +48,7 @@ def counts(c: Container) -> dict[str, int]:
 
 def _message(c: Container, who: object, at: int, trackable: bool, events: bool) -> str:
     def run(*commands: object) -> list[object]:
-        return c.store.write(lambda tx: handle_batch(tx, list(commands), at))  # type: ignore[arg-type]
+        return batch(c, *commands, now=at)
 
     (sent,) = run(SendMessage(who, "Acme", "+14155552671", "x", MessageType.OTP, trackable))  # type: ignore[arg-type]
     assert isinstance(sent, MessageAccepted)
@@ -71,7 +71,7 @@ def test_old_messages_go_with_everything_about_them(container: Container) -> Non
     assert counts(c)["messages"] == 9
     batches = []
     while True:  # in batches of 3
-        (done,) = c.store.write(lambda tx: handle_batch(tx, [PurgeOld(now - 3 * DAY_MS, 3)], now))
+        (done,) = batch(c, PurgeOld(now - 3 * DAY_MS, 3), now=now)
         assert isinstance(done, Purged)
         batches.append(done.messages)
         if done.messages < 3:

@@ -20,7 +20,8 @@ from convroute.services.sweeps import sweep
 
 def _write(c: Container, command: Any) -> Any:
     """One batch command in its own transaction, as the server's writer would run it."""
-    (outcome,) = c.store.write(partial(handle_batch, commands=[command], now_ms=c.clock()))
+    work = partial(handle_batch, commands=[command], now_ms=c.clock(), router=c.router)
+    (outcome,) = c.store.write(work)
     if isinstance(outcome, ConvrouteError):
         raise outcome
     return outcome

@@ -49,7 +49,6 @@ from convroute.domain.statuses import (
     TrafficClass,
 )
 from convroute.domain.windows import window_seconds
-from convroute.routing.static import choose_cheapest
 from convroute.services.ports import EarlierSend, RoutingDecision, WriteTransaction
 from convroute.services.retention import purge_old
 from convroute.services.router import LiveRouter
@@ -109,10 +108,11 @@ def handle_batch(
     tx: WriteTransaction,
     commands: Sequence[BatchCommand],
     now_ms: int,
-    router: LiveRouter | None = None,
+    *,
+    router: LiveRouter,
 ) -> list[Outcome]:
     """Carry out ``commands`` in ``tx``, in order within each kind; one outcome per command.
-    Sends are routed by ``router`` (without one: the static cheapest-route rule).
+    Sends are routed by ``router``.
 
     A command carrying a nonce that an accepted command already used is refused as a replay;
     the nonces of the commands that succeed are recorded in the same transaction."""
@@ -163,7 +163,7 @@ def send_messages(
     tx: WriteTransaction,
     cmds: Sequence[SendMessage],
     now_ms: int,
-    router: LiveRouter | None = None,
+    router: LiveRouter,
 ) -> list[Outcome]:
     """Route and record messages. A message whose client reference (the verification it
     belongs to) was used in the last ``RESEND_LOOKBACK_MS`` by a message that has not
@@ -179,17 +179,14 @@ def send_messages(
     for cmd in cmds:
         try:
             dest = validate_send(cmd)
-            if router is None:
-                choice = choose_cheapest(routes, dest)
-            else:
-                avoid = None
-                if cmd.client_ref:
-                    last = earlier.get((cmd.principal.account_id, cmd.client_ref))
-                    if last is not None and last.status is not ConversionStatus.CONVERTED:
-                        avoid = last.route_id
-                choice = router.choose(
-                    routes, dest, cmd.type, cmd.principal.traffic_class, now_ms, avoid
-                )
+            avoid = None
+            if cmd.client_ref:
+                last = earlier.get((cmd.principal.account_id, cmd.client_ref))
+                if last is not None and last.status is not ConversionStatus.CONVERTED:
+                    avoid = last.route_id
+            choice = router.choose(
+                routes, dest, cmd.type, cmd.principal.traffic_class, now_ms, avoid
+            )
         except ConvrouteError as exc:
             out.append(exc)
             continue
@@ -413,7 +410,7 @@ Handler = Callable[[WriteTransaction, Any, int], Sequence[Outcome]]
 outcome per command out."""
 
 
-def _handlers(router: LiveRouter | None) -> tuple[tuple[type, Handler], ...]:
+def _handlers(router: LiveRouter) -> tuple[tuple[type, Handler], ...]:
     """Kinds run in this order inside a batch: a message is stored before anything about it."""
     return (
         (SendMessage, functools.partial(send_messages, router=router)),
