@@ -39,40 +39,29 @@ class Arm:
 
     def copy(self) -> Arm:
         """The same sums, apart."""
-        return Arm(*self.values())
-
-    def values(self) -> tuple[float, ...]:
-        return (
-            self.sent,
-            self.settled,
-            self.converted,
-            self.dlr_seen,
-            self.dlr_delivered,
-            self.cal_delivered,
-            self.cal_delivered_conv,
-            self.cal_failed,
-            self.cal_failed_conv,
-            self.lin_a,
-            self.lin_b,
-            self.lin_c,
-        )
+        return Arm(*(getattr(self, name) for name in _SUMS))
 
     def restore(self, other: Arm) -> None:
         """Take ``other``'s sums back."""
-        (
-            self.sent,
-            self.settled,
-            self.converted,
-            self.dlr_seen,
-            self.dlr_delivered,
-            self.cal_delivered,
-            self.cal_delivered_conv,
-            self.cal_failed,
-            self.cal_failed_conv,
-            self.lin_a,
-            self.lin_b,
-            self.lin_c,
-        ) = other.values()
+        for name in _SUMS:
+            setattr(self, name, getattr(other, name))
+
+
+_SUMS = (
+    "sent",
+    "settled",
+    "converted",
+    "dlr_seen",
+    "dlr_delivered",
+    "cal_delivered",
+    "cal_delivered_conv",
+    "cal_failed",
+    "cal_failed_conv",
+    "lin_a",
+    "lin_b",
+    "lin_c",
+)
+"""Every sum of an arm, in the order of its fields."""
 
 
 @dataclass(slots=True)
