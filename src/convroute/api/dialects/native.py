@@ -224,7 +224,8 @@ async def get_message(request: Request) -> Response:
     return json_response(render_message(view))
 
 
-def _iso(ms: int | None) -> str | None:
+def optional_iso(ms: int | None) -> str | None:
+    """Epoch ms as RFC 3339, or None."""
     return None if ms is None else format_iso(ms)
 
 
@@ -272,10 +273,12 @@ def render_message(view: MessageView) -> dict[str, Any]:
         "sent_at": format_iso(m.sent_ms),
         "status": status.status if status else None,
         "status_source": status.source if status else None,
-        "status_at": _iso(status.event_ms) if status else None,
+        "status_at": optional_iso(status.event_ms) if status else None,
         "final": bool(status and (status.source == "window" or status.status.is_final)),
-        "window_closes_at": _iso(s.window_due_ms),
-        "dlr": {"status": s.dlr_status, "timestamp": _iso(s.dlr_ms)} if s.dlr_status else None,
+        "window_closes_at": optional_iso(s.window_due_ms),
+        "dlr": {"status": s.dlr_status, "timestamp": optional_iso(s.dlr_ms)}
+        if s.dlr_status
+        else None,
         "conversions": [_conversion(e) for e in view.conversions],
         "dlrs": [_dlr(e) for e in view.dlrs],
     }
@@ -306,7 +309,12 @@ async def conversion_stats(request: Request) -> Response:
         c.store.conversion_stats, principal.account_id, group_by, from_ms, to_ms
     )
     return json_response(
-        {"group_by": group_by, "from": _iso(from_ms), "to": _iso(to_ms), "groups": groups}
+        {
+            "group_by": group_by,
+            "from": optional_iso(from_ms),
+            "to": optional_iso(to_ms),
+            "groups": groups,
+        }
     )
 
 

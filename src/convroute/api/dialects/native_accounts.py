@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as Endpoint
 
-from convroute.api.dialects.native import native
+from convroute.api.dialects.native import native, optional_iso
 from convroute.api.dialects.native_routes import authenticate_admin
 from convroute.api.http import container, json_response, read_json
 from convroute.domain.clock import format_iso
@@ -44,10 +44,6 @@ class RotationIn(msgspec.Struct, forbid_unknown_fields=True):
 SCHEMAS = (AccountPatch, RotationIn)
 
 
-def _iso(ms: int | None) -> str | None:
-    return None if ms is None else format_iso(ms)
-
-
 def account_json(account: Account) -> dict[str, Any]:
     """An account as the operator API shows it."""
     return {
@@ -69,7 +65,7 @@ def credential_json(row: dict[str, Any], now_ms: int) -> dict[str, Any]:
         "traffic_class": row["traffic_class"],
         "workspace_id": row["workspace_id"],
         "created_at": format_iso(row["created_ms"]),
-        "revoked_at": _iso(revoked),
+        "revoked_at": optional_iso(revoked),
         "live": revoked is None or now_ms < revoked,
     }
 
