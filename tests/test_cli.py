@@ -14,6 +14,9 @@ from cryptography.fernet import Fernet
 
 from convroute.cli import main
 from convroute.cli.routes import describe_anomaly
+from convroute.routing.anomalies import Anomaly
+from convroute.routing.policy import Context
+from convroute.services.quality import ReportedAnomaly
 
 
 @pytest.fixture
@@ -160,9 +163,9 @@ def test_every_command_has_help_with_an_example_and_is_documented() -> None:
 
 def test_the_quality_table_says_each_kind_of_anomaly_in_words() -> None:
     def said(kind: str, route: str | None, **evidence: float) -> str:
-        return describe_anomaly(
-            {"kind": kind, "route": route, "severity": 0.42, "evidence": evidence}
-        )
+        context = Context("GB", None, "otp")
+        found = Anomaly(kind, context, 0, severity=0.42, evidence=evidence, route_id=route)
+        return describe_anomaly(ReportedAnomaly(found, route))
 
     assert said("pumping", None) == (
         "conversions down 42 % on every route while receipts still say delivered"

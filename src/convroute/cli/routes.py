@@ -4,16 +4,16 @@ call, output)."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 
 from convroute.cli.util import DB_OPTION, opened, table
+from convroute.domain.clock import format_iso
 from convroute.domain.errors import ConvrouteError
 from convroute.domain.models import RouteDestination
 from convroute.domain.statuses import MessageType, TrafficClass
 from convroute.services import routes as route_admin
-from convroute.services.quality import quality_query, quality_report
+from convroute.services.quality import RECENT, ReportedAnomaly, quality_query, quality_report
 
 
 @click.group()
@@ -210,35 +210,31 @@ def routes_quality(
         c.follower.catch_up()
         report = quality_report(c.store, c.router, c.clock(), dest, kind, klass)
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        click.echo(json.dumps(report.as_json(), indent=2))
         return
-    ctx = report["context"]
     click.echo(
-        f"{ctx['country']}{' / ' + ctx['network'] if ctx['network'] else ''}, "
-        f"traffic {ctx['traffic']}, policy {report['policy']}"
+        f"{report.country}{' / ' + report.network if report.network else ''}, "
+        f"traffic {report.traffic}, policy {report.policy}"
     )
-    if report["networks_seen"] and not ctx["network"]:
+    if report.networks_seen and not report.network:
         click.echo(
             "traffic is routed per network; networks with traffic in the last day: "
-            + ", ".join(report["networks_seen"])
+            + ", ".join(report.networks_seen)
             + " (see one with --network)"
         )
     rows = []
-    for r in report["routes"]:
-        recent = r["recent"]
+    for r in report.routes:
+        q, recent = r.quality, r.recent
         rows.append(
             {
-                "route": r["name"],
-                "price": f"{r['price']:g}",
-                "share": f"{100 * r['share']:.1f} %",
-                "estimate": f"{100 * r['estimate']:.1f} %",
-                "evidence": f"{r['evidence']:.0f}",
-                **{
-                    f"conv {w}": _rate(recent[w]["conversion_rate"], recent[w]["final"])
-                    for w in ("5m", "1h", "24h")
-                },
-                "dlr 1h": _rate(recent["1h"]["dlr_delivered_rate"], recent["1h"]["receipts"]),
-                "why": r["reason"],
+                "route": q.route.name,
+                "price": f"{q.price:g}",
+                "share": f"{100 * q.share:.1f} %",
+                "estimate": f"{100 * q.estimate:.1f} %",
+                "evidence": f"{q.evidence:.0f}",
+                **{f"conv {w}": _rate(recent[w].conversion_rate, recent[w].final) for w in RECENT},
+                "dlr 1h": _rate(recent["1h"].dlr_delivered_rate, recent["1h"].receipts),
+                "why": q.reason,
             }
         )
     table(
@@ -256,39 +252,44 @@ def routes_quality(
             "why",
         ],
     )
-    for a in report["anomalies"]:
-        state = "in progress" if a["active"] else f"cleared {a['cleared_at']}"
-        click.echo(f"anomaly: {a['kind']} since {a['started_at']} ({state}): {describe_anomaly(a)}")
-    if not report["anomalies"]:
+    for a in report.anomalies:
+        found = a.anomaly
+        state = "in progress" if found.active else f"cleared {format_iso(found.cleared_ms or 0)}"
+        click.echo(
+            f"anomaly: {found.kind} since {format_iso(found.started_ms)} ({state}): "
+            f"{describe_anomaly(a)}"
+        )
+    if not report.anomalies:
         click.echo("anomalies: none in the last day")
 
 
-def describe_anomaly(a: dict[str, Any]) -> str:
+def describe_anomaly(reported: ReportedAnomaly) -> str:
     """What an anomaly of the quality report means, in words."""
-    e = a["evidence"]
-    match a["kind"]:
+    a, route = reported.anomaly, reported.route_name
+    e = a.evidence
+    match a.kind:
         case "pumping":
             return (
-                f"conversions down {pct(a['severity'])} on every route while receipts "
+                f"conversions down {pct(a.severity)} on every route while receipts "
                 "still say delivered"
             )
         case "conversion_drop":
             return (
-                f"{a['route']} converts {pct(e['rate_after'])}, down from "
+                f"{route} converts {pct(e['rate_after'])}, down from "
                 f"{pct(e['rate_before'])}, since {e['changed_s_ago']:.0f} s before it was raised"
             )
         case "receipts_diverge":
             return (
-                f"of the messages {a['route']}'s receipts say delivered, "
+                f"of the messages {route}'s receipts say delivered, "
                 f"{pct(e['converts_if_delivered'])} convert, against "
                 f"{pct(e['other_routes_if_delivered'])} on the other routes"
             )
         case "no_receipts":
             return (
-                f"{a['route']} sent receipts for {pct(e['receipt_share'])} of its "
+                f"{route} sent receipts for {pct(e['receipt_share'])} of its "
                 f"{e['messages']:.0f} recent messages"
             )
-    return f"{a.get('route') or 'the destination'}, severity {a['severity']}"
+    return f"{route or 'the destination'}, severity {a.severity}"
 
 
 def pct(share: float) -> str:

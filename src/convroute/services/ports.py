@@ -171,3 +171,22 @@ class EventLog(Protocol):
         """Everything appended since the previous call (the first call: the last
         ``horizon`` of the log, enough to rebuild the router's state)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """What the log shows of one route's messages over one recent window."""
+
+    sent: int = 0
+    final: int = 0  # with a final conversion status
+    converted: int = 0
+    receipts: int = 0  # with a receipt
+    delivered: int = 0  # whose receipt says delivered
+
+    @property
+    def conversion_rate(self) -> float | None:
+        return self.converted / self.final if self.final else None
+
+    @property
+    def dlr_delivered_rate(self) -> float | None:
+        return self.delivered / self.receipts if self.receipts else None

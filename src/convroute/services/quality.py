@@ -12,8 +12,9 @@ from convroute.domain.destinations import Destination
 from convroute.domain.errors import ValidationError
 from convroute.domain.models import Route
 from convroute.domain.statuses import MessageType, TrafficClass
-from convroute.routing.anomalies import diverging_receipts
+from convroute.routing.anomalies import Anomaly, diverging_receipts
 from convroute.routing.base import Basis, View
+from convroute.services.ports import Activity
 from convroute.services.router import LiveRouter, candidates_for, context_of, traffic_of
 from convroute.services.routes import check_destination
 
@@ -25,7 +26,7 @@ class RouteReads(Protocol):
 
     def route_activity(
         self, country: str, network: str | None, traffic: str, now_ms: int
-    ) -> dict[str, dict[str, dict[str, Any]]]: ...
+    ) -> dict[str, dict[str, Activity]]: ...
 
     def networks_seen(self, country: str, since_ms: int) -> list[str]: ...
 
@@ -126,6 +127,107 @@ def quality_query(
     return Destination("", entry.country, entry.network), kind, klass
 
 
+RECENT = ("5m", "1h", "24h")  # the windows the report shows (``storage/views.py`` counts)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedRoute:
+    """One candidate of the report: what the router believes, beside what the log shows."""
+
+    quality: RouteQuality
+    recent: dict[str, Activity]  # by window name, every one of ``RECENT``
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedAnomaly:
+    """An anomaly the router's watch raised, with the name of the route it is about."""
+
+    anomaly: Anomaly
+    route_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QualityReport:
+    """Every candidate route for a destination and traffic, and the anomalies raised."""
+
+    country: str
+    network: str | None
+    traffic: str
+    # the networks this country's traffic was routed under in the last day: ask for one
+    # with ``network`` to see what its messages get
+    networks_seen: tuple[str, ...]
+    policy: str
+    log_entries_applied: int
+    routes: tuple[ReportedRoute, ...]  # best share first
+    # in progress first, newest first
+    anomalies: tuple[ReportedAnomaly, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as the API (``GET /api/v1/routes/quality``) and ``--json`` show it."""
+        return {
+            "context": {"country": self.country, "network": self.network, "traffic": self.traffic},
+            "networks_seen": list(self.networks_seen),
+            "policy": self.policy,
+            "log_entries_applied": self.log_entries_applied,
+            "routes": [_route_json(r) for r in self.routes],
+            "anomalies": [_anomaly_json(a) for a in self.anomalies],
+        }
+
+
+def _r6(x: float | None) -> float | None:
+    return None if x is None else round(x, 6)
+
+
+def _route_json(r: ReportedRoute) -> dict[str, Any]:
+    q = r.quality
+    return {
+        "id": q.route.id,
+        "name": q.route.name,
+        "price": q.price,
+        "share": _r6(q.share),
+        "estimate": _r6(q.estimate),
+        "evidence": _r6(q.evidence),  # young messages weigh little, not 0
+        "basis": q.basis.value,
+        "value": _r6(q.value),
+        "dlr_rate": _r6(q.dlr_rate),
+        "reason": q.reason,
+        # its receipts say delivered for messages that convert far less than the other
+        # routes' delivered ones (fake receipts): the two rates, else null
+        "receipts_diverge": None
+        if q.receipts_diverge is None
+        else {
+            "converted_if_delivered": _r6(q.receipts_diverge[0]),
+            "others_converted_if_delivered": _r6(q.receipts_diverge[1]),
+        },
+        "recent": {
+            name: {
+                "sent": w.sent,
+                "final": w.final,
+                "converted": w.converted,
+                "receipts": w.receipts,
+                "delivered": w.delivered,
+                "conversion_rate": w.conversion_rate,
+                "dlr_delivered_rate": w.dlr_delivered_rate,
+            }
+            for name, w in r.recent.items()
+        },
+    }
+
+
+def _anomaly_json(r: ReportedAnomaly) -> dict[str, Any]:
+    a = r.anomaly
+    return {
+        "kind": a.kind,
+        "route": r.route_name,
+        "route_id": a.route_id,
+        "active": a.active,
+        "started_at": format_iso(a.started_ms),
+        "cleared_at": None if a.cleared_ms is None else format_iso(a.cleared_ms),
+        "severity": round(a.severity, 4),  # 0 to 1: the deepest drop (0.4 = -40 %)
+        "evidence": {k: round(v, 4) for k, v in a.evidence.items()},
+    }
+
+
 def quality_report(
     store: RouteReads,
     router: LiveRouter,
@@ -133,74 +235,33 @@ def quality_report(
     dest: Destination,
     message_type: MessageType,
     traffic_class: TrafficClass,
-) -> dict[str, Any]:
+) -> QualityReport:
     """Every candidate route for the destination: recent conversion and receipt rates (from
-    the store), the router's estimate, share of traffic and why."""
+    the store), the router's estimate, share of traffic and why, and what the router's watch
+    raised for this traffic in the last day (DESIGN 6: pumping for the destination;
+    conversion drops, receipts that diverge, no receipts for a route)."""
     routes = store.routes()
     names = {r.id: r.name for r in routes}
     traffic = traffic_of(message_type, traffic_class)
     seen = route_qualities(router, routes, dest, message_type, traffic_class, now)
     activity = store.route_activity(dest.country, dest.network, traffic, now)
-    empty = {
-        "sent": 0,
-        "final": 0,
-        "converted": 0,
-        "receipts": 0,
-        "delivered": 0,
-        "conversion_rate": None,
-        "dlr_delivered_rate": None,
-    }
-    return {
-        "context": {"country": dest.country, "network": dest.network, "traffic": traffic},
-        # the networks this country's traffic was routed under in the last day: ask for one
-        # with ``network`` to see what its messages get
-        "networks_seen": store.networks_seen(dest.country, now - 86_400_000),
-        "policy": router.name,
-        "log_entries_applied": router.applied,
-        "routes": [
-            {
-                "id": q.route.id,
-                "name": q.route.name,
-                "price": q.price,
-                "share": round(q.share, 6),
-                "estimate": round(q.estimate, 6),
-                "evidence": round(q.evidence, 6),  # young messages weigh little, not 0
-                "basis": q.basis.value,
-                "value": round(q.value, 6),
-                "dlr_rate": None if q.dlr_rate is None else round(q.dlr_rate, 6),
-                "reason": q.reason,
-                # its receipts say delivered for messages that convert far less than the
-                # other routes' delivered ones (fake receipts): the two rates, else null
-                "receipts_diverge": None
-                if q.receipts_diverge is None
-                else {
-                    "converted_if_delivered": round(q.receipts_diverge[0], 6),
-                    "others_converted_if_delivered": round(q.receipts_diverge[1], 6),
-                },
-                "recent": {
-                    name: activity.get(q.route.id, {}).get(name, empty)
-                    for name in ("5m", "1h", "24h")
-                },
-            }
+    anomalies = sorted(
+        router.anomalies(dest, message_type, traffic_class, now - 86_400_000),
+        key=lambda a: (not a.active, -a.started_ms),
+    )
+    return QualityReport(
+        country=dest.country,
+        network=dest.network,
+        traffic=traffic,
+        networks_seen=tuple(store.networks_seen(dest.country, now - 86_400_000)),
+        policy=router.name,
+        log_entries_applied=router.applied,
+        routes=tuple(
+            ReportedRoute(q, {w: activity.get(q.route.id, {}).get(w, Activity()) for w in RECENT})
             for q in seen
-        ],
-        # what the router's watch raised for this traffic in the last day (DESIGN 6: pumping
-        # for the destination; conversion drops, receipts that diverge, no receipts for a
-        # route), those in progress first, newest first
-        "anomalies": [
-            {
-                "kind": a.kind,
-                "route": None if a.route_id is None else names.get(a.route_id, a.route_id),
-                "route_id": a.route_id,
-                "active": a.active,
-                "started_at": format_iso(a.started_ms),
-                "cleared_at": None if a.cleared_ms is None else format_iso(a.cleared_ms),
-                "severity": round(a.severity, 4),  # 0 to 1: the deepest drop (0.4 = -40 %)
-                "evidence": {k: round(v, 4) for k, v in a.evidence.items()},
-            }
-            for a in sorted(
-                router.anomalies(dest, message_type, traffic_class, now - 86_400_000),
-                key=lambda a: (not a.active, -a.started_ms),
-            )
-        ],
-    }
+        ),
+        anomalies=tuple(
+            ReportedAnomaly(a, None if a.route_id is None else names.get(a.route_id, a.route_id))
+            for a in anomalies
+        ),
+    )

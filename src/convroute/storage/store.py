@@ -15,7 +15,7 @@ from convroute.domain.errors import ConflictError, NotFoundError, StorageError, 
 from convroute.domain.models import Account, Credential, Route, SignatureMethod
 from convroute.domain.statuses import Dialect, MessageType, TrafficClass
 from convroute.services.accounts import IssuedCredential, NewAccount
-from convroute.services.ports import WriteTransaction
+from convroute.services.ports import Activity, WriteTransaction
 from convroute.storage import schema as t
 from convroute.storage import views
 from convroute.storage.engines import Engines
@@ -405,7 +405,7 @@ class SqlStore:
 
     def route_activity(
         self, country: str, network: str | None, traffic: str, now_ms: int
-    ) -> dict[str, dict[str, dict[str, Any]]]:
+    ) -> dict[str, dict[str, Activity]]:
         """See ``views.route_activity``."""
         return self.read(lambda conn: views.route_activity(conn, country, network, traffic, now_ms))
 

@@ -19,6 +19,7 @@ from convroute.domain.statuses import (
     Method,
     TrafficClass,
 )
+from convroute.services.ports import Activity
 from convroute.storage import schema as t
 from convroute.storage.transaction import state_from_row
 
@@ -177,7 +178,7 @@ def route_activity(
     traffic: str,
     now_ms: int,
     windows: Sequence[tuple[str, int]] = RECENT_WINDOWS,
-) -> dict[str, dict[str, dict[str, Any]]]:
+) -> dict[str, dict[str, Activity]]:
     """Per route, per recent window: messages sent to the destination with the router's
     traffic (a type for 2FA traffic, ``other`` for the rest; see ``services/router.py``),
     how many converted and how many have a final status, and what their receipts said.
@@ -197,25 +198,22 @@ def route_activity(
         )
     else:
         query = query.where(m.traffic_class == TrafficClass.TWO_FA.value, m.type == traffic)
-    out: dict[str, dict[str, dict[str, Any]]] = {}
+    counts: dict[str, dict[str, list[int]]] = {}
     for row in conn.execute(query):
         for name, width in windows:
             if row.sent_ms < now_ms - width:
                 continue
-            w = out.setdefault(row.route_id, {}).setdefault(
-                name, {"sent": 0, "final": 0, "converted": 0, "receipts": 0, "delivered": 0}
-            )
-            w["sent"] += 1
-            w["final"] += 1 if row.final else 0
-            w["converted"] += 1 if row.status == ConversionStatus.CONVERTED.value else 0
+            w = counts.setdefault(row.route_id, {}).setdefault(name, [0, 0, 0, 0, 0])
+            w[0] += 1
+            w[1] += 1 if row.final else 0
+            w[2] += 1 if row.status == ConversionStatus.CONVERTED.value else 0
             if row.dlr_status is not None:
-                w["receipts"] += 1
-                w["delivered"] += 1 if row.dlr_status == DlrStatus.DELIVERED.value else 0
-    for per_window in out.values():
-        for w in per_window.values():
-            w["conversion_rate"] = w["converted"] / w["final"] if w["final"] else None
-            w["dlr_delivered_rate"] = w["delivered"] / w["receipts"] if w["receipts"] else None
-    return out
+                w[3] += 1
+                w[4] += 1 if row.dlr_status == DlrStatus.DELIVERED.value else 0
+    return {
+        route: {name: Activity(*w) for name, w in per_window.items()}
+        for route, per_window in counts.items()
+    }
 
 
 def networks_seen(conn: Connection, country: str, since_ms: int) -> list[str]:

@@ -146,7 +146,7 @@ async def route_quality(request: Request) -> Response:
     report = await run_in_threadpool(
         quality_report, c.store, c.router, c.clock(), dest, message_type, traffic_class
     )
-    return json_response(report)
+    return json_response(report.as_json())
 
 
 routes = [
