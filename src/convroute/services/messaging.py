@@ -11,7 +11,8 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from convroute.domain.clock import check_not_future
 from convroute.domain.commands import (
@@ -119,16 +120,8 @@ def handle_batch(
     outcomes: list[Outcome | None] = [None] * len(commands)
     for i in _replays(tx, commands):
         outcomes[i] = ReplayError("this signed request was already received (replay refused)")
-    by_kind: dict[type, list[int]] = {}
-    for i, cmd in enumerate(commands):
-        if outcomes[i] is None:
-            by_kind.setdefault(type(cmd), []).append(i)
-    for kind, handler in _handlers(router):
-        idx = by_kind.get(kind)
-        if idx:
-            batch = [commands[i] for i in idx]
-            for i, outcome in zip(idx, handler(tx, batch, now_ms), strict=True):
-                outcomes[i] = outcome
+    for kind in _kinds(router):
+        kind.run(tx, commands, outcomes, now_ms)
     assert all(o is not None for o in outcomes), "a command kind has no handler"
     done = [o for o in outcomes if o is not None]
     accepted = [
@@ -405,20 +398,45 @@ def close_windows(tx: WriteTransaction, cmds: Sequence[CloseWindows], now_ms: in
     return [WindowsClosed(len(events)) for _ in cmds]
 
 
-Handler = Callable[[WriteTransaction, Any, int], Sequence[Outcome]]
-"""A kind's batch handler: its commands (of that one kind: ``_handlers`` pairs them) in, one
-outcome per command out."""
+C = TypeVar("C", bound=BatchCommand)
 
 
-def _handlers(router: LiveRouter) -> tuple[tuple[type, Handler], ...]:
+@dataclass(frozen=True, slots=True)
+class Kind(Generic[C]):
+    """A kind of command and its batch handler: the commands of that kind in, one outcome
+    per command out."""
+
+    command: type[C]
+    handle: Callable[[WriteTransaction, Sequence[C], int], Sequence[Outcome]]
+
+    def run(
+        self,
+        tx: WriteTransaction,
+        commands: Sequence[BatchCommand],
+        outcomes: list[Outcome | None],
+        now_ms: int,
+    ) -> None:
+        """Carry out the commands of this kind still without an outcome, in order."""
+        idx: list[int] = []
+        batch: list[C] = []
+        for i, cmd in enumerate(commands):
+            if outcomes[i] is None and isinstance(cmd, self.command):
+                idx.append(i)
+                batch.append(cmd)
+        if batch:
+            for i, outcome in zip(idx, self.handle(tx, batch, now_ms), strict=True):
+                outcomes[i] = outcome
+
+
+def _kinds(router: LiveRouter) -> tuple[Kind[Any], ...]:
     """Kinds run in this order inside a batch: a message is stored before anything about it."""
     return (
-        (SendMessage, functools.partial(send_messages, router=router)),
-        (RecordDlr, record_dlrs),
-        (RecordConversion, record_conversions),
-        (CloseWindows, close_windows),
-        (PurgeNonces, purge_nonces),
-        (PurgeOld, purge_old),
+        Kind(SendMessage, functools.partial(send_messages, router=router)),
+        Kind(RecordDlr, record_dlrs),
+        Kind(RecordConversion, record_conversions),
+        Kind(CloseWindows, close_windows),
+        Kind(PurgeNonces, purge_nonces),
+        Kind(PurgeOld, purge_old),
     )
 
 
