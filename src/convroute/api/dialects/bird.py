@@ -34,6 +34,7 @@ from convroute.domain.clock import parse_iso8601
 from convroute.domain.commands import RecordConversion
 from convroute.domain.errors import (
     AuthenticationError,
+    ConflictError,
     ConvrouteError,
     ForbiddenError,
     NotFoundError,
@@ -79,6 +80,7 @@ _STATUS: tuple[tuple[type[ConvrouteError], tuple[int, str]], ...] = (
     (NotFoundError, (404, "NotFound")),
     (AuthenticationError, (401, "Unauthorized")),
     (ForbiddenError, (403, "Forbidden")),
+    (ConflictError, (409, "Conflict")),
     (RateLimitedError, (429, "TooManyRequests")),
     (StorageError, (503, "ServiceUnavailable")),
 )

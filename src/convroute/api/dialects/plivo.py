@@ -31,6 +31,7 @@ from convroute.domain.clock import parse_iso8601
 from convroute.domain.commands import RecordConversion, SendMessage
 from convroute.domain.errors import (
     AuthenticationError,
+    ConflictError,
     ConvrouteError,
     ForbiddenError,
     NotFoundError,
@@ -95,6 +96,7 @@ _STATUS: tuple[tuple[type[ConvrouteError], int], ...] = (
     (NotFoundError, 404),
     (AuthenticationError, 401),
     (ForbiddenError, 403),
+    (ConflictError, 409),
     (RateLimitedError, 429),
     (StorageError, 503),
 )

@@ -43,8 +43,10 @@ from convroute.domain.clock import parse_sql_utc, parse_unix_seconds
 from convroute.domain.commands import Nonce, RecordConversion, SendMessage
 from convroute.domain.errors import (
     AuthenticationError,
+    ConflictError,
     ConversionsDisabledError,
     ConvrouteError,
+    ForbiddenError,
     NoRouteError,
     NotFoundError,
     RateLimitedError,
@@ -257,6 +259,8 @@ async def send_sms(request: Request) -> Response:
 _CONVERSION_STATUS: tuple[tuple[type[ConvrouteError], tuple[int, str]], ...] = (
     (AuthenticationError, (401, "Wrong credentials")),
     (ConversionsDisabledError, (402, "Conversion has not been enabled for your account")),
+    (ForbiddenError, (403, "Forbidden")),
+    (ConflictError, (409, "Conflict")),
     (NotFoundError, (423, "Invalid parameters")),
     (RateLimitedError, (429, "Too many requests")),
     (ValidationError, (420, "Invalid parameters")),
