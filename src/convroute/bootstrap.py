@@ -69,7 +69,9 @@ def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = T
     if migrate:
         store.migrate()
     router = live_router(settings)
-    committer = GroupCommitter(store.write, functools.partial(handle_batch, router=router), clock)
+    lease_ms = int(settings.outbox_lease_seconds * 1000)
+    handle = functools.partial(handle_batch, router=router, lease_ms=lease_ms)
+    committer = GroupCommitter(store.write, handle, clock)
     return Container(
         settings=settings,
         clock=clock,
@@ -82,7 +84,13 @@ def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = T
         follower=LogFollower(
             SqlEventLog(store.engines), router, clock, settings.routing_tail_seconds
         ),
-        dispatcher=Dispatcher(committer.execute, committer.execute, store.routes, clock),
+        dispatcher=Dispatcher(
+            committer.execute,
+            store.routes,
+            clock,
+            lease_ms=lease_ms,
+            upstream=store.message_of_upstream,
+        ),
         limiter=limiter(settings, clock),
     )
 

@@ -72,6 +72,11 @@ class Settings:
     auth_failure_window_seconds: float = 300.0
     account_rate_limit: float = 0.0
     redis_url: str | None = None
+    # Delivery (docs/routing.md, "Delivery"): how long an instance holds an outbox entry it is
+    # submitting before another may (after a crash, a restart resumes it once this lapsed),
+    # and how often each instance looks for entries to resume.
+    outbox_lease_seconds: float = 15.0
+    outbox_poll_seconds: float = 1.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -101,6 +106,10 @@ class Settings:
             raise ValidationError.field("retention_batch", "must be from 1 to 100000")
         if self.retention_sweep_seconds <= 0:
             raise ValidationError.field("retention_sweep_seconds", "must be positive")
+        if not 1 <= self.outbox_lease_seconds <= 3600:
+            raise ValidationError.field("outbox_lease_seconds", "must be from 1 to 3600")
+        if not 0 < self.outbox_poll_seconds <= 60:
+            raise ValidationError.field("outbox_poll_seconds", "must be above 0 and at most 60")
         if self.window_sweep_seconds <= 0:
             raise ValidationError.field("window_sweep_seconds", "must be positive")
         for name in ("http_header_timeout_seconds", "http_body_timeout_seconds"):

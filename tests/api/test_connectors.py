@@ -21,7 +21,7 @@ from tests.api.conftest import Api
 class Stub:
     """A provider's send API on 127.0.0.1: records requests, answers ``status``."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: list[dict[str, Any]] = []
         self.status = 200
         stub = self
@@ -46,7 +46,7 @@ class Stub:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/send"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -108,8 +108,22 @@ def test_http_connector_forwards_the_message_with_the_configured_fields(
     assert api.view(message_id)["dlrs"] == []  # the provider's receipts come later
 
 
-@pytest.mark.parametrize("status", [500, 429])
-def test_a_provider_refusal_becomes_a_failed_receipt(api: Api, stub: Stub, status: int) -> None:
+def outbox_size(api: Api) -> int:
+    from sqlalchemy import func, select
+
+    from convroute.storage import schema as t
+
+    return int(
+        api.container.store.read(
+            lambda conn: conn.execute(select(func.count()).select_from(t.outbox)).scalar_one()
+        )
+    )
+
+
+@pytest.mark.parametrize("status", [400, 500])
+def test_a_refusal_by_the_only_route_becomes_a_failed_receipt(
+    api: Api, stub: Stub, status: int
+) -> None:
     stub.status = status
     only_route(api, "http", {"url": stub.url})
     message_id = api.send()
@@ -117,13 +131,45 @@ def test_a_provider_refusal_becomes_a_failed_receipt(api: Api, stub: Stub, statu
     assert dlrs[0]["status"] == "failed"
     assert dlrs[0]["error_code"] == f"http_{status}"
     assert json.loads(stub.requests[0]["body"])["reference"] == message_id
+    assert outbox_size(api) == 0  # given up: its text is gone too
+    assert len(stub.requests) == 1  # a refusal of the message is not retried
 
 
-def test_an_unreachable_provider_becomes_a_failed_receipt(api: Api) -> None:
-    only_route(api, "http", {"url": "http://127.0.0.1:9/send", "timeout_s": 2})
+def test_a_busy_only_route_is_tried_again_until_it_takes_the_message(api: Api, stub: Stub) -> None:
+    stub.status = 429
+    only_route(api, "http", {"url": stub.url})
     message_id = api.send()
-    dlrs = wait_for(lambda: api.view(message_id)["dlrs"])
-    assert dlrs[0]["error_code"] == "unreachable"
+    wait_for(lambda: stub.requests)
+    assert outbox_size(api) == 1  # kept, with a back-off
+    stub.status = 200
+    wait_for(lambda: api.container.dispatcher.submitted == 1, seconds=8)
+    refs = [json.loads(r["body"])["reference"] for r in stub.requests]
+    assert set(refs) == {message_id}
+    assert len(refs) >= 2
+    assert api.view(message_id)["dlrs"] == []  # never a failure: it went out
+    assert outbox_size(api) == 0
+
+
+def test_an_unreachable_only_route_is_tried_again_once_it_answers(api: Api) -> None:
+    """The provider is down (nothing listens on its port) when the message is sent, then
+    comes up: the message reaches it from the outbox."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    only_route(api, "http", {"url": f"http://127.0.0.1:{port}/send", "timeout_s": 2})
+    message_id = api.send()
+    wait_for(lambda: api.container.dispatcher.resumed == 0 and outbox_size(api) == 1)
+    time.sleep(0.5)
+    assert api.view(message_id)["dlrs"] == []
+    late = Stub(port)
+    try:
+        wait_for(lambda: late.requests, seconds=8)
+        assert json.loads(late.requests[0]["body"])["reference"] == message_id
+        wait_for(lambda: outbox_size(api) == 0)
+    finally:
+        late.close()
 
 
 def scenario(tmp_path: Path, body: str) -> str:

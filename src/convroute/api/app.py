@@ -218,6 +218,7 @@ def create_app(c: Container) -> Starlette:
         if c.settings.retention_days:
             loops.append(purge_periodically)
         tasks = [asyncio.create_task(loop(c)) for loop in loops]
+        tasks.append(asyncio.create_task(c.dispatcher.run_outbox(c.settings.outbox_poll_seconds)))
         try:
             yield
         finally:

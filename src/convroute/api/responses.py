@@ -76,6 +76,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "final": BOOLEAN,
             "conversions": array(obj({"id": STRING, "status": STRING, "timestamp": TIME})),
             "dlrs": array(obj({"id": STRING, "status": STRING, "timestamp": TIME})),
+            "routing": array(
+                obj({"route": {"type": "object"}, "probability": NUMBER, "attempt": INTEGER})
+            ),
         },
         {"window_closes_at": NULLABLE_TIME, "route": {"type": ["object", "null"]}},
     ),

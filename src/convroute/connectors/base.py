@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -11,7 +11,8 @@ from convroute.domain.statuses import DlrStatus
 
 @dataclass(frozen=True, slots=True)
 class Outbound:
-    """A message to hand to a route: what was recorded, plus its text (never stored)."""
+    """A message to hand to a route: what was recorded, plus its text (kept encrypted in the
+    outbox until the route took it)."""
 
     message_id: str
     account_id: str
@@ -42,19 +43,24 @@ ReceiptSink = Callable[[Receipt], Awaitable[None]]
 
 
 class SubmitError(Exception):
-    """The route refused or failed to take the message; ``code`` goes into the DLR."""
+    """The route refused or failed to take the message; ``code`` says why (it goes into
+    the failover decision's reason, or the DLR when no route takes it). ``transient`` when it
+    may pass (unreachable, throttled): with no other route, the same one is tried again."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, transient: bool = False) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.transient = transient
 
 
 class Connector(Protocol):
     """One route's way out."""
 
-    async def submit(self, message: Outbound) -> None:
-        """Hand the message over; SubmitError when the route did not take it."""
+    async def submit(self, message: Outbound) -> Sequence[str]:
+        """Hand the message over: what the upstream calls it (its message ids: several for a
+        long message, none if it says nothing); SubmitError when the route did not take it.
+        The message carries our id, so an upstream that deduplicates sees a resend as one."""
         ...
 
     async def aclose(self) -> None:

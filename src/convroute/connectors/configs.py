@@ -114,4 +114,62 @@ def check_simulated(config: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-CHECKS = {"simulated": check_simulated, "http": check_http}
+_SMPP_KEYS = {
+    "host", "port", "system_id", "password", "system_type", "bind", "tls", "tls_verify",
+    "window", "enquire_link_s", "submit_timeout_s", "connect_timeout_s", "throttle_max_s",
+    "reconnect_max_s",
+}  # fmt: skip
+SECRET_KEYS = {"password", "basic_auth", "auth_token", "api_secret", "access_key"}
+"""Config keys shown masked to operators (route list, API)."""
+
+
+def _number(config: Mapping[str, Any], key: str, low: float, high: float) -> None:
+    value = config.get(key)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise _bad(key, f"must be a number from {low:g} to {high:g}")
+
+
+def check_smpp(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``host``, ``port``, ``system_id`` (at most 15 characters), ``password`` (at most 8),
+    ``system_type`` (at most 12), ``bind`` (``transceiver`` or ``transmitter_receiver``),
+    ``tls``, ``tls_verify``, ``window`` (submits in flight), ``enquire_link_s``,
+    ``submit_timeout_s``, ``connect_timeout_s``, ``throttle_max_s``, ``reconnect_max_s``."""
+    _unknown(config, _SMPP_KEYS)
+    host = config.get("host")
+    if not isinstance(host, str) or not host.strip():
+        raise _bad("host", "is required: the SMSC's host name or address")
+    port = config.get("port")
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise _bad("port", "is required: a TCP port from 1 to 65535")
+    for key, most, required in (
+        ("system_id", 15, True),
+        ("password", 8, True),
+        ("system_type", 12, False),
+    ):
+        value = config.get(key)
+        if value is None and not required:
+            continue
+        if not isinstance(value, str) or (required and not value) or len(value) > most:
+            raise _bad(key, f"must be a string of at most {most} characters (SMPP 3.4)")
+    if config.get("bind", "transceiver") not in ("transceiver", "transmitter_receiver"):
+        raise _bad("bind", "must be transceiver or transmitter_receiver")
+    for key in ("tls", "tls_verify"):
+        if not isinstance(config.get(key, False), bool):
+            raise _bad(key, "must be true or false")
+    window = config.get("window", 10)
+    if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 1000:
+        raise _bad("window", "must be a whole number from 1 to 1000")
+    _number(config, "enquire_link_s", 1, 3600)
+    for key in ("submit_timeout_s", "connect_timeout_s", "throttle_max_s", "reconnect_max_s"):
+        _number(config, key, 0.1, 600)
+    return dict(config)
+
+
+def masked(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config with its secrets hidden, for showing."""
+    return {k: ("***" if k in SECRET_KEYS and v else v) for k, v in config.items()}
+
+
+CHECKS = {"simulated": check_simulated, "http": check_http, "smpp": check_smpp}

@@ -1,13 +1,14 @@
 """The dispatcher: records a send, then hands the message to its route's connector.
 
 A message is handed over only once it is durable (the answer to the client says it is
-recorded, and its routing decision with it); the submission runs in the background, so a
-slow provider never holds the client's answer. A submission that fails becomes a ``failed``
-receipt (its error code says why), which the router learns from at once. Connectors are
-built per route from its config and rebuilt when the config changes.
-
-Delivery is at most once: the text is not stored (OTP texts are secrets), so a message whose
-submission was cut by a crash is not sent again; its window closes as ``not_converted``.
+recorded, its routing decision and its outbox entry with it); the submission runs in the
+background, so a slow provider never holds the client's answer. Delivery is at least once:
+the outbox entry (its text encrypted) goes only when the route took the message; an entry
+left by a crash is claimed again once its lease lapses (``resume``, every second), until the
+message's window closes. A route that refuses the message hands it to the next-best route
+(a failover, decided by the writer: ``services/delivery.py``); when none is left it becomes
+a ``failed`` receipt (its error code says why), which the router learns from at once.
+Connectors are built per route from its config and rebuilt when the config changes.
 """
 
 from __future__ import annotations
@@ -17,47 +18,69 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from convroute.connectors.base import Connector, Outbound, Receipt, SubmitError
 from convroute.connectors.http import HttpConnector
 from convroute.connectors.simulated import SimulatedConnector
+from convroute.connectors.smpp.connector import SmppConnector
 from convroute.domain.clock import Clock
-from convroute.domain.commands import DlrRecorded, MessageAccepted, RecordDlr, SendMessage
+from convroute.domain.commands import (
+    BatchCommand,
+    Claimed,
+    ClaimSubmissions,
+    MessageAccepted,
+    RecordDlr,
+    Refusal,
+    Result,
+    SendMessage,
+    SubmissionDone,
+    SubmissionRefused,
+)
 from convroute.domain.errors import ConvrouteError
-from convroute.domain.models import Principal, Route
+from convroute.domain.models import Principal, Route, Submission
 from convroute.domain.statuses import Dialect, DlrStatus, TrafficClass
+from convroute.services.delivery import LEASE_MS
 
 log = logging.getLogger("convroute.connectors")
 
 
 class Dispatcher:
-    """Sends through the writer, then through the route's connector."""
+    """Sends through the writer, then through the route's connector; resumes the outbox."""
 
     def __init__(
         self,
-        record_send: Callable[[SendMessage], Awaitable[MessageAccepted]],
-        record_dlr: Callable[[RecordDlr], Awaitable[DlrRecorded]],
+        execute: Callable[[BatchCommand], Awaitable[Result]],
         routes: Callable[[], list[Route]],
         clock: Clock,
         refresh_ms: int = 1000,
+        lease_ms: int = LEASE_MS,
+        upstream: Callable[[str, str], tuple[str, str] | None] | None = None,
     ) -> None:
-        # the writer's (``GroupCommitter.execute``): each answers once durable
-        self._record_send = record_send
-        self._record_dlr = record_dlr
+        # the store's: the message (and account) an upstream's id names on a route
+        self._upstream = upstream
+        self._execute = execute  # the writer's (``GroupCommitter.execute``): answers once durable
         self._load_routes = routes
         self._clock = clock
         self._refresh_ms = refresh_ms
+        self._lease_ms = lease_ms
         self._routes: dict[str, Route] = {}
         self._loaded_ms = -(2**62)
         self._connectors: dict[str, tuple[str, Connector]] = {}  # route id -> (config, it)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight: set[str] = set()  # message ids this instance is submitting
         self.submitted = 0
         self.failed = 0
         self.receipts = 0
+        self.failovers = 0
+        self.resumed = 0  # outbox entries claimed again (a crash, a lapsed lease, a retry)
+        self.expired = 0  # outbox entries whose time ran out before any route took them
 
     async def send(self, command: SendMessage) -> MessageAccepted:
-        """Record and route the message; once durable, submit it in the background."""
-        accepted = await self._record_send(command)
+        """Record and route the message (its outbox entry in the same commit); once durable,
+        submit it in the background."""
+        accepted = await self._execute(command)
+        assert isinstance(accepted, MessageAccepted)
         outbound = Outbound(
             message_id=accepted.message_id,
             account_id=command.principal.account_id,
@@ -71,10 +94,14 @@ class Dispatcher:
             client_ref=command.client_ref,
             sent_ms=accepted.sent_ms,
         )
+        self._spawn(outbound)
+        return accepted
+
+    def _spawn(self, outbound: Outbound) -> None:
+        self._in_flight.add(outbound.message_id)
         task = asyncio.create_task(self._submit(outbound))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return accepted
 
     async def send_all(
         self, commands: list[SendMessage]
@@ -96,31 +123,84 @@ class Dispatcher:
         return sent, refused
 
     async def _submit(self, message: Outbound) -> None:
+        """Hand the message to its route; on a refusal, to the next route the writer picks
+        (a failover), until one takes it or none is left."""
         try:
-            connector = await self._connector(message.route_id)
-            await connector.submit(message)
-            self.submitted += 1
-        except SubmitError as exc:
-            self.failed += 1
-            log.info("route %s did not take %s: %s", message.route_name, message.message_id, exc)
-            await self.receipt(
-                Receipt(
-                    message.message_id,
-                    message.account_id,
-                    DlrStatus.FAILED,
-                    self._clock(),
-                    exc.code,
+            while True:
+                try:
+                    connector = await self._connector(message.route_id)
+                    ids = await connector.submit(message)
+                except SubmitError as exc:
+                    log.info(
+                        "route %s did not take %s: %s: %s",
+                        message.route_name,
+                        message.message_id,
+                        exc.code,
+                        exc.message,
+                    )
+                    refusal = await self._execute(
+                        SubmissionRefused(
+                            message.message_id, message.route_id, exc.code, exc.message,
+                            exc.transient,
+                        )
+                    )  # fmt: skip
+                    assert isinstance(refusal, Refusal)
+                    if refusal.rerouted is None:
+                        if refusal.gave_up:
+                            self.failed += 1
+                            await self._failed(message, DlrStatus.FAILED, exc.code)
+                        return  # (a retry: the outbox has it, due later)
+                    self.failovers += 1
+                    message = outbound_of(refusal.rerouted, refusal.route_name, self._clock())
+                    continue
+                done = SubmissionDone(
+                    message.message_id, message.account_id, message.route_id, tuple(ids)
                 )
-            )
-        except Exception:
-            self.failed += 1
+                await self._execute(done)
+                self.submitted += 1
+                return
+        except Exception:  # the entry stays in the outbox: claimed again once its lease ends
             log.exception("submitting %s over %s failed", message.message_id, message.route_name)
+        finally:
+            self._in_flight.discard(message.message_id)
+
+    async def resume(self, limit: int = 200) -> int:
+        """Claim the outbox entries that are due (left by a crash, a lapsed lease or a
+        back-off) and submit them; give up those whose time ran out. How many were claimed."""
+        claimed = await self._execute(ClaimSubmissions(limit, self._lease_ms))
+        assert isinstance(claimed, Claimed)
+        for entry in claimed.expired:
+            self.expired += 1
+            await self._failed(outbound_of(entry, "", entry.sent_ms), DlrStatus.EXPIRED, "expired")
+        for entry in claimed.entries:
+            if entry.message_id in self._in_flight:
+                continue
+            route = (await self._routes_now()).get(entry.route_id)
+            self.resumed += 1
+            self._spawn(outbound_of(entry, route.name if route else entry.route_id, None))
+        return len(claimed.entries) + len(claimed.expired)
+
+    async def run_outbox(self, every_s: float = 1.0) -> None:
+        """Resume the outbox every ``every_s`` seconds, for as long as the server runs."""
+        while True:
+            try:
+                while await self.resume() >= 200:
+                    pass
+            except ConvrouteError as exc:
+                log.warning("the outbox could not be read: %s", exc.message)
+            await asyncio.sleep(every_s)
+
+    async def _failed(self, message: Outbound, status: DlrStatus, code: str) -> None:
+        """No route took the message: its receipt says so (the router learns from it)."""
+        await self.receipt(
+            Receipt(message.message_id, message.account_id, status, self._clock(), code)
+        )
 
     async def receipt(self, receipt: Receipt) -> None:
         """Record a receipt a connector produced, as a DLR of the message's account."""
         principal = Principal(receipt.account_id, "connector", Dialect.NATIVE, TrafficClass.TWO_FA)
         try:
-            await self._record_dlr(
+            await self._execute(
                 RecordDlr(
                     principal,
                     receipt.message_id,
@@ -133,13 +213,18 @@ class Dispatcher:
         except ConvrouteError as exc:
             log.warning("a receipt for %s was not recorded: %s", receipt.message_id, exc.message)
 
-    async def _connector(self, route_id: str) -> Connector:
+    async def _routes_now(self, route_id: str | None = None) -> dict[str, Route]:
         now = self._clock()
         if route_id not in self._routes or now - self._loaded_ms > self._refresh_ms:
             routes = await asyncio.to_thread(self._load_routes)
             self._routes = {r.id: r for r in routes}
             self._loaded_ms = now
-        route = self._routes[route_id]
+        return self._routes
+
+    async def _connector(self, route_id: str) -> Connector:
+        route = (await self._routes_now(route_id)).get(route_id)
+        if route is None:
+            raise SubmitError("no_route", "the route was deleted")
         config = json.dumps(dict(route.config), sort_keys=True)
         held = self._connectors.get(route_id)
         if held is not None and held[0] == config and _kind(held[1]) == route.connector:
@@ -154,7 +239,23 @@ class Dispatcher:
         """A connector for ``route``, from its config."""
         if route.connector == "http":
             return HttpConnector(route.config)
+        if route.connector == "smpp":
+
+            async def resolve(upstream_id: str) -> tuple[str, str] | None:
+                if self._upstream is None:
+                    return None
+                return await asyncio.to_thread(self._upstream, route.id, upstream_id)
+
+            return SmppConnector(route.id, route.config, self.receipt, resolve, self._clock)
         return SimulatedConnector(route.name, route.config, self.receipt)
+
+    def states(self) -> dict[str, dict[str, Any]]:
+        """Each live connector's connection state, by route id (for operators)."""
+        out: dict[str, dict[str, Any]] = {}
+        for route_id, (_, connector) in self._connectors.items():
+            state = getattr(connector, "state", None)
+            out[route_id] = state() if callable(state) else {"state": "ready"}
+        return out
 
     async def aclose(self) -> None:
         """Let submissions under way finish (briefly), then close every connector."""
@@ -166,5 +267,25 @@ class Dispatcher:
         self._connectors.clear()
 
 
+def outbound_of(entry: Submission, route_name: str, sent_ms: int | None) -> Outbound:
+    """What a connector gets for an outbox entry; ``sent_ms`` when it goes out now (a
+    failover: on its new route from now), else when it was first sent."""
+    return Outbound(
+        message_id=entry.message_id,
+        account_id=entry.account_id,
+        route_id=entry.route_id,
+        route_name=route_name,
+        src=entry.src,
+        dst=entry.dst,
+        text=entry.text,
+        country=entry.country,
+        network=entry.network,
+        client_ref=entry.client_ref,
+        sent_ms=entry.sent_ms if sent_ms is None else sent_ms,
+    )
+
+
 def _kind(connector: Connector) -> str:
-    return "http" if isinstance(connector, HttpConnector) else "simulated"
+    if isinstance(connector, HttpConnector):
+        return "http"
+    return "smpp" if isinstance(connector, SmppConnector) else "simulated"

@@ -10,7 +10,7 @@ provider's receipts come back through the DLR intake (``POST /api/v1/messages/{i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -49,19 +49,27 @@ class HttpConnector:
             auth=(user, password) if auth else None,
         )
 
-    async def submit(self, message: Outbound) -> None:
+    async def submit(self, message: Outbound) -> Sequence[str]:
         body = render_fields(self.fields, message)
         kwargs: dict[str, Any] = {"json": body} if self.body == "json" else {"data": body}
         try:
             answer = await self.client.request(self.method, self.url, **kwargs)
         except httpx.TimeoutException:
-            raise SubmitError("timeout", f"the provider did not answer {self.url}") from None
+            raise SubmitError(
+                "timeout", f"the provider did not answer {self.url}", transient=True
+            ) from None
         except httpx.HTTPError as exc:
-            raise SubmitError("unreachable", f"{self.url}: {type(exc).__name__}") from None
+            raise SubmitError(
+                "unreachable", f"{self.url}: {type(exc).__name__}", transient=True
+            ) from None
         if not answer.is_success:
             raise SubmitError(
-                f"http_{answer.status_code}", f"the provider answered {answer.status_code}"
+                f"http_{answer.status_code}",
+                f"the provider answered {answer.status_code}",
+                # busy or down, not a refusal of this message
+                transient=answer.status_code in (429, 502, 503, 504),
             )
+        return ()
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -52,9 +52,9 @@ class SimulatedConnector:
             self.epoch_ms = sent_ms
         return (sent_ms - self.epoch_ms) / 1000.0 * self.speed
 
-    async def submit(self, message: Outbound) -> None:
+    async def submit(self, message: Outbound) -> Sequence[str]:
         if self.scenario is None or self.route is None:
-            return
+            return ()
         t = self.scenario_time(message.sent_ms)
         f = fate(
             self.scenario,
@@ -66,7 +66,7 @@ class SimulatedConnector:
         if not f.submitted:
             raise SubmitError("submit_error", f"route {self.route.name} refused the message")
         if f.receipt is None:
-            return
+            return ()
         status = DlrStatus.DELIVERED if f.receipt == "delivered" else DlrStatus.FAILED
         wait_s = f.receipt_after_s / self.speed
         receipt = Receipt(
@@ -79,6 +79,7 @@ class SimulatedConnector:
         task = asyncio.create_task(self._later(wait_s, receipt))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+        return ()
 
     async def _later(self, wait_s: float, receipt: Receipt) -> None:
         await asyncio.sleep(wait_s)

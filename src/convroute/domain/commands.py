@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from convroute.domain.models import Principal
+from convroute.domain.models import Principal, Submission
 from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType, Method
 
 
@@ -90,7 +90,42 @@ class PurgeOld:
 Maintenance = CloseWindows | PurgeNonces | PurgeOld
 """What the server's periodic sweeps (and the CLI) ask for."""
 
-BatchCommand = Command | Maintenance
+
+@dataclass(frozen=True, slots=True)
+class SubmissionDone:
+    """A route took a message: its outbox entry goes, what the upstream calls it is kept."""
+
+    message_id: str
+    account_id: str
+    route_id: str
+    upstream_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionRefused:
+    """A route refused a message (or could not be reached): route it again on another route
+    (a failover), else retry later if the refusal may pass (``transient``), else give up."""
+
+    message_id: str
+    route_id: str
+    code: str
+    reason: str
+    transient: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimSubmissions:
+    """Take up to ``limit`` outbox entries that are due (after a crash, a lapsed lease or a
+    back-off), leased for ``lease_ms``; expired ones are given up."""
+
+    limit: int
+    lease_ms: int
+
+
+Delivery = SubmissionDone | SubmissionRefused | ClaimSubmissions
+"""What the dispatcher asks for as it hands messages to their routes."""
+
+BatchCommand = Command | Maintenance | Delivery
 """Everything the writer carries out."""
 
 
@@ -152,5 +187,46 @@ class Purged:
         return self.counts.get("messages", 0)
 
 
-Result = MessageAccepted | ConversionRecorded | DlrRecorded | WindowsClosed | NoncesPurged | Purged
+@dataclass(frozen=True, slots=True)
+class SubmissionCleared:
+    """A message's outbox entry is gone: its route took it."""
+
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """What became of a refused message: routed again (``rerouted``: the entry to submit,
+    with ``route_name`` and the new decision's ``probability``), retried at ``retry_ms`` on
+    the same route, or given up (``gave_up``: no route will take it; it is no longer in the
+    outbox). ``stale`` when the refusal came too late: the entry had moved on."""
+
+    message_id: str
+    rerouted: Submission | None = None
+    route_name: str = ""
+    probability: float = 0.0
+    retry_ms: int | None = None
+    gave_up: bool = False
+    stale: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """Outbox entries to submit now, and those given up as expired (out of the outbox)."""
+
+    entries: tuple[Submission, ...] = ()
+    expired: tuple[Submission, ...] = ()
+
+
+Result = (
+    MessageAccepted
+    | ConversionRecorded
+    | DlrRecorded
+    | WindowsClosed
+    | NoncesPurged
+    | Purged
+    | SubmissionCleared
+    | Refusal
+    | Claimed
+)
 """What a command answers once it is durable."""

@@ -192,3 +192,24 @@ class DlrEvent:
     received_ms: int
     error_code: str | None = None
     raw: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A message still to hand to its route: an outbox entry (the text is stored encrypted,
+    and only until the route took it or the message's window closed)."""
+
+    message_id: str
+    account_id: str
+    route_id: str
+    src: str
+    dst: str  # E.164 with "+"
+    text: str
+    country: str
+    network: str | None
+    client_ref: str | None
+    sent_ms: int
+    expires_ms: int  # not sent after this: its window closed, or its useful life ended
+    attempt: int = 0  # the decision it goes out under (0, then 1, 2, ... after failovers)
+    tried: tuple[str, ...] = ()  # the routes that refused it
+    tries: int = 0  # how many times an instance claimed it

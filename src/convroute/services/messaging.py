@@ -18,6 +18,7 @@ from convroute.domain.clock import check_not_future
 from convroute.domain.commands import (
     WINDOW_BATCH,
     BatchCommand,
+    ClaimSubmissions,
     CloseWindows,
     ConversionRecorded,
     DlrRecorded,
@@ -29,6 +30,8 @@ from convroute.domain.commands import (
     RecordDlr,
     Result,
     SendMessage,
+    SubmissionDone,
+    SubmissionRefused,
     WindowsClosed,
 )
 from convroute.domain.destinations import Destination, parse_destination
@@ -41,7 +44,14 @@ from convroute.domain.errors import (
 )
 from convroute.domain.folding import supersedes
 from convroute.domain.ids import is_uuid, new_id
-from convroute.domain.models import ConversionEvent, DlrEvent, Message, MessageState, Principal
+from convroute.domain.models import (
+    ConversionEvent,
+    DlrEvent,
+    Message,
+    MessageState,
+    Principal,
+    Submission,
+)
 from convroute.domain.statuses import (
     ConversionStatus,
     EventSource,
@@ -50,6 +60,13 @@ from convroute.domain.statuses import (
     TrafficClass,
 )
 from convroute.domain.windows import window_seconds
+from convroute.services.delivery import (
+    LEASE_MS,
+    UNTRACKED_TTL_MS,
+    claim_submissions,
+    refusals,
+    submissions_done,
+)
 from convroute.services.ports import EarlierSend, RoutingDecision, WriteTransaction
 from convroute.services.retention import purge_old
 from convroute.services.router import LiveRouter
@@ -111,16 +128,18 @@ def handle_batch(
     now_ms: int,
     *,
     router: LiveRouter,
+    lease_ms: int = LEASE_MS,
 ) -> list[Outcome]:
     """Carry out ``commands`` in ``tx``, in order within each kind; one outcome per command.
-    Sends are routed by ``router``.
+    Sends are routed by ``router``; what goes to the outbox is leased for ``lease_ms`` to the
+    caller, who submits it at once.
 
     A command carrying a nonce that an accepted command already used is refused as a replay;
     the nonces of the commands that succeed are recorded in the same transaction."""
     outcomes: list[Outcome | None] = [None] * len(commands)
     for i in _replays(tx, commands):
         outcomes[i] = ReplayError("this signed request was already received (replay refused)")
-    for kind in _kinds(router):
+    for kind in _kinds(router, lease_ms):
         kind.run(tx, commands, outcomes, now_ms)
     assert all(o is not None for o in outcomes), "a command kind has no handler"
     done = [o for o in outcomes if o is not None]
@@ -157,10 +176,12 @@ def send_messages(
     cmds: Sequence[SendMessage],
     now_ms: int,
     router: LiveRouter,
+    lease_ms: int = LEASE_MS,
 ) -> list[Outcome]:
-    """Route and record messages. A message whose client reference (the verification it
-    belongs to) was used in the last ``RESEND_LOOKBACK_MS`` by a message that has not
-    converted is a resend: it avoids that message's route when another one serves."""
+    """Route and record messages (and put them in the outbox, leased for ``lease_ms``). A
+    message whose client reference (the verification it belongs to) was used in the last
+    ``RESEND_LOOKBACK_MS`` by a message that has not converted is a resend: it avoids that
+    message's route when another one serves."""
     routes = tx.enabled_routes()
     overrides = tx.window_overrides({c.principal.account_id for c in cmds})
     refs = {(c.principal.account_id, c.client_ref) for c in cmds if c.client_ref}
@@ -168,6 +189,7 @@ def send_messages(
     messages: list[Message] = []
     decisions: list[RoutingDecision] = []
     states: list[MessageState] = []
+    outbox: list[Submission] = []
     out: list[Outcome] = []
     for cmd in cmds:
         try:
@@ -216,12 +238,25 @@ def send_messages(
                 decided_ms=now_ms,
             )
         )
+        window_due = now_ms + window_s * 1000 if cmd.trackable else None
         states.append(
             MessageState(
+                message_id=msg.id, account_id=account_id, type=cmd.type, window_due_ms=window_due
+            )
+        )
+        outbox.append(
+            Submission(
                 message_id=msg.id,
                 account_id=account_id,
-                type=cmd.type,
-                window_due_ms=now_ms + window_s * 1000 if cmd.trackable else None,
+                route_id=choice.route.id,
+                src=msg.src,
+                dst=msg.dst,
+                text=cmd.text,
+                country=msg.country,
+                network=msg.network,
+                client_ref=msg.client_ref,
+                sent_ms=now_ms,
+                expires_ms=window_due or now_ms + UNTRACKED_TTL_MS,
             )
         )
         out.append(
@@ -240,6 +275,7 @@ def send_messages(
         tx.insert_messages(messages)
         tx.insert_decisions(decisions)
         tx.insert_states(states, now_ms)
+        tx.insert_submissions(outbox, now_ms + lease_ms)  # the sender submits them now
     return out
 
 
@@ -428,15 +464,18 @@ class Kind(Generic[C]):
                 outcomes[i] = outcome
 
 
-def _kinds(router: LiveRouter) -> tuple[Kind[Any], ...]:
+def _kinds(router: LiveRouter, lease_ms: int) -> tuple[Kind[Any], ...]:
     """Kinds run in this order inside a batch: a message is stored before anything about it."""
     return (
-        Kind(SendMessage, functools.partial(send_messages, router=router)),
+        Kind(SendMessage, functools.partial(send_messages, router=router, lease_ms=lease_ms)),
         Kind(RecordDlr, record_dlrs),
         Kind(RecordConversion, record_conversions),
         Kind(CloseWindows, close_windows),
         Kind(PurgeNonces, purge_nonces),
         Kind(PurgeOld, purge_old),
+        Kind(SubmissionDone, submissions_done),
+        Kind(SubmissionRefused, functools.partial(refusals, router=router, lease_ms=lease_ms)),
+        Kind(ClaimSubmissions, claim_submissions),
     )
 
 

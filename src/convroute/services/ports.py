@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from convroute.domain.commands import Nonce
+from convroute.domain.destinations import Destination
 from convroute.domain.models import (
     Account,
     ConversionEvent,
@@ -16,6 +17,7 @@ from convroute.domain.models import (
     Message,
     MessageState,
     Route,
+    Submission,
 )
 from convroute.domain.statuses import (
     ConversionStatus,
@@ -38,6 +40,8 @@ class RoutingDecision:
     probability: float
     candidates: tuple[tuple[str, float], ...]
     decided_ms: int
+    attempt: int = 0  # a failover's: 1, 2, ... (the message's earlier routes refused it)
+    reason: str | None = None  # why a failover was needed
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,46 @@ class WriteTransaction(Protocol):
         whose window is open) with everything about them; rows deleted per table."""
         ...
 
+    # -- delivery: the outbox and the upstream's ids ---------------------------------------
+
+    def insert_submissions(self, entries: Sequence[Submission], due_ms: int) -> None:
+        """Add messages to the outbox, leased until ``due_ms`` (their sender submits them)."""
+        ...
+
+    def claim_submissions(self, now_ms: int, limit: int, lease_ms: int) -> list[Submission]:
+        """Up to ``limit`` entries due by ``now_ms``, leased to the caller for ``lease_ms``
+        (their ``tries`` counted); expired entries included (the caller gives them up)."""
+        ...
+
+    def submission(self, message_id: str) -> Submission | None:
+        """The outbox entry of a message, if it has one."""
+        ...
+
+    def delete_submissions(self, message_ids: Collection[str]) -> None: ...
+
+    def reschedule_submission(self, message_id: str, due_ms: int, error: str) -> None:
+        """Try the entry again at ``due_ms`` (a back-off), remembering why it failed."""
+        ...
+
+    def reroute_submission(self, entry: Submission, due_ms: int) -> None:
+        """The entry goes out on ``entry.route_id`` now, as decision ``entry.attempt``; the
+        message's route becomes that route."""
+        ...
+
+    def insert_upstream_ids(
+        self, route_id: str, message_id: str, account_id: str, ids: Sequence[str], now_ms: int
+    ) -> None:
+        """What ``route_id``'s upstream calls the message (several for a long message)."""
+        ...
+
+    def routing_of(self, message_id: str) -> tuple[Destination, MessageType, TrafficClass] | None:
+        """Where a message goes and what it is, as it was routed."""
+        ...
+
+    def message_of_upstream(self, route_id: str, upstream_id: str) -> tuple[str, str] | None:
+        """(message id, account id) of what ``route_id``'s upstream calls ``upstream_id``."""
+        ...
+
 
 class CredentialLookup(Protocol):
     """Finds a live credential and its account by dialect and key id."""
@@ -130,7 +174,8 @@ class LoggedDecision:
     network: str | None
     type: MessageType
     traffic_class: TrafficClass
-    sent_ms: int
+    sent_ms: int  # when this decision sent it (a failover's: when it was routed again)
+    attempt: int = 0  # 0, or the failover's number
 
 
 @dataclass(frozen=True, slots=True)

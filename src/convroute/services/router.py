@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from convroute.domain.destinations import Destination
+from convroute.domain.errors import NoRouteError
 from convroute.domain.models import Route
 from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType, TrafficClass
 from convroute.routing.anomalies import Anomaly
@@ -47,6 +48,12 @@ _RECEIPTS: dict[DlrStatus, OutcomeKind | None] = {
     DlrStatus.EXPIRED: OutcomeKind.DLR_FAILED,
     DlrStatus.UNKNOWN: None,
 }
+
+
+def decision_key(message_id: str, attempt: int) -> str:
+    """The policy's key for a message's decision: its id, or for a failover its id and the
+    attempt's number."""
+    return message_id if not attempt else f"{message_id}/{attempt}"
 
 
 def traffic_of(message_type: MessageType, traffic_class: TrafficClass) -> str:
@@ -90,6 +97,8 @@ class LiveRouter:
     # the routes each destination used, as the log shows them, and when each is looked at
     _seen: dict[Context, list[str]] = field(default_factory=dict, repr=False)
     _next_look: dict[Context, int] = field(default_factory=dict, repr=False)
+    # the decision now carrying each message that failed over (its outcomes are that one's)
+    _current: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -103,12 +112,14 @@ class LiveRouter:
         traffic_class: TrafficClass,
         now_ms: int,
         avoid_route_id: str | None = None,
+        exclude: Collection[str] = (),
     ) -> Choice:
         """A route for a message, with the probability the policy chose it with. Only enabled
         routes serving ``dest`` are candidates; ``avoid_route_id`` (the route a resend's
-        earlier message went by) is left out when another candidate remains. NoRouteError
-        when no route serves ``dest``."""
-        served, candidates = candidates_for(routes, dest, avoid_route_id)
+        earlier message went by) is left out when another candidate remains, the routes in
+        ``exclude`` (those that refused the message: a failover) always. NoRouteError when no
+        route serves ``dest``."""
+        served, candidates = candidates_for(routes, dest, avoid_route_id, exclude)
         context = context_of(dest, message_type, traffic_class)
         with self._lock:
             probabilities = self.policy.advance(context, candidates, now_ms)
@@ -133,15 +144,27 @@ class LiveRouter:
             for d in batch.decisions:
                 context = _context(d)
                 _seen(self._seen, d)
-                policy.record(d.message_id, context, d.route_id, d.sent_ms)
+                key = decision_key(d.message_id, d.attempt)
+                if d.attempt:  # its earlier route refused it: that decision failed
+                    refused = Outcome(
+                        self._current.get(d.message_id, d.message_id),
+                        OutcomeKind.NOT_CONVERTED,
+                        d.sent_ms,
+                    )
+                    policy.observe(refused)
+                    if watch is not None:
+                        watch.observe(refused)
+                    self._current[d.message_id] = key
+                policy.record(key, context, d.route_id, d.sent_ms)
                 if watch is not None:
-                    watch.record(d.message_id, context, d.route_id, d.sent_ms)
+                    watch.record(key, context, d.route_id, d.sent_ms)
+            current = self._current
             outcomes = [
-                Outcome(r.message_id, kind, r.event_ms)
+                Outcome(current.get(r.message_id, r.message_id), kind, r.event_ms)
                 for r in batch.dlrs
                 if (kind := _RECEIPTS[r.status]) is not None
             ] + [
-                Outcome(c.message_id, kind, c.event_ms)
+                Outcome(current.get(c.message_id, c.message_id), kind, c.event_ms)
                 for c in batch.conversions
                 if (kind := _OUTCOMES[c.status]) is not None
             ]
@@ -149,6 +172,10 @@ class LiveRouter:
                 policy.observe(outcome)
                 if watch is not None:
                     watch.observe(outcome)
+            if current:  # a failed-over message's final outcome: nothing more will come
+                for c in batch.conversions:
+                    if c.status.is_final:
+                        current.pop(c.message_id, None)
             self.applied += len(batch)
 
     def replay(self, batch: LogBatch, recent_ms: float | None = None) -> None:
@@ -249,11 +276,20 @@ def _seen(routes: dict[Context, list[str]], d: LoggedDecision) -> None:
 
 
 def candidates_for(
-    routes: Sequence[Route], dest: Destination, avoid_route_id: str | None
+    routes: Sequence[Route],
+    dest: Destination,
+    avoid_route_id: str | None,
+    exclude: Collection[str] = (),
 ) -> tuple[list[tuple[float, Route]], list[Candidate]]:
-    """The routes serving ``dest`` (cheapest first) less the one to avoid if another remains,
-    and the same as the policy's candidates."""
+    """The routes serving ``dest`` (cheapest first) less those excluded and the one to avoid
+    if another remains, and the same as the policy's candidates."""
     served = serving(routes, dest)
+    if exclude:
+        served = [s for s in served if s[1].id not in exclude]
+        if not served:
+            raise NoRouteError(
+                f"no other route serves {dest.country}: every one refused the message"
+            )
     if avoid_route_id is not None and len(served) > 1:
         served = [s for s in served if s[1].id != avoid_route_id] or served
     return served, [Candidate(route.id, price) for price, route in served]

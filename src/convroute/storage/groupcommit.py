@@ -20,6 +20,8 @@ from typing import overload
 from convroute.domain.clock import Clock
 from convroute.domain.commands import (
     BatchCommand,
+    Claimed,
+    ClaimSubmissions,
     CloseWindows,
     ConversionRecorded,
     DlrRecorded,
@@ -30,8 +32,12 @@ from convroute.domain.commands import (
     PurgeOld,
     RecordConversion,
     RecordDlr,
+    Refusal,
     Result,
     SendMessage,
+    SubmissionCleared,
+    SubmissionDone,
+    SubmissionRefused,
     WindowsClosed,
 )
 from convroute.domain.errors import ConvrouteError, StorageError, WriteConflict
@@ -101,6 +107,12 @@ class GroupCommitter:
     async def execute(self, command: PurgeNonces) -> NoncesPurged: ...
     @overload
     async def execute(self, command: PurgeOld) -> Purged: ...
+    @overload
+    async def execute(self, command: SubmissionDone) -> SubmissionCleared: ...
+    @overload
+    async def execute(self, command: SubmissionRefused) -> Refusal: ...
+    @overload
+    async def execute(self, command: ClaimSubmissions) -> Claimed: ...
 
     async def execute(self, command: BatchCommand) -> Result:
         """Queue ``command``; its result once durable, or its error (nothing written)."""
@@ -123,6 +135,12 @@ class GroupCommitter:
     def execute_sync(self, command: PurgeNonces, timeout: float = ...) -> NoncesPurged: ...
     @overload
     def execute_sync(self, command: PurgeOld, timeout: float = ...) -> Purged: ...
+    @overload
+    def execute_sync(self, command: SubmissionDone, timeout: float = ...) -> SubmissionCleared: ...
+    @overload
+    def execute_sync(self, command: SubmissionRefused, timeout: float = ...) -> Refusal: ...
+    @overload
+    def execute_sync(self, command: ClaimSubmissions, timeout: float = ...) -> Claimed: ...
 
     def execute_sync(self, command: BatchCommand, timeout: float = 60.0) -> Result:
         """``execute`` for callers without an event loop (CLI, tests)."""

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(
@@ -130,6 +131,10 @@ routing_decisions = Table(
     Column("probability", Float, nullable=False),
     Column("candidates", Text, nullable=False),
     Column("decided_ms", Ms, nullable=False),
+    # 0 for the first decision; a message its route refused is routed again (failover) as
+    # attempt 1, 2, ... with the reason
+    Column("attempt", Integer, nullable=False, server_default=text("0")),
+    Column("reason", Text),
 )
 
 message_state = Table(
@@ -194,4 +199,34 @@ used_nonces = Table(
     metadata,
     Column("key", String(64), primary_key=True),
     Column("expires_ms", Ms, nullable=False, index=True),
+)
+
+# Messages still to hand to their route (delivery at least once): written in the same commit
+# as the message, the payload (its text among it) encrypted with the secret box, deleted once
+# the route took it or its window closed. ``due_ms`` is when an instance may (re)try it: a
+# lease while one submits it, a back-off after a refusal.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("message_id", String(36), primary_key=True),
+    Column("account_id", String(36), nullable=False),
+    Column("route_id", String(36), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("tried", Text, nullable=False),  # JSON list of the routes that refused it
+    Column("payload", Text, nullable=False),
+    Column("tries", Integer, nullable=False),
+    Column("due_ms", Ms, nullable=False, index=True),
+    Column("expires_ms", Ms, nullable=False),
+    Column("last_error", Text),
+)
+
+# The ids an upstream (an SMSC, a provider) gave the messages it took: its receipts name them.
+upstream_ids = Table(
+    "upstream_ids",
+    metadata,
+    Column("route_id", String(36), primary_key=True),
+    Column("upstream_id", String(100), primary_key=True),
+    Column("message_id", String(36), nullable=False, index=True),
+    Column("account_id", String(36), nullable=False),
+    Column("created_ms", Ms, nullable=False),
 )

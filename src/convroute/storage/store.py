@@ -68,7 +68,7 @@ class SqlStore:
     def write(self, work: Callable[[WriteTransaction], T]) -> T:
         """Run ``work`` in one write transaction; it is committed when this returns."""
         with translate_errors(), self.engines.writer.begin() as conn:
-            return work(SqlTransaction(conn))
+            return work(SqlTransaction(conn, self.box))
 
     def read(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` on a read connection."""
@@ -408,6 +408,12 @@ class SqlStore:
     ) -> dict[str, dict[str, Activity]]:
         """See ``views.route_activity``."""
         return self.read(lambda conn: views.route_activity(conn, country, network, traffic, now_ms))
+
+    def message_of_upstream(self, route_id: str, upstream_id: str) -> tuple[str, str] | None:
+        """(message id, account id) of what ``route_id``'s upstream calls ``upstream_id``."""
+        return self.read(
+            lambda conn: SqlTransaction(conn).message_of_upstream(route_id, upstream_id)
+        )
 
     def networks_seen(self, country: str, since_ms: int) -> list[str]:
         """See ``views.networks_seen``."""

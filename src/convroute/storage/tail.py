@@ -139,6 +139,8 @@ class SqlEventLog:
                 m.type,
                 m.traffic_class,
                 m.sent_ms,
+                d.attempt,
+                d.decided_ms,
             )
             .join(t.messages, m.id == d.message_id)
             .where(cursor.wanted(d.seq), d.decided_ms >= cutoff)
@@ -153,7 +155,9 @@ class SqlEventLog:
                 network=r.network,
                 type=MessageType(r.type),
                 traffic_class=TrafficClass(r.traffic_class),
-                sent_ms=r.sent_ms,
+                # a failover sent it when it was routed again
+                sent_ms=r.sent_ms if not r.attempt else r.decided_ms,
+                attempt=r.attempt,
             )
             for r in rows
         ]

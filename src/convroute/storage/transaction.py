@@ -21,6 +21,8 @@ from convroute.domain.models import (
 from convroute.domain.statuses import ConversionStatus, DlrStatus, EventSource, MessageType
 from convroute.services.ports import EarlierSend, RoutingDecision
 from convroute.storage import schema as t
+from convroute.storage.delivery import DeliveryStatements
+from convroute.storage.secretbox import SecretBox
 
 _CHUNK = 500  # ids per IN (...) list
 
@@ -94,11 +96,12 @@ def load_routes(conn: Connection, enabled_only: bool) -> list[Route]:
     ]
 
 
-class SqlTransaction:
+class SqlTransaction(DeliveryStatements):
     """The batch-oriented write port, over a connection already inside a transaction."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, box: SecretBox | None = None) -> None:
         self.conn = conn
+        self.box = box
 
     def enabled_routes(self) -> list[Route]:
         return load_routes(self.conn, enabled_only=True)
@@ -220,6 +223,8 @@ class SqlTransaction:
                     "probability": d.probability,
                     "candidates": json.dumps([list(c) for c in d.candidates]),
                     "decided_ms": d.decided_ms,
+                    "attempt": d.attempt,
+                    "reason": d.reason,
                 }
                 for d in decisions
             ],
@@ -307,7 +312,13 @@ class SqlTransaction:
         ids = list(self.conn.execute(query).scalars())
         gone = dict.fromkeys(_PURGED, 0)
         for chunk in _chunks(ids):
-            for table in (t.conversion_events, t.dlr_events, t.routing_decisions):
+            for table in (
+                t.conversion_events,
+                t.dlr_events,
+                t.routing_decisions,
+                t.outbox,
+                t.upstream_ids,
+            ):
                 done = self.conn.execute(delete(table).where(table.c.message_id.in_(chunk)))
                 gone[table.name] += done.rowcount
             done = self.conn.execute(delete(t.message_state).where(s.message_id.in_(chunk)))
@@ -318,4 +329,12 @@ class SqlTransaction:
         return gone
 
 
-_PURGED = ("messages", "message_state", "routing_decisions", "conversion_events", "dlr_events")
+_PURGED = (
+    "messages",
+    "message_state",
+    "routing_decisions",
+    "conversion_events",
+    "dlr_events",
+    "outbox",
+    "upstream_ids",
+)

@@ -35,6 +35,19 @@ class MessageView:
     route_name: str | None
     conversions: tuple[ConversionEvent, ...]
     dlrs: tuple[DlrEvent, ...]
+    routing: tuple[RoutedAttempt, ...] = ()  # its routing decisions: one, more on failover
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedAttempt:
+    """A routing decision of a message: the route, its probability, and for a failover why."""
+
+    route_id: str
+    route_name: str | None
+    probability: float
+    attempt: int
+    reason: str | None
+    decided_ms: int
 
 
 def get_message(conn: Connection, account_id: str, message_id: str) -> MessageView | None:
@@ -103,7 +116,19 @@ def get_message(conn: Connection, account_id: str, message_id: str) -> MessageVi
             select(t.dlr_events).where(de.message_id == message_id).order_by(de.seq)
         )
     )
-    return MessageView(message, state_from_row(state_row), row.route_name, conversions, dlrs)
+    d = t.routing_decisions.c
+    routing = tuple(
+        RoutedAttempt(r.route_id, r.name, r.probability, r.attempt, r.reason, r.decided_ms)
+        for r in conn.execute(
+            select(d.route_id, t.routes.c.name, d.probability, d.attempt, d.reason, d.decided_ms)
+            .select_from(t.routing_decisions.outerjoin(t.routes, t.routes.c.id == d.route_id))
+            .where(d.message_id == message_id)
+            .order_by(d.seq)
+        )
+    )
+    return MessageView(
+        message, state_from_row(state_row), row.route_name, conversions, dlrs, routing
+    )
 
 
 _REPORTED = [s for s in ConversionStatus if s.reward is not None]

@@ -281,6 +281,17 @@ def render_message(view: MessageView) -> dict[str, Any]:
         else None,
         "conversions": [_conversion(e) for e in view.conversions],
         "dlrs": [_dlr(e) for e in view.dlrs],
+        # its routing decisions: one, and one more per failover (a route refused it)
+        "routing": [
+            {
+                "route": {"id": a.route_id, "name": a.route_name},
+                "probability": a.probability,
+                "attempt": a.attempt,
+                "reason": a.reason,
+                "decided_at": format_iso(a.decided_ms),
+            }
+            for a in view.routing
+        ],
     }
 
 

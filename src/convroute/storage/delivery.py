@@ -1,0 +1,163 @@
+"""The delivery statements of a write transaction: the outbox (messages still to hand to
+their route, their payload encrypted with the secret box) and the upstream's ids."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, insert, select, update
+
+from convroute.domain.destinations import Destination
+from convroute.domain.models import Submission
+from convroute.domain.statuses import MessageType, TrafficClass
+from convroute.storage import schema as t
+from convroute.storage.secretbox import SecretBox
+
+_SECRET = ("src", "dst", "text", "client_ref")  # what only the payload holds, encrypted
+
+
+class DeliveryStatements:
+    """Mixed into ``SqlTransaction``: ``conn`` is inside the transaction, ``box`` encrypts."""
+
+    conn: Connection
+    box: SecretBox | None
+
+    def _sealed(self, entry: Submission) -> str:
+        if self.box is None:
+            raise RuntimeError("the outbox needs the secret box (the store was made without)")
+        payload = {name: getattr(entry, name) for name in _SECRET}
+        payload.update(country=entry.country, network=entry.network, sent_ms=entry.sent_ms)
+        return self.box.encrypt(json.dumps(payload))
+
+    def _entry(self, row: Row[Any]) -> Submission:
+        assert self.box is not None
+        payload = json.loads(self.box.decrypt(row.payload))
+        return Submission(
+            message_id=row.message_id,
+            account_id=row.account_id,
+            route_id=row.route_id,
+            src=payload["src"],
+            dst=payload["dst"],
+            text=payload["text"],
+            country=payload["country"],
+            network=payload["network"],
+            client_ref=payload["client_ref"],
+            sent_ms=payload["sent_ms"],
+            expires_ms=row.expires_ms,
+            attempt=row.attempt,
+            tried=tuple(json.loads(row.tried)),
+            tries=row.tries,
+        )
+
+    def insert_submissions(self, entries: Sequence[Submission], due_ms: int) -> None:
+        if not entries:
+            return
+        self.conn.execute(
+            insert(t.outbox),
+            [
+                {
+                    "message_id": e.message_id,
+                    "account_id": e.account_id,
+                    "route_id": e.route_id,
+                    "attempt": e.attempt,
+                    "tried": json.dumps(list(e.tried)),
+                    "payload": self._sealed(e),
+                    "tries": e.tries,
+                    "due_ms": due_ms,
+                    "expires_ms": e.expires_ms,
+                }
+                for e in entries
+            ],
+        )
+
+    def claim_submissions(self, now_ms: int, limit: int, lease_ms: int) -> list[Submission]:
+        o = t.outbox.c
+        query = select(t.outbox).where(o.due_ms <= now_ms).order_by(o.due_ms).limit(limit)
+        if self.conn.dialect.name == "postgresql":  # instances claim disjoint entries
+            query = query.with_for_update(skip_locked=True)
+        rows = self.conn.execute(query).all()
+        if not rows:
+            return []
+        ids = [r.message_id for r in rows]
+        self.conn.execute(
+            update(t.outbox)
+            .where(o.message_id.in_(ids))
+            .values(due_ms=now_ms + lease_ms, tries=o.tries + 1)
+        )
+        return [self._entry(r) for r in rows]
+
+    def submission(self, message_id: str) -> Submission | None:
+        row = self.conn.execute(select(t.outbox).where(t.outbox.c.message_id == message_id)).first()
+        return None if row is None else self._entry(row)
+
+    def delete_submissions(self, message_ids: Collection[str]) -> None:
+        if message_ids:
+            self.conn.execute(delete(t.outbox).where(t.outbox.c.message_id.in_(list(message_ids))))
+
+    def reschedule_submission(self, message_id: str, due_ms: int, error: str) -> None:
+        self.conn.execute(
+            update(t.outbox)
+            .where(t.outbox.c.message_id == message_id)
+            .values(due_ms=due_ms, last_error=error[:500])
+        )
+
+    def reroute_submission(self, entry: Submission, due_ms: int) -> None:
+        self.conn.execute(
+            update(t.outbox)
+            .where(t.outbox.c.message_id == entry.message_id)
+            .values(
+                route_id=entry.route_id,
+                attempt=entry.attempt,
+                tried=json.dumps(list(entry.tried)),
+                due_ms=due_ms,
+            )
+        )
+        self.conn.execute(
+            update(t.messages)
+            .where(t.messages.c.id == entry.message_id)
+            .values(route_id=entry.route_id)
+        )
+
+    def insert_upstream_ids(
+        self, route_id: str, message_id: str, account_id: str, ids: Sequence[str], now_ms: int
+    ) -> None:
+        u = t.upstream_ids.c
+        known = set(
+            self.conn.execute(
+                select(u.upstream_id).where(u.route_id == route_id, u.upstream_id.in_(list(ids)))
+            ).scalars()
+        )
+        rows = [
+            {
+                "route_id": route_id,
+                "upstream_id": i,
+                "message_id": message_id,
+                "account_id": account_id,
+                "created_ms": now_ms,
+            }
+            for i in dict.fromkeys(ids)
+            if i not in known
+        ]
+        if rows:
+            self.conn.execute(insert(t.upstream_ids), rows)
+
+    def routing_of(self, message_id: str) -> tuple[Destination, MessageType, TrafficClass] | None:
+        m = t.messages.c
+        row = self.conn.execute(
+            select(m.dst, m.country, m.network, m.type, m.traffic_class).where(m.id == message_id)
+        ).first()
+        if row is None:
+            return None
+        dest = Destination(row.dst, row.country, row.network)
+        return dest, MessageType(row.type), TrafficClass(row.traffic_class)
+
+    def message_of_upstream(self, route_id: str, upstream_id: str) -> tuple[str, str] | None:
+        u = t.upstream_ids.c
+        row = self.conn.execute(
+            select(u.message_id, u.account_id).where(
+                u.route_id == route_id, u.upstream_id == upstream_id
+            )
+        ).first()
+        return None if row is None else (row.message_id, row.account_id)
