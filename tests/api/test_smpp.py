@@ -153,3 +153,28 @@ def test_wrong_credentials_never_bind_and_the_message_waits_in_the_outbox(
     wait_for(lambda: api.container.dispatcher.states())
     assert outbox_size(api) == 1  # kept, retried: the operator fixes the password
     assert not smsc.submitted
+
+
+def test_the_connection_shows_in_the_route_list_and_metrics(api: Api, smsc: Smsc) -> None:
+    import dataclasses
+
+    from tests.api.conftest import ADMIN
+
+    api.container.settings = dataclasses.replace(api.container.settings, admin_token=ADMIN)
+    only_route(api, "smpp", smsc.config())
+    mid = api.send()
+    wait_for(lambda: dlr_of(api, mid))
+    (route,) = [
+        r
+        for r in api.client.get(
+            "/api/v1/routes", headers={"Authorization": f"Bearer {ADMIN}"}
+        ).json()["routes"]
+        if r["enabled"]
+    ]
+    assert route["config"]["password"] == "***"  # masked
+    assert route["connection"]["state"] == "bound"
+    assert route["connection"]["window"] == 10
+    metrics = api.client.get("/metrics").text
+    assert f'convroute_connector_up{{route_id="{route["id"]}"}} 1' in metrics
+    assert "convroute_outbox_pending 0" in metrics
+    assert "convroute_connector_submitted_total 1" in metrics

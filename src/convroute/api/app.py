@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -81,6 +82,24 @@ async def metrics(request: Request) -> Response:
             c.dispatcher.receipts,
             "Receipts connectors produced and convroute recorded.",
         ),
+        (
+            "connector_failovers_total",
+            "counter",
+            c.dispatcher.failovers,
+            "Messages routed again because their route refused them.",
+        ),
+        (
+            "outbox_resumed_total",
+            "counter",
+            c.dispatcher.resumed,
+            "Outbox entries claimed again (after a crash, a lapsed lease or a back-off).",
+        ),
+        (
+            "outbox_expired_total",
+            "counter",
+            c.dispatcher.expired,
+            "Outbox entries given up: their window closed before any route took them.",
+        ),
     ):
         lines += [
             f"# HELP convroute_{name} {text}",
@@ -94,6 +113,20 @@ async def metrics(request: Request) -> Response:
         "# TYPE convroute_rate_limited_total counter",
         *(f'convroute_rate_limited_total{{kind="{k}"}} {n}' for k, n in refused.items()),
     ]
+    outbox: tuple[int, int] | None = None
+    with contextlib.suppress(ConvrouteError):  # the database is down: /readyz says so
+        outbox = await asyncio.to_thread(c.store.outbox_counts)
+    if outbox is not None:
+        lines += [
+            "# HELP convroute_outbox_pending Messages no route has taken yet (in the outbox).",
+            "# TYPE convroute_outbox_pending gauge",
+            f"convroute_outbox_pending {outbox[0]}",
+            "# HELP convroute_outbox_retrying Of those, the ones a route refused and that wait"
+            " to be tried again.",
+            "# TYPE convroute_outbox_retrying gauge",
+            f"convroute_outbox_retrying {outbox[1]}",
+        ]
+    lines += connection_lines(c.dispatcher.states())
     # per kind only (/metrics asks for no token); which destination and route: the route
     # quality report
     counts = c.router.anomaly_counts()
@@ -108,6 +141,33 @@ async def metrics(request: Request) -> Response:
         *(f'{prefix}_active{{kind="{k}"}} {n}' for k, (_, n) in counts.items()),
     ]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+
+def connection_lines(states: dict[str, dict[str, Any]]) -> list[str]:
+    """Each connector's connection (by route id: /metrics shows no names), as gauges."""
+    out = [
+        "# HELP convroute_connector_up 1 when the route's connection is up (an SMPP bind).",
+        "# TYPE convroute_connector_up gauge",
+        *(
+            f'convroute_connector_up{{route_id="{r}"}} {int(s["state"] in ("bound", "ready"))}'
+            for r, s in states.items()
+        ),
+    ]
+    for key, text in (
+        ("window_in_use", "Submits in flight on the route's SMPP window."),
+        ("throttled", "1 while the route's SMSC throttles."),
+        ("reconnects", "Times the route's SMPP binds were made again."),
+    ):
+        out += [
+            f"# HELP convroute_connector_{key} {text}",
+            f"# TYPE convroute_connector_{key} gauge",
+            *(
+                f'convroute_connector_{key}{{route_id="{r}"}} {int(s[key])}'
+                for r, s in states.items()
+                if key in s
+            ),
+        ]
+    return out
 
 
 async def openapi_json(request: Request) -> Response:

@@ -119,8 +119,6 @@ _SMPP_KEYS = {
     "window", "enquire_link_s", "submit_timeout_s", "connect_timeout_s", "throttle_max_s",
     "reconnect_max_s",
 }  # fmt: skip
-SECRET_KEYS = {"password", "basic_auth", "auth_token", "api_secret", "access_key"}
-"""Config keys shown masked to operators (route list, API)."""
 
 
 def _number(config: Mapping[str, Any], key: str, low: float, high: float) -> None:
@@ -165,11 +163,6 @@ def check_smpp(config: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("submit_timeout_s", "connect_timeout_s", "throttle_max_s", "reconnect_max_s"):
         _number(config, key, 0.1, 600)
     return dict(config)
-
-
-def masked(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The config with its secrets hidden, for showing."""
-    return {k: ("***" if k in SECRET_KEYS and v else v) for k, v in config.items()}
 
 
 CHECKS = {"simulated": check_simulated, "http": check_http, "smpp": check_smpp}

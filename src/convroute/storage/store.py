@@ -409,6 +409,13 @@ class SqlStore:
         """See ``views.route_activity``."""
         return self.read(lambda conn: views.route_activity(conn, country, network, traffic, now_ms))
 
+    def outbox_counts(self) -> tuple[int, int]:
+        """Messages in the outbox, and those of them waiting for a retry."""
+        o = t.outbox.c
+        query = select(func.count(), func.count(o.last_error)).select_from(t.outbox)
+        pending, retrying = self.read(lambda conn: conn.execute(query).one())
+        return int(pending), int(retrying)
+
     def message_of_upstream(self, route_id: str, upstream_id: str) -> tuple[str, str] | None:
         """(message id, account id) of what ``route_id``'s upstream calls ``upstream_id``."""
         return self.read(

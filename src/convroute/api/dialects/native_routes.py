@@ -81,8 +81,15 @@ async def _route(request: Request) -> Route:
 @native
 async def list_routes(request: Request) -> Response:
     await authenticate_admin(request)
-    routes = await run_in_threadpool(container(request).store.routes)
-    return json_response({"routes": [svc.route_json(r) for r in routes]})
+    c = container(request)
+    routes = await run_in_threadpool(c.store.routes)
+    states = c.dispatcher.states()
+    return json_response({"routes": [_shown(r, states) for r in routes]})
+
+
+def _shown(route: Route, states: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A route with its connection as this instance holds it (null: not connected yet)."""
+    return {**svc.route_json(route), "connection": states.get(route.id)}
 
 
 @native
@@ -105,7 +112,8 @@ async def create_route(request: Request) -> Response:
 @native
 async def get_route(request: Request) -> Response:
     await authenticate_admin(request)
-    return json_response(svc.route_json(await _route(request)))
+    route = await _route(request)
+    return json_response(_shown(route, container(request).dispatcher.states()))
 
 
 @native
