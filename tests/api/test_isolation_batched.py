@@ -83,14 +83,15 @@ def test_reports_of_two_accounts_in_one_batch_stay_apart(api_any: Api, dialect: 
         mine, theirs = api.send(api.acme), api.send(api.other)
         before_theirs = events_of(api, theirs)
         calls = [(api.acme, mine)] * OWNER_REPORTS + [(api.other, mine), (api.acme, theirs)]
-        batches = api.container.committer.batches
+        api.container.committer.largest_batch = 0
         with ThreadPoolExecutor(len(calls)) as pool:
             with writer_held(api.container) as wait_queued:
                 futures = [pool.submit(report, api, who, mid) for who, mid in calls]  # type: ignore[arg-type]
                 wait_queued(len(calls))
             answers = [f.result(30) for f in futures]
-        # the blocked command's batch, then every report in the next (the writer takes 2000)
-        assert api.container.committer.batches - batches == 2, "the reports shared no batch"
+        # the blocked command's batch, then every report in the next (the writer takes 2000;
+        # the dispatcher's own commands, clearing the sends' outbox entries, may join it)
+        assert api.container.committer.largest_batch >= len(calls), "no batch held them all"
         owner, intruders = answers[:OWNER_REPORTS], answers[OWNER_REPORTS:]
         # identical reports after the first: the dialect's duplicate answer (native: 200)
         assert {r.status_code for r in owner} <= {ok, 200}, [r.text for r in owner]

@@ -79,6 +79,7 @@ class GroupCommitter:
         self._queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.batches = 0
+        self.largest_batch = 0  # commands in the largest batch so far (tests read it)
         self.commands = 0
         self.conflicts = 0
 
@@ -185,6 +186,7 @@ class GroupCommitter:
                     outcomes.append(self._as_error(one_exc))
         self.batches += 1
         self.commands += len(commands)
+        self.largest_batch = max(self.largest_batch, len(commands))
         return outcomes
 
     def _commit(self, commands: list[BatchCommand]) -> Sequence[Outcome]:

@@ -2,9 +2,10 @@
 and delivery receipts read from ``deliver_sm``.
 
 smpplib encodes and parses every PDU and knows the GSM 03.38 alphabet; what is written here
-is what it does not do right for this use: splitting a long text on character boundaries
-(its ``make_parts`` may cut a two-byte GSM escape or a UTF-16 surrogate pair in two), a
-vendor TLV that carries our message id, and the receipt's text."""
+is what it does not do right for this use: ``§`` (its table is wrong there), splitting a
+long text on character boundaries (its ``make_parts`` may cut a two-byte GSM escape or a
+UTF-16 surrogate pair in two), a vendor TLV that carries our message id, and the receipt's
+text."""
 
 from __future__ import annotations
 
@@ -38,11 +39,19 @@ class Parts:
     parts: tuple[bytes, ...]
 
 
-def _encoded(char: str) -> tuple[int, bytes]:
-    try:
-        return GSM7, gsm.gsm_encode(char)
-    except UnicodeError:
-        return UCS2, char.encode("utf-16-be")
+def gsm_encode(text: str) -> bytes:
+    """GSM 03.38, a septet a byte, by smpplib's table with its one error righted: 0x5F is
+    ``§`` (its table has a filler there, so it takes ``§`` for non-GSM and encodes a backtick,
+    which GSM has not, as ``§``). UnicodeError when a character has no GSM encoding."""
+    out = bytearray()
+    for char in text:
+        if char == "§":
+            out.append(0x5F)
+        elif char == "`":
+            raise UnicodeError("` has no GSM 03.38 encoding")
+        else:
+            out += gsm.gsm_encode(char)
+    return bytes(out)
 
 
 def encode_text(text: str, reference: int) -> Parts:
@@ -50,7 +59,7 @@ def encode_text(text: str, reference: int) -> Parts:
     concatenated parts (UDH IEI 0x00, 8-bit ``reference``) when it does not fit one message,
     never inside a character."""
     try:
-        coding, whole = GSM7, gsm.gsm_encode(text)
+        coding, whole = GSM7, gsm_encode(text)
     except UnicodeError:
         coding, whole = UCS2, text.encode("utf-16-be")
     if len(whole) <= _SINGLE[coding]:
@@ -58,7 +67,7 @@ def encode_text(text: str, reference: int) -> Parts:
     chunks: list[bytes] = []
     current = b""
     for char in text:
-        piece = gsm.gsm_encode(char) if coding == GSM7 else char.encode("utf-16-be")
+        piece = gsm_encode(char) if coding == GSM7 else char.encode("utf-16-be")
         if len(current) + len(piece) > _PART[coding]:
             chunks.append(current)
             current = b""
@@ -84,7 +93,8 @@ def decode_text(data: bytes, data_coding: int, esm_class: int = 0) -> str:
             escape = True
             continue
         index = byte + 0x80 if escape else byte
-        out.append(table[index] if index < len(table) else "?")
+        char = table[index] if index < len(table) else "?"
+        out.append(("§" if index == 0x5F else "?") if char == "`" else char)
         escape = False
     return "".join(out)
 
