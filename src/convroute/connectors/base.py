@@ -1,4 +1,5 @@
-"""The connector interface, and the values that cross it."""
+"""The connector interface, and the values that cross it (a connector is handed an outbox
+entry, ``domain.models.Submission``: the message as recorded, with its text)."""
 
 from __future__ import annotations
 
@@ -6,25 +7,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from convroute.domain.models import Submission
 from convroute.domain.statuses import DlrStatus
-
-
-@dataclass(frozen=True, slots=True)
-class Outbound:
-    """A message to hand to a route: what was recorded, plus its text (kept encrypted in the
-    outbox until the route took it)."""
-
-    message_id: str
-    account_id: str
-    route_id: str
-    route_name: str
-    src: str
-    dst: str  # E.164 with "+"
-    text: str
-    country: str
-    network: str | None
-    client_ref: str | None
-    sent_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +41,7 @@ class SubmitError(Exception):
 class Connector(Protocol):
     """One route's way out."""
 
-    async def submit(self, message: Outbound) -> Sequence[str]:
+    async def submit(self, message: Submission) -> Sequence[str]:
         """Hand the message over: what the upstream calls it (its message ids: several for a
         long message, none if it says nothing); SubmitError when the route did not take it.
         The message carries our id, so an upstream that deduplicates sees a resend as one."""

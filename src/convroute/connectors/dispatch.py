@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from convroute.connectors.base import Connector, Outbound, Receipt, SubmitError
+from convroute.connectors.base import Connector, Receipt, SubmitError
 from convroute.connectors.http import HttpConnector
 from convroute.connectors.simulated import SimulatedConnector
 from convroute.connectors.smpp.connector import SmppConnector
@@ -81,11 +82,10 @@ class Dispatcher:
         submit it in the background."""
         accepted = await self._execute(command)
         assert isinstance(accepted, MessageAccepted)
-        outbound = Outbound(
+        outbound = Submission(
             message_id=accepted.message_id,
             account_id=command.principal.account_id,
             route_id=accepted.route_id,
-            route_name=accepted.route_name,
             src=command.src.strip(),
             dst=accepted.dst,
             text=command.text,
@@ -93,11 +93,12 @@ class Dispatcher:
             network=accepted.network,
             client_ref=command.client_ref,
             sent_ms=accepted.sent_ms,
+            expires_ms=accepted.expires_ms,
         )
         self._spawn(outbound)
         return accepted
 
-    def _spawn(self, outbound: Outbound) -> None:
+    def _spawn(self, outbound: Submission) -> None:
         self._in_flight.add(outbound.message_id)
         task = asyncio.create_task(self._submit(outbound))
         self._tasks.add(task)
@@ -122,7 +123,7 @@ class Dispatcher:
             raise refused[0][1]
         return sent, refused
 
-    async def _submit(self, message: Outbound) -> None:
+    async def _submit(self, message: Submission) -> None:
         """Hand the message to its route; on a refusal, to the next route the writer picks
         (a failover), until one takes it or none is left."""
         try:
@@ -133,7 +134,7 @@ class Dispatcher:
                 except SubmitError as exc:
                     log.info(
                         "route %s did not take %s: %s: %s",
-                        message.route_name,
+                        self._name(message.route_id),
                         message.message_id,
                         exc.code,
                         exc.message,
@@ -151,7 +152,9 @@ class Dispatcher:
                             await self._failed(message, DlrStatus.FAILED, exc.code)
                         return  # (a retry: the outbox has it, due later)
                     self.failovers += 1
-                    message = outbound_of(refusal.rerouted, refusal.route_name, self._clock())
+                    message = dataclasses.replace(
+                        refusal.rerouted, sent_ms=self._clock()
+                    )  # out now
                     continue
                 done = SubmissionDone(
                     message.message_id, message.account_id, message.route_id, tuple(ids)
@@ -160,7 +163,9 @@ class Dispatcher:
                 self.submitted += 1
                 return
         except Exception:  # the entry stays in the outbox: claimed again once its lease ends
-            log.exception("submitting %s over %s failed", message.message_id, message.route_name)
+            log.exception(
+                "submitting %s over %s failed", message.message_id, self._name(message.route_id)
+            )
         finally:
             self._in_flight.discard(message.message_id)
 
@@ -171,13 +176,12 @@ class Dispatcher:
         assert isinstance(claimed, Claimed)
         for entry in claimed.expired:
             self.expired += 1
-            await self._failed(outbound_of(entry, "", entry.sent_ms), DlrStatus.EXPIRED, "expired")
+            await self._failed(entry, DlrStatus.EXPIRED, "expired")
         for entry in claimed.entries:
             if entry.message_id in self._in_flight:
                 continue
-            route = (await self._routes_now()).get(entry.route_id)
             self.resumed += 1
-            self._spawn(outbound_of(entry, route.name if route else entry.route_id, None))
+            self._spawn(entry)
         return len(claimed.entries) + len(claimed.expired)
 
     async def run_outbox(self, every_s: float = 1.0) -> None:
@@ -190,7 +194,7 @@ class Dispatcher:
                 log.warning("the outbox could not be read: %s", exc.message)
             await asyncio.sleep(every_s)
 
-    async def _failed(self, message: Outbound, status: DlrStatus, code: str) -> None:
+    async def _failed(self, message: Submission, status: DlrStatus, code: str) -> None:
         """No route took the message: its receipt says so (the router learns from it)."""
         await self.receipt(
             Receipt(message.message_id, message.account_id, status, self._clock(), code)
@@ -212,6 +216,10 @@ class Dispatcher:
             self.receipts += 1
         except ConvrouteError as exc:
             log.warning("a receipt for %s was not recorded: %s", receipt.message_id, exc.message)
+
+    def _name(self, route_id: str) -> str:
+        route = self._routes.get(route_id)
+        return route.name if route else route_id
 
     async def _routes_now(self, route_id: str | None = None) -> dict[str, Route]:
         now = self._clock()
@@ -265,24 +273,6 @@ class Dispatcher:
             with contextlib.suppress(Exception):
                 await connector.aclose()
         self._connectors.clear()
-
-
-def outbound_of(entry: Submission, route_name: str, sent_ms: int | None) -> Outbound:
-    """What a connector gets for an outbox entry; ``sent_ms`` when it goes out now (a
-    failover: on its new route from now), else when it was first sent."""
-    return Outbound(
-        message_id=entry.message_id,
-        account_id=entry.account_id,
-        route_id=entry.route_id,
-        route_name=route_name,
-        src=entry.src,
-        dst=entry.dst,
-        text=entry.text,
-        country=entry.country,
-        network=entry.network,
-        client_ref=entry.client_ref,
-        sent_ms=entry.sent_ms if sent_ms is None else sent_ms,
-    )
 
 
 def _kind(connector: Connector) -> str:

@@ -15,11 +15,12 @@ from typing import Any
 
 import httpx
 
-from convroute.connectors.base import Outbound, SubmitError
+from convroute.connectors.base import SubmitError
 from convroute.connectors.configs import DEFAULT_FIELDS
+from convroute.domain.models import Submission
 
 
-def render_fields(fields: Mapping[str, str], message: Outbound) -> dict[str, str]:
+def render_fields(fields: Mapping[str, str], message: Submission) -> dict[str, str]:
     """The request's body fields for ``message``."""
     values = {
         "message_id": message.message_id,
@@ -49,7 +50,7 @@ class HttpConnector:
             auth=(user, password) if auth else None,
         )
 
-    async def submit(self, message: Outbound) -> Sequence[str]:
+    async def submit(self, message: Submission) -> Sequence[str]:
         body = render_fields(self.fields, message)
         kwargs: dict[str, Any] = {"json": body} if self.body == "json" else {"data": body}
         try:

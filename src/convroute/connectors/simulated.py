@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from convroute.connectors.base import Outbound, Receipt, ReceiptSink, SubmitError
+from convroute.connectors.base import Receipt, ReceiptSink, SubmitError
+from convroute.domain.models import Submission
 from convroute.domain.statuses import DlrStatus
 from convroute.sim.carrier import Draws, fate
 from convroute.sim.scenario import Scenario, load
@@ -52,7 +53,7 @@ class SimulatedConnector:
             self.epoch_ms = sent_ms
         return (sent_ms - self.epoch_ms) / 1000.0 * self.speed
 
-    async def submit(self, message: Outbound) -> Sequence[str]:
+    async def submit(self, message: Submission) -> Sequence[str]:
         if self.scenario is None or self.route is None:
             return ()
         t = self.scenario_time(message.sent_ms)

@@ -141,6 +141,7 @@ class MessageAccepted:
     network: str | None
     sent_ms: int
     dst: str = ""  # E.164, as recorded (what a connector sends to)
+    expires_ms: int = 0  # when it is no longer worth sending (its window closes)
 
 
 @dataclass(frozen=True, slots=True)

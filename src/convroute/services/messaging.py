@@ -269,6 +269,7 @@ def send_messages(
                 network=dest.network,
                 sent_ms=now_ms,
                 dst=dest.e164,
+                expires_ms=outbox[-1].expires_ms,
             )
         )
     if messages:

@@ -13,10 +13,11 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from convroute.connectors.base import Outbound, Receipt, ReceiptSink, SubmitError
+from convroute.connectors.base import Receipt, ReceiptSink, SubmitError
 from convroute.connectors.smpp.codec import MESSAGE_ID_TAG, encode_text, read_receipt, tlv
 from convroute.connectors.smpp.session import Session, SmppConfig
 from convroute.domain.clock import Clock
+from convroute.domain.models import Submission
 
 Resolve = Callable[[str], Awaitable[tuple[str, str] | None]]
 """The message id and account of what the SMSC calls a message (the store knows, once the
@@ -54,7 +55,7 @@ class SmppConnector:
         self.receipts = 0
         self.unmatched = 0
 
-    async def submit(self, message: Outbound) -> Sequence[str]:
+    async def submit(self, message: Submission) -> Sequence[str]:
         try:
             parts = encode_text(message.text, next(self._reference))
         except ValueError as exc:
