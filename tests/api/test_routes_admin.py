@@ -100,7 +100,11 @@ def test_a_route_that_carried_messages_is_disabled_not_deleted(admin: Api) -> No
             "destinations",
         ),
         (
-            {"name": "x", "destinations": [{"country": "GB", "price": 1}], "connector": "smpp"},
+            {
+                "name": "x",
+                "destinations": [{"country": "GB", "price": 1}],
+                "connector": "carrier-pigeon",
+            },
             "connector",
         ),
         ({"name": "x", "destinations": [{"country": "GB", "price": 1}], "colour": "red"}, "colour"),
