@@ -225,7 +225,7 @@ def test_a_decision_committed_late_below_the_mark_is_still_read(seeded: Containe
     cmd = SendMessage(who, "Acme", DST, "code", MessageType.OTP, True)
     with c.store.engines.writer.connect() as slow:
         transaction = slow.begin()
-        (early,) = handle_batch(SqlTransaction(slow), [cmd], T0 + 1, router=c.router)
+        (early,) = handle_batch(SqlTransaction(slow, c.store.box), [cmd], T0 + 1, router=c.router)
         late = send(c, who, T0 + 2)  # takes a higher seq, commits first
         first = tail.poll(T0 + 3)
         assert [d.message_id for d in first.decisions] == [late.message_id]
