@@ -47,8 +47,8 @@ def gsm_encode(text: str) -> bytes:
     for char in text:
         if char == "§":
             out.append(0x5F)
-        elif char == "`":
-            raise UnicodeError("` has no GSM 03.38 encoding")
+        elif char in "`\x1b":  # (ESC is the escape septet itself, not a character)
+            raise UnicodeError(f"{char!r} has no GSM 03.38 encoding")
         else:
             out += gsm.gsm_encode(char)
     return bytes(out)
