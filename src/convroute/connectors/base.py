@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from convroute.domain.models import Submission
 from convroute.domain.statuses import DlrStatus
@@ -47,6 +47,14 @@ class Connector(Protocol):
         The message carries our id, so an upstream that deduplicates sees a resend as one."""
         ...
 
+    def state(self) -> dict[str, Any]:
+        """The connection as operators see it (``state``: ready, bound, reconnecting...)."""
+        ...
+
     async def aclose(self) -> None:
         """Release what the connector holds (connections, scheduled receipts)."""
         ...
+
+
+READY: dict[str, Any] = {"state": "ready"}
+"""The state of a connector that holds no connection of its own."""

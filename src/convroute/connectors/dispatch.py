@@ -67,7 +67,7 @@ class Dispatcher:
         self._lease_ms = lease_ms
         self._routes: dict[str, Route] = {}
         self._loaded_ms = -(2**62)
-        self._connectors: dict[str, tuple[str, Connector]] = {}  # route id -> (config, it)
+        self._connectors: dict[str, tuple[str, Connector]] = {}  # route id -> (kind+config, it)
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: set[str] = set()  # message ids this instance is submitting
         self.submitted = 0
@@ -233,9 +233,9 @@ class Dispatcher:
         route = (await self._routes_now(route_id)).get(route_id)
         if route is None:
             raise SubmitError("no_route", "the route was deleted")
-        config = json.dumps(dict(route.config), sort_keys=True)
+        config = route.connector + json.dumps(dict(route.config), sort_keys=True)
         held = self._connectors.get(route_id)
-        if held is not None and held[0] == config and _kind(held[1]) == route.connector:
+        if held is not None and held[0] == config:
             return held[1]
         if held is not None:
             await held[1].aclose()
@@ -259,11 +259,7 @@ class Dispatcher:
 
     def states(self) -> dict[str, dict[str, Any]]:
         """Each live connector's connection state, by route id (for operators)."""
-        out: dict[str, dict[str, Any]] = {}
-        for route_id, (_, connector) in self._connectors.items():
-            state = getattr(connector, "state", None)
-            out[route_id] = state() if callable(state) else {"state": "ready"}
-        return out
+        return {route_id: c.state() for route_id, (_, c) in self._connectors.items()}
 
     async def aclose(self) -> None:
         """Let submissions under way finish (briefly), then close every connector."""
@@ -273,9 +269,3 @@ class Dispatcher:
             with contextlib.suppress(Exception):
                 await connector.aclose()
         self._connectors.clear()
-
-
-def _kind(connector: Connector) -> str:
-    if isinstance(connector, HttpConnector):
-        return "http"
-    return "smpp" if isinstance(connector, SmppConnector) else "simulated"

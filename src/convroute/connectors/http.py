@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from convroute.connectors.base import SubmitError
+from convroute.connectors.base import READY, SubmitError
 from convroute.connectors.configs import DEFAULT_FIELDS
 from convroute.domain.models import Submission
 
@@ -71,6 +71,9 @@ class HttpConnector:
                 transient=answer.status_code in (429, 502, 503, 504),
             )
         return ()
+
+    def state(self) -> dict[str, Any]:
+        return READY  # a pooled client: nothing to hold up
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from convroute.connectors.base import Receipt, ReceiptSink, SubmitError
+from convroute.connectors.base import READY, Receipt, ReceiptSink, SubmitError
 from convroute.domain.models import Submission
 from convroute.domain.statuses import DlrStatus
 from convroute.sim.carrier import Draws, fate
@@ -85,6 +85,9 @@ class SimulatedConnector:
     async def _later(self, wait_s: float, receipt: Receipt) -> None:
         await asyncio.sleep(wait_s)
         await self.sink(receipt)
+
+    def state(self) -> dict[str, Any]:
+        return READY
 
     async def aclose(self) -> None:
         for task in list(self._pending):

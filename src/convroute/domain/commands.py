@@ -197,15 +197,13 @@ class SubmissionCleared:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """What became of a refused message: routed again (``rerouted``: the entry to submit,
-    with ``route_name`` and the new decision's ``probability``), retried at ``retry_ms`` on
-    the same route, or given up (``gave_up``: no route will take it; it is no longer in the
-    outbox). ``stale`` when the refusal came too late: the entry had moved on."""
+    """What became of a refused message: routed again (``rerouted``: the entry to submit on
+    its new route), retried at ``retry_ms`` on the same route, or given up (``gave_up``: no
+    route will take it; it is no longer in the outbox). ``stale`` when the refusal came too
+    late: the entry had moved on."""
 
     message_id: str
     rerouted: Submission | None = None
-    route_name: str = ""
-    probability: float = 0.0
     retry_ms: int | None = None
     gave_up: bool = False
     stale: bool = False

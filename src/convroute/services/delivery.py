@@ -111,7 +111,7 @@ def refusals(
                 )
             ]
         )
-        out.append(Refusal(c.message_id, moved, choice.route.name, choice.probability))
+        out.append(Refusal(c.message_id, moved))
     return out
 
 

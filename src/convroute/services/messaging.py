@@ -139,8 +139,13 @@ def handle_batch(
     outcomes: list[Outcome | None] = [None] * len(commands)
     for i in _replays(tx, commands):
         outcomes[i] = ReplayError("this signed request was already received (replay refused)")
+    by_kind: dict[type, list[int]] = {}  # one pass over the batch, not one per kind
+    for i, cmd in enumerate(commands):
+        if outcomes[i] is None:
+            by_kind.setdefault(type(cmd), []).append(i)
     for kind in _kinds(router, lease_ms):
-        kind.run(tx, commands, outcomes, now_ms)
+        if idx := by_kind.get(kind.command):
+            kind.run(tx, commands, idx, outcomes, now_ms)
     assert all(o is not None for o in outcomes), "a command kind has no handler"
     done = [o for o in outcomes if o is not None]
     accepted = [
@@ -450,19 +455,14 @@ class Kind(Generic[C]):
         self,
         tx: WriteTransaction,
         commands: Sequence[BatchCommand],
+        idx: Sequence[int],
         outcomes: list[Outcome | None],
         now_ms: int,
     ) -> None:
-        """Carry out the commands of this kind still without an outcome, in order."""
-        idx: list[int] = []
-        batch: list[C] = []
-        for i, cmd in enumerate(commands):
-            if outcomes[i] is None and isinstance(cmd, self.command):
-                idx.append(i)
-                batch.append(cmd)
-        if batch:
-            for i, outcome in zip(idx, self.handle(tx, batch, now_ms), strict=True):
-                outcomes[i] = outcome
+        """Carry out ``commands[i]`` for each ``i`` of ``idx`` (all of this kind), in order."""
+        batch = [c for i in idx if isinstance(c := commands[i], self.command)]
+        for i, outcome in zip(idx, self.handle(tx, batch, now_ms), strict=True):
+            outcomes[i] = outcome
 
 
 def _kinds(router: LiveRouter, lease_ms: int) -> tuple[Kind[Any], ...]:
