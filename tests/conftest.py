@@ -22,8 +22,8 @@ from convroute.domain.statuses import Dialect, MessageType, TrafficClass
 from convroute.routing.policies import make_policy
 from convroute.services.accounts import NewAccount, new_account
 from convroute.services.auth import principal_of
-from convroute.services.messaging import handle_batch
 from convroute.services.router import LiveRouter
+from convroute.services.writer import handle_batch
 from convroute.storage import schema
 from convroute.storage.engines import normalize_url
 from convroute.storage.secretbox import new_key

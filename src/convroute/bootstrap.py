@@ -16,9 +16,9 @@ from convroute.routing.delay import ConversionDelay
 from convroute.routing.policies import make_policy
 from convroute.services.auth import Authenticator
 from convroute.services.follower import LogFollower
-from convroute.services.messaging import handle_batch
 from convroute.services.ratelimit import Counter, Limiter, Limits, MemoryCounter
 from convroute.services.router import LiveRouter, anomaly_watch
+from convroute.services.writer import handle_batch
 from convroute.storage.engines import backend_of, create_engines, normalize_url, sqlite_path
 from convroute.storage.groupcommit import GroupCommitter
 from convroute.storage.secretbox import SecretBox, key_file_for, load_or_create_key_file
@@ -45,6 +45,14 @@ class Container:
         self.follower.stop()
         self.committer.stop()
         self.store.close()
+
+
+def public_url(settings: Settings) -> str:
+    """Where providers reach this service (their status callbacks)."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    scheme = "https" if settings.ssl_certfile else "http"
+    return f"{scheme}://{settings.host}:{settings.port}"
 
 
 def secret_key(settings: Settings) -> str:
@@ -90,6 +98,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = T
             clock,
             lease_ms=lease_ms,
             upstream=store.message_of_upstream,
+            public_url=public_url(settings),
         ),
         limiter=limiter(settings, clock),
     )

@@ -77,6 +77,10 @@ class Settings:
     # and how often each instance looks for entries to resume.
     outbox_lease_seconds: float = 15.0
     outbox_poll_seconds: float = 1.0
+    # The address providers reach this service at (e.g. https://convroute.example.com): a
+    # provider route's status callbacks are {public_url}/callbacks/{route_id}, and their
+    # signatures cover that URL. Unset: the address the server listens on.
+    public_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

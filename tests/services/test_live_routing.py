@@ -18,10 +18,11 @@ from convroute.domain.errors import NoRouteError
 from convroute.domain.models import Principal
 from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType, TrafficClass
 from convroute.routing.policy import Context
-from convroute.services.messaging import close_due_windows, handle_batch
+from convroute.services.messaging import close_due_windows
 from convroute.services.ports import LogBatch, LoggedConversion, LoggedDecision, LoggedDlr
 from convroute.services.quality import reason, route_qualities
 from convroute.services.router import LiveRouter
+from convroute.services.writer import handle_batch
 from convroute.storage import schema as t
 from convroute.storage.tail import SqlEventLog
 from tests.conftest import add_account, add_route, principal

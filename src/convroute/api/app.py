@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from convroute.api import callbacks
 from convroute.api.dialects import bird, native, native_accounts, native_routes, plivo, vonage
 from convroute.api.docs_page import render_docs
 from convroute.api.http import Handler, container, json_response
@@ -95,6 +96,18 @@ async def metrics(request: Request) -> Response:
             "Outbox entries claimed again (after a crash, a lapsed lease or a back-off).",
         ),
         (
+            "forwards_sent_total",
+            "counter",
+            c.dispatcher.forwarder.forwarded,
+            "Conversions forwarded to the provider the message went out through.",
+        ),
+        (
+            "forwards_failures_total",
+            "counter",
+            c.dispatcher.forwarder.failures,
+            "Tries to forward a conversion upstream that failed (retried, or kept as failed).",
+        ),
+        (
             "outbox_expired_total",
             "counter",
             c.dispatcher.expired,
@@ -125,6 +138,19 @@ async def metrics(request: Request) -> Response:
             " to be tried again.",
             "# TYPE convroute_outbox_retrying gauge",
             f"convroute_outbox_retrying {outbox[1]}",
+        ]
+    forwards: tuple[int, int] | None = None
+    with contextlib.suppress(ConvrouteError):
+        forwards = await asyncio.to_thread(c.store.forward_counts)
+    if forwards is not None:
+        lines += [
+            "# HELP convroute_forwards_pending Conversions still to forward upstream.",
+            "# TYPE convroute_forwards_pending gauge",
+            f"convroute_forwards_pending {forwards[0]}",
+            "# HELP convroute_forwards_failed Conversions the provider refused, or that ran out"
+            " of tries (kept for operators).",
+            "# TYPE convroute_forwards_failed gauge",
+            f"convroute_forwards_failed {forwards[1]}",
         ]
     lines += connection_lines(c.dispatcher.states())
     # per kind only (/metrics asks for no token); which destination and route: the route
@@ -278,7 +304,9 @@ def create_app(c: Container) -> Starlette:
         if c.settings.retention_days:
             loops.append(purge_periodically)
         tasks = [asyncio.create_task(loop(c)) for loop in loops]
-        tasks.append(asyncio.create_task(c.dispatcher.run_outbox(c.settings.outbox_poll_seconds)))
+        poll = c.settings.outbox_poll_seconds
+        tasks.append(asyncio.create_task(c.dispatcher.run_outbox(poll)))
+        tasks.append(asyncio.create_task(c.dispatcher.forwarder.run(poll)))
         try:
             yield
         finally:
@@ -298,6 +326,7 @@ def create_app(c: Container) -> Starlette:
         *plivo.routes,
         *vonage.routes,
         *bird.routes,
+        *callbacks.routes,
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

@@ -13,9 +13,9 @@ from convroute.cli.util import DB_OPTION, opened
 from convroute.domain.clock import format_iso
 from convroute.domain.commands import Purged, PurgeOld
 from convroute.domain.errors import ConvrouteError
-from convroute.services.messaging import handle_batch
 from convroute.services.retention import cutoff, purge_all
 from convroute.services.sweeps import sweep
+from convroute.services.writer import handle_batch
 
 
 def _write(c: Container, command: Any) -> Any:

@@ -41,6 +41,8 @@ class SubmitError(Exception):
 class Connector(Protocol):
     """One route's way out."""
 
+    forwards_conversions: bool  # conversions of what it took go to its upstream too
+
     async def submit(self, message: Submission) -> Sequence[str]:
         """Hand the message over: what the upstream calls it (its message ids: several for a
         long message, none if it says nothing); SubmitError when the route did not take it.

@@ -4,7 +4,7 @@ network; the simulated connector's scenario file is read to check it)."""
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +21,8 @@ TEMPLATE_FIELDS = (
     "client_ref",
 )
 DEFAULT_FIELDS = {"from": "{src}", "to": "{dst}", "text": "{text}", "reference": "{message_id}"}
+
+Check = Callable[[Mapping[str, Any]], dict[str, Any]]
 
 _HTTP_KEYS = {"url", "method", "body", "fields", "headers", "basic_auth", "timeout_s"}
 _SIM_KEYS = {"scenario", "route", "seed", "speed", "epoch_ms"}
@@ -165,4 +167,71 @@ def check_smpp(config: Mapping[str, Any]) -> dict[str, Any]:
     return dict(config)
 
 
-CHECKS = {"simulated": check_simulated, "http": check_http, "smpp": check_smpp}
+def _url(config: Mapping[str, Any], key: str) -> None:
+    value = config.get(key)
+    if value is None:
+        return
+    if not isinstance(value, str) or urlsplit(value).scheme not in ("http", "https"):
+        raise _bad(key, "must be an http:// or https:// URL")
+    if not urlsplit(value).netloc:
+        raise _bad(key, "has no host")
+
+
+_PROVIDER_KEYS = {"callback_url", "forward_conversions", "timeout_s"}
+_SIGNATURE_METHODS = ("md5hash", "md5", "sha1", "sha256", "sha512")
+
+
+def check_provider(name: str) -> Check:
+    """The check of a provider route's config: the provider's credentials (each a non-empty
+    string), ``base_url`` (and Vonage's ``conversion_url``) to point it elsewhere,
+    ``callback_url`` (what the provider calls back, when convroute's public URL is not it),
+    ``forward_conversions`` (default true), ``timeout_s``."""
+
+    def check(config: Mapping[str, Any]) -> dict[str, Any]:
+        from convroute.connectors.providers.connector import PROVIDERS
+
+        provider = PROVIDERS[name]
+        _unknown(config, {*provider.required, *provider.optional, *_PROVIDER_KEYS})
+        for key in provider.required:
+            value = config.get(key)
+            if not isinstance(value, str) or not value.strip():
+                raise _bad(key, f"is required for a {name} route")
+        for key in provider.optional:
+            if key.endswith("_url"):
+                _url(config, key)
+            elif key in config and (not isinstance(config[key], str) or not config[key]):
+                raise _bad(key, "must be a non-empty string")
+        if config.get("signature_method", "md5hash") not in _SIGNATURE_METHODS:
+            raise _bad("signature_method", f"must be one of {', '.join(_SIGNATURE_METHODS)}")
+        _url(config, "callback_url")
+        if not isinstance(config.get("forward_conversions", True), bool):
+            raise _bad("forward_conversions", "must be true or false")
+        _number(config, "timeout_s", 0.1, 60)
+        return dict(config)
+
+    return check
+
+
+def _capped(check: Check) -> Check:
+    """Every connector's config may carry ``mps``: the route's messages-per-second cap."""
+
+    def checked(config: Mapping[str, Any]) -> dict[str, Any]:
+        rest = {k: v for k, v in config.items() if k != "mps"}
+        out = check(rest)
+        if "mps" in config:
+            _number(config, "mps", 0.01, 100_000)
+            out["mps"] = config["mps"]
+        return dict(out)
+
+    return checked
+
+
+CHECKS: dict[str, Check] = {
+    kind: _capped(check)
+    for kind, check in {
+        "simulated": check_simulated,
+        "http": check_http,
+        "smpp": check_smpp,
+        **{name: check_provider(name) for name in ("plivo", "vonage", "twilio", "bird")},
+    }.items()
+}

@@ -22,7 +22,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from convroute.connectors.base import Connector, Receipt, SubmitError
+from convroute.connectors.forwarder import Forwarder
 from convroute.connectors.http import HttpConnector
+from convroute.connectors.providers.connector import PROVIDERS, ProviderConnector
 from convroute.connectors.simulated import SimulatedConnector
 from convroute.connectors.smpp.connector import SmppConnector
 from convroute.domain.clock import Clock
@@ -31,6 +33,7 @@ from convroute.domain.commands import (
     Claimed,
     ClaimSubmissions,
     MessageAccepted,
+    Nonce,
     RecordDlr,
     Refusal,
     Result,
@@ -57,7 +60,9 @@ class Dispatcher:
         refresh_ms: int = 1000,
         lease_ms: int = LEASE_MS,
         upstream: Callable[[str, str], tuple[str, str] | None] | None = None,
+        public_url: str | None = None,
     ) -> None:
+        self.public_url = public_url  # what providers call back (``/callbacks/{route_id}``)
         # the store's: the message (and account) an upstream's id names on a route
         self._upstream = upstream
         self._execute = execute  # the writer's (``GroupCommitter.execute``): answers once durable
@@ -70,6 +75,7 @@ class Dispatcher:
         self._connectors: dict[str, tuple[str, Connector]] = {}  # route id -> (kind+config, it)
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: set[str] = set()  # message ids this instance is submitting
+        self.forwarder = Forwarder(execute, self.connector)
         self.submitted = 0
         self.failed = 0
         self.receipts = 0
@@ -129,7 +135,7 @@ class Dispatcher:
         try:
             while True:
                 try:
-                    connector = await self._connector(message.route_id)
+                    connector = await self.connector(message.route_id)
                     ids = await connector.submit(message)
                 except SubmitError as exc:
                     log.info(
@@ -157,7 +163,11 @@ class Dispatcher:
                     )  # out now
                     continue
                 done = SubmissionDone(
-                    message.message_id, message.account_id, message.route_id, tuple(ids)
+                    message.message_id,
+                    message.account_id,
+                    message.route_id,
+                    tuple(ids),
+                    forward=connector.forwards_conversions,
                 )
                 await self._execute(done)
                 self.submitted += 1
@@ -202,20 +212,38 @@ class Dispatcher:
 
     async def receipt(self, receipt: Receipt) -> None:
         """Record a receipt a connector produced, as a DLR of the message's account."""
-        principal = Principal(receipt.account_id, "connector", Dialect.NATIVE, TrafficClass.TWO_FA)
         try:
-            await self._execute(
-                RecordDlr(
-                    principal,
-                    receipt.message_id,
-                    receipt.status,
-                    receipt.event_ms,
-                    receipt.error_code,
-                )
+            await self.record(
+                receipt.message_id,
+                receipt.account_id,
+                receipt.status,
+                receipt.error_code,
+                event_ms=receipt.event_ms,
             )
-            self.receipts += 1
         except ConvrouteError as exc:
             log.warning("a receipt for %s was not recorded: %s", receipt.message_id, exc.message)
+
+    async def record(
+        self,
+        message_id: str,
+        account_id: str,
+        status: DlrStatus,
+        error_code: str | None,
+        *,
+        event_ms: int | None = None,
+        raw: str | None = None,
+        nonce: Nonce | None = None,
+    ) -> None:
+        """Record a receipt as a DLR of the message's account; answers once it is durable."""
+        principal = Principal(account_id, "connector", Dialect.NATIVE, TrafficClass.TWO_FA)
+        await self._execute(
+            RecordDlr(principal, message_id, status, event_ms, error_code, raw=raw, nonce=nonce)
+        )
+        self.receipts += 1
+
+    async def route(self, route_id: str) -> Route | None:
+        """The route ``route_id`` as last loaded (at most ``refresh_ms`` old)."""
+        return (await self._routes_now(route_id)).get(route_id)
 
     def _name(self, route_id: str) -> str:
         route = self._routes.get(route_id)
@@ -229,7 +257,8 @@ class Dispatcher:
             self._loaded_ms = now
         return self._routes
 
-    async def _connector(self, route_id: str) -> Connector:
+    async def connector(self, route_id: str) -> Connector:
+        """The route's connector, built from its config (again when the config changed)."""
         route = (await self._routes_now(route_id)).get(route_id)
         if route is None:
             raise SubmitError("no_route", "the route was deleted")
@@ -255,6 +284,9 @@ class Dispatcher:
                 return await asyncio.to_thread(self._upstream, route.id, upstream_id)
 
             return SmppConnector(route.id, route.config, self.receipt, resolve, self._clock)
+        if route.connector in PROVIDERS:
+            provider = PROVIDERS[route.connector]
+            return ProviderConnector(provider, route.id, route.config, self.public_url)
         return SimulatedConnector(route.name, route.config, self.receipt)
 
     def states(self) -> dict[str, dict[str, Any]]:

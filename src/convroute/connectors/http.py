@@ -17,7 +17,55 @@ import httpx
 
 from convroute.connectors.base import READY, SubmitError
 from convroute.connectors.configs import DEFAULT_FIELDS
+from convroute.connectors.providers.base import Call
 from convroute.domain.models import Submission
+
+TRANSIENT = (429, 502, 503, 504)
+"""Answers that say the provider is busy or down, not that it refuses this message."""
+
+
+async def exchange(client: httpx.AsyncClient, call: Call) -> httpx.Response:
+    """Make ``call``: its 2xx answer, or ``SubmitError`` (transient when the provider did not
+    answer, is busy or down)."""
+    try:
+        answer = await client.request(
+            call.method,
+            call.url,
+            json=call.json,
+            data=call.data,
+            headers=dict(call.headers),
+            auth=call.auth if call.auth is not None else httpx.USE_CLIENT_DEFAULT,
+        )
+    except httpx.TimeoutException:
+        raise SubmitError("timeout", f"no answer from {_host(call.url)}", transient=True) from None
+    except httpx.HTTPError as exc:
+        raise SubmitError(
+            "unreachable", f"{_host(call.url)}: {type(exc).__name__}", transient=True
+        ) from None
+    if not answer.is_success:
+        raise SubmitError(
+            f"http_{answer.status_code}",
+            f"{_host(call.url)} answered {answer.status_code}{_said(answer)}",
+            transient=answer.status_code in TRANSIENT,
+        )
+    return answer
+
+
+def _host(url: str) -> str:
+    return httpx.URL(url).host or url
+
+
+def _said(answer: httpx.Response) -> str:
+    """What a refusal's body says, where it says it as JSON (``error`` or ``message``)."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return ""
+    if isinstance(body, dict):
+        said = body.get("error") or body.get("message") or body.get("error_text")
+        if isinstance(said, str | int):
+            return f": {str(said)[:200]}"
+    return ""
 
 
 def render_fields(fields: Mapping[str, str], message: Submission) -> dict[str, str]:
@@ -37,6 +85,8 @@ def render_fields(fields: Mapping[str, str], message: Submission) -> dict[str, s
 class HttpConnector:
     """One provider endpoint, with a pooled client."""
 
+    forwards_conversions = False
+
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.url: str = config["url"]
         self.method: str = config.get("method", "POST")
@@ -52,24 +102,12 @@ class HttpConnector:
 
     async def submit(self, message: Submission) -> Sequence[str]:
         body = render_fields(self.fields, message)
-        kwargs: dict[str, Any] = {"json": body} if self.body == "json" else {"data": body}
-        try:
-            answer = await self.client.request(self.method, self.url, **kwargs)
-        except httpx.TimeoutException:
-            raise SubmitError(
-                "timeout", f"the provider did not answer {self.url}", transient=True
-            ) from None
-        except httpx.HTTPError as exc:
-            raise SubmitError(
-                "unreachable", f"{self.url}: {type(exc).__name__}", transient=True
-            ) from None
-        if not answer.is_success:
-            raise SubmitError(
-                f"http_{answer.status_code}",
-                f"the provider answered {answer.status_code}",
-                # busy or down, not a refusal of this message
-                transient=answer.status_code in (429, 502, 503, 504),
-            )
+        call = (
+            Call(self.method, self.url, json=body)
+            if self.body == "json"
+            else Call(self.method, self.url, data=body)
+        )
+        await exchange(self.client, call)
         return ()
 
     def state(self) -> dict[str, Any]:

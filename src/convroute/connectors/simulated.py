@@ -32,6 +32,8 @@ def _scenario(path: str) -> Scenario:
 class SimulatedConnector:
     """A scenario's route as a carrier."""
 
+    forwards_conversions = False
+
     def __init__(self, route_name: str, config: Mapping[str, Any], sink: ReceiptSink) -> None:
         self.sink = sink
         self.scenario = _scenario(config["scenario"]) if config.get("scenario") else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from convroute.domain.models import Principal, Submission
+from convroute.domain.models import Forward, Principal, Submission
 from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType, Method
 
 
@@ -58,6 +58,7 @@ class RecordDlr:
     event_ms: int | None = None
     error_code: str | None = None
     raw: str | None = None
+    nonce: Nonce | None = None  # a signed provider callback's: a replay is refused
 
 
 Command = SendMessage | RecordConversion | RecordDlr
@@ -99,6 +100,7 @@ class SubmissionDone:
     account_id: str
     route_id: str
     upstream_ids: tuple[str, ...] = ()
+    forward: bool = False  # the route forwards conversions (under the first upstream id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +124,41 @@ class ClaimSubmissions:
     lease_ms: int
 
 
-Delivery = SubmissionDone | SubmissionRefused | ClaimSubmissions
-"""What the dispatcher asks for as it hands messages to their routes."""
+@dataclass(frozen=True, slots=True)
+class ClaimForwards:
+    """Take up to ``limit`` conversions due to be forwarded upstream, leased for ``lease_ms``."""
+
+    limit: int
+    lease_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardDone:
+    """The provider took a forwarded conversion (or had no word for it): it goes."""
+
+    forward_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardFailed:
+    """Forwarding a conversion failed: tried again after a back-off if ``transient`` and not
+    too old, else kept as failed."""
+
+    forward_id: str
+    error: str
+    transient: bool
+
+
+Delivery = (
+    SubmissionDone
+    | SubmissionRefused
+    | ClaimSubmissions
+    | ClaimForwards
+    | ForwardDone
+    | ForwardFailed
+)
+"""What the dispatcher asks for as it hands messages to their routes and conversions to
+their providers."""
 
 BatchCommand = Command | Maintenance | Delivery
 """Everything the writer carries out."""
@@ -217,6 +252,22 @@ class Claimed:
     expired: tuple[Submission, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class ForwardsClaimed:
+    """Conversions to forward now."""
+
+    entries: tuple[Forward, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardSettled:
+    """A forward's new state: gone, due again at ``retry_ms``, or failed for good."""
+
+    forward_id: str
+    retry_ms: int | None = None
+    failed: bool = False
+
+
 Result = (
     MessageAccepted
     | ConversionRecorded
@@ -227,5 +278,7 @@ Result = (
     | SubmissionCleared
     | Refusal
     | Claimed
+    | ForwardsClaimed
+    | ForwardSettled
 )
 """What a command answers once it is durable."""

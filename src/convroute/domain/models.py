@@ -213,3 +213,20 @@ class Submission:
     attempt: int = 0  # the decision it goes out under (0, then 1, 2, ... after failovers)
     tried: tuple[str, ...] = ()  # the routes that refused it
     tries: int = 0  # how many times an instance claimed it
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """A conversion to report to the provider the message went out through (a forward
+    entry: ``storage`` keeps it until the provider took it)."""
+
+    id: str  # the conversion event's
+    message_id: str
+    account_id: str
+    route_id: str
+    upstream_id: str
+    status: ConversionStatus
+    type: MessageType
+    method: Method
+    event_ms: int
+    tries: int = 0

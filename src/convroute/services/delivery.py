@@ -47,7 +47,9 @@ def submissions_done(
     """Clear the entries of messages their route took; keep the upstream's ids for them."""
     for c in cmds:
         if c.upstream_ids:
-            tx.insert_upstream_ids(c.route_id, c.message_id, c.account_id, c.upstream_ids, now_ms)
+            tx.insert_upstream_ids(
+                c.route_id, c.message_id, c.account_id, c.upstream_ids, now_ms, c.forward
+            )
     tx.delete_submissions({c.message_id for c in cmds})
     return [SubmissionCleared(c.message_id) for c in cmds]
 

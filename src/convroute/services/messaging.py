@@ -7,31 +7,21 @@ that fails validation gets its error in place of a result and writes nothing.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from collections.abc import Sequence
 
 from convroute.domain.clock import check_not_future
 from convroute.domain.commands import (
     WINDOW_BATCH,
-    BatchCommand,
-    ClaimSubmissions,
     CloseWindows,
     ConversionRecorded,
     DlrRecorded,
     MessageAccepted,
-    NoncesPurged,
-    PurgeNonces,
-    PurgeOld,
     RecordConversion,
     RecordDlr,
     Result,
     SendMessage,
-    SubmissionDone,
-    SubmissionRefused,
     WindowsClosed,
 )
 from convroute.domain.destinations import Destination, parse_destination
@@ -39,7 +29,6 @@ from convroute.domain.errors import (
     ConversionsDisabledError,
     ConvrouteError,
     NotFoundError,
-    ReplayError,
     ValidationError,
 )
 from convroute.domain.folding import supersedes
@@ -63,12 +52,11 @@ from convroute.domain.windows import window_seconds
 from convroute.services.delivery import (
     LEASE_MS,
     UNTRACKED_TTL_MS,
-    claim_submissions,
-    refusals,
-    submissions_done,
+)
+from convroute.services.forwarding import (
+    new_forwards,
 )
 from convroute.services.ports import EarlierSend, RoutingDecision, WriteTransaction
-from convroute.services.retention import purge_old
 from convroute.services.router import LiveRouter
 
 MAX_TEXT_LENGTH = 1600  # ten concatenated GSM-7 segments: longer is a client bug
@@ -120,56 +108,6 @@ def admit_report(principal: Principal, message_id: str) -> str:
 def _not_ahead(event_ms: int | None, now_ms: int) -> None:
     if event_ms is not None:
         check_not_future(event_ms, now_ms)
-
-
-def handle_batch(
-    tx: WriteTransaction,
-    commands: Sequence[BatchCommand],
-    now_ms: int,
-    *,
-    router: LiveRouter,
-    lease_ms: int = LEASE_MS,
-) -> list[Outcome]:
-    """Carry out ``commands`` in ``tx``, in order within each kind; one outcome per command.
-    Sends are routed by ``router``; what goes to the outbox is leased for ``lease_ms`` to the
-    caller, who submits it at once.
-
-    A command carrying a nonce that an accepted command already used is refused as a replay;
-    the nonces of the commands that succeed are recorded in the same transaction."""
-    outcomes: list[Outcome | None] = [None] * len(commands)
-    for i in _replays(tx, commands):
-        outcomes[i] = ReplayError("this signed request was already received (replay refused)")
-    by_kind: dict[type, list[int]] = {}  # one pass over the batch, not one per kind
-    for i, cmd in enumerate(commands):
-        if outcomes[i] is None:
-            by_kind.setdefault(type(cmd), []).append(i)
-    for kind in _kinds(router, lease_ms):
-        if idx := by_kind.get(kind.command):
-            kind.run(tx, commands, idx, outcomes, now_ms)
-    assert all(o is not None for o in outcomes), "a command kind has no handler"
-    done = [o for o in outcomes if o is not None]
-    accepted = [
-        nonce
-        for cmd, outcome in zip(commands, done, strict=True)
-        if (nonce := getattr(cmd, "nonce", None)) and not isinstance(outcome, ConvrouteError)
-    ]
-    if accepted:
-        tx.insert_nonces(accepted)
-    return done
-
-
-def _replays(tx: WriteTransaction, commands: Sequence[BatchCommand]) -> list[int]:
-    """Indices of commands whose nonce was used before, or earlier in the same batch."""
-    carrying = [(i, n) for i, cmd in enumerate(commands) if (n := getattr(cmd, "nonce", None))]
-    if not carrying:
-        return []
-    seen = tx.used_nonces({n.key for _, n in carrying})
-    out = []
-    for i, nonce in carrying:
-        if nonce.key in seen:
-            out.append(i)
-        seen.add(nonce.key)
-    return out
 
 
 RESEND_LOOKBACK_MS = 15 * 60 * 1000
@@ -361,6 +299,7 @@ def record_conversions(
     if events:
         tx.insert_conversions(events)
         tx.update_states(list(dirty.values()), now_ms)
+        new_forwards(tx, events, now_ms)
     return out
 
 
@@ -438,52 +377,6 @@ def close_windows(tx: WriteTransaction, cmds: Sequence[CloseWindows], now_ms: in
         tx.insert_conversions(events)
         tx.update_states(due, now_ms)
     return [WindowsClosed(len(events)) for _ in cmds]
-
-
-C = TypeVar("C", bound=BatchCommand)
-
-
-@dataclass(frozen=True, slots=True)
-class Kind(Generic[C]):
-    """A kind of command and its batch handler: the commands of that kind in, one outcome
-    per command out."""
-
-    command: type[C]
-    handle: Callable[[WriteTransaction, Sequence[C], int], Sequence[Outcome]]
-
-    def run(
-        self,
-        tx: WriteTransaction,
-        commands: Sequence[BatchCommand],
-        idx: Sequence[int],
-        outcomes: list[Outcome | None],
-        now_ms: int,
-    ) -> None:
-        """Carry out ``commands[i]`` for each ``i`` of ``idx`` (all of this kind), in order."""
-        batch = [c for i in idx if isinstance(c := commands[i], self.command)]
-        for i, outcome in zip(idx, self.handle(tx, batch, now_ms), strict=True):
-            outcomes[i] = outcome
-
-
-def _kinds(router: LiveRouter, lease_ms: int) -> tuple[Kind[Any], ...]:
-    """Kinds run in this order inside a batch: a message is stored before anything about it."""
-    return (
-        Kind(SendMessage, functools.partial(send_messages, router=router, lease_ms=lease_ms)),
-        Kind(RecordDlr, record_dlrs),
-        Kind(RecordConversion, record_conversions),
-        Kind(CloseWindows, close_windows),
-        Kind(PurgeNonces, purge_nonces),
-        Kind(PurgeOld, purge_old),
-        Kind(SubmissionDone, submissions_done),
-        Kind(SubmissionRefused, functools.partial(refusals, router=router, lease_ms=lease_ms)),
-        Kind(ClaimSubmissions, claim_submissions),
-    )
-
-
-def purge_nonces(tx: WriteTransaction, cmds: Sequence[PurgeNonces], now_ms: int) -> list[Outcome]:
-    """Forget the used nonces that expired by ``now_ms`` (once for the whole batch)."""
-    purged = tx.purge_nonces(now_ms)
-    return [NoncesPurged(purged if i == 0 else 0) for i in range(len(cmds))]
 
 
 def close_due_windows(tx: WriteTransaction, now_ms: int, limit: int = WINDOW_BATCH) -> int:

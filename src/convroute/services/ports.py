@@ -14,6 +14,7 @@ from convroute.domain.models import (
     ConversionEvent,
     Credential,
     DlrEvent,
+    Forward,
     Message,
     MessageState,
     Route,
@@ -138,9 +139,16 @@ class WriteTransaction(Protocol):
         ...
 
     def insert_upstream_ids(
-        self, route_id: str, message_id: str, account_id: str, ids: Sequence[str], now_ms: int
+        self,
+        route_id: str,
+        message_id: str,
+        account_id: str,
+        ids: Sequence[str],
+        now_ms: int,
+        forward: bool = False,
     ) -> None:
-        """What ``route_id``'s upstream calls the message (several for a long message)."""
+        """What ``route_id``'s upstream calls the message (several for a long message); with
+        ``forward``, the message's conversions are forwarded to it under the first."""
         ...
 
     def routing_of(self, message_id: str) -> tuple[Destination, MessageType, TrafficClass] | None:
@@ -149,6 +157,26 @@ class WriteTransaction(Protocol):
 
     def message_of_upstream(self, route_id: str, upstream_id: str) -> tuple[str, str] | None:
         """(message id, account id) of what ``route_id``'s upstream calls ``upstream_id``."""
+        ...
+
+    def forward_targets(self, message_ids: Collection[str]) -> dict[str, tuple[str, str]]:
+        """Message id -> (route id, upstream id), for messages a forwarding route took."""
+        ...
+
+    def insert_forwards(self, entries: Sequence[Forward], now_ms: int) -> None:
+        """Conversions to forward upstream, due at once."""
+        ...
+
+    def claim_forwards(self, now_ms: int, limit: int, lease_ms: int) -> list[Forward]:
+        """Up to ``limit`` forwards due by ``now_ms``, leased for ``lease_ms``."""
+        ...
+
+    def forward_entry(self, forward_id: str) -> Forward | None: ...
+
+    def delete_forwards(self, ids: Collection[str]) -> None: ...
+
+    def reschedule_forward(self, forward_id: str, due_ms: int | None, error: str) -> None:
+        """Try it again at ``due_ms``; None: it failed for good (kept, counted)."""
         ...
 
 

@@ -19,7 +19,7 @@ from convroute.domain.errors import ValidationError
 from convroute.domain.ids import new_id
 from convroute.domain.models import Route, RouteDestination
 
-CONNECTORS = ("simulated", "http", "smpp")
+CONNECTORS = tuple(CHECKS)  # simulated, http, smpp, plivo, vonage, twilio, bird
 """``simulated``: a carrier of a scenario file (latency, receipts, users), for demos and tests;
 ``http``: forwards each message to a provider's send API (docs/routing.md, "Connectors")."""
 

@@ -121,8 +121,16 @@ class DeliveryStatements:
         )
 
     def insert_upstream_ids(
-        self, route_id: str, message_id: str, account_id: str, ids: Sequence[str], now_ms: int
+        self,
+        route_id: str,
+        message_id: str,
+        account_id: str,
+        ids: Sequence[str],
+        now_ms: int,
+        forward: bool = False,
     ) -> None:
+        """Keep the ids the route's upstream gave the message; with ``forward``, its
+        conversions are forwarded under the first."""
         u = t.upstream_ids.c
         known = set(
             self.conn.execute(
@@ -136,8 +144,9 @@ class DeliveryStatements:
                 "message_id": message_id,
                 "account_id": account_id,
                 "created_ms": now_ms,
+                "forward": forward and n == 0,
             }
-            for i in dict.fromkeys(ids)
+            for n, i in enumerate(dict.fromkeys(ids))
             if i not in known
         ]
         if rows:

@@ -21,10 +21,15 @@ from convroute.domain.clock import Clock
 from convroute.domain.commands import (
     BatchCommand,
     Claimed,
+    ClaimForwards,
     ClaimSubmissions,
     CloseWindows,
     ConversionRecorded,
     DlrRecorded,
+    ForwardDone,
+    ForwardFailed,
+    ForwardsClaimed,
+    ForwardSettled,
     MessageAccepted,
     NoncesPurged,
     Purged,
@@ -114,6 +119,12 @@ class GroupCommitter:
     async def execute(self, command: SubmissionRefused) -> Refusal: ...
     @overload
     async def execute(self, command: ClaimSubmissions) -> Claimed: ...
+    @overload
+    async def execute(self, command: ClaimForwards) -> ForwardsClaimed: ...
+    @overload
+    async def execute(self, command: ForwardDone | ForwardFailed) -> ForwardSettled: ...
+    @overload
+    async def execute(self, command: BatchCommand) -> Result: ...
 
     async def execute(self, command: BatchCommand) -> Result:
         """Queue ``command``; its result once durable, or its error (nothing written)."""
@@ -142,6 +153,8 @@ class GroupCommitter:
     def execute_sync(self, command: SubmissionRefused, timeout: float = ...) -> Refusal: ...
     @overload
     def execute_sync(self, command: ClaimSubmissions, timeout: float = ...) -> Claimed: ...
+    @overload
+    def execute_sync(self, command: BatchCommand, timeout: float = ...) -> Result: ...
 
     def execute_sync(self, command: BatchCommand, timeout: float = 60.0) -> Result:
         """``execute`` for callers without an event loop (CLI, tests)."""

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -229,4 +230,28 @@ upstream_ids = Table(
     Column("message_id", String(36), nullable=False, index=True),
     Column("account_id", String(36), nullable=False),
     Column("created_ms", Ms, nullable=False),
+    # the id conversions are reported under, on a route that forwards them (the first part's)
+    Column("forward", Boolean, nullable=False, server_default=false()),
+)
+
+# Conversions still to report to the provider the message went out through (a provider
+# route with forward_conversions): written in the commit that records the conversion,
+# deleted once the provider took it. ``due_ms`` is when an instance may (re)try it (a lease,
+# a back-off); NULL once it failed for good (kept for operators: /metrics counts them).
+forwards = Table(
+    "forwards",
+    metadata,
+    Column("id", String(36), primary_key=True),  # the conversion event's
+    Column("message_id", String(36), nullable=False),
+    Column("account_id", String(36), nullable=False),
+    Column("route_id", String(36), nullable=False),
+    Column("upstream_id", String(100), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("event_ms", Ms, nullable=False),
+    Column("created_ms", Ms, nullable=False),
+    Column("tries", Integer, nullable=False),
+    Column("due_ms", Ms, index=True),
+    Column("last_error", Text),
 )

@@ -416,11 +416,28 @@ class SqlStore:
         pending, retrying = self.read(lambda conn: conn.execute(query).one())
         return int(pending), int(retrying)
 
+    def forward_counts(self) -> tuple[int, int]:
+        """Conversions still to forward upstream, and those that failed for good."""
+        f = t.forwards.c
+        query = select(func.count(f.due_ms), func.count() - func.count(f.due_ms)).select_from(
+            t.forwards
+        )
+        pending, failed = self.read(lambda conn: conn.execute(query).one())
+        return int(pending), int(failed)
+
     def message_of_upstream(self, route_id: str, upstream_id: str) -> tuple[str, str] | None:
         """(message id, account id) of what ``route_id``'s upstream calls ``upstream_id``."""
         return self.read(
             lambda conn: SqlTransaction(conn).message_of_upstream(route_id, upstream_id)
         )
+
+    def account_on_route(self, message_id: str, route_id: str) -> str | None:
+        """The account of ``message_id`` if it was routed over ``route_id`` (at any attempt)."""
+        d = t.routing_decisions.c
+        query = (
+            select(d.account_id).where(d.message_id == message_id, d.route_id == route_id).limit(1)
+        )
+        return self.read(lambda conn: conn.execute(query).scalar())
 
     def networks_seen(self, country: str, since_ms: int) -> list[str]:
         """See ``views.networks_seen``."""

@@ -22,6 +22,7 @@ from convroute.domain.statuses import ConversionStatus, DlrStatus, EventSource, 
 from convroute.services.ports import EarlierSend, RoutingDecision
 from convroute.storage import schema as t
 from convroute.storage.delivery import DeliveryStatements
+from convroute.storage.forwards import ForwardStatements
 from convroute.storage.secretbox import SecretBox
 
 _CHUNK = 500  # ids per IN (...) list
@@ -96,7 +97,7 @@ def load_routes(conn: Connection, enabled_only: bool) -> list[Route]:
     ]
 
 
-class SqlTransaction(DeliveryStatements):
+class SqlTransaction(DeliveryStatements, ForwardStatements):
     """The batch-oriented write port, over a connection already inside a transaction."""
 
     def __init__(self, conn: Connection, box: SecretBox | None = None) -> None:

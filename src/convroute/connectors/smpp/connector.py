@@ -29,6 +29,8 @@ _REMEMBERED = 100_000  # SMSC ids this connector keeps in memory (the store keep
 class SmppConnector:
     """One route's binds to its SMSC."""
 
+    forwards_conversions = False
+
     def __init__(
         self,
         route_id: str,

@@ -1,0 +1,1 @@
+"""Provider connectors: routes that send through Plivo, Vonage, Twilio or Bird."""

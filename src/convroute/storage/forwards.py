@@ -1,0 +1,99 @@
+"""The forwarding statements of a write transaction: conversions still to report to the
+provider a message went out through (``forwards``), and which messages such a route took."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, insert, select, update
+
+from convroute.domain.models import Forward
+from convroute.domain.statuses import ConversionStatus, MessageType, Method
+from convroute.storage import schema as t
+
+
+def _forward(row: Row[Any]) -> Forward:
+    return Forward(
+        id=row.id,
+        message_id=row.message_id,
+        account_id=row.account_id,
+        route_id=row.route_id,
+        upstream_id=row.upstream_id,
+        status=ConversionStatus(row.status),
+        type=MessageType(row.type),
+        method=Method(row.method),
+        event_ms=row.event_ms,
+        tries=row.tries,
+    )
+
+
+class ForwardStatements:
+    """Mixed into ``SqlTransaction``: ``conn`` is inside the transaction."""
+
+    conn: Connection
+
+    def forward_targets(self, message_ids: Collection[str]) -> dict[str, tuple[str, str]]:
+        """Message id -> (route id, upstream id) for those a forwarding route took."""
+        if not message_ids:
+            return {}
+        u = t.upstream_ids.c
+        rows = self.conn.execute(
+            select(u.message_id, u.route_id, u.upstream_id)
+            .where(u.message_id.in_(list(message_ids)), u.forward.is_(True))
+            .order_by(u.created_ms)
+        ).all()
+        return {r.message_id: (r.route_id, r.upstream_id) for r in rows}  # the latest wins
+
+    def insert_forwards(self, entries: Sequence[Forward], now_ms: int) -> None:
+        if entries:
+            self.conn.execute(
+                insert(t.forwards),
+                [
+                    {
+                        "id": f.id,
+                        "message_id": f.message_id,
+                        "account_id": f.account_id,
+                        "route_id": f.route_id,
+                        "upstream_id": f.upstream_id,
+                        "status": f.status.value,
+                        "type": f.type.value,
+                        "method": f.method.value,
+                        "event_ms": f.event_ms,
+                        "created_ms": now_ms,
+                        "tries": 0,
+                        "due_ms": now_ms,
+                    }
+                    for f in entries
+                ],
+            )
+
+    def claim_forwards(self, now_ms: int, limit: int, lease_ms: int) -> list[Forward]:
+        f = t.forwards.c
+        query = select(t.forwards).where(f.due_ms <= now_ms).order_by(f.due_ms).limit(limit)
+        if self.conn.dialect.name == "postgresql":  # instances claim disjoint entries
+            query = query.with_for_update(skip_locked=True)
+        rows = self.conn.execute(query).all()
+        if rows:
+            self.conn.execute(
+                update(t.forwards)
+                .where(f.id.in_([r.id for r in rows]))
+                .values(due_ms=now_ms + lease_ms, tries=f.tries + 1)
+            )
+        return [_forward(r) for r in rows]
+
+    def forward_entry(self, forward_id: str) -> Forward | None:
+        row = self.conn.execute(select(t.forwards).where(t.forwards.c.id == forward_id)).first()
+        return None if row is None else _forward(row)
+
+    def delete_forwards(self, ids: Collection[str]) -> None:
+        if ids:
+            self.conn.execute(delete(t.forwards).where(t.forwards.c.id.in_(list(ids))))
+
+    def reschedule_forward(self, forward_id: str, due_ms: int | None, error: str) -> None:
+        """Try it again at ``due_ms``; None: it failed for good."""
+        self.conn.execute(
+            update(t.forwards)
+            .where(t.forwards.c.id == forward_id)
+            .values(due_ms=due_ms, last_error=error[:500])
+        )
