@@ -34,6 +34,7 @@ class Stub:
                         "path": self.path,
                         "headers": dict(self.headers),
                         "body": self.rfile.read(length).decode(),
+                        "at": time.monotonic(),
                     }
                 )
                 payload = json.dumps({"messages": [{"id": "prov-1"}]}).encode()

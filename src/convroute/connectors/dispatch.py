@@ -27,6 +27,7 @@ from convroute.connectors.http import HttpConnector
 from convroute.connectors.providers.connector import PROVIDERS, ProviderConnector
 from convroute.connectors.simulated import SimulatedConnector
 from convroute.connectors.smpp.connector import SmppConnector
+from convroute.domain.capacity import Capacity
 from convroute.domain.clock import Clock
 from convroute.domain.commands import (
     BatchCommand,
@@ -76,6 +77,7 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: set[str] = set()  # message ids this instance is submitting
         self.forwarder = Forwarder(execute, self.connector)
+        self.pacer = Capacity()  # each capped route's submits, kept to its mps
         self.submitted = 0
         self.failed = 0
         self.receipts = 0
@@ -136,6 +138,7 @@ class Dispatcher:
             while True:
                 try:
                     connector = await self.connector(message.route_id)
+                    await self._pace(message.route_id)
                     ids = await connector.submit(message)
                 except SubmitError as exc:
                     log.info(
@@ -178,6 +181,20 @@ class Dispatcher:
             )
         finally:
             self._in_flight.discard(message.message_id)
+
+    async def _pace(self, route_id: str) -> None:
+        """Wait for the route's token (its ``mps`` cap); a route so far behind that the wait
+        would outlast the lease refuses the message instead (it fails over)."""
+        route = self._routes.get(route_id)
+        if route is None:
+            return
+        wait_ms = self.pacer.take(route, self._clock())
+        if wait_ms > self._lease_ms // 3:
+            raise SubmitError(
+                "saturated", f"the route is {wait_ms} ms behind its cap", transient=True
+            )
+        if wait_ms:
+            await asyncio.sleep(wait_ms / 1000)
 
     async def resume(self, limit: int = 200) -> int:
         """Claim the outbox entries that are due (left by a crash, a lapsed lease or a

@@ -26,6 +26,7 @@ class Choice:
     probability: float
     policy: str
     candidates: tuple[tuple[str, float], ...]
+    reason: str | None = None  # why the candidates are fewer than the routes serving it
 
 
 def serving(routes: Iterable[Route], dest: Destination) -> list[tuple[float, Route]]:

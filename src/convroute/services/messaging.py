@@ -179,6 +179,7 @@ def send_messages(
                 probability=choice.probability,
                 candidates=choice.candidates,
                 decided_ms=now_ms,
+                reason=choice.reason,
             )
         )
         window_due = now_ms + window_s * 1000 if cmd.trackable else None

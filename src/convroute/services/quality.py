@@ -3,7 +3,7 @@ destination, beside what the log shows over recent windows (API and CLI share it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -136,6 +136,10 @@ class ReportedRoute:
 
     quality: RouteQuality
     recent: dict[str, Activity]  # by window name, every one of ``RECENT``
+    # its connector's connection as this instance holds it (None: not connected here, or
+    # read offline), and whether it is at its throughput cap now
+    connection: Mapping[str, Any] | None = None
+    at_cap: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +195,8 @@ def _route_json(r: ReportedRoute) -> dict[str, Any]:
         "value": _r6(q.value),
         "dlr_rate": _r6(q.dlr_rate),
         "reason": q.reason,
+        "connection": None if r.connection is None else dict(r.connection),
+        "at_cap": r.at_cap,
         # its receipts say delivered for messages that convert far less than the other
         # routes' delivered ones (fake receipts): the two rates, else null
         "receipts_diverge": None
@@ -235,16 +241,19 @@ def quality_report(
     dest: Destination,
     message_type: MessageType,
     traffic_class: TrafficClass,
+    connections: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> QualityReport:
     """Every candidate route for the destination: recent conversion and receipt rates (from
     the store), the router's estimate, share of traffic and why, and what the router's watch
     raised for this traffic in the last day (DESIGN 6: pumping for the destination;
-    conversion drops, receipts that diverge, no receipts for a route)."""
+    conversion drops, receipts that diverge, no receipts for a route). ``connections``: each
+    route's connection state, where a running instance holds it."""
     routes = store.routes()
     names = {r.id: r.name for r in routes}
     traffic = traffic_of(message_type, traffic_class)
     seen = route_qualities(router, routes, dest, message_type, traffic_class, now)
     activity = store.route_activity(dest.country, dest.network, traffic, now)
+    full = router.at_cap(now)
     anomalies = sorted(
         router.anomalies(dest, message_type, traffic_class, now - 86_400_000),
         key=lambda a: (not a.active, -a.started_ms),
@@ -257,7 +266,12 @@ def quality_report(
         policy=router.name,
         log_entries_applied=router.applied,
         routes=tuple(
-            ReportedRoute(q, {w: activity.get(q.route.id, {}).get(w, Activity()) for w in RECENT})
+            ReportedRoute(
+                q,
+                {w: activity.get(q.route.id, {}).get(w, Activity()) for w in RECENT},
+                (connections or {}).get(q.route.id),
+                full.get(q.route.id, False),
+            )
             for q in seen
         ),
         anomalies=tuple(

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
+from convroute.domain.capacity import Capacity
 from convroute.domain.destinations import Destination
 from convroute.domain.errors import NoRouteError
 from convroute.domain.models import Route
@@ -99,6 +100,8 @@ class LiveRouter:
     _next_look: dict[Context, int] = field(default_factory=dict, repr=False)
     # the decision now carrying each message that failed over (its outcomes are that one's)
     _current: dict[str, str] = field(default_factory=dict, repr=False)
+    # each capped route's messages per second, as this instance admits them
+    capacity: Capacity = field(default_factory=Capacity, repr=False)
 
     @property
     def name(self) -> str:
@@ -122,18 +125,38 @@ class LiveRouter:
         served, candidates = candidates_for(routes, dest, avoid_route_id, exclude)
         context = context_of(dest, message_type, traffic_class)
         with self._lock:
+            everyone = [c.route_id for c in candidates]
+            candidates, reason = self._with_room(served, candidates, now_ms)
             probabilities = self.policy.advance(context, candidates, now_ms)
             route_id = draw(probabilities, self.rng)
             if self.watch is not None and avoid_route_id is None:  # (a resend: a subset)
-                self.watch.tick(context, [c.route_id for c in candidates], now_ms)
-        price, route = next(s for s in served if s[1].id == route_id)
+                self.watch.tick(context, everyone, now_ms)
+            price, route = next(s for s in served if s[1].id == route_id)
+            self.capacity.take(route, now_ms)
         return Choice(
             route=route,
             price=price,
             probability=probabilities[route_id],
             policy=self.policy.name,
             candidates=tuple((c.route_id, c.price) for c in candidates),
+            reason=reason,
         )
+
+    def at_cap(self, now_ms: int) -> dict[str, bool]:
+        """Each capped route: whether this instance admits no more to it right now."""
+        with self._lock:
+            return self.capacity.saturated(now_ms)
+
+    def _with_room(
+        self, served: list[tuple[float, Route]], candidates: list[Candidate], now_ms: int
+    ) -> tuple[list[Candidate], str | None]:
+        """The candidates below their cap, and why others were left out; all of them when
+        every one is at its cap (the dispatcher paces the submit)."""
+        full = {r.id: r.name for _, r in served if not self.capacity.has_room(r, now_ms)}
+        if not full or len(full) == len(candidates):
+            return candidates, None
+        names = ", ".join(sorted(full.values()))
+        return [c for c in candidates if c.route_id not in full], f"at its cap: {names}"
 
     def apply(self, batch: LogBatch) -> None:
         """Learn from what the log gained: decisions first, then their outcomes."""

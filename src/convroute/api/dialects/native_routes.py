@@ -152,7 +152,14 @@ async def route_quality(request: Request) -> Response:
     )
     c = container(request)
     report = await run_in_threadpool(
-        quality_report, c.store, c.router, c.clock(), dest, message_type, traffic_class
+        quality_report,
+        c.store,
+        c.router,
+        c.clock(),
+        dest,
+        message_type,
+        traffic_class,
+        c.dispatcher.states(),
     )
     return json_response(report.as_json())
 
