@@ -114,6 +114,14 @@ class Settings:
             raise ValidationError.field("outbox_lease_seconds", "must be from 1 to 3600")
         if not 0 < self.outbox_poll_seconds <= 60:
             raise ValidationError.field("outbox_poll_seconds", "must be above 0 and at most 60")
+        if self.public_url is not None and (
+            not self.public_url.startswith(("http://", "https://"))
+            or "?" in self.public_url
+            or len(self.public_url.split("/", 3)[2]) == 0
+        ):
+            raise ValidationError.field(
+                "public_url", "must be an http:// or https:// address with a host and no query"
+            )
         if self.window_sweep_seconds <= 0:
             raise ValidationError.field("window_sweep_seconds", "must be positive")
         for name in ("http_header_timeout_seconds", "http_body_timeout_seconds"):

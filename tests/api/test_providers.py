@@ -382,3 +382,38 @@ def test_a_provider_route_config_is_validated_and_its_secrets_masked(
     secrets = {"plivo": "auth_token", "twilio": "auth_token", "vonage": "api_secret",
                "bird": "signing_key"}  # fmt: skip
     assert shown[secrets[provider]] == "***"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_callbacks_of_any_shape_get_a_4xx_and_change_nothing(
+    api: Api, stubs: tuple[StubProviders, str], provider: str
+) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    _, url = stubs
+    only_route(api, provider, config(provider, url))
+    path = f"/callbacks/{route_id(api)}"
+    before = api.counts()
+    names = st.sampled_from(
+        ["x-plivo-signature-v3", "x-plivo-signature-v3-nonce", "x-twilio-signature",
+         "messagebird-signature", "messagebird-request-timestamp", "content-type"]
+    )  # fmt: skip
+    values = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        method=st.sampled_from(["GET", "POST"]),
+        query=st.dictionaries(values, values, max_size=4),
+        headers=st.dictionaries(names, values, max_size=5),
+        body=st.one_of(st.binary(max_size=300), st.just(b'{"payload": {"id": 1}}')),
+    )
+    def hostile(method: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> None:
+        r = api.client.request(method, path, params=query, headers=headers, content=body)
+        assert 400 <= r.status_code < 500, (r.status_code, r.text)
+        assert "error" in r.json()
+
+    hostile()
+    assert api.counts() == before
+    r = api.client.post("/callbacks/no-such-route", content=b"")
+    assert r.status_code == 404
