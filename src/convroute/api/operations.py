@@ -321,6 +321,19 @@ OPERATIONS = (
         )
         for kind, path in (("channel", bird.CHANNEL_PATH), ("navigator", bird.NAVIGATOR_PATH))
     ),
+    *(
+        Operation(
+            method,
+            "/callbacks/{route_id}",
+            "A provider route's status callback (Plivo, Vonage, Twilio or Bird, in the "
+            "provider's own format, signed as it signs: see docs/routing.md, Connectors)",
+            "callbacks",
+            errors=(400, 401, 404, 413),
+            security=None,
+            ok_media="text/plain",
+        )
+        for method in ("get", "post")
+    ),
     Operation(
         "get", "/healthz", "Liveness: the process answers", "operations", errors=(), security=None
     ),
