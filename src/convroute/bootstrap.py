@@ -7,10 +7,12 @@ import functools
 import random
 from dataclasses import dataclass
 
+from convroute import logs
 from convroute.config import Settings
 from convroute.connectors.dispatch import Dispatcher
 from convroute.domain.clock import Clock, system_clock
 from convroute.domain.errors import ValidationError
+from convroute.observe.metrics import Metrics
 from convroute.routing.base import Goal, Objective
 from convroute.routing.delay import ConversionDelay
 from convroute.routing.policies import make_policy
@@ -39,6 +41,7 @@ class Container:
     follower: LogFollower
     dispatcher: Dispatcher
     limiter: Limiter
+    metrics: Metrics
 
     def close(self) -> None:
         """Stop the log follower and the writer, and release the database."""
@@ -73,13 +76,15 @@ def secret_key(settings: Settings) -> str:
 
 def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = True) -> Container:
     """Build the container. With ``migrate``, bring the schema up to date first."""
+    logs.route_events()
+    metrics = Metrics()
     store = SqlStore(create_engines(settings.database_url), SecretBox(secret_key(settings)))
     if migrate:
         store.migrate()
     router = live_router(settings)
     lease_ms = int(settings.outbox_lease_seconds * 1000)
     handle = functools.partial(handle_batch, router=router, lease_ms=lease_ms)
-    committer = GroupCommitter(store.write, handle, clock)
+    committer = GroupCommitter(store.write, handle, clock, metrics=metrics)
     return Container(
         settings=settings,
         clock=clock,
@@ -99,12 +104,14 @@ def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = T
             lease_ms=lease_ms,
             upstream=store.message_of_upstream,
             public_url=public_url(settings),
+            metrics=metrics,
         ),
-        limiter=limiter(settings, clock),
+        limiter=limiter(settings, clock, metrics),
+        metrics=metrics,
     )
 
 
-def limiter(settings: Settings, clock: Clock) -> Limiter:
+def limiter(settings: Settings, clock: Clock, metrics: Metrics | None = None) -> Limiter:
     """The rate limiter the settings describe: counters in Redis when a URL is set."""
     counter: Counter = MemoryCounter()
     if settings.redis_url:
@@ -117,7 +124,9 @@ def limiter(settings: Settings, clock: Clock) -> Limiter:
         failure_window_ms=int(settings.auth_failure_window_seconds * 1000),
         account_per_second=settings.account_rate_limit,
     )
-    return Limiter(counter, clock, limits)
+    if metrics is None:
+        return Limiter(counter, clock, limits)
+    return Limiter(counter, clock, limits, lambda kind: metrics.rate_limited.labels(kind).inc())
 
 
 def live_router(settings: Settings) -> LiveRouter:

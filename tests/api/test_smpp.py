@@ -13,6 +13,7 @@ import pytest
 from convroute.connectors.smpp.codec import decode_text
 from tests.api.conftest import Api
 from tests.api.test_connectors import only_route, outbox_size, wait_for
+from tests.scrape import value
 from tests.smsc import Smsc
 
 
@@ -175,6 +176,7 @@ def test_the_connection_shows_in_the_route_list_and_metrics(api: Api, smsc: Smsc
     assert route["connection"]["state"] == "bound"
     assert route["connection"]["window"] == 10
     metrics = api.client.get("/metrics").text
-    assert f'convroute_connector_up{{route_id="{route["id"]}"}} 1' in metrics
-    assert "convroute_outbox_pending 0" in metrics
-    assert "convroute_connector_submitted_total 1" in metrics
+    assert value(metrics, "convroute_connector_up", route=route["name"]) == 1
+    assert value(metrics, "convroute_connector_window_in_use", route=route["name"]) == 0
+    assert value(metrics, "convroute_outbox_pending") == 0
+    assert value(metrics, "convroute_connector_submitted_total", route=route["name"]) == 1

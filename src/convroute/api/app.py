@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
 
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -18,11 +20,13 @@ from convroute.api import callbacks
 from convroute.api.dialects import bird, native, native_accounts, native_routes, plivo, vonage
 from convroute.api.docs_page import render_docs
 from convroute.api.http import Handler, container, json_response
+from convroute.api.instrument import Instrumented
 from convroute.api.openapi import openapi_document
 from convroute.api.problems import HttpProblem
 from convroute.bootstrap import Container, bootstrap
 from convroute.config import Settings
 from convroute.domain.errors import ConvrouteError
+from convroute.observe.metrics import gauge, scrape
 from convroute.services.retention import cutoff, purge_all
 from convroute.services.sweeps import sweep
 
@@ -42,158 +46,56 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    committer = container(request).committer
-    lines = [
-        "# HELP convroute_writer_batches_total Transactions committed by the group committer.",
-        "# TYPE convroute_writer_batches_total counter",
-        f"convroute_writer_batches_total {committer.batches}",
-        "# HELP convroute_writer_commands_total Commands carried out by the group committer.",
-        "# TYPE convroute_writer_commands_total counter",
-        f"convroute_writer_commands_total {committer.commands}",
-        "# HELP convroute_writer_conflicts_total Transactions run again after another writer"
-        " committed the same unique key first.",
-        "# TYPE convroute_writer_conflicts_total counter",
-        f"convroute_writer_conflicts_total {committer.conflicts}",
-    ]
+    """Prometheus exposition (``observe/metrics.py``): every process's instruments, then
+    what the database and the event log say now."""
     c = container(request)
-    for name, kind, value, text in (
-        (
-            "routing_log_entries_applied_total",
-            "counter",
-            c.router.applied,
-            "Event-log entries the live router has learned from.",
-        ),
-        ("routing_log_polls_total", "counter", c.follower.polls, "Reads of the event log."),
-        (
-            "routing_log_poll_failures_total",
-            "counter",
-            c.follower.failures,
-            "Reads of the event log that failed.",
-        ),
-        ("connector_submitted_total", "counter", c.dispatcher.submitted, "Messages routes took."),
-        (
-            "connector_failed_total",
-            "counter",
-            c.dispatcher.failed,
-            "Messages routes refused or failed to take.",
-        ),
-        (
-            "connector_receipts_total",
-            "counter",
-            c.dispatcher.receipts,
-            "Receipts connectors produced and convroute recorded.",
-        ),
-        (
-            "connector_failovers_total",
-            "counter",
-            c.dispatcher.failovers,
-            "Messages routed again because their route refused them.",
-        ),
-        (
-            "outbox_resumed_total",
-            "counter",
-            c.dispatcher.resumed,
-            "Outbox entries claimed again (after a crash, a lapsed lease or a back-off).",
-        ),
-        (
-            "forwards_sent_total",
-            "counter",
-            c.dispatcher.forwarder.forwarded,
-            "Conversions forwarded to the provider the message went out through.",
-        ),
-        (
-            "forwards_failures_total",
-            "counter",
-            c.dispatcher.forwarder.failures,
-            "Tries to forward a conversion upstream that failed (retried, or kept as failed).",
-        ),
-        (
-            "outbox_expired_total",
-            "counter",
-            c.dispatcher.expired,
-            "Outbox entries given up: their window closed before any route took them.",
-        ),
-    ):
-        lines += [
-            f"# HELP convroute_{name} {text}",
-            f"# TYPE convroute_{name} {kind}",
-            f"convroute_{name} {value}",
-        ]
-    refused = c.limiter.refused
-    lines += [
-        "# HELP convroute_rate_limited_total Requests refused with 429: a client address or a"
-        " credential id locked after failed authentications, an account past its rate.",
-        "# TYPE convroute_rate_limited_total counter",
-        *(f'convroute_rate_limited_total{{kind="{k}"}} {n}' for k, n in refused.items()),
-    ]
+    c.dispatcher.observe()
     outbox: tuple[int, int] | None = None
+    forwards: tuple[int, int] | None = None
     with contextlib.suppress(ConvrouteError):  # the database is down: /readyz says so
         outbox = await asyncio.to_thread(c.store.outbox_counts)
-    if outbox is not None:
-        lines += [
-            "# HELP convroute_outbox_pending Messages no route has taken yet (in the outbox).",
-            "# TYPE convroute_outbox_pending gauge",
-            f"convroute_outbox_pending {outbox[0]}",
-            "# HELP convroute_outbox_retrying Of those, the ones a route refused and that wait"
-            " to be tried again.",
-            "# TYPE convroute_outbox_retrying gauge",
-            f"convroute_outbox_retrying {outbox[1]}",
-        ]
-    forwards: tuple[int, int] | None = None
-    with contextlib.suppress(ConvrouteError):
         forwards = await asyncio.to_thread(c.store.forward_counts)
-    if forwards is not None:
-        lines += [
-            "# HELP convroute_forwards_pending Conversions still to forward upstream.",
-            "# TYPE convroute_forwards_pending gauge",
-            f"convroute_forwards_pending {forwards[0]}",
-            "# HELP convroute_forwards_failed Conversions the provider refused, or that ran out"
-            " of tries (kept for operators).",
-            "# TYPE convroute_forwards_failed gauge",
-            f"convroute_forwards_failed {forwards[1]}",
-        ]
-    lines += connection_lines(c.dispatcher.states())
-    # per kind only (/metrics asks for no token); which destination and route: the route
-    # quality report
-    counts = c.router.anomaly_counts()
-    prefix = "convroute_routing_anomalies"
-    lines += [
-        f"# HELP {prefix}_raised_total Anomalies the router raised.",
-        f"# TYPE {prefix}_raised_total counter",
-        *(f'{prefix}_raised_total{{kind="{k}"}} {n}' for k, (n, _) in counts.items()),
-        f"# HELP {prefix}_active Anomalies in progress (one per destination for pumping, per"
-        " route and destination for the others).",
-        f"# TYPE {prefix}_active gauge",
-        *(f'{prefix}_active{{kind="{k}"}} {n}' for k, (_, n) in counts.items()),
-    ]
-    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
+    def read() -> Iterator[Metric]:
+        for name, value, text in (
+            ("routing_log_entries_applied", c.router.applied,
+             "Event-log entries the live router has learned from."),
+            ("routing_log_polls", c.follower.polls, "Reads of the event log."),
+            ("routing_log_poll_failures", c.follower.failures,
+             "Reads of the event log that failed."),
+        ):  # fmt: skip
+            family = CounterMetricFamily(f"convroute_{name}", text)
+            family.add_metric([], value)
+            yield family
+        if outbox is not None:
+            yield gauge("convroute_outbox_pending",
+                        "Messages no route has taken yet (in the outbox).", outbox[0])  # fmt: skip
+            yield gauge("convroute_outbox_retrying", "Of those, the ones a route refused and"
+                        " that wait to be tried again.", outbox[1])  # fmt: skip
+        if forwards is not None:
+            yield gauge("convroute_forwards_pending",
+                        "Conversions still to forward upstream.", forwards[0])  # fmt: skip
+            yield gauge("convroute_forwards_failed", "Conversions the provider refused, or that"
+                        " ran out of tries (kept for operators).", forwards[1])  # fmt: skip
+        # per kind only (which destination and route: the route quality report)
+        counts = c.router.anomaly_counts()
+        raised = CounterMetricFamily(
+            "convroute_routing_anomalies_raised", "Anomalies the router raised.", labels=["kind"]
+        )
+        active = GaugeMetricFamily(
+            "convroute_routing_anomalies_active",
+            "Anomalies in progress (one per destination for pumping, per route and destination"
+            " for the others).",
+            labels=["kind"],
+        )
+        for kind, (n, now) in counts.items():
+            raised.add_metric([kind], n)
+            active.add_metric([kind], now)
+        yield raised
+        yield active
 
-def connection_lines(states: dict[str, dict[str, Any]]) -> list[str]:
-    """Each connector's connection (by route id: /metrics shows no names), as gauges."""
-    out = [
-        "# HELP convroute_connector_up 1 when the route's connection is up (an SMPP bind).",
-        "# TYPE convroute_connector_up gauge",
-        *(
-            f'convroute_connector_up{{route_id="{r}"}} {int(s["state"] in ("bound", "ready"))}'
-            for r, s in states.items()
-        ),
-    ]
-    for key, text in (
-        ("window_in_use", "Submits in flight on the route's SMPP window."),
-        ("throttled", "1 while the route's SMSC throttles."),
-        ("reconnects", "Times the route's SMPP binds were made again."),
-    ):
-        out += [
-            f"# HELP convroute_connector_{key} {text}",
-            f"# TYPE convroute_connector_{key} gauge",
-            *(
-                f'convroute_connector_{key}{{route_id="{r}"}} {int(s[key])}'
-                for r, s in states.items()
-                if key in s
-            ),
-        ]
-    return out
+    body = await asyncio.to_thread(scrape, c.metrics, read)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 async def openapi_json(request: Request) -> Response:
@@ -333,10 +235,19 @@ def create_app(c: Container) -> Starlette:
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
     ]
+    served = one_route_per_path(routes)
     app = Starlette(
-        routes=one_route_per_path(routes),
+        routes=served,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
+        middleware=[
+            Middleware(
+                Instrumented,
+                routes=served,
+                metrics=c.metrics,
+                access_log=c.settings.access_log,
+            )
+        ],
     )
     app.state.container = c
     app.state.openapi = openapi_document()

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import tempfile
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -144,7 +145,7 @@ def run_server(c: Container) -> None:
     common: dict[str, Any] = {
         **uvicorn_options(settings),
         "log_config": logs.configure(settings.log_level),
-        "access_log": settings.access_log,
+        "access_log": False,  # the app logs each request as an event (api/instrument.py)
         "lifespan": "on",
         "timeout_graceful_shutdown": 10,
     }
@@ -153,6 +154,8 @@ def run_server(c: Container) -> None:
         c.store.close()
         return
     c.close()  # the workers build their own from the environment (uvicorn_options set it)
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # each worker's metrics, summed
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="convroute-metrics-")
     uvicorn.run(
         "convroute.api.app:app_from_environment", factory=True, workers=settings.workers, **common
     )

@@ -45,6 +45,7 @@ from convroute.domain.commands import (
 from convroute.domain.errors import ConvrouteError
 from convroute.domain.models import Principal, Route, Submission
 from convroute.domain.statuses import Dialect, DlrStatus, TrafficClass
+from convroute.observe.metrics import Metrics
 from convroute.services.delivery import LEASE_MS
 
 log = logging.getLogger("convroute.connectors")
@@ -62,7 +63,9 @@ class Dispatcher:
         lease_ms: int = LEASE_MS,
         upstream: Callable[[str, str], tuple[str, str] | None] | None = None,
         public_url: str | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
         self.public_url = public_url  # what providers call back (``/callbacks/{route_id}``)
         # the store's: the message (and account) an upstream's id names on a route
         self._upstream = upstream
@@ -76,7 +79,7 @@ class Dispatcher:
         self._connectors: dict[str, tuple[str, Connector]] = {}  # route id -> (kind+config, it)
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: set[str] = set()  # message ids this instance is submitting
-        self.forwarder = Forwarder(execute, self.connector)
+        self.forwarder = Forwarder(execute, self.connector, self._name, self.metrics)
         self.pacer = Capacity()  # each capped route's submits, kept to its mps
         self.submitted = 0
         self.failed = 0
@@ -141,6 +144,7 @@ class Dispatcher:
                     await self._pace(message.route_id)
                     ids = await connector.submit(message)
                 except SubmitError as exc:
+                    self.metrics.failed.labels(self._name(message.route_id), exc.code).inc()
                     log.info(
                         "route %s did not take %s: %s: %s",
                         self._name(message.route_id),
@@ -161,6 +165,7 @@ class Dispatcher:
                             await self._failed(message, DlrStatus.FAILED, exc.code)
                         return  # (a retry: the outbox has it, due later)
                     self.failovers += 1
+                    self.metrics.failovers.labels(self._name(message.route_id)).inc()
                     message = dataclasses.replace(
                         refusal.rerouted, sent_ms=self._clock()
                     )  # out now
@@ -174,6 +179,7 @@ class Dispatcher:
                 )
                 await self._execute(done)
                 self.submitted += 1
+                self.metrics.submitted.labels(self._name(message.route_id)).inc()
                 return
         except Exception:  # the entry stays in the outbox: claimed again once its lease ends
             log.exception(
@@ -203,11 +209,13 @@ class Dispatcher:
         assert isinstance(claimed, Claimed)
         for entry in claimed.expired:
             self.expired += 1
+            self.metrics.expired.inc()
             await self._failed(entry, DlrStatus.EXPIRED, "expired")
         for entry in claimed.entries:
             if entry.message_id in self._in_flight:
                 continue
             self.resumed += 1
+            self.metrics.resumed.inc()
             self._spawn(entry)
         return len(claimed.entries) + len(claimed.expired)
 
@@ -219,6 +227,7 @@ class Dispatcher:
                     pass
             except ConvrouteError as exc:
                 log.warning("the outbox could not be read: %s", exc.message)
+            self.observe()
             await asyncio.sleep(every_s)
 
     async def _failed(self, message: Submission, status: DlrStatus, code: str) -> None:
@@ -309,6 +318,10 @@ class Dispatcher:
     def states(self) -> dict[str, dict[str, Any]]:
         """Each live connector's connection state, by route id (for operators)."""
         return {route_id: c.state() for route_id, (_, c) in self._connectors.items()}
+
+    def observe(self) -> None:
+        """Set the connector gauges (by route name) from the connections as they are now."""
+        self.metrics.connections({self._name(r): s for r, s in self.states().items()})
 
     async def aclose(self) -> None:
         """Let submissions under way finish (briefly), then close every connector."""

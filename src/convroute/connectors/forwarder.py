@@ -22,6 +22,7 @@ from convroute.domain.commands import (
 )
 from convroute.domain.errors import ConvrouteError
 from convroute.domain.models import Forward
+from convroute.observe.metrics import Metrics
 from convroute.services.forwarding import FORWARD_LEASE_MS
 
 log = logging.getLogger("convroute.connectors")
@@ -34,9 +35,13 @@ class Forwarder:
         self,
         execute: Callable[[BatchCommand], Awaitable[Result]],
         connector: Callable[[str], Awaitable[Connector]],
+        name: Callable[[str], str],
+        metrics: Metrics,
         lease_ms: int = FORWARD_LEASE_MS,
         parallel: int = 10,
     ) -> None:
+        self._name = name  # a route's name, by id
+        self._metrics = metrics
         self._execute = execute
         self._connector = connector
         self._lease_ms = lease_ms
@@ -64,6 +69,7 @@ class Forwarder:
                     )
                 except SubmitError as exc:
                     self.failures += 1
+                    self._metrics.forward_failures.labels(self._name(forward.route_id)).inc()
                     log.info("forwarding %s failed: %s: %s", forward.id, exc.code, exc.message)
                     await self._execute(
                         ForwardFailed(forward.id, f"{exc.code}: {exc.message}", exc.transient)
@@ -71,6 +77,7 @@ class Forwarder:
                     return
                 if sent:
                     self.forwarded += 1
+                    self._metrics.forwarded.labels(self._name(forward.route_id)).inc()
                 else:
                     self.skipped += 1
                 await self._execute(ForwardDone(forward.id))

@@ -177,6 +177,7 @@ class MessageAccepted:
     sent_ms: int
     dst: str = ""  # E.164, as recorded (what a connector sends to)
     expires_ms: int = 0  # when it is no longer worth sending (its window closes)
+    explored: bool = False  # the policy's favourite was another route
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +188,8 @@ class ConversionRecorded:
     message_id: str
     status: ConversionStatus
     duplicate: bool
+    route: str | None = None  # the name of the route the message went by (for metrics)
+    country: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +199,7 @@ class DlrRecorded:
     dlr_id: str
     message_id: str
     status: DlrStatus
+    route: str | None = None  # the name of the route the message went by (for metrics)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ class Choice:
     policy: str
     candidates: tuple[tuple[str, float], ...]
     reason: str | None = None  # why the candidates are fewer than the routes serving it
+    explored: bool = False  # another candidate had a higher probability
 
 
 def serving(routes: Iterable[Route], dest: Destination) -> list[tuple[float, Route]]:

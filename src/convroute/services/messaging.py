@@ -212,6 +212,7 @@ def send_messages(
                 country=dest.country,
                 network=dest.network,
                 sent_ms=now_ms,
+                explored=choice.explored,
                 dst=dest.e164,
                 expires_ms=outbox[-1].expires_ms,
             )
@@ -253,6 +254,7 @@ def record_conversions(
 ) -> list[Outcome]:
     """Append conversion events and fold them into the messages' current status."""
     states = tx.load_states({_owned(c) for c in cmds})
+    where = tx.routes_of({s.message_id for s in states.values()})
     keys = [report_key(c) for c in cmds]
     existing = tx.existing_conversions(
         [k for c, k in zip(cmds, keys, strict=True) if _owned(c) in states]
@@ -296,7 +298,8 @@ def record_conversions(
         events.append(event)
         _fold(state, event)
         dirty[state.message_id] = state
-        out.append(ConversionRecorded(event.id, cmd.message_id, cmd.status, duplicate=False))
+        route, country = where.get(cmd.message_id, (None, None))
+        out.append(ConversionRecorded(event.id, cmd.message_id, cmd.status, False, route, country))
     if events:
         tx.insert_conversions(events)
         tx.update_states(list(dirty.values()), now_ms)
@@ -315,6 +318,7 @@ def _fold(state: MessageState, event: ConversionEvent) -> None:
 def record_dlrs(tx: WriteTransaction, cmds: Sequence[RecordDlr], now_ms: int) -> list[Outcome]:
     """Append delivery receipts; the latest by event time becomes the message's DLR state."""
     states = tx.load_states({_owned(c) for c in cmds})
+    where = tx.routes_of({s.message_id for s in states.values()})
     events: list[DlrEvent] = []
     dirty: dict[str, MessageState] = {}
     out: list[Outcome] = []
@@ -342,7 +346,9 @@ def record_dlrs(tx: WriteTransaction, cmds: Sequence[RecordDlr], now_ms: int) ->
         if state.dlr_ms is None or event.event_ms >= state.dlr_ms:
             state.dlr_status, state.dlr_ms = event.status, event.event_ms
             dirty[state.message_id] = state
-        out.append(DlrRecorded(event.id, cmd.message_id, cmd.status))
+        out.append(
+            DlrRecorded(event.id, cmd.message_id, cmd.status, where.get(cmd.message_id, (None,))[0])
+        )
     if events:
         tx.insert_dlrs(events)
         tx.update_states(list(dirty.values()), now_ms)

@@ -159,6 +159,10 @@ class WriteTransaction(Protocol):
         """(message id, account id) of what ``route_id``'s upstream calls ``upstream_id``."""
         ...
 
+    def routes_of(self, message_ids: Collection[str]) -> dict[str, tuple[str, str]]:
+        """Message id -> (the name of the route it went by, its country), for metrics."""
+        ...
+
     def forward_targets(self, message_ids: Collection[str]) -> dict[str, tuple[str, str]]:
         """Message id -> (route id, upstream id), for messages a forwarding route took."""
         ...

@@ -12,6 +12,7 @@ against guessing needs (a guesser gets ``2 * limit`` tries per window at best, a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -64,11 +65,18 @@ class Limits:
 class Limiter:
     """Checks and counts, over a ``Counter``."""
 
-    def __init__(self, counter: Counter, clock: Clock, limits: Limits) -> None:
+    def __init__(
+        self,
+        counter: Counter,
+        clock: Clock,
+        limits: Limits,
+        on_refused: Callable[[str], None] = lambda kind: None,
+    ) -> None:
         self.counter = counter
         self.clock = clock
         self.limits = limits
         self.refused = {"address": 0, "key": 0, "account": 0}
+        self._on_refused = on_refused  # (metrics) told the kind of each refusal
 
     async def check_address(self, address: str | None) -> None:
         """Refuse a client address that failed authentication too often lately."""
@@ -97,15 +105,19 @@ class Limiter:
         window, window_ms = self._window(1000)
         count = await self.counter.add(f"ra:{account_id}", window, window_ms, 1)
         if count > math.ceil(rate):
-            self.refused["account"] += 1
+            self._refuse("account")
             raise RateLimitedError(f"more than {rate:g} requests per second for this account", 1)
+
+    def _refuse(self, kind: str) -> None:
+        self.refused[kind] += 1
+        self._on_refused(kind)
 
     async def _check(self, kind: str, key: str, limit: int) -> None:
         if not limit:
             return
         window, window_ms = self._window(self.limits.failure_window_ms)
         if await self.counter.add(key, window, window_ms, 0) >= limit:
-            self.refused[kind] += 1
+            self._refuse(kind)
             retry_ms = (window + 1) * window_ms - self.clock()
             raise RateLimitedError(
                 "too many failed authentications: try again later", max(1, -(-retry_ms // 1000))

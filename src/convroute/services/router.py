@@ -140,6 +140,7 @@ class LiveRouter:
             policy=self.policy.name,
             candidates=tuple((c.route_id, c.price) for c in candidates),
             reason=reason,
+            explored=probabilities[route_id] < max(probabilities.values()),
         )
 
     def at_cap(self, now_ms: int) -> dict[str, bool]:

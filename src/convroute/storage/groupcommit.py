@@ -12,6 +12,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ from convroute.domain.commands import (
     WindowsClosed,
 )
 from convroute.domain.errors import ConvrouteError, StorageError, WriteConflict
+from convroute.observe import events
+from convroute.observe.metrics import Metrics
 from convroute.services.ports import WriteTransaction
 
 log = logging.getLogger(__name__)
@@ -75,8 +78,14 @@ class GroupCommitter:
     each command with its own result type (``SendMessage`` a ``MessageAccepted``, …)."""
 
     def __init__(
-        self, write: Write, handler: BatchHandler, clock: Clock, max_batch: int = 2000
+        self,
+        write: Write,
+        handler: BatchHandler,
+        clock: Clock,
+        max_batch: int = 2000,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
         self._write = write
         self._handler = handler
         self._clock = clock
@@ -184,13 +193,15 @@ class GroupCommitter:
 
     def _apply(self, commands: list[BatchCommand]) -> Sequence[Outcome]:
         outcomes: list[Outcome]
+        started = time.perf_counter()
         try:
             outcomes = list(self._commit(commands))
         except Exception as exc:
+            self.metrics.writer_failures.inc()
+            events.writer_failed(len(commands), exc)
             if len(commands) == 1:
                 return [self._as_error(exc)]
             # One bad command must not fail its neighbours: retry each in its own transaction.
-            log.warning("batch of %d failed (%s); retrying one by one", len(commands), exc)
             outcomes = []
             for command in commands:
                 try:
@@ -200,6 +211,12 @@ class GroupCommitter:
         self.batches += 1
         self.commands += len(commands)
         self.largest_batch = max(self.largest_batch, len(commands))
+        m = self.metrics
+        m.writer_batches.inc()
+        m.writer_commands.inc(len(commands))
+        m.batch_size.observe(len(commands))
+        m.commit_seconds.observe(time.perf_counter() - started)
+        m.count(outcomes)
         return outcomes
 
     def _commit(self, commands: list[BatchCommand]) -> Sequence[Outcome]:
@@ -213,6 +230,7 @@ class GroupCommitter:
                 if attempt == CONFLICT_ATTEMPTS:
                     raise
                 self.conflicts += 1
+                self.metrics.writer_conflicts.inc()
         raise AssertionError("unreachable")
 
     def _work(

@@ -126,6 +126,18 @@ class SqlTransaction(DeliveryStatements, ForwardStatements):
                     out[key] = state_from_row(row)
         return out
 
+    def routes_of(self, message_ids: Collection[str]) -> dict[str, tuple[str, str]]:
+        m, r = t.messages.c, t.routes.c
+        out: dict[str, tuple[str, str]] = {}
+        for chunk in _chunks(sorted(set(message_ids))):
+            query = (
+                select(m.id, r.name, m.country)
+                .select_from(t.messages.join(t.routes, r.id == m.route_id))
+                .where(m.id.in_(chunk))
+            )
+            out.update({row.id: (row.name, row.country) for row in self.conn.execute(query)})
+        return out
+
     def existing_conversions(
         self, keys: Collection[str]
     ) -> dict[str, tuple[str, ConversionStatus]]:

@@ -1,0 +1,69 @@
+"""Every HTTP request measured: its endpoint (the route's path template, so label values stay
+bounded: ``/api/v1/messages/{message_id}``, never the id), method and status into the
+latency histogram; with ``CONVROUTE_ACCESS_LOG``, one ``request`` event each."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from convroute.observe import events
+from convroute.observe.metrics import Metrics
+
+_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+
+
+def template(routes: Sequence[BaseRoute], scope: Scope) -> str:
+    """The path template of the route serving ``scope`` (``unmatched`` for none)."""
+    for route in routes:
+        if isinstance(route, Route):
+            match, _ = route.matches(scope)
+            if match is not Match.NONE:
+                return route.path
+    return "unmatched"
+
+
+class Instrumented:
+    """ASGI middleware around the app."""
+
+    def __init__(
+        self, app: ASGIApp, routes: Sequence[BaseRoute], metrics: Metrics, access_log: bool
+    ) -> None:
+        self.app = app
+        self.routes = routes
+        self.metrics = metrics
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what a client sees when the app fails before answering
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            elapsed = time.perf_counter() - started
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            path = template(self.routes, scope)
+            self.metrics.http.labels(method, path, str(status)).observe(elapsed)
+            if self.access_log:
+                client = scope.get("client")
+                events.emit(
+                    "request",
+                    method=method,
+                    path=path,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                    client=client[0] if client else None,
+                )
