@@ -268,10 +268,14 @@ def test_quality_lists_the_pumping_episode_the_router_raised(admin: Api) -> None
     assert value(metrics, "convroute_routing_anomalies_active", kind="pumping") == 1
 
 
-def test_quality_lists_one_route_s_drop_and_a_route_without_receipts(admin: Api) -> None:
+def test_quality_lists_one_route_s_drop_and_a_route_without_receipts(
+    admin: Api, caplog: pytest.LogCaptureFixture
+) -> None:
     """gb-b stops converting 25 minutes in while the others go on: its drop is raised
     within minutes and named, and no pumping; gb-c never sends a receipt: no_receipts. Both
-    in progress, both counted in /metrics; without the fall, no drop."""
+    in progress, both counted in /metrics, each logged once as an event with its evidence;
+    without the fall, no drop."""
+    caplog.set_level("INFO", logger="convroute.events")
     for name in ("gb-b", "gb-c"):
         new_route(admin, name=name, destinations=[{"country": "GB", "price": 0.01}])
     ids = {r.name: r.id for r in admin.container.store.routes()}
@@ -298,6 +302,20 @@ def test_quality_lists_one_route_s_drop_and_a_route_without_receipts(admin: Api)
         assert value(metrics, "convroute_routing_anomalies_raised_total", kind=kind) == 1
         assert value(metrics, "convroute_routing_anomalies_active", kind=kind) == 1
     assert value(metrics, "convroute_routing_anomalies_raised_total", kind="pumping") == 0
+    admin.container.router.advance(admin.container.clock())  # a look (the follower's too)
+    admin.container.router.advance(admin.container.clock() + 1)
+    raised = [
+        r.msg for r in caplog.records
+        if isinstance(r.msg, dict) and r.msg.get("event") == "anomaly_raised"
+    ]  # fmt: skip
+    assert sorted((e["kind"], e["route_id"]) for e in raised) == [
+        ("conversion_drop", ids["gb-b"]),
+        ("no_receipts", ids["gb-c"]),
+    ]
+    drop_event = next(e for e in raised if e["kind"] == "conversion_drop")
+    assert drop_event["country"] == "GB"
+    assert drop_event["evidence"]["rate_after"] < 0.3
+    assert drop_event["level"] == "warning"
 
 
 def test_steady_routes_raise_no_drop(admin: Api) -> None:

@@ -309,7 +309,9 @@ class Dispatcher:
                     return None
                 return await asyncio.to_thread(self._upstream, route.id, upstream_id)
 
-            return SmppConnector(route.id, route.config, self.receipt, resolve, self._clock)
+            return SmppConnector(
+                route.id, route.config, self.receipt, resolve, self._clock, route.name
+            )
         if route.connector in PROVIDERS:
             provider = PROVIDERS[route.connector]
             return ProviderConnector(provider, route.id, route.config, self.public_url)

@@ -23,6 +23,7 @@ from convroute.domain.destinations import Destination
 from convroute.domain.errors import NoRouteError
 from convroute.domain.models import Route
 from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType, TrafficClass
+from convroute.observe import events
 from convroute.routing.anomalies import Anomaly
 from convroute.routing.base import LedgerPolicy, View, draw
 from convroute.routing.delay import ConversionDelay
@@ -102,6 +103,12 @@ class LiveRouter:
     _current: dict[str, str] = field(default_factory=dict, repr=False)
     # each capped route's messages per second, as this instance admits them
     capacity: Capacity = field(default_factory=Capacity, repr=False)
+    # events (observe/events.py): what was announced of each anomaly (by identity: active or
+    # not), each destination's route shares, and the route names it saw
+    share_threshold: float = 0.2  # a move this large of a route's share is an event
+    _announced: dict[int, bool] | None = field(default=None, repr=False)
+    _shares: dict[tuple[Context, str], float] = field(default_factory=dict, repr=False)
+    _names: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -125,6 +132,7 @@ class LiveRouter:
         served, candidates = candidates_for(routes, dest, avoid_route_id, exclude)
         context = context_of(dest, message_type, traffic_class)
         with self._lock:
+            self._names.update((r.id, r.name) for _, r in served)
             everyone = [c.route_id for c in candidates]
             candidates, reason = self._with_room(served, candidates, now_ms)
             probabilities = self.policy.advance(context, candidates, now_ms)
@@ -237,17 +245,69 @@ class LiveRouter:
             }
         for context in due:
             self._next_look[context] = now_ms + int(self.look_every_ms)
-        self._look(due, now_ms)
+        shares = self._look(due, now_ms)
+        self._announce(shares, now_ms)
 
-    def _look(self, routes: dict[Context, list[str]], now_ms: int) -> None:
+    def _look(
+        self, routes: dict[Context, list[str]], now_ms: int
+    ) -> dict[Context, dict[str, float]]:
         """What a send to each destination would make the router do at ``now_ms``: the
-        policy's periodic tests, then the anomaly watch's look."""
+        policy's periodic tests, then the anomaly watch's look; each one's shares."""
+        shares = {}
         with self._lock:
             for context, ids in routes.items():
                 candidates = [Candidate(route_id, 0.0) for route_id in ids]
-                self.policy.advance(context, candidates, now_ms)
+                shares[context] = self.policy.advance(context, candidates, now_ms)
                 if self.watch is not None:
                     self.watch.tick(context, ids, now_ms)
+        return shares
+
+    def _announce(self, shares: dict[Context, dict[str, float]], now_ms: int) -> None:
+        """Log, as events, the anomalies raised and cleared since the last look and the
+        routes whose share of a destination moved past ``share_threshold``. At the first
+        look (after the log was read back at start) only what is in progress is told."""
+        said: list[tuple[str, dict[str, object]]] = []
+        with self._lock:
+            for context, probabilities in shares.items():
+                for route_id, share in probabilities.items():
+                    before = self._shares.get((context, route_id))
+                    if before is None or abs(share - before) >= self.share_threshold:
+                        self._shares[(context, route_id)] = share
+                        if before is not None:
+                            said.append(("share", {
+                                **_where(context), "route": self._names.get(route_id, route_id),
+                                "route_id": route_id, "share_before": round(before, 4),
+                                "share_after": round(share, 4),
+                            }))  # fmt: skip
+            episodes = self.watch.episodes() if self.watch is not None else []
+            first = self._announced is None
+            announced = {} if self._announced is None else self._announced
+            now = {}
+            for episode in episodes:
+                was = announced.get(id(episode))
+                if was is None and (episode.active or not first):
+                    said.append(("raised", self._anomaly_fields(episode)))
+                if episode.cleared_ms is not None and (was or (was is None and not first)):
+                    said.append(("cleared", self._anomaly_fields(episode)))
+                now[id(episode)] = episode.active
+            self._announced = now
+        for what, fields in said:
+            if what == "share":
+                events.share_moved(**fields)
+            else:
+                events.anomaly(what == "raised", **fields)
+
+    def _anomaly_fields(self, a: Anomaly) -> dict[str, object]:
+        return {
+            "kind": a.kind,
+            **_where(a.context),
+            "route": None if a.route_id is None else self._names.get(a.route_id, a.route_id),
+            "route_id": a.route_id,
+            "severity": round(a.severity, 4),
+            "evidence": dict(a.evidence),
+            "started_ms": a.started_ms,
+            "cleared_ms": a.cleared_ms,
+        }
 
     def read(
         self, context: Context, candidates: list[Candidate], now_ms: int
@@ -291,6 +351,10 @@ class LiveRouter:
 
 def _context(d: LoggedDecision) -> Context:
     return Context(d.country, d.network, traffic_of(d.type, d.traffic_class))
+
+
+def _where(context: Context) -> dict[str, object]:
+    return {"country": context.country, "network": context.network, "traffic": context.traffic}
 
 
 def _seen(routes: dict[Context, list[str]], d: LoggedDecision) -> None:

@@ -38,6 +38,7 @@ class SmppConnector:
         sink: ReceiptSink,
         resolve: Resolve,
         clock: Clock,
+        route_name: str = "",
     ) -> None:
         self.route_id = route_id
         self.clock = clock
@@ -47,10 +48,10 @@ class SmppConnector:
         self._ids: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._reference = itertools.count(1)
         if self.config.bind == "transmitter_receiver":
-            self.tx = Session(self.config, "transmitter", self._delivered)
-            self.sessions = [self.tx, Session(self.config, "receiver", self._delivered)]
+            self.tx = Session(self.config, "transmitter", self._delivered, route_name)
+            self.sessions = [self.tx, Session(self.config, "receiver", self._delivered, route_name)]
         else:
-            self.tx = Session(self.config, "transceiver", self._delivered)
+            self.tx = Session(self.config, "transceiver", self._delivered, route_name)
             self.sessions = [self.tx]
         for session in self.sessions:
             session.start()

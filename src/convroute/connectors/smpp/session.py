@@ -20,6 +20,7 @@ from smpplib import consts
 
 from convroute.connectors.base import SubmitError
 from convroute.connectors.smpp.codec import HEADER, make, parse
+from convroute.observe import events
 
 log = logging.getLogger("convroute.connectors.smpp")
 
@@ -62,7 +63,9 @@ class Session:
         config: SmppConfig,
         mode: str,
         on_deliver: Callable[[Any], Awaitable[None]],
+        route: str = "",
     ) -> None:
+        self.route = route  # its name, in the events it logs
         self.config = config
         self.mode = mode
         self.on_deliver = on_deliver
@@ -99,10 +102,14 @@ class Session:
         while True:
             status, answer = await self._request("submit_sm", extra, **fields)
             if status == consts.SMPP_ESME_ROK:
+                if self.throttled:
+                    self._event("unthrottled", waited_s=round(waited, 2))
                 self.throttled = False
                 message_id = answer.message_id or b""
                 return message_id.decode("latin-1") if isinstance(message_id, bytes) else ""
             if status in THROTTLED:
+                if not self.throttled:
+                    self._event("throttled", "warning", status=f"0x{status:08x}")
                 self.throttled = True
                 if waited + delay > self.config.throttle_max_s:
                     raise SubmitError(
@@ -143,6 +150,12 @@ class Session:
                 self._pending.pop(sequence, None)
                 self._in_use -= 1
 
+    def _event(self, what: str, level: str = "info", **fields: Any) -> None:
+        c = self.config
+        events.connector(
+            what, level, route=self.route, mode=self.mode, smsc=f"{c.host}:{c.port}", **fields
+        )
+
     async def _run(self) -> None:
         delay = 0.5
         while True:
@@ -154,6 +167,8 @@ class Session:
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("SMPP %s:%s: %s", self.config.host, self.config.port, self.last_error)
+            if self.state == "bound":
+                self._event("dropped", "warning", error=self.last_error)
             self._drop()
             self.state = "reconnecting"
             self.reconnects += 1
@@ -176,6 +191,7 @@ class Session:
             await self._bind(reader, writer)
             self.state = "bound"
             self.last_error = None
+            self._event("bound", reconnects=self.reconnects)
             self._bound.set()
             keep = asyncio.create_task(self._keep_alive(writer))
             try:
