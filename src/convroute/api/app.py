@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from convroute.api import callbacks
+from convroute.api import callbacks, dashboard
 from convroute.api.dialects import bird, native, native_accounts, native_routes, plivo, vonage
 from convroute.api.docs_page import render_docs
 from convroute.api.http import Handler, container, json_response
@@ -229,6 +229,7 @@ def create_app(c: Container) -> Starlette:
         *vonage.routes,
         *bird.routes,
         *callbacks.routes,
+        *dashboard.routes,
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
@@ -237,13 +238,13 @@ def create_app(c: Container) -> Starlette:
     ]
     served = one_route_per_path(routes)
     app = Starlette(
-        routes=served,
+        routes=[*served, dashboard.static],  # (the dashboard's assets)
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
         middleware=[
             Middleware(
                 Instrumented,
-                routes=served,
+                routes=[*served, dashboard.static],
                 metrics=c.metrics,
                 access_log=c.settings.access_log,
             )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from starlette.routing import BaseRoute, Match, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from convroute.observe import events
@@ -19,10 +19,10 @@ _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 def template(routes: Sequence[BaseRoute], scope: Scope) -> str:
     """The path template of the route serving ``scope`` (``unmatched`` for none)."""
     for route in routes:
-        if isinstance(route, Route):
+        if isinstance(route, Route | Mount):
             match, _ = route.matches(scope)
             if match is not Match.NONE:
-                return route.path
+                return route.path if isinstance(route, Route) else f"{route.path}/{{path}}"
     return "unmatched"
 
 

@@ -321,6 +321,45 @@ OPERATIONS = (
         )
         for kind, path in (("channel", bird.CHANNEL_PATH), ("navigator", bird.NAVIGATOR_PATH))
     ),
+    Operation(
+        "get",
+        "/dashboard",
+        "The operator's dashboard (a page; it signs in with a token and reads the two below)",
+        "dashboard",
+        errors=(),
+        security=None,
+        ok_media="text/html",
+    ),
+    Operation(
+        "get",
+        "/api/v1/dashboard/series",
+        "Per route, messages and outcomes in time buckets for one destination and traffic; "
+        "for the operator also each route's share, estimate, reason and the anomalies",
+        "dashboard",
+        errors=(401, 403, 422),
+        ok_schema="DashboardSeries",
+        query=(
+            ("country", "Required: ISO 3166 alpha-2"),
+            ("network", "A network of the country (default: all)"),
+            ("type", "otp (default), url, promo_code or other"),
+            ("traffic_class", "2fa (default) or other"),
+            ("hours", "The range, ending now: 0.25 to 168 (default 24)"),
+            ("bucket_minutes", "The bucket: 1 to 60 (default 5)"),
+        ),
+    ),
+    Operation(
+        "get",
+        "/api/v1/dashboard/totals",
+        "Messages, conversions, conversion rate, cost and cost per conversion by route and by "
+        "country over the range",
+        "dashboard",
+        errors=(401, 403, 422),
+        ok_schema="DashboardTotals",
+        query=(
+            ("hours", "The range, ending now: 0.25 to 168 (default 24)"),
+            ("bucket_minutes", "Rounds the range's end up to a bucket: 1 to 60 (default 5)"),
+        ),
+    ),
     *(
         Operation(
             method,

@@ -91,6 +91,63 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         }
     ),
     "Windows": {"type": "object", "additionalProperties": INTEGER},
+    "DashboardSeries": obj(
+        {
+            "scope": {"type": "string", "enum": ["operator", "account"]},
+            "context": obj({"country": STRING, "network": NULLABLE_STRING, "traffic": STRING}),
+            "from": TIME,
+            "to": TIME,
+            "bucket_ms": INTEGER,
+            "times": array(INTEGER),
+            "routes": array(
+                obj(
+                    {
+                        "id": STRING,
+                        "name": STRING,
+                        "price": NULLABLE_NUMBER,
+                        "series": {
+                            "type": ["object", "null"],
+                            "additionalProperties": array(INTEGER),
+                        },
+                    },
+                    {"router": {"type": ["object", "null"]}},
+                )
+            ),
+        },
+        {"networks_seen": array(STRING), "anomalies": array({"type": "object"}), "policy": STRING},
+    ),
+    "DashboardTotals": obj(
+        {
+            "scope": {"type": "string", "enum": ["operator", "account"]},
+            "from": TIME,
+            "to": TIME,
+            "by_route": array(
+                obj(
+                    {
+                        "id": STRING,
+                        "name": STRING,
+                        "messages": INTEGER,
+                        "conversions": INTEGER,
+                        "cost": NUMBER,
+                        "conversion_rate": NULLABLE_NUMBER,
+                        "cost_per_conversion": NULLABLE_NUMBER,
+                    }
+                )
+            ),
+            "by_country": array(
+                obj(
+                    {
+                        "country": STRING,
+                        "messages": INTEGER,
+                        "conversions": INTEGER,
+                        "cost": NUMBER,
+                        "conversion_rate": NULLABLE_NUMBER,
+                        "cost_per_conversion": NULLABLE_NUMBER,
+                    }
+                )
+            ),
+        }
+    ),
     "Whoami": obj({"account_id": STRING, "credential_id": STRING, "traffic_class": STRING}),
     "Route": obj(
         {

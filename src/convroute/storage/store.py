@@ -16,8 +16,8 @@ from convroute.domain.models import Account, Credential, Route, SignatureMethod
 from convroute.domain.statuses import Dialect, MessageType, TrafficClass
 from convroute.services.accounts import IssuedCredential, NewAccount
 from convroute.services.ports import Activity, WriteTransaction
+from convroute.storage import dashboard, views
 from convroute.storage import schema as t
-from convroute.storage import views
 from convroute.storage.engines import Engines
 from convroute.storage.migrate import migrate
 from convroute.storage.secretbox import SecretBox
@@ -408,6 +408,29 @@ class SqlStore:
     ) -> dict[str, dict[str, Activity]]:
         """See ``views.route_activity``."""
         return self.read(lambda conn: views.route_activity(conn, country, network, traffic, now_ms))
+
+    def route_series(
+        self,
+        country: str,
+        network: str | None,
+        traffic: str,
+        from_ms: int,
+        to_ms: int,
+        bucket_ms: int,
+        account_id: str | None = None,
+    ) -> list[dashboard.RouteSeries]:
+        """See ``dashboard.route_series``."""
+        return self.read(
+            lambda conn: dashboard.route_series(
+                conn, country, network, traffic, from_ms, to_ms, bucket_ms, account_id
+            )
+        )
+
+    def totals(
+        self, from_ms: int, to_ms: int, account_id: str | None = None
+    ) -> list[dashboard.Total]:
+        """See ``dashboard.totals``."""
+        return self.read(lambda conn: dashboard.totals(conn, from_ms, to_ms, account_id))
 
     def outbox_counts(self) -> tuple[int, int]:
         """Messages in the outbox, and those of them waiting for a retry."""

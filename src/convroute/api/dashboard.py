@@ -1,0 +1,200 @@
+"""The operator's dashboard: the page (``/dashboard``, its assets in ``api/static/``) and the
+JSON it draws, in the native API (``/api/v1/dashboard/series``, ``/api/v1/dashboard/totals``),
+which the CLI can read too.
+
+Signed in with the operator token, it shows every account's traffic and what the router
+believes (each route's current share, estimate and reason, the anomalies raised); with an
+account's native token, that account's own traffic only (the router's beliefs are built from
+every account's traffic, so they are the operator's)."""
+
+from __future__ import annotations
+
+import hmac
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount
+from starlette.routing import Route as Endpoint
+from starlette.staticfiles import StaticFiles
+
+from convroute.api.dialects.native import native
+from convroute.api.http import (
+    authenticator,
+    bearer_token,
+    container,
+    find_credential,
+    json_response,
+)
+from convroute.domain.clock import format_iso
+from convroute.domain.destinations import Destination
+from convroute.domain.errors import ValidationError
+from convroute.domain.models import Principal
+from convroute.domain.statuses import Dialect
+from convroute.services.auth import bearer_key_id, principal_of
+from convroute.services.quality import quality_query, quality_report
+from convroute.services.router import traffic_of
+
+STATIC = Path(__file__).parent / "static"
+MAX_BUCKETS = 2016  # a week of 5-minute buckets
+
+
+@authenticator
+async def viewer(request: Request) -> Principal | None:
+    """None for the operator (``CONVROUTE_ADMIN_TOKEN``); else the account of a native
+    token, whose own traffic only is shown."""
+    token = bearer_token(request)
+    expected = container(request).settings.admin_token
+    if expected and hmac.compare_digest(token.encode(), expected.encode()):
+        return None
+    found = await find_credential(request, Dialect.NATIVE, bearer_key_id(token))
+    return principal_of(found, None)
+
+
+def _number(request: Request, name: str, default: float, low: float, high: float) -> float:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValidationError.field(name, "must be a number") from None
+    if not low <= value <= high:
+        raise ValidationError.field(name, f"must be from {low:g} to {high:g}")
+    return value
+
+
+def _range(request: Request, now: int) -> tuple[int, int, int]:
+    hours = _number(request, "hours", 24, 0.25, 24 * 7)
+    bucket_ms = int(_number(request, "bucket_minutes", 5, 1, 60) * 60_000)
+    span = int(hours * 3_600_000)
+    if span // bucket_ms > MAX_BUCKETS:
+        raise ValidationError.field("bucket_minutes", f"gives more than {MAX_BUCKETS} buckets")
+    to_ms = (now // bucket_ms + 1) * bucket_ms  # the bucket now is in, whole
+    return to_ms - span, to_ms, bucket_ms
+
+
+def _known(request: Request, names: set[str]) -> None:
+    unknown = set(request.query_params) - names
+    if unknown:
+        raise ValidationError.field(sorted(unknown)[0], "is not a known parameter")
+
+
+@native
+async def series(request: Request) -> Response:
+    principal = await viewer(request)
+    _known(request, {"country", "network", "type", "traffic_class", "hours", "bucket_minutes"})
+    q = request.query_params
+    dest, kind, klass = quality_query(
+        q.get("country"), q.get("network"), q.get("type"), q.get("traffic_class")
+    )
+    c = container(request)
+    now = c.clock()
+    from_ms, to_ms, bucket_ms = _range(request, now)
+    account = None if principal is None else principal.account_id
+    traffic = traffic_of(kind, klass)
+    found = await run_in_threadpool(
+        c.store.route_series, dest.country, dest.network, traffic, from_ms, to_ms, bucket_ms,
+        account,
+    )  # fmt: skip
+    routes = {r.id: r for r in await run_in_threadpool(c.store.routes)}
+    body: dict[str, Any] = {
+        "scope": "operator" if principal is None else "account",
+        "context": {"country": dest.country, "network": dest.network, "traffic": traffic},
+        "from": format_iso(from_ms),
+        "to": format_iso(to_ms),
+        "bucket_ms": bucket_ms,
+        "times": list(range(from_ms, to_ms, bucket_ms)),
+        "routes": [
+            {
+                "id": s.route_id,
+                "name": routes[s.route_id].name if s.route_id in routes else s.route_id,
+                "price": routes[s.route_id].price_for(dest) if s.route_id in routes else None,
+                "series": s.counts,
+            }
+            for s in found
+        ],
+    }
+    if principal is None:  # what the router believes, beside what was measured
+        report = (
+            await run_in_threadpool(
+                quality_report, c.store, c.router, now, dest, kind, klass, c.dispatcher.states()
+            )
+        ).as_json()
+        believed = {r["id"]: r for r in report["routes"]}
+        for entry in body["routes"]:
+            entry["router"] = believed.pop(entry["id"], None)
+        for r in believed.values():  # candidates without traffic in the range
+            body["routes"].append({"id": r["id"], "name": r["name"], "price": r["price"],
+                                   "series": None, "router": r})  # fmt: skip
+        body["networks_seen"] = report["networks_seen"]
+        body["anomalies"] = report["anomalies"]
+        body["policy"] = report["policy"]
+    return json_response(body)
+
+
+@native
+async def totals(request: Request) -> Response:
+    principal = await viewer(request)
+    _known(request, {"hours", "bucket_minutes"})
+    c = container(request)
+    from_ms, to_ms, _ = _range(request, c.clock())
+    account = None if principal is None else principal.account_id
+    rows = await run_in_threadpool(c.store.totals, from_ms, to_ms, account)
+    routes = {r.id: r for r in await run_in_threadpool(c.store.routes)}
+    by_route: dict[str, dict[str, Any]] = {}
+    by_country: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        route = routes.get(row.route_id)
+        price = route.price_for(Destination("", row.country, None)) if route else None
+        cost = row.messages * price if price is not None else 0.0
+        name = route.name if route else row.route_id
+        for group, key, label in ((by_route, row.route_id, name), (by_country, row.country, None)):
+            g = group.setdefault(key, {"messages": 0, "final": 0, "conversions": 0,
+                                       "delivered": 0, "cost": 0.0})  # fmt: skip
+            if label is not None:
+                g["name"] = label
+            g["messages"] += row.messages
+            g["final"] += row.final
+            g["conversions"] += row.converted
+            g["delivered"] += row.delivered
+            g["cost"] += cost
+    return json_response(
+        {
+            "scope": "operator" if principal is None else "account",
+            "from": format_iso(from_ms),
+            "to": format_iso(to_ms),
+            "by_route": [_rates({"id": k, **v}) for k, v in _largest(by_route)],
+            "by_country": [_rates({"country": k, **v}) for k, v in _largest(by_country)],
+        }
+    )
+
+
+def _largest(groups: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    return sorted(groups.items(), key=lambda kv: (-kv[1]["messages"], kv[0]))
+
+
+def _rates(g: dict[str, Any]) -> dict[str, Any]:
+    """A group's rates: conversions over messages with a final status (younger ones may
+    still convert), delivered receipts over messages, cost per conversion."""
+    g["cost"] = round(g["cost"], 6)
+    g["conversion_rate"] = round(g["conversions"] / g["final"], 6) if g["final"] else None
+    g["receipt_rate"] = round(g["delivered"] / g["messages"], 6) if g["messages"] else None
+    g["cost_per_conversion"] = round(g["cost"] / g["conversions"], 6) if g["conversions"] else None
+    return g
+
+
+async def page(request: Request) -> Response:
+    """The page itself asks for nothing: it signs in and reads the JSON above."""
+    return FileResponse(STATIC / "dashboard.html", media_type="text/html")
+
+
+routes = [
+    Endpoint("/dashboard", page, methods=["GET"]),
+    Endpoint("/api/v1/dashboard/series", series, methods=["GET"]),
+    Endpoint("/api/v1/dashboard/totals", totals, methods=["GET"]),
+]
+
+static = Mount("/static", StaticFiles(directory=STATIC), name="static")
