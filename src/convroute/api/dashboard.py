@@ -28,11 +28,12 @@ from convroute.api.http import (
     find_credential,
     json_response,
 )
+from convroute.bootstrap import Container
 from convroute.domain.clock import format_iso
 from convroute.domain.destinations import Destination
 from convroute.domain.errors import ValidationError
 from convroute.domain.models import Principal
-from convroute.domain.statuses import Dialect
+from convroute.domain.statuses import Dialect, MessageType, TrafficClass
 from convroute.services.auth import bearer_key_id, principal_of
 from convroute.services.quality import quality_query, quality_report
 from convroute.services.router import traffic_of
@@ -67,8 +68,8 @@ def _number(request: Request, name: str, default: float, low: float, high: float
 
 
 def _range(request: Request, now: int) -> tuple[int, int, int]:
-    hours = _number(request, "hours", 24, 0.25, 24 * 7)
-    bucket_ms = int(_number(request, "bucket_minutes", 5, 1, 60) * 60_000)
+    hours = _number(request, "hours", 24, 0.01, 24 * 7)
+    bucket_ms = int(_number(request, "bucket_minutes", 5, 0.05, 60) * 60_000)
     span = int(hours * 3_600_000)
     if span // bucket_ms > MAX_BUCKETS:
         raise ValidationError.field("bucket_minutes", f"gives more than {MAX_BUCKETS} buckets")
@@ -118,11 +119,8 @@ async def series(request: Request) -> Response:
         ],
     }
     if principal is None:  # what the router believes, beside what was measured
-        report = (
-            await run_in_threadpool(
-                quality_report, c.store, c.router, now, dest, kind, klass, c.dispatcher.states()
-            )
-        ).as_json()
+        report, anomalies = await run_in_threadpool(_beliefs, c, now, dest, kind, klass)
+        body["router_context"] = report["context"]
         believed = {r["id"]: r for r in report["routes"]}
         for entry in body["routes"]:
             entry["router"] = believed.pop(entry["id"], None)
@@ -130,9 +128,35 @@ async def series(request: Request) -> Response:
             body["routes"].append({"id": r["id"], "name": r["name"], "price": r["price"],
                                    "series": None, "router": r})  # fmt: skip
         body["networks_seen"] = report["networks_seen"]
-        body["anomalies"] = report["anomalies"]
+        body["anomalies"] = anomalies
         body["policy"] = report["policy"]
     return json_response(body)
+
+
+def _beliefs(
+    c: Container, now: int, dest: Destination, kind: MessageType, klass: TrafficClass
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The router's view of the destination (its quality report) and the anomalies raised
+    for it. The router learns per network where a number's network is known: for a country
+    without a network asked for, its view of the country's busiest network, and the
+    anomalies of every network."""
+    states = c.dispatcher.states()
+    report = quality_report(c.store, c.router, now, dest, kind, klass, states).as_json()
+    if dest.network is not None or not report["networks_seen"]:
+        return report, report["anomalies"]
+    anomalies = list(report["anomalies"])
+    busiest: tuple[int, dict[str, Any]] | None = None
+    for network in report["networks_seen"]:
+        one = Destination("", dest.country, network)
+        seen = quality_report(c.store, c.router, now, one, kind, klass, states).as_json()
+        anomalies += seen["anomalies"]
+        messages = sum(r["recent"]["24h"]["sent"] for r in seen["routes"])
+        if busiest is None or messages > busiest[0]:
+            busiest = (messages, seen)
+    assert busiest is not None
+    chosen = {**busiest[1], "networks_seen": report["networks_seen"]}
+    anomalies.sort(key=lambda a: (not a["active"], a["started_at"]))
+    return chosen, anomalies
 
 
 @native

@@ -343,8 +343,8 @@ OPERATIONS = (
             ("network", "A network of the country (default: all)"),
             ("type", "otp (default), url, promo_code or other"),
             ("traffic_class", "2fa (default) or other"),
-            ("hours", "The range, ending now: 0.25 to 168 (default 24)"),
-            ("bucket_minutes", "The bucket: 1 to 60 (default 5)"),
+            ("hours", "The range, ending now: 0.01 to 168 (default 24)"),
+            ("bucket_minutes", "The bucket: 0.05 to 60 (default 5)"),
         ),
     ),
     Operation(
@@ -356,8 +356,8 @@ OPERATIONS = (
         errors=(401, 403, 422),
         ok_schema="DashboardTotals",
         query=(
-            ("hours", "The range, ending now: 0.25 to 168 (default 24)"),
-            ("bucket_minutes", "Rounds the range's end up to a bucket: 1 to 60 (default 5)"),
+            ("hours", "The range, ending now: 0.01 to 168 (default 24)"),
+            ("bucket_minutes", "Rounds the range's end up to a bucket: 0.05 to 60 (default 5)"),
         ),
     ),
     *(

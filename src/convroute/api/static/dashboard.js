@@ -3,8 +3,9 @@
 "use strict";
 
 const PALETTE = ["#2f6fdf", "#e4572e", "#29a35a", "#a05cc9", "#f0a202", "#17a2b8", "#8d6e63", "#d63384"];
-const POLL_MS = 10000;
 const $ = (sel) => document.querySelector(sel);
+const QUERY = new URLSearchParams(location.search);  // ?country=GB&hours=6&bucket_minutes=1&poll=5
+const POLL_MS = 1000 * Math.max(1, Number(QUERY.get("poll")) || 10);
 const state = { token: sessionStorage.getItem("convroute-token"), charts: {}, timer: null, colors: {} };
 
 function colorOf(id) {
@@ -27,8 +28,17 @@ async function get(path, params) {
 const pct = (x) => (x == null ? "–" : (100 * x).toFixed(1) + " %");
 const money = (x) => (x == null ? "–" : x.toFixed(4));
 
+// the controls start from the page's query, where it names them (a value no option has is added)
+for (const name of ["country", "network", "type", "hours", "bucket_minutes"]) {
+  const el = $("#" + name), given = QUERY.get(name);
+  if (!given) continue;
+  if (el.tagName === "SELECT" && ![...el.options].some((o) => o.value === given)) el.add(new Option(given, given));
+  el.value = given;
+}
+
 function params() {
-  const p = { country: $("#country").value.trim().toUpperCase(), type: $("#type").value, hours: $("#hours").value };
+  const p = { country: $("#country").value.trim().toUpperCase(), type: $("#type").value,
+              hours: $("#hours").value, bucket_minutes: $("#bucket_minutes").value };
   if ($("#network").value) p.network = $("#network").value;
   return p;
 }
@@ -122,7 +132,10 @@ function draw(doc) {
     tr.querySelector(".reason").textContent = q.reason || "";
     body.appendChild(tr);
   }
-  $("#policy").textContent = doc.policy ? "policy " + doc.policy : "your account's traffic";
+  const rc = doc.router_context;
+  $("#policy").textContent = doc.policy
+    ? `policy ${doc.policy}` + (rc && rc.network ? ` · as the router sees network ${rc.network}` : "")
+    : "your account's traffic";
   const list = $("#anomalies");
   list.innerHTML = "";
   for (const a of anomalies) {
@@ -157,7 +170,7 @@ async function refresh() {
     const p = params();
     const [doc, sums] = await Promise.all([
       get("/api/v1/dashboard/series", p),
-      get("/api/v1/dashboard/totals", { hours: p.hours }),
+      get("/api/v1/dashboard/totals", { hours: p.hours, bucket_minutes: p.bucket_minutes }),
     ]);
     draw(doc);
     table("#by-route", sums.by_route, (g) => g.name);

@@ -1,0 +1,111 @@
+"""The dashboard in a real browser: Debian's chromium, driven by Playwright, on a real server
+that a scenario fed (route A, the better one, fails a third of the way in; B carries on).
+What a person would see: A's conversion line falls after the outage, the drop is drawn as a
+span on the chart, A's share of traffic moves to B, the totals add up, and the page updates
+itself. A screenshot is kept as an artefact (``CONVROUTE_TEST_ARTIFACTS``, default
+``build/test-artifacts``; the one in docs/ was taken so)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from benchmarks.server import Server
+
+from convroute.cli.against import Credentials, drive
+from tests.conftest import two_routes_and_an_account
+
+SCENARIO = Path(__file__).parent / "fixtures" / "e2e-outage.toml"
+SPEED = 50.0
+ADMIN = "dashboard-operator-token-0123456789"
+ARTIFACTS = Path(os.environ.get("CONVROUTE_TEST_ARTIFACTS", "build/test-artifacts"))
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI: no chromium (apt-get install chromium; .ci/run installs it)")
+        pytest.skip(
+            "NO BROWSER: the dashboard's browser test needs Debian's chromium "
+            "(apt-get install chromium); skipped"
+        )
+    return found
+
+
+def percent(text: str) -> float:
+    return float(text.replace("%", "").strip()) / 100
+
+
+@pytest.mark.slow
+def test_the_dashboard_shows_the_outage_the_drop_and_the_traffic_moving(tmp_path: Path) -> None:
+    browser_path = chromium()
+    from playwright.sync_api import sync_playwright
+
+    url = f"sqlite:///{tmp_path / 'dash.db'}"
+    doc = two_routes_and_an_account(url, "dash", round(300 / SPEED))
+    creds = Credentials.from_json({**doc, "admin_token": ADMIN})
+    server = Server(
+        url,
+        env={
+            "CONVROUTE_ADMIN_TOKEN": ADMIN,
+            "CONVROUTE_ROUTING_DELAY_MEDIAN_SECONDS": str(20 / SPEED),
+            "CONVROUTE_ROUTING_WINDOW_SECONDS": str(300 / SPEED),
+            "CONVROUTE_ROUTING_TAIL_SECONDS": "0.05",
+            "CONVROUTE_ROUTING_PACE": str(SPEED),
+            "CONVROUTE_WINDOW_SWEEP_SECONDS": "0.25",
+            "CONVROUTE_ROUTING_SEED": "1",
+        },
+        log=tmp_path / "server.log",
+    ).start()
+    try:
+        asyncio.run(drive(server.base_url, SCENARIO, creds, 5, SPEED))
+        query = "country=GB&hours=0.03&bucket_minutes=0.05&poll=1"
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.goto(f"{server.base_url}/dashboard?{query}")
+            page.fill("#token", ADMIN)
+            page.click("#signin button")
+            page.wait_for_selector("#routes tbody tr[data-route='A']")
+            page.wait_for_selector(".anomaly-span[data-kind='conversion_drop'][data-route='A']")
+            # the traffic moved: B carries nearly everything now
+            shares = {
+                name: percent(page.inner_text(f"#routes tr[data-route='{name}'] td.share"))
+                for name in ("A", "B")
+            }
+            assert shares["A"] < 0.1 < 0.9 < shares["B"], shares
+            # A's line, as plotted: high before the outage, low after it
+            lines = page.evaluate(
+                "() => { const u = state.charts.conversion;"
+                " return u.series.map((s, i) => [s.label, u.data[i]]); }"
+            )
+            a = next(values for label, values in lines if label == "A")
+            rates = [v for v in a if v is not None]
+            assert len(rates) >= 3, a
+            assert max(rates[:2]) > 0.7, rates
+            assert rates[-1] < 0.5 * rates[0], rates  # it fell
+            # the drop's span lies in the later part of the chart
+            span = page.locator("#conversion .anomaly-span[data-route='A']").first.bounding_box()
+            plot = page.locator("#conversion .u-over").bounding_box()
+            assert span is not None
+            assert plot is not None
+            assert span["x"] > plot["x"] + 0.2 * plot["width"]
+            # the totals add up to the scenario's messages
+            counts = page.locator("#by-route tbody tr td:nth-child(2)").all_inner_texts()
+            assert sum(int(c) for c in counts) == 1200
+            assert page.locator("#anomalies li.active[data-kind='conversion_drop']").count() == 1
+            # it updates itself, no reload
+            first = page.get_attribute("#updated", "data-at")
+            page.wait_for_function(
+                f"() => document.querySelector('#updated').dataset.at !== '{first}'",
+                timeout=5000,
+            )
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+            browser.close()
+    finally:
+        server.stop()
