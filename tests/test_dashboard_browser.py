@@ -109,3 +109,36 @@ def test_the_dashboard_shows_the_outage_the_drop_and_the_traffic_moving(tmp_path
             browser.close()
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_the_api_reference_renders_every_operation_offline(tmp_path: Path) -> None:
+    """ReDoc, served from the package, renders the document: operations, their parameters
+    and their responses' schemas, with no request leaving the machine (ReDoc's own logo
+    fetch is refused by the page's Content-Security-Policy)."""
+    browser_path = chromium()
+    from benchmarks.server import prepare_database
+    from playwright.sync_api import sync_playwright
+
+    url = f"sqlite:///{tmp_path / 'docs.db'}"
+    prepare_database(url)
+    server = Server(url, log=tmp_path / "server.log").start()
+    outside: list[str] = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.on(  # a request that left the machine and came back (CSP blocks the rest)
+                "requestfinished",
+                lambda r: None if r.url.startswith(server.base_url) else outside.append(r.url),
+            )
+            page.goto(f"{server.base_url}/docs")
+            heading = page.locator("h2", has_text="Report a conversion").first
+            heading.wait_for(timeout=20_000)
+            text = page.inner_text("body")
+            for shown in ("Send a message", "/api/v1/dashboard/series", "Responses", "country"):
+                assert shown in text, shown
+            browser.close()
+    finally:
+        server.stop()
+    assert [u for u in outside if not u.startswith(("data:", "blob:"))] == []

@@ -33,7 +33,10 @@ def test_docs_page(api: Api) -> None:
     r = api.client.get("/docs")
     assert r.status_code == 200
     assert "text/html" in r.headers["content-type"]
-    assert "/api/v1/messages/{message_id}/conversions" in r.text
+    assert 'spec-url="/openapi.json"' in r.text
+    viewer = api.client.get("/static/vendor/redoc-2.5.1/redoc.standalone.js")
+    assert viewer.status_code == 200
+    assert len(viewer.content) > 500_000
 
 
 def test_health_and_metrics(api: Api) -> None:

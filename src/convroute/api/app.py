@@ -13,12 +13,11 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from convroute.api import callbacks, dashboard
 from convroute.api.dialects import bird, native, native_accounts, native_routes, plivo, vonage
-from convroute.api.docs_page import render_docs
 from convroute.api.http import Handler, container, json_response
 from convroute.api.instrument import Instrumented
 from convroute.api.openapi import openapi_document
@@ -103,7 +102,8 @@ async def openapi_json(request: Request) -> Response:
 
 
 async def docs(request: Request) -> Response:
-    return HTMLResponse(render_docs(request.app.state.openapi))
+    """The served OpenAPI document, rendered by ReDoc (vendored in api/static: no CDN)."""
+    return dashboard.static_page("docs.html")
 
 
 _RENDERERS = (

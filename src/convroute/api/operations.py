@@ -374,19 +374,48 @@ OPERATIONS = (
         for method in ("get", "post")
     ),
     Operation(
-        "get", "/healthz", "Liveness: the process answers", "operations", errors=(), security=None
+        "get",
+        "/healthz",
+        "Liveness: the process answers (ok)",
+        "operations",
+        errors=(),
+        security=None,
+        ok_media="text/plain",
     ),
     Operation(
         "get",
         "/readyz",
-        "Readiness: the database answers",
+        "Readiness: the database answers (ready)",
         "operations",
         errors=(503,),
         security=None,
+        ok_media="text/plain",
     ),
-    Operation("get", "/metrics", "Prometheus metrics", "operations", errors=(), security=None),
-    Operation("get", "/openapi.json", "This document", "operations", errors=(), security=None),
     Operation(
-        "get", "/docs", "Human-readable API reference", "operations", errors=(), security=None
+        "get",
+        "/metrics",
+        "Prometheus metrics (the text exposition format)",
+        "operations",
+        errors=(),
+        security=None,
+        ok_media="text/plain",
+    ),
+    Operation(
+        "get",
+        "/openapi.json",
+        "This document (OpenAPI 3.1)",
+        "operations",
+        errors=(),
+        security=None,
+        ok_media="application/json",
+    ),
+    Operation(
+        "get",
+        "/docs",
+        "This document, rendered (ReDoc)",
+        "operations",
+        errors=(),
+        security=None,
+        ok_media="text/html",
     ),
 )
