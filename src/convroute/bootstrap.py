@@ -3,9 +3,12 @@ the writer and the authenticator. Nothing here runs at import time."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 from convroute import logs
 from convroute.config import Settings
@@ -127,6 +130,43 @@ def limiter(settings: Settings, clock: Clock, metrics: Metrics | None = None) ->
     if metrics is None:
         return Limiter(counter, clock, limits)
     return Limiter(counter, clock, limits, lambda kind: metrics.rate_limited.labels(kind).inc())
+
+
+ROUTING_SETTINGS = (
+    "routing_policy",
+    "routing_goal",
+    "routing_lambda",
+    "routing_epsilon",
+    "routing_window_seconds",
+    "routing_delay_median_seconds",
+    "routing_delay_sigma",
+    "routing_pace",
+)
+"""What the router's state depends on besides the log: a server keeps them with the database
+(``service_settings``), so a command reading it rebuilds the same router."""
+
+
+def routing_settings(settings: Settings) -> dict[str, Any]:
+    return {name: getattr(settings, name) for name in ROUTING_SETTINGS}
+
+
+def with_stored_routing(c: Container, explicit: Collection[str]) -> tuple[Container, bool]:
+    """``c`` with the routing settings the last server on its database ran with (where
+    kept, and not set ``explicit``ly for this command), its router rebuilt from them; and
+    whether they were used."""
+    stored = c.store.setting("routing") or {}
+    chosen = {k: v for k, v in stored.items() if k in ROUTING_SETTINGS and k not in explicit}
+    if not chosen:
+        return c, False
+    settings = dataclasses.replace(c.settings, **chosen).validated()
+    if settings == c.settings:
+        return c, True
+    router = live_router(settings)
+    follower = LogFollower(
+        SqlEventLog(c.store.engines), router, c.clock, settings.routing_tail_seconds
+    )
+    c.follower.stop()
+    return dataclasses.replace(c, settings=settings, router=router, follower=follower), True
 
 
 def live_router(settings: Settings) -> LiveRouter:

@@ -22,7 +22,7 @@ from convroute.api.http import Handler, container, json_response
 from convroute.api.instrument import Instrumented
 from convroute.api.openapi import openapi_document
 from convroute.api.problems import HttpProblem
-from convroute.bootstrap import Container, bootstrap
+from convroute.bootstrap import Container, bootstrap, routing_settings
 from convroute.config import Settings
 from convroute.domain.errors import ConvrouteError
 from convroute.observe.metrics import gauge, scrape
@@ -195,6 +195,10 @@ def create_app(c: Container) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         c.committer.start()
+        with contextlib.suppress(ConvrouteError):  # what a command reading it rebuilds
+            await asyncio.to_thread(
+                c.store.put_setting, "routing", routing_settings(c.settings), c.clock()
+            )
         # the router's state is rebuilt from the log before the first send, then followed
         try:
             read = await asyncio.to_thread(c.follower.catch_up)

@@ -4,9 +4,11 @@ call, output)."""
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
+from convroute.bootstrap import ROUTING_SETTINGS, with_stored_routing
 from convroute.cli.util import DB_OPTION, opened, table
 from convroute.domain.clock import format_iso
 from convroute.domain.errors import ConvrouteError
@@ -205,16 +207,25 @@ def routes_quality(
 
     Example: convroute routes quality --country GB --type otp
     """
-    with opened(database_url, migrate=False) as c:
+    explicit = {k for k in ROUTING_SETTINGS if f"CONVROUTE_{k.upper()}" in os.environ}
+    with opened(database_url, migrate=False) as opened_c:
         dest, kind, klass = quality_query(country, network, message_type, traffic_class)
+        c, stored = with_stored_routing(opened_c, explicit)
         c.follower.catch_up()
         report = quality_report(c.store, c.router, c.clock(), dest, kind, klass)
+        routing = {k.removeprefix("routing_"): getattr(c.settings, k) for k in ROUTING_SETTINGS}
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
         return
     click.echo(
         f"{report.country}{' / ' + report.network if report.network else ''}, "
         f"traffic {report.traffic}, policy {report.policy}"
+    )
+    source = "as the last server on this database ran" if stored else "this command's own"
+    click.echo(
+        f"routing settings: {source} ("
+        + ", ".join(f"{k} {v}" for k, v in routing.items() if k != "policy")
+        + ")"
     )
     if report.networks_seen and not report.network:
         click.echo(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -13,6 +14,7 @@ import click
 from convroute.bootstrap import Container, bootstrap
 from convroute.config import Settings
 from convroute.domain.errors import ConvrouteError, StorageError
+from convroute.storage.engines import backend_of, normalize_url, sqlite_path
 
 DB_OPTION = click.option(
     "--database-url",
@@ -22,12 +24,31 @@ DB_OPTION = click.option(
 )
 
 
+def missing_database(settings: Settings) -> str | None:
+    """The path of a SQLite database file that does not exist (None: it does, or it is not
+    SQLite)."""
+    url = normalize_url(settings.database_url)
+    if backend_of(url) != "sqlite":  # (another backend is refused there, with its reason)
+        return None
+    path = sqlite_path(url)
+    if path is None or str(path) == ":memory:" or Path(path).exists():
+        return None
+    return str(path)
+
+
 @contextmanager
 def opened(database_url: str | None, migrate: bool = True, **overrides: Any) -> Iterator[Container]:
     """A container for one command, its schema brought up to date first unless the command
-    only reads (``migrate=False``); errors become CLI errors."""
+    only reads (``migrate=False``: then the database must exist, a mistyped path is not
+    silently a new empty database); errors become CLI errors."""
     try:
-        c = bootstrap(Settings.from_env(database_url=database_url, **overrides), migrate=migrate)
+        settings = Settings.from_env(database_url=database_url, **overrides)
+        if not migrate and (path := missing_database(settings)):
+            raise click.ClickException(
+                f"no database at {path}: check --database-url (or CONVROUTE_DATABASE_URL); "
+                "a command that reads a database does not create one (convroute migrate does)"
+            )
+        c = bootstrap(settings, migrate=migrate)
     except ConvrouteError as exc:
         raise click.ClickException(exc.message) from exc
     try:

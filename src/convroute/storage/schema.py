@@ -255,3 +255,13 @@ forwards = Table(
     Column("due_ms", Ms, index=True),
     Column("last_error", Text),
 )
+
+# The settings a server runs with, by name (JSON): ``routing`` holds the routing settings, so
+# a command reading the same database (``routes quality``) rebuilds the router the server has.
+service_settings = Table(
+    "service_settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_ms", Ms, nullable=False),
+)

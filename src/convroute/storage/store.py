@@ -4,7 +4,7 @@ administration, and the read models. The one place where driver errors become ou
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -15,11 +15,12 @@ from convroute.domain.errors import ConflictError, NotFoundError, StorageError, 
 from convroute.domain.models import Account, Credential, Route, SignatureMethod
 from convroute.domain.statuses import Dialect, MessageType, TrafficClass
 from convroute.services.accounts import IssuedCredential, NewAccount
-from convroute.services.ports import Activity, WriteTransaction
-from convroute.storage import dashboard, views
+from convroute.services.ports import WriteTransaction
 from convroute.storage import schema as t
+from convroute.storage import views
 from convroute.storage.engines import Engines
 from convroute.storage.migrate import migrate
+from convroute.storage.reads import StoreReads
 from convroute.storage.secretbox import SecretBox
 from convroute.storage.transaction import SqlTransaction, load_routes
 
@@ -44,7 +45,7 @@ def translate_errors() -> Iterator[None]:
 _RETRYABLE = {"40001", "40P01"}  # PostgreSQL: serialization failure, deadlock detected
 
 
-class SqlStore:
+class SqlStore(StoreReads):
     """Everything convroute keeps, over SQLite or PostgreSQL."""
 
     def __init__(self, engines: Engines, box: SecretBox) -> None:
@@ -319,6 +320,24 @@ class SqlStore:
                 return route
         raise NotFoundError(f"no route named {name_or_id!r}")
 
+    def put_setting(self, key: str, value: Mapping[str, Any], now_ms: int) -> None:
+        """Keep a named group of settings (JSON), replacing what was kept under ``key``."""
+        with translate_errors(), self.engines.writer.begin() as conn:
+            s = t.service_settings.c
+            conn.execute(delete(t.service_settings).where(s.key == key))
+            conn.execute(
+                insert(t.service_settings).values(
+                    key=key, value=json.dumps(dict(value), sort_keys=True), updated_ms=now_ms
+                )
+            )
+
+    def setting(self, key: str) -> dict[str, Any] | None:
+        """What ``put_setting`` kept under ``key``, if anything."""
+        s = t.service_settings.c
+        query = select(s.value).where(s.key == key)
+        raw = self.read(lambda conn: conn.execute(query).scalar())
+        return None if raw is None else dict(json.loads(raw))
+
     def add_route(self, route: Route) -> None:
         """Persist a route; ConflictError if its name is taken."""
         try:
@@ -402,74 +421,3 @@ class SqlStore:
         if view is None:
             raise NotFoundError(f"message {message_id} not found")
         return view
-
-    def route_activity(
-        self, country: str, network: str | None, traffic: str, now_ms: int
-    ) -> dict[str, dict[str, Activity]]:
-        """See ``views.route_activity``."""
-        return self.read(lambda conn: views.route_activity(conn, country, network, traffic, now_ms))
-
-    def route_series(
-        self,
-        country: str,
-        network: str | None,
-        traffic: str,
-        from_ms: int,
-        to_ms: int,
-        bucket_ms: int,
-        account_id: str | None = None,
-    ) -> list[dashboard.RouteSeries]:
-        """See ``dashboard.route_series``."""
-        return self.read(
-            lambda conn: dashboard.route_series(
-                conn, country, network, traffic, from_ms, to_ms, bucket_ms, account_id
-            )
-        )
-
-    def totals(
-        self, from_ms: int, to_ms: int, account_id: str | None = None
-    ) -> list[dashboard.Total]:
-        """See ``dashboard.totals``."""
-        return self.read(lambda conn: dashboard.totals(conn, from_ms, to_ms, account_id))
-
-    def outbox_counts(self) -> tuple[int, int]:
-        """Messages in the outbox, and those of them waiting for a retry."""
-        o = t.outbox.c
-        query = select(func.count(), func.count(o.last_error)).select_from(t.outbox)
-        pending, retrying = self.read(lambda conn: conn.execute(query).one())
-        return int(pending), int(retrying)
-
-    def forward_counts(self) -> tuple[int, int]:
-        """Conversions still to forward upstream, and those that failed for good."""
-        f = t.forwards.c
-        query = select(func.count(f.due_ms), func.count() - func.count(f.due_ms)).select_from(
-            t.forwards
-        )
-        pending, failed = self.read(lambda conn: conn.execute(query).one())
-        return int(pending), int(failed)
-
-    def message_of_upstream(self, route_id: str, upstream_id: str) -> tuple[str, str] | None:
-        """(message id, account id) of what ``route_id``'s upstream calls ``upstream_id``."""
-        return self.read(
-            lambda conn: SqlTransaction(conn).message_of_upstream(route_id, upstream_id)
-        )
-
-    def account_on_route(self, message_id: str, route_id: str) -> str | None:
-        """The account of ``message_id`` if it was routed over ``route_id`` (at any attempt)."""
-        d = t.routing_decisions.c
-        query = (
-            select(d.account_id).where(d.message_id == message_id, d.route_id == route_id).limit(1)
-        )
-        return self.read(lambda conn: conn.execute(query).scalar())
-
-    def networks_seen(self, country: str, since_ms: int) -> list[str]:
-        """See ``views.networks_seen``."""
-        return self.read(lambda conn: views.networks_seen(conn, country, since_ms))
-
-    def conversion_stats(
-        self, account_id: str, group_by: Sequence[str], from_ms: int | None, to_ms: int | None
-    ) -> list[dict[str, Any]]:
-        """See ``views.conversion_stats``."""
-        return self.read(
-            lambda conn: views.conversion_stats(conn, account_id, group_by, from_ms, to_ms)
-        )
