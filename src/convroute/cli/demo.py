@@ -160,5 +160,8 @@ Watch the router learn (in another terminal; about three minutes, the outage at 
   curl -s '{base_url}/api/v1/routes/quality?country=GB' \\
        -H "Authorization: Bearer {settings.admin_token}"
 
-Operator token (routes, route quality): {settings.admin_token}
+Then watch it on the dashboard (sign in with the operator token; 6-second buckets suit the
+demo's pace): {base_url}/dashboard?country=GB&hours=0.1&bucket_minutes=0.1&poll=5
+
+Operator token (routes, route quality, dashboard): {settings.admin_token}
 """

@@ -75,7 +75,7 @@ def serve(
     click.echo(
         f"convroute: serving on {base_url} ({c.store.backend}, "
         f"{settings.workers} worker(s), routing engine: {engine}); "
-        f"API reference at {base_url}/docs"
+        f"dashboard at {base_url}/dashboard, API reference at {base_url}/docs"
     )
     run_server(c)
 
