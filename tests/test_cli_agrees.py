@@ -58,12 +58,21 @@ def test_routes_quality_shows_what_the_server_shows(tmp_path: Path) -> None:
         ).json()
         text = runner.invoke(main, ["routes", "quality", "--country", "GB", "--database-url", url])
         # the command's own settings, as before: another router
+        totals_api = client.get(
+            "/api/v1/dashboard/totals?hours=24", headers={"Authorization": f"Bearer {ADMIN}"}
+        ).json()
+        totals_cli = json.loads(
+            runner.invoke(main, ["routes", "totals", "--json", "--database-url", url]).output
+        )
         own = runner.invoke(
             main,
             ["routes", "quality", "--country", "GB", "--json", "--database-url", url],
             env={"CONVROUTE_SECRET_KEY": SECRET_KEY, "CONVROUTE_ROUTING_PACE": "1"},
         )
     c.close()
+    assert totals_cli["by_route"] == totals_api["by_route"]  # the dashboard's, offline
+    assert totals_cli["by_country"] == totals_api["by_country"]
+    assert sum(g["messages"] for g in totals_cli["by_route"]) == 120
     assert offline["policy"] == served["policy"]
     for name, share in shares(served).items():
         assert abs(shares(offline)[name] - share) < 0.02, (shares(offline), shares(served))

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
 
+import pytest
+from starlette.testclient import TestClient
+
+from convroute.api.app import create_app
+from convroute.bootstrap import Container
 from tests.api.conftest import Api
 from tests.scrape import samples
 
@@ -51,3 +57,31 @@ def test_a_conversion_and_a_decision_are_counted_by_route_and_country(api: Api) 
         if name == "convroute_routing_decisions_total" and v
     ]  # fmt: skip
     assert decisions == [{"route": "cheap", "country": "GB", "explored": "false"}]
+
+
+def test_the_access_log_is_an_event_per_request_when_on(
+    sqlite_container: Container, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="convroute.events")
+    c = sqlite_container
+    c.settings = dataclasses.replace(c.settings, access_log=True)
+    with TestClient(create_app(c)) as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/api/v1/messages/abc").status_code == 401
+    requests = [
+        r.msg for r in caplog.records
+        if isinstance(r.msg, dict) and r.msg.get("event") == "request"
+    ]  # fmt: skip
+    assert [(e["method"], e["path"], e["status"]) for e in requests] == [
+        ("GET", "/healthz", 200),
+        ("GET", "/api/v1/messages/{message_id}", 401),
+    ]
+    assert all(isinstance(e["duration_ms"], float) for e in requests)
+
+
+def test_no_access_events_when_off(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="convroute.events")
+    api.client.get("/healthz")
+    assert not [
+        r for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("event") == "request"
+    ]

@@ -97,7 +97,18 @@ def test_long_and_unicode_texts_are_split_with_a_udh_and_coded(api: Api, smsc: S
         wait_for(lambda mid=mid: len(dlr_of(api, mid)) == 2)  # a receipt per part
 
 
-def test_a_dropped_connection_reconnects_and_loses_nothing(api: Api, smsc: Smsc) -> None:
+def events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, object]]:
+    """The structured events of that name that were logged."""
+    return [
+        r.msg for r in caplog.records
+        if isinstance(r.msg, dict) and r.msg.get("event") == name
+    ]  # fmt: skip
+
+
+def test_a_dropped_connection_reconnects_and_loses_nothing(
+    api: Api, smsc: Smsc, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="convroute.events")
     smsc.drop_after = 3
     only_route(api, "smpp", smsc.config(connect_timeout_s=3))
     sent = [api.send(text=f"code {i}") for i in range(10)]
@@ -108,9 +119,18 @@ def test_a_dropped_connection_reconnects_and_loses_nothing(api: Api, smsc: Smsc)
     (route_state,) = state.values()
     assert route_state["state"] == "bound"
     assert route_state["reconnects"] >= 1
+    bound, dropped = events(caplog, "connector_bound"), events(caplog, "connector_dropped")
+    assert len(bound) >= 2
+    assert dropped
+    assert dropped[0]["route"] == "up"
+    assert dropped[0]["level"] == "warning"
+    assert str(dropped[0]["smsc"]).startswith("127.0.0.1:")
 
 
-def test_throttling_slows_and_does_not_fail(api: Api, smsc: Smsc) -> None:
+def test_throttling_slows_and_does_not_fail(
+    api: Api, smsc: Smsc, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="convroute.events")
     smsc.throttle_first = 5
     only_route(api, "smpp", smsc.config())
     sent = [api.send(text=f"code {i}") for i in range(3)]
@@ -119,6 +139,9 @@ def test_throttling_slows_and_does_not_fail(api: Api, smsc: Smsc) -> None:
         assert dlr["status"] == "delivered"
     assert smsc.throttled == 5
     assert api.container.dispatcher.failed == 0
+    (throttled,) = events(caplog, "connector_throttled")  # once, not once per refusal
+    assert throttled["status"] == "0x00000058"
+    assert events(caplog, "connector_unthrottled")
 
 
 def test_a_refusing_smsc_fails_over_to_the_next_route(api: Api, smsc: Smsc) -> None:

@@ -37,6 +37,7 @@ from convroute.domain.statuses import Dialect, MessageType, TrafficClass
 from convroute.services.auth import bearer_key_id, principal_of
 from convroute.services.quality import quality_query, quality_report
 from convroute.services.router import traffic_of
+from convroute.services.totals import totals_report
 
 STATIC = Path(__file__).parent / "static"
 MAX_BUCKETS = 2016  # a week of 5-minute buckets
@@ -167,47 +168,15 @@ async def totals(request: Request) -> Response:
     from_ms, to_ms, _ = _range(request, c.clock())
     account = None if principal is None else principal.account_id
     rows = await run_in_threadpool(c.store.totals, from_ms, to_ms, account)
-    routes = {r.id: r for r in await run_in_threadpool(c.store.routes)}
-    by_route: dict[str, dict[str, Any]] = {}
-    by_country: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        route = routes.get(row.route_id)
-        price = route.price_for(Destination("", row.country, None)) if route else None
-        cost = row.messages * price if price is not None else 0.0
-        name = route.name if route else row.route_id
-        for group, key, label in ((by_route, row.route_id, name), (by_country, row.country, None)):
-            g = group.setdefault(key, {"messages": 0, "final": 0, "conversions": 0,
-                                       "delivered": 0, "cost": 0.0})  # fmt: skip
-            if label is not None:
-                g["name"] = label
-            g["messages"] += row.messages
-            g["final"] += row.final
-            g["conversions"] += row.converted
-            g["delivered"] += row.delivered
-            g["cost"] += cost
+    routes = await run_in_threadpool(c.store.routes)
     return json_response(
         {
             "scope": "operator" if principal is None else "account",
             "from": format_iso(from_ms),
             "to": format_iso(to_ms),
-            "by_route": [_rates({"id": k, **v}) for k, v in _largest(by_route)],
-            "by_country": [_rates({"country": k, **v}) for k, v in _largest(by_country)],
+            **totals_report(rows, routes),
         }
     )
-
-
-def _largest(groups: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-    return sorted(groups.items(), key=lambda kv: (-kv[1]["messages"], kv[0]))
-
-
-def _rates(g: dict[str, Any]) -> dict[str, Any]:
-    """A group's rates: conversions over messages with a final status (younger ones may
-    still convert), delivered receipts over messages, cost per conversion."""
-    g["cost"] = round(g["cost"], 6)
-    g["conversion_rate"] = round(g["conversions"] / g["final"], 6) if g["final"] else None
-    g["receipt_rate"] = round(g["delivered"] / g["messages"], 6) if g["messages"] else None
-    g["cost_per_conversion"] = round(g["cost"] / g["conversions"], 6) if g["conversions"] else None
-    return g
 
 
 # The pages load nothing from elsewhere (they work offline, and a viewer's own outbound

@@ -16,6 +16,7 @@ from convroute.domain.models import RouteDestination
 from convroute.domain.statuses import MessageType, TrafficClass
 from convroute.services import routes as route_admin
 from convroute.services.quality import RECENT, ReportedAnomaly, quality_query, quality_report
+from convroute.services.totals import totals_report
 
 
 @click.group()
@@ -309,3 +310,33 @@ def pct(share: float) -> str:
 
 def _rate(rate: float | None, n: int) -> str:
     return "-" if rate is None else f"{100 * rate:.0f}% /{n}"
+
+
+@routes.command("totals")
+@click.option("--hours", type=click.FloatRange(0.01, 24 * 365), default=24.0, show_default=True,
+              help="The range, ending now.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (as the dashboard reads it).")
+@DB_OPTION
+def routes_totals(hours: float, as_json: bool, database_url: str | None) -> None:
+    """Messages, conversions, conversion rate, cost and cost per conversion by route and by
+    country over the last hours (the dashboard's totals, read from the database).
+
+    Example: convroute routes totals --hours 6
+    """
+    with opened(database_url, migrate=False) as c:
+        now = c.clock()
+        report = totals_report(
+            c.store.totals(now - int(hours * 3_600_000), now + 1), c.store.routes()
+        )
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    columns = ["messages", "conversions", "conversion_rate", "cost", "cost_per_conversion"]
+    for key, first in (("by_route", "name"), ("by_country", "country")):
+        click.echo(f"{key.replace('_', ' ')}:")
+        table([{first: g[first], **{k: _shown(g[k]) for k in columns}} for g in report[key]],
+              [first, *columns])  # fmt: skip
+
+
+def _shown(value: object) -> object:
+    return "-" if value is None else round(value, 4) if isinstance(value, float) else value
