@@ -167,6 +167,20 @@ def two_routes_and_an_account(
         c.close()
 
 
+def paced_server_env(speed: float, admin_token: str) -> dict[str, str]:
+    """A server process's settings for a scenario played ``speed`` times faster than real
+    time (its 300 s window, its 20 s median delay, read back every 50 ms), seeded."""
+    return {
+        "CONVROUTE_ADMIN_TOKEN": admin_token,
+        "CONVROUTE_ROUTING_DELAY_MEDIAN_SECONDS": str(20 / speed),
+        "CONVROUTE_ROUTING_WINDOW_SECONDS": str(300 / speed),
+        "CONVROUTE_ROUTING_TAIL_SECONDS": "0.05",
+        "CONVROUTE_ROUTING_PACE": str(speed),
+        "CONVROUTE_WINDOW_SWEEP_SECONDS": "0.25",
+        "CONVROUTE_ROUTING_SEED": "1",
+    }
+
+
 def static_router() -> LiveRouter:
     """The service's live router with the static policy: every send goes to the cheapest
     route serving it."""

@@ -16,7 +16,7 @@ import pytest
 from benchmarks.server import Server
 
 from convroute.cli.against import Credentials, drive
-from tests.conftest import two_routes_and_an_account
+from tests.conftest import paced_server_env, two_routes_and_an_account
 
 SCENARIO = Path(__file__).parent / "fixtures" / "e2e-outage.toml"
 SPEED = 50.0
@@ -50,15 +50,7 @@ def test_the_dashboard_shows_the_outage_the_drop_and_the_traffic_moving(tmp_path
     creds = Credentials.from_json({**doc, "admin_token": ADMIN})
     server = Server(
         url,
-        env={
-            "CONVROUTE_ADMIN_TOKEN": ADMIN,
-            "CONVROUTE_ROUTING_DELAY_MEDIAN_SECONDS": str(20 / SPEED),
-            "CONVROUTE_ROUTING_WINDOW_SECONDS": str(300 / SPEED),
-            "CONVROUTE_ROUTING_TAIL_SECONDS": "0.05",
-            "CONVROUTE_ROUTING_PACE": str(SPEED),
-            "CONVROUTE_WINDOW_SWEEP_SECONDS": "0.25",
-            "CONVROUTE_ROUTING_SEED": "1",
-        },
+        env=paced_server_env(SPEED, ADMIN),
         log=tmp_path / "server.log",
     ).start()
     try:

@@ -20,7 +20,7 @@ from convroute.cli.against import Credentials, drive
 from convroute.config import Settings
 from convroute.sim.run import simulate
 from convroute.sim.scenario import load
-from tests.conftest import two_routes_and_an_account
+from tests.conftest import paced_server_env, two_routes_and_an_account
 from tests.scrape import value
 
 SCENARIO = Path(__file__).parent / "fixtures" / "e2e-outage.toml"
@@ -44,15 +44,7 @@ def test_a_failing_route_loses_its_traffic_over_real_http(tmp_path: Path) -> Non
     creds = Credentials.from_json(prepare(url))
     server = Server(
         url,
-        env={
-            "CONVROUTE_ADMIN_TOKEN": ADMIN,
-            "CONVROUTE_ROUTING_DELAY_MEDIAN_SECONDS": str(20 / SPEED),
-            "CONVROUTE_ROUTING_WINDOW_SECONDS": str(300 / SPEED),
-            "CONVROUTE_ROUTING_TAIL_SECONDS": "0.05",
-            "CONVROUTE_ROUTING_PACE": str(SPEED),
-            "CONVROUTE_WINDOW_SWEEP_SECONDS": "0.25",
-            "CONVROUTE_ROUTING_SEED": "1",
-        },
+        env=paced_server_env(SPEED, ADMIN),
         log=tmp_path / "server.log",
     ).start()
     try:

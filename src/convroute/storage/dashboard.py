@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlalchemy import Connection, case, func, select
 
-from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType, TrafficClass
+from convroute.domain.statuses import ConversionStatus, DlrStatus
 from convroute.storage import schema as t
+from convroute.storage.views import of_destination
 
 SERIES = ("messages", "final", "converted", "receipts", "delivered")
 
@@ -66,14 +67,7 @@ def route_series(
         .where(m.country == country, m.sent_ms >= from_ms, m.sent_ms < to_ms)
         .group_by(m.route_id, bucket)
     )
-    if network is not None:
-        query = query.where(m.network == network)
-    if traffic == MessageType.OTHER.value:
-        query = query.where(
-            (m.traffic_class == TrafficClass.OTHER.value) | (m.type == MessageType.OTHER.value)
-        )
-    else:
-        query = query.where(m.traffic_class == TrafficClass.TWO_FA.value, m.type == traffic)
+    query = of_destination(query, network, traffic)
     if account_id is not None:
         query = query.where(m.account_id == account_id)
     n = max(1, -(-(to_ms - from_ms) // bucket_ms))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, Select, and_, case, func, select
 
 from convroute.domain.models import ConversionEvent, DlrEvent, Message, MessageState
 from convroute.domain.statuses import (
@@ -196,6 +196,19 @@ def conversion_stats(
 RECENT_WINDOWS = (("5m", 300_000), ("1h", 3_600_000), ("24h", 86_400_000))
 
 
+def of_destination(query: Select[Any], network: str | None, traffic: str) -> Select[Any]:
+    """``query`` over messages, kept to a network (None: any) and to the router's traffic:
+    a type for 2FA traffic, ``other`` for everything of non-2FA credentials and type other."""
+    m = t.messages.c
+    if network is not None:
+        query = query.where(m.network == network)
+    if traffic == MessageType.OTHER.value:
+        return query.where(
+            (m.traffic_class == TrafficClass.OTHER.value) | (m.type == MessageType.OTHER.value)
+        )
+    return query.where(m.traffic_class == TrafficClass.TWO_FA.value, m.type == traffic)
+
+
 def route_activity(
     conn: Connection,
     country: str,
@@ -215,14 +228,7 @@ def route_activity(
         .join(t.message_state, s.message_id == m.id)
         .where(m.country == country, m.sent_ms >= since, m.sent_ms <= now_ms)
     )
-    if network is not None:
-        query = query.where(m.network == network)
-    if traffic == MessageType.OTHER.value:
-        query = query.where(
-            (m.traffic_class == TrafficClass.OTHER.value) | (m.type == MessageType.OTHER.value)
-        )
-    else:
-        query = query.where(m.traffic_class == TrafficClass.TWO_FA.value, m.type == traffic)
+    query = of_destination(query, network, traffic)
     counts: dict[str, dict[str, list[int]]] = {}
     for row in conn.execute(query):
         for name, width in windows:
