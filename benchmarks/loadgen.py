@@ -18,6 +18,13 @@ class Result:
     latencies_ms: list[float] = field(default_factory=list)
     acked: list[bytes] = field(default_factory=list)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # the load generator's own CPU time over the phase
+    server_cpu_seconds: float | None = None  # the server's (its process group), where known
+
+    @property
+    def cpu_share(self) -> float:
+        """The load generator's CPU over the phase, as a share of one core."""
+        return self.cpu_seconds / self.seconds if self.seconds else 0.0
 
     @property
     def rate(self) -> float:
@@ -84,9 +91,13 @@ async def run_load(
     seconds: float,
     expect: int,
     keep_acks: bool = False,
+    server_pid: int | None = None,
 ) -> Result:
-    """Drive ``connections`` keep-alive clients for ``seconds``; request ``n`` is ``make(n)``."""
+    """Drive ``connections`` keep-alive clients for ``seconds``; request ``n`` is ``make(n)``.
+    With ``server_pid``, the server's CPU time over the phase is read from /proc too."""
     result = Result()
+    cpu = time.process_time()
+    served = _cpu_of_group(server_pid) if server_pid else None
     start = time.perf_counter()
     stop_at = start + seconds
     await asyncio.gather(
@@ -96,7 +107,32 @@ async def run_load(
         ]
     )
     result.seconds = time.perf_counter() - start
+    result.cpu_seconds = time.process_time() - cpu
+    if served is not None and server_pid:
+        now = _cpu_of_group(server_pid)
+        result.server_cpu_seconds = None if now is None else now - served
     return result
+
+
+def _cpu_of_group(pid: int) -> float | None:
+    """User + system CPU seconds of ``pid``'s process group (the server and its workers),
+    from /proc; None where /proc cannot say."""
+    import os
+    from pathlib import Path
+
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    try:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pid:  # (pgrp: the server is its own group's leader)
+                total += (int(fields[11]) + int(fields[12])) / ticks
+    except OSError:
+        return None
+    return total
 
 
 def http_request(

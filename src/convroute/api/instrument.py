@@ -27,7 +27,9 @@ def template(routes: Sequence[BaseRoute], scope: Scope) -> str:
 
 
 class Instrumented:
-    """ASGI middleware around the app."""
+    """ASGI middleware around the app. The router names the endpoint that served a request
+    (``scope["endpoint"]``): its path template is known from the routes, without matching
+    the path again (only an endpoint served at several paths is matched among those)."""
 
     def __init__(
         self, app: ASGIApp, routes: Sequence[BaseRoute], metrics: Metrics, access_log: bool
@@ -36,6 +38,17 @@ class Instrumented:
         self.routes = routes
         self.metrics = metrics
         self.access_log = access_log
+        self._by_endpoint: dict[object, list[BaseRoute]] = {}
+        for route in routes:
+            endpoint = getattr(route, "endpoint", None) or getattr(route, "app", None)
+            self._by_endpoint.setdefault(endpoint, []).append(route)
+
+    def _template(self, scope: Scope) -> str:
+        served = self._by_endpoint.get(scope.get("endpoint"))
+        if served is not None and len(served) == 1:
+            route = served[0]
+            return route.path if isinstance(route, Route) else template(served, scope)
+        return template(served or self.routes, scope)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,7 +68,7 @@ class Instrumented:
         finally:
             elapsed = time.perf_counter() - started
             method = scope["method"] if scope["method"] in _METHODS else "other"
-            path = template(self.routes, scope)
+            path = self._template(scope)
             self.metrics.http.labels(method, path, str(status)).observe(elapsed)
             if self.access_log:
                 client = scope.get("client")
