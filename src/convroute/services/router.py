@@ -210,13 +210,17 @@ class LiveRouter:
                         current.pop(c.message_id, None)
             self.applied += len(batch)
 
-    def replay(self, batch: LogBatch, recent_ms: float | None = None) -> None:
+    def replay(self, batch: LogBatch, recent_ms: float | None = None, full_every: int = 30) -> None:
         """Learn from a start-up read of the log (a day of it): what came before its last
         ``recent_ms`` (default: the change test's horizon, an hour at pace 1) at once, then
-        the rest in time order, looking every check interval at each destination with traffic
-        as sends would have made the router look. So the policy's change tests and the
-        anomaly watch see that hour as they would have live: an episode is dated when the
-        evidence allowed, not at start-up."""
+        the rest in time order, looking every check interval at each destination that had
+        news in it (a send, a receipt, a conversion), as sends and outcomes would have made
+        the router look, and at every destination with traffic every ``full_every``
+        intervals (what only time reveals: receipts that never come). So the policy's
+        change tests and the anomaly watch see that hour as they would have live: an episode
+        is dated when the evidence allowed, not at start-up. (Looking at every destination
+        every interval cost 96 % of a start-up over 200 destinations:
+        docs/benchmarks.md, "Router start-up".)"""
         history = self.policy.ledger.history
         if history is None and self.watch is not None:  # (the watch's own, paced the same)
             history = self.watch.ledger.history
@@ -224,13 +228,34 @@ class LiveRouter:
             recent_ms = 3_600_000.0 if history is None else history.horizon_ms
         step_ms = 10_000.0 if self.watch is None else self.watch.check_every_ms
         routes: dict[Context, list[str]] = {}  # the routes each destination used, as seen
+        where: dict[str, Context] = {}  # message -> its destination, for the recent outcomes
         steps = replay_steps(batch.decisions, batch.conversions, batch.dlrs, recent_ms, step_ms)
+        looks = 0
         for step in steps:
             for d in step.decisions:
                 _seen(routes, d)
+            if step.look_ms is not None:  # (the recent part: its messages' places are kept)
+                for d in step.decisions:
+                    where[d.message_id] = _context(d)
             self.apply(LogBatch(step.decisions, step.conversions, step.dlrs))
-            if step.look_ms is not None:
+            if step.look_ms is None:  # the part before: its last hour's outcomes may come later
+                if step.decisions:
+                    since = max(d.sent_ms for d in step.decisions) - 3_600_000
+                    where.update(
+                        (d.message_id, _context(d)) for d in step.decisions if d.sent_ms >= since
+                    )
+                continue
+            looks += 1
+            if looks % full_every == 0:
                 self._look(routes, step.look_ms)
+                continue
+            news = {_context(d) for d in step.decisions}
+            for message_id in [c.message_id for c in step.conversions] + [
+                r.message_id for r in step.dlrs
+            ]:
+                if (context := where.get(message_id)) is not None:
+                    news.add(context)
+            self._look({c: routes[c] for c in news if c in routes}, step.look_ms)
 
     def advance(self, now_ms: int) -> None:
         """The periodic look: what a send would make the router do at ``now_ms``, for every
