@@ -5,6 +5,7 @@ resident memory it added once the log itself is let go. The database read is not
 it measures the router, the part that grows with the log in every instance's memory.
 
     python -m benchmarks.startup --rates 1 10 30
+    python -m benchmarks.startup --rates 1 3 10 --plot docs/benchmarks/startup.png
 """
 
 from __future__ import annotations
@@ -91,13 +92,46 @@ def main() -> None:
     parser.add_argument("--rates", type=float, nargs="+", default=[1.0, 10.0])
     parser.add_argument("--destinations", type=int, default=200)
     parser.add_argument("--routes", type=int, default=5)
+    parser.add_argument("--plot", help="also draw replay time and memory against the rate")
     args = parser.parse_args()
     print("| messages/s | messages in the day | replay | resident memory added |")
     print("|---|---|---|---|")
+    rows = []
     for rate in args.rates:
         m = measure(rate, args.destinations, args.routes)
+        rows.append((rate, m))
         print(f"| {rate:g} | {m['messages']:,.0f} | {m['replay_s']:.1f} s | "
               f"{m['held_mib']:.0f} MiB |", flush=True)  # fmt: skip
+
+    if args.plot:
+        plot(rows, args.plot, args.destinations, args.routes)
+
+
+def plot(rows: list[tuple[float, dict[str, float]]], path: str, dests: int, routes: int) -> None:
+    """Replay seconds and resident MiB against messages a second, with the targets."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rates = [r for r, _ in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(rates, [m["replay_s"] for _, m in rows], "o-")
+    left.axhline(10, color="grey", linestyle="--", label="target: 10 s at 100 messages/s")
+    left.set(xlabel="messages a second (a day of log)", ylabel="start-up replay (s)")
+    right.plot(rates, [m["held_mib"] for _, m in rows], "o-", color="tab:orange")
+    right.axhline(1024, color="grey", linestyle="--", label="target: 1 GiB")
+    right.set(xlabel="messages a second (a day of log)", ylabel="resident memory added (MiB)")
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper left")
+    fig.suptitle(
+        f"The live router's start-up on a day of log ({dests} destinations x {routes} routes)"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"plot: {path}")
 
 
 if __name__ == "__main__":
