@@ -108,6 +108,7 @@ class LiveRouter:
     share_threshold: float = 0.2  # a move this large of a route's share is an event
     _announced: dict[int, bool] | None = field(default=None, repr=False)
     _shares: dict[tuple[Context, str], float] = field(default_factory=dict, repr=False)
+    _moving: dict[tuple[Context, str], float] = field(default_factory=dict, repr=False)
     _names: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -289,21 +290,32 @@ class LiveRouter:
 
     def _announce(self, shares: dict[Context, dict[str, float]], now_ms: int) -> None:
         """Log, as events, the anomalies raised and cleared since the last look and the
-        routes whose share of a destination moved past ``share_threshold``. At the first
+        routes whose share of a destination moved past ``share_threshold`` and stayed there
+        at the next look (a passing swing is not an event). At the first
         look (after the log was read back at start) only what is in progress is told."""
         said: list[tuple[str, dict[str, object]]] = []
         with self._lock:
             for context, probabilities in shares.items():
                 for route_id, share in probabilities.items():
-                    before = self._shares.get((context, route_id))
-                    if before is None or abs(share - before) >= self.share_threshold:
-                        self._shares[(context, route_id)] = share
-                        if before is not None:
-                            said.append(("share", {
-                                **_where(context), "route": self._names.get(route_id, route_id),
-                                "route_id": route_id, "share_before": round(before, 4),
-                                "share_after": round(share, 4),
-                            }))  # fmt: skip
+                    key = (context, route_id)
+                    before = self._shares.get(key)
+                    if before is None:
+                        self._shares[key] = share
+                        continue
+                    if abs(share - before) < self.share_threshold:
+                        self._moving.pop(key, None)
+                        continue
+                    # told once the next look finds it there too (not a passing swing)
+                    moving = self._moving.pop(key, None)
+                    if moving is None or abs(share - moving) >= self.share_threshold / 2:
+                        self._moving[key] = share
+                        continue
+                    self._shares[key] = share
+                    said.append(("share", {
+                        **_where(context), "route": self._names.get(route_id, route_id),
+                        "route_id": route_id, "share_before": round(before, 4),
+                        "share_after": round(share, 4),
+                    }))  # fmt: skip
             episodes = self.watch.episodes() if self.watch is not None else []
             first = self._announced is None
             announced = {} if self._announced is None else self._announced
