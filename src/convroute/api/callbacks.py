@@ -25,6 +25,7 @@ from convroute.api.dialects.native import native
 from convroute.api.http import container, media_type, read_body
 from convroute.api.problems import HttpProblem
 from convroute.bootstrap import Container
+from convroute.connectors.base import eventually
 from convroute.connectors.providers.base import Callback, CallbackRefused, StatusReport
 from convroute.connectors.providers.connector import PROVIDERS
 from convroute.domain.errors import NotFoundError
@@ -61,14 +62,12 @@ async def _owner(c: Container, route_id: str, report: StatusReport) -> tuple[str
         account = await asyncio.to_thread(c.store.account_on_route, report.reference, route_id)
         if account is not None:
             return report.reference, account
-    if not report.upstream_id:
+    upstream = report.upstream_id
+    if not upstream:
         return None
-    for wait in (0.0, 0.2, 0.5, 1.0):  # the submission naming it may still be committing
-        await asyncio.sleep(wait)
-        found = await asyncio.to_thread(c.store.message_of_upstream, route_id, report.upstream_id)
-        if found is not None:
-            return found
-    return None
+    return await eventually(
+        lambda: asyncio.to_thread(c.store.message_of_upstream, route_id, upstream)
+    )
 
 
 @native

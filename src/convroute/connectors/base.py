@@ -3,9 +3,10 @@ entry, ``domain.models.Submission``: the message as recorded, with its text)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from convroute.domain.models import Submission
 from convroute.domain.statuses import DlrStatus
@@ -60,3 +61,15 @@ class Connector(Protocol):
 
 READY: dict[str, Any] = {"state": "ready"}
 """The state of a connector that holds no connection of its own."""
+
+T = TypeVar("T")
+
+
+async def eventually(look: Callable[[], Awaitable[T | None]]) -> T | None:
+    """What ``look`` finds, looking again a few times over about 2 s: a receipt may arrive
+    while the submission that names its message is still committing."""
+    for wait in (0.0, 0.2, 0.5, 1.0):
+        await asyncio.sleep(wait)
+        if (found := await look()) is not None:
+            return found
+    return None

@@ -7,7 +7,7 @@ import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, Table, delete, insert, select, update
 
 from convroute.domain.destinations import Destination
 from convroute.domain.models import Submission
@@ -16,6 +16,26 @@ from convroute.storage import schema as t
 from convroute.storage.secretbox import SecretBox
 
 _SECRET = ("src", "dst", "text", "client_ref")  # what only the payload holds, encrypted
+
+
+def lease_due(
+    conn: Connection, table: Table, key: str, now_ms: int, limit: int, lease_ms: int
+) -> list[Row[Any]]:
+    """Up to ``limit`` rows of a queue table (``due_ms``, ``tries``) due by ``now_ms``, the
+    soonest first, leased to the caller for ``lease_ms`` (their tries counted); on
+    PostgreSQL locked rows are skipped, so instances claim disjoint rows."""
+    c = table.c
+    query = select(table).where(c.due_ms <= now_ms).order_by(c.due_ms).limit(limit)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = conn.execute(query).all()
+    if rows:
+        conn.execute(
+            update(table)
+            .where(c[key].in_([getattr(r, key) for r in rows]))
+            .values(due_ms=now_ms + lease_ms, tries=c.tries + 1)
+        )
+    return list(rows)
 
 
 class DeliveryStatements:
@@ -73,19 +93,7 @@ class DeliveryStatements:
         )
 
     def claim_submissions(self, now_ms: int, limit: int, lease_ms: int) -> list[Submission]:
-        o = t.outbox.c
-        query = select(t.outbox).where(o.due_ms <= now_ms).order_by(o.due_ms).limit(limit)
-        if self.conn.dialect.name == "postgresql":  # instances claim disjoint entries
-            query = query.with_for_update(skip_locked=True)
-        rows = self.conn.execute(query).all()
-        if not rows:
-            return []
-        ids = [r.message_id for r in rows]
-        self.conn.execute(
-            update(t.outbox)
-            .where(o.message_id.in_(ids))
-            .values(due_ms=now_ms + lease_ms, tries=o.tries + 1)
-        )
+        rows = lease_due(self.conn, t.outbox, "message_id", now_ms, limit, lease_ms)
         return [self._entry(r) for r in rows]
 
     def submission(self, message_id: str) -> Submission | None:

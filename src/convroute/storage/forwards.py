@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Row, delete, insert, select, update
 from convroute.domain.models import Forward
 from convroute.domain.statuses import ConversionStatus, MessageType, Method
 from convroute.storage import schema as t
+from convroute.storage.delivery import lease_due
 
 
 def _forward(row: Row[Any]) -> Forward:
@@ -69,17 +70,7 @@ class ForwardStatements:
             )
 
     def claim_forwards(self, now_ms: int, limit: int, lease_ms: int) -> list[Forward]:
-        f = t.forwards.c
-        query = select(t.forwards).where(f.due_ms <= now_ms).order_by(f.due_ms).limit(limit)
-        if self.conn.dialect.name == "postgresql":  # instances claim disjoint entries
-            query = query.with_for_update(skip_locked=True)
-        rows = self.conn.execute(query).all()
-        if rows:
-            self.conn.execute(
-                update(t.forwards)
-                .where(f.id.in_([r.id for r in rows]))
-                .values(due_ms=now_ms + lease_ms, tries=f.tries + 1)
-            )
+        rows = lease_due(self.conn, t.forwards, "id", now_ms, limit, lease_ms)
         return [_forward(r) for r in rows]
 
     def forward_entry(self, forward_id: str) -> Forward | None:

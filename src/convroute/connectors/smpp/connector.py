@@ -7,13 +7,12 @@ matched to the message and recorded as a DLR."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from convroute.connectors.base import Receipt, ReceiptSink, SubmitError
+from convroute.connectors.base import Receipt, ReceiptSink, SubmitError, eventually
 from convroute.connectors.smpp.codec import MESSAGE_ID_TAG, encode_text, read_receipt, tlv
 from convroute.connectors.smpp.session import Session, SmppConfig
 from convroute.domain.clock import Clock
@@ -93,12 +92,12 @@ class SmppConnector:
         receipt = read_receipt(pdu)
         if receipt is None:
             return  # a mobile-originated message or a receipt that says nothing final
-        owner = self._ids.get(receipt.upstream_id)
-        for wait in (0.0, 0.2, 0.5, 1.0):  # its submission may still be committing
-            if owner is not None:
-                break
-            await asyncio.sleep(wait)
-            owner = self._ids.get(receipt.upstream_id) or await self.resolve(receipt.upstream_id)
+        upstream = receipt.upstream_id
+
+        async def look() -> tuple[str, str] | None:
+            return self._ids.get(upstream) or await self.resolve(upstream)
+
+        owner = self._ids.get(upstream) or await eventually(look)
         if owner is None:
             self.unmatched += 1
             return
