@@ -23,7 +23,6 @@ from convroute.domain.commands import (
     SubmissionRefused,
 )
 from convroute.domain.errors import ConvrouteError, NoRouteError
-from convroute.domain.ids import new_id
 from convroute.services.ports import RoutingDecision, WriteTransaction
 from convroute.services.router import LiveRouter
 
@@ -98,15 +97,11 @@ def refusals(
         tx.reroute_submission(moved, now_ms + lease_ms)
         tx.insert_decisions(
             [
-                RoutingDecision(
-                    id=new_id(now_ms),
-                    message_id=c.message_id,
-                    account_id=entry.account_id,
-                    route_id=choice.route.id,
-                    policy=choice.policy,
-                    probability=choice.probability,
-                    candidates=choice.candidates,
-                    decided_ms=now_ms,
+                RoutingDecision.of(
+                    choice,
+                    c.message_id,
+                    entry.account_id,
+                    now_ms,
                     attempt=moved.attempt,
                     reason=f"failover: {names.get(c.route_id, c.route_id)} refused it "
                     f"({c.code}: {c.reason})"[:500],

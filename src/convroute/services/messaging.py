@@ -169,19 +169,7 @@ def send_messages(
         messages.append(msg)
         if cmd.client_ref:  # a resend later in the same batch avoids this one's route
             earlier[(account_id, cmd.client_ref)] = EarlierSend(msg.route_id or "", None)
-        decisions.append(
-            RoutingDecision(
-                id=new_id(now_ms),
-                message_id=msg.id,
-                account_id=account_id,
-                route_id=choice.route.id,
-                policy=choice.policy,
-                probability=choice.probability,
-                candidates=choice.candidates,
-                decided_ms=now_ms,
-                reason=choice.reason,
-            )
-        )
+        decisions.append(RoutingDecision.of(choice, msg.id, account_id, now_ms))
         window_due = now_ms + window_s * 1000 if cmd.trackable else None
         states.append(
             MessageState(

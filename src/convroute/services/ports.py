@@ -9,6 +9,7 @@ from typing import Protocol
 
 from convroute.domain.commands import Nonce
 from convroute.domain.destinations import Destination
+from convroute.domain.ids import new_id
 from convroute.domain.models import (
     Account,
     ConversionEvent,
@@ -27,6 +28,7 @@ from convroute.domain.statuses import (
     MessageType,
     TrafficClass,
 )
+from convroute.routing.static import Choice
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +44,31 @@ class RoutingDecision:
     candidates: tuple[tuple[str, float], ...]
     decided_ms: int
     attempt: int = 0  # a failover's: 1, 2, ... (the message's earlier routes refused it)
-    reason: str | None = None  # why a failover was needed
+    reason: str | None = None  # why a failover was needed, or why candidates were left out
+
+    @classmethod
+    def of(
+        cls,
+        choice: Choice,
+        message_id: str,
+        account_id: str,
+        now_ms: int,
+        attempt: int = 0,
+        reason: str | None = None,
+    ) -> RoutingDecision:
+        """The decision ``choice`` made for a message, to log (its reason, unless given)."""
+        return cls(
+            id=new_id(now_ms),
+            message_id=message_id,
+            account_id=account_id,
+            route_id=choice.route.id,
+            policy=choice.policy,
+            probability=choice.probability,
+            candidates=choice.candidates,
+            decided_ms=now_ms,
+            attempt=attempt,
+            reason=choice.reason if reason is None else reason,
+        )
 
 
 @dataclass(frozen=True, slots=True)
