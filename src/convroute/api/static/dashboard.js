@@ -102,6 +102,10 @@ function plot(key, title, xs, names, lines, opts) {
 
 function draw(doc) {
   const xs = doc.times.map((t) => t / 1000);
+  const sent = doc.routes.reduce((n, r) => n + (r.series ? r.series.messages.reduce((a, b) => a + b, 0) : 0), 0);
+  $("#empty").hidden = sent > 0;
+  $("#empty").textContent = `No messages to ${doc.context.country}${doc.context.network ? " / " + doc.context.network : ""} ` +
+    `(${doc.context.traffic}) in this range: widen the range, or pick another destination.`;
   const anomalies = doc.anomalies || [];
   const conv = perRoute(doc, (s) => ratio(s.converted, s.final));
   const names = conv.routes.map((r) => ({ label: r.name, color: colorOf(r.id) }));
