@@ -28,6 +28,7 @@ MODULES = (
     "convroute/routing/delay.py",
     "convroute/routing/changes.py",
     "convroute/routing/arms.py",
+    "convroute/routing/ledger_state.py",
     "convroute/routing/ledger.py",
     "convroute/routing/estimates.py",
     "convroute/routing/base.py",

@@ -20,10 +20,17 @@ from convroute.routing.base import Goal, Objective
 from convroute.routing.delay import ConversionDelay
 from convroute.routing.policies import make_policy
 from convroute.services.auth import Authenticator
+from convroute.services.checkpoints import (
+    Checkpointing,
+    routing_compiled,
+    routing_key,
+    signing_key,
+)
 from convroute.services.follower import LogFollower
 from convroute.services.ratelimit import Counter, Limiter, Limits, MemoryCounter
 from convroute.services.router import LiveRouter, anomaly_watch
 from convroute.services.writer import handle_batch
+from convroute.storage.checkpoints import SqlCheckpoints
 from convroute.storage.engines import backend_of, create_engines, normalize_url, sqlite_path
 from convroute.storage.groupcommit import GroupCommitter
 from convroute.storage.secretbox import SecretBox, key_file_for, load_or_create_key_file
@@ -45,6 +52,7 @@ class Container:
     dispatcher: Dispatcher
     limiter: Limiter
     metrics: Metrics
+    checkpoints: Checkpointing
 
     def close(self) -> None:
         """Stop the log follower and the writer, and release the database."""
@@ -85,6 +93,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = T
     if migrate:
         store.migrate()
     router = live_router(settings)
+    checkpoints = checkpointing(settings, store)
     lease_ms = int(settings.outbox_lease_seconds * 1000)
     handle = functools.partial(handle_batch, router=router, lease_ms=lease_ms)
     committer = GroupCommitter(store.write, handle, clock, metrics=metrics)
@@ -98,7 +107,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = T
         ),
         router=router,
         follower=LogFollower(
-            SqlEventLog(store.engines), router, clock, settings.routing_tail_seconds
+            SqlEventLog(store.engines), router, clock, settings.routing_tail_seconds, checkpoints
         ),
         dispatcher=Dispatcher(
             committer.execute,
@@ -111,6 +120,17 @@ def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = T
         ),
         limiter=limiter(settings, clock, metrics),
         metrics=metrics,
+        checkpoints=checkpoints,
+    )
+
+
+def checkpointing(settings: Settings, store: SqlStore) -> Checkpointing:
+    """The router's checkpoints in ``store``, for these routing settings on this code,
+    signed with a key derived from the service's secret key."""
+    return Checkpointing(
+        SqlCheckpoints(store.engines),
+        routing_key(routing_settings(settings), routing_compiled()),
+        signing_key(secret_key(settings)),
     )
 
 
@@ -162,11 +182,15 @@ def with_stored_routing(c: Container, explicit: Collection[str]) -> tuple[Contai
     if settings == c.settings:
         return c, True
     router = live_router(settings)
+    checkpoints = checkpointing(settings, c.store)
     follower = LogFollower(
-        SqlEventLog(c.store.engines), router, c.clock, settings.routing_tail_seconds
+        SqlEventLog(c.store.engines), router, c.clock, settings.routing_tail_seconds, checkpoints
     )
     c.follower.stop()
-    return dataclasses.replace(c, settings=settings, router=router, follower=follower), True
+    rebuilt = dataclasses.replace(
+        c, settings=settings, router=router, follower=follower, checkpoints=checkpoints
+    )
+    return rebuilt, True
 
 
 def live_router(settings: Settings) -> LiveRouter:

@@ -57,8 +57,11 @@ class Settings:
     routing_delay_median_seconds: float = 20.0  # conversion delay: log-normal, this median
     routing_delay_sigma: float = 1.0
     routing_tail_seconds: float = 0.2
+    # how often a checkpoint of the router's state is made (in a child process, from the
+    # log), so a server starts from it and replays only the log since (0: never)
+    routing_checkpoint_seconds: float = 300.0
     # Scenario seconds per real second, for simulated traffic played faster than real time
-    # (the demo, tests): divides the router's memories (1 h, 200 s) and its day of retention.
+    # (the demo, tests): divides the router's memories (1 h, 200 s) and its 2 h of retention.
     routing_pace: float = 1.0
     routing_seed: int | None = None  # fixed: the same decisions for the same log (tests)
     # Bearer token for operator endpoints (routes, route quality); unset: those are refused.
@@ -158,6 +161,10 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise ValidationError.field(name, "must be positive")
+        if self.routing_checkpoint_seconds != 0 and not self.routing_checkpoint_seconds >= 10:
+            raise ValidationError.field(
+                "routing_checkpoint_seconds", "must be 0 (never) or at least 10"
+            )
         for name in ("auth_failures_per_key", "auth_failures_per_address"):
             if getattr(self, name) < 0:
                 raise ValidationError.field(name, "must be 0 (off) or more")

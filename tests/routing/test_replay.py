@@ -62,7 +62,35 @@ def test_every_entry_is_applied_once_and_later_steps_in_time_order(
     assert sorted((o.message_id, o.event_ms) for s in steps for o in s.conversions) == sorted(
         (o.message_id, o.event_ms) for o in outcomes
     )
-    times = [d.sent_ms for s in steps[1:] for d in s.decisions]
+    # the part before the looks: chunks (each but the last saying when it ends) in time order
+    k = next(i for i, s in enumerate(steps) if s.until_ms is None) + 1
+    chunks, recent_steps = steps[:k], steps[k:]
+    begin = max(max(sent) - recent, min(sent) - step)
+    assert all(d.sent_ms < begin for s in chunks for d in s.decisions)
+    assert all(s.look_ms is None for s in chunks)
+    ends = [s.until_ms for s in chunks[:-1]]
+    assert ends == sorted(ends)
+    for s in chunks[:-1]:
+        assert s.until_ms is not None
+        assert all(d.sent_ms < s.until_ms for d in s.decisions)
+    # an outcome never comes before its decision's step
+    where = {d.message_id: i for i, s in enumerate(steps) for d in s.decisions}
+    for i, s in enumerate(steps):
+        assert all(where[o.message_id] <= i for o in s.conversions)
+    times = [d.sent_ms for s in recent_steps for d in s.decisions]
     assert times == sorted(times)
-    looks = [s.look_ms for s in steps[1:] if s.look_ms is not None]
+    looks = [s.look_ms for s in recent_steps if s.look_ms is not None]
     assert looks == sorted(looks)
+
+
+def test_the_part_before_comes_a_chunk_at_a_time() -> None:
+    hour = 3_600_000
+    decisions = [D(f"m{i}", i * 600_000) for i in range(12)]  # every 10 minutes, 2 hours
+    outcomes = [Ev("m0", 5 * 600_000), Ev("m5", 5 * 600_000 + 1)]
+    steps = replay_steps(decisions, outcomes, [], recent_ms=10, step_ms=1_000, chunk_ms=hour)
+    first, second, *rest = steps
+    assert [d.message_id for d in first.decisions] == [f"m{i}" for i in range(6)]
+    assert first.until_ms == hour
+    assert first.conversions == outcomes  # both came within the first hour
+    assert [d.message_id for d in second.decisions] == [f"m{i}" for i in range(6, 11)]
+    assert second.until_ms is None  # the last chunk: the looks move time on from there

@@ -17,6 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from convroute.api import callbacks, dashboard
+from convroute.api.checkpointer import checkpoint_periodically
 from convroute.api.dialects import bird, native, native_accounts, native_routes, plivo, vonage
 from convroute.api.http import Handler, container, json_response
 from convroute.api.instrument import Instrumented
@@ -24,6 +25,7 @@ from convroute.api.openapi import openapi_document
 from convroute.api.problems import HttpProblem
 from convroute.bootstrap import Container, bootstrap, routing_settings
 from convroute.config import Settings
+from convroute.domain.clock import format_iso
 from convroute.domain.errors import ConvrouteError
 from convroute.observe.metrics import gauge, scrape
 from convroute.services.retention import cutoff, purge_all
@@ -201,14 +203,25 @@ def create_app(c: Container) -> Starlette:
             )
         # the router's state is rebuilt from the log before the first send, then followed
         try:
+            started = c.clock()
             read = await asyncio.to_thread(c.follower.catch_up)
-            log.info("routing: %d log entries read at start (policy %s)", read, c.router.name)
+            since = c.follower.restored
+            log.info(
+                "routing: %s, then %d log entries read, in %.1f s (policy %s)",
+                "no checkpoint"
+                if since is None
+                else f"restored from the checkpoint of {format_iso(since.created_ms)} "
+                f"({since.applied} entries)",
+                read, (c.clock() - started) / 1000, c.router.name,
+            )  # fmt: skip
         except ConvrouteError as exc:
             log.warning("routing: the event log could not be read at start: %s", exc.message)
         c.follower.start()
         loops = [sweep_windows, watch_credentials]
         if c.settings.retention_days:
             loops.append(purge_periodically)
+        if c.settings.routing_checkpoint_seconds:
+            loops.append(checkpoint_periodically)
         tasks = [asyncio.create_task(loop(c)) for loop in loops]
         poll = c.settings.outbox_poll_seconds
         tasks.append(asyncio.create_task(c.dispatcher.run_outbox(poll)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from convroute.cli.accounts import accounts
+from convroute.cli.checkpoints import routes_checkpoint, routes_checkpoints
 from convroute.cli.routes import routes
 from convroute.cli.serve import migrate, secret_key, serve
 from convroute.cli.simulate import bench, simulate_command
@@ -25,5 +26,7 @@ def main() -> None:
 
 for command in (serve, migrate, secret_key, accounts, routes, windows, retention):
     main.add_command(command)
+routes.add_command(routes_checkpoint)
+routes.add_command(routes_checkpoints)
 main.add_command(simulate_command)
 main.add_command(bench)

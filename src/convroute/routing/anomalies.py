@@ -48,6 +48,11 @@ class Anomaly:
     def active(self) -> bool:
         return self.cleared_ms is None
 
+    def __reduce__(self) -> tuple[type[Anomaly], tuple[object, ...]]:
+        # (made again from its fields: the compiled build's classes need their arguments)
+        return (Anomaly, (self.kind, self.context, self.started_ms, self.cleared_ms,
+                          self.severity, self.evidence, self.route_id))  # fmt: skip
+
 
 def receipt_gaps(
     route_ids: list[str], estimates: list[Estimate]

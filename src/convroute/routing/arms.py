@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 from convroute.routing.changes import Slice
@@ -11,6 +12,40 @@ from convroute.routing.delay import ConversionDelay
 from convroute.routing.policy import Context, OutcomeKind
 
 Key = tuple[Context, str]  # (context, route id)
+
+
+def parents(context: Context) -> list[Context]:
+    """The wider contexts a context borrows from: its country, then the route everywhere."""
+    if context.network is not None:
+        return [
+            Context(context.country, None, context.traffic),
+            Context("*", None, context.traffic),
+        ]
+    if context.country != "*":
+        return [Context("*", None, context.traffic)]
+    return []
+
+
+class Scale:
+    """One memory: decisions sent at ``s`` weigh ``exp((s - anchor) / tau)`` in its sums."""
+
+    __slots__ = ("anchor_ms", "tau_ms")
+
+    def __init__(self, tau_s: float | None = None) -> None:
+        self.tau_ms = None if tau_s is None else tau_s * 1000.0
+        self.anchor_ms: int | None = None
+
+    def weight(self, sent_ms: int) -> float:
+        """A decision's weight, relative to the current anchor."""
+        if self.tau_ms is None or self.anchor_ms is None:
+            return 1.0
+        return math.exp((sent_ms - self.anchor_ms) / self.tau_ms)
+
+    def scale(self, now_ms: int) -> float:
+        """Multiply a scaled sum by this to get its forgotten value at ``now_ms``."""
+        if self.tau_ms is None or self.anchor_ms is None:
+            return 1.0
+        return math.exp(-(now_ms - self.anchor_ms) / self.tau_ms)
 
 
 @dataclass(slots=True)

@@ -35,6 +35,10 @@ class Objective:
     lam: float = 0.0  # value per currency unit, for Goal.VALUE
     epsilon: float = 0.02  # tolerated conversion-rate loss, for Goal.CHEAPEST_WITHIN
 
+    def __reduce__(self) -> tuple[type[Objective], tuple[Goal, float, float]]:
+        # (a frozen class: made again from its fields, also in the compiled build)
+        return (Objective, (self.goal, self.lam, self.epsilon))
+
     def value(self, rate: float, price: float) -> float:
         """The value of a route converting at ``rate`` for ``price`` per message."""
         return rate - self.lam * price if self.goal is Goal.VALUE else rate

@@ -48,6 +48,10 @@ class Row:
     def __repr__(self) -> str:
         return f"Row({self.start!r}, {self.exposure!r}, {self.converted!r})"
 
+    def __reduce__(self) -> tuple[type[Row], tuple[float, float, float]]:
+        # (made again from its fields: the compiled build's classes need their arguments)
+        return (Row, (self.start, self.exposure, self.converted))
+
 
 def _start(row: Row) -> float:
     return row.start
@@ -71,6 +75,9 @@ class _Settled:
 
     rows: list[Row]
     upto: int
+
+    def __reduce__(self) -> tuple[type[_Settled], tuple[list[Row], int]]:
+        return (_Settled, (self.rows, self.upto))
 
 
 class History:

@@ -26,6 +26,10 @@ class ConversionDelay:
         )
         object.__setattr__(self, "_phi_window", _phi(at_window))
 
+    def __reduce__(self) -> tuple[type[ConversionDelay], tuple[float, float, float]]:
+        # (a frozen class: made again from its fields, also in the compiled build)
+        return (ConversionDelay, (self.median_s, self.sigma, self.window_s))
+
     def cdf(self, age_s: float) -> float:
         """P(a conversion has happened by ``age_s`` | it happens within the window)."""
         if age_s <= 0:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from convroute.routing.arms import parents
 from convroute.routing.changes import Row
-from convroute.routing.ledger import LedgerSums, parents
+from convroute.routing.ledger import LedgerSums
 from convroute.routing.policy import Context
 
 BORROW = 10.0  # pseudo-observations a sparse route takes from the wider level's estimate

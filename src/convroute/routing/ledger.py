@@ -25,23 +25,11 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from convroute.routing.arms import Arm, Key, Record, segments, sent_ms_of
+from convroute.routing import ledger_state
+from convroute.routing.arms import Arm, Key, Record, Scale, parents, segments, sent_ms_of
 from convroute.routing.changes import History
 from convroute.routing.delay import ConversionDelay
 from convroute.routing.policy import Context, Outcome, OutcomeKind
-
-
-def parents(context: Context) -> list[Context]:
-    """The wider contexts a context borrows from: its country, then the route everywhere."""
-    if context.network is not None:
-        return [
-            Context(context.country, None, context.traffic),
-            Context("*", None, context.traffic),
-        ]
-    if context.country != "*":
-        return [Context("*", None, context.traffic)]
-    return []
-
 
 SETTLED_ENOUGH = 0.9  # change tests read slices old enough for this share to have converted
 
@@ -51,28 +39,6 @@ _RANK: dict[OutcomeKind | None, int] = {
     OutcomeKind.CONVERTED: 2,
     OutcomeKind.CANCELED: 3,
 }
-
-
-class _Scale:
-    """One memory: decisions sent at ``s`` weigh ``exp((s - anchor) / tau)`` in its sums."""
-
-    __slots__ = ("anchor_ms", "tau_ms")
-
-    def __init__(self, tau_s: float | None) -> None:
-        self.tau_ms = None if tau_s is None else tau_s * 1000.0
-        self.anchor_ms: int | None = None
-
-    def weight(self, sent_ms: int) -> float:
-        """A decision's weight, relative to the current anchor."""
-        if self.tau_ms is None or self.anchor_ms is None:
-            return 1.0
-        return math.exp((sent_ms - self.anchor_ms) / self.tau_ms)
-
-    def scale(self, now_ms: int) -> float:
-        """Multiply a scaled sum by this to get its forgotten value at ``now_ms``."""
-        if self.tau_ms is None or self.anchor_ms is None:
-            return 1.0
-        return math.exp(-(now_ms - self.anchor_ms) / self.tau_ms)
 
 
 class LedgerSums:
@@ -86,22 +52,24 @@ class LedgerSums:
         delay: ConversionDelay | None = None,
         tau_s: float | None = 3600.0,
         prior: tuple[float, float] = (1.0, 1.0),
-        retain_s: float = 86_400.0,
+        retain_s: float = 7_200.0,
         also_tau_s: tuple[float, ...] = (),
     ) -> None:
         self.delay = delay or ConversionDelay()
-        self._scales = [_Scale(tau_s)] + [_Scale(tau) for tau in also_tau_s]
+        self._scales = [Scale(tau_s)] + [Scale(tau) for tau in also_tau_s]
         self.prior = prior
         # the sums per memory: ``arms`` is the first memory's
         self._arms: list[dict[Key, Arm]] = [{} for _ in self._scales]
         self.arms = self._arms[0]
         # the same arms by context, then route: what a decision reads, without a key to build
         self._by_context: list[dict[Context, dict[str, Arm]]] = [{} for _ in self._scales]
+        # each key (one tuple) and its arms in every memory: what its decisions share
+        self._places: dict[Key, tuple[Key, tuple[Arm, ...]]] = {}
         self.records: dict[str, Record] = {}
         # wider level -> the arms it sums, per memory
         self._members: list[dict[Key, list[Arm]]] = [{} for _ in self._scales]
         self.retain_ms = retain_s * 1000.0
-        self._order: deque[tuple[int, str]] = deque()  # (sent, decision) in recording order
+        self._order: deque[Record] = deque()  # the decisions in recording order
         self._bounds, self._alpha, self._beta = segments(self.delay)
         # The decisions whose window is not over, in order of sending (one recorded late is
         # put in its place), and per segment of F a cursor: the decisions before it have aged
@@ -132,6 +100,11 @@ class LedgerSums:
         return self.history
 
     @property
+    def moved_to_ms(self) -> int:
+        """The latest time the ledger's decisions were aged to (a read or ``advance``)."""
+        return self._advanced_ms
+
+    @property
     def memories(self) -> int:
         """How many memories (time scales) the ledger keeps sums for."""
         return len(self._scales)
@@ -144,6 +117,14 @@ class LedgerSums:
         self.retain_ms /= pace
         if self.history is not None:
             self.history.set_pace(pace)
+
+    def __getstate__(self) -> dict[str, object]:
+        """What a checkpoint keeps of the ledger (``ledger_state``: its decisions in
+        columns, not one object each)."""
+        return ledger_state.state_of(self)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        ledger_state.restore(self, state)
 
     # -- weights ---------------------------------------------------------------------------
 
@@ -189,13 +170,25 @@ class LedgerSums:
     def _forget(self, now_ms: int) -> None:
         """Drop decisions sent more than ``retain_s`` ago whose window is over: their
         evidence stays in the sums, but an outcome arriving for them now is ignored (a
-        conversion reported a day late says little about the route today)."""
-        order, horizon = self._order, now_ms - self.retain_ms
-        while order and order[0][0] < horizon:
-            _, decision_id = order.popleft()
-            record = self.records.get(decision_id)
-            if record is not None and not record.open:
-                del self.records[decision_id]
+        conversion reported hours late says little about the route today). One still open
+        (its window not yet moved past: nothing read the ledger since) waits for the next
+        time."""
+        order, horizon, records = self._order, now_ms - self.retain_ms, self.records
+        while order and order[0].sent_ms < horizon:
+            record = order[0]
+            if record.open:
+                return
+            order.popleft()
+            if records.get(record.decision_id) is record:
+                del records[record.decision_id]
+
+    def advance(self, now_ms: int) -> None:
+        """Let the ledger's time pass to ``now_ms``: open decisions age (those past their
+        window settle) and the decisions past retention are let go. A replay calls it as it
+        goes, so a day of log never holds more than the retention's decisions at once."""
+        if now_ms > self._advanced_ms:
+            self._advance(now_ms)
+        self._forget(now_ms)
 
     def _weights_of(self, record: Record) -> tuple[float, ...]:
         """The record's weight in each memory, relative to the current anchors."""
@@ -220,6 +213,29 @@ class LedgerSums:
         if decision_id in self.records:
             return
         weights = self._weights(sent_ms)
+        place = self._places.get((context, route_id))
+        if place is None:
+            place = self._place(context, route_id)
+        key, arms = place
+        record = self.records[decision_id] = Record(
+            decision_id, key, sent_ms, arms, tuple(weights), self._epoch
+        )
+        if self.history is not None:
+            record.slice = self.history.add(key, sent_ms)
+        self._forget(sent_ms)
+        self._order.append(record)
+        rel, alpha, beta = self._rel(sent_ms), self._alpha[0], self._beta[0]
+        for arm, weight in zip(arms, weights):  # noqa: B905
+            arm.sent += weight
+            beta_w = beta * weight
+            arm.lin_a += alpha * weight
+            arm.lin_b += beta_w
+            arm.lin_c += beta_w * rel
+        self._schedule(record)
+
+    def _place(self, context: Context, route_id: str) -> tuple[Key, tuple[Arm, ...]]:
+        """The key of (``context``, ``route_id``) and its arms, one per memory, made where
+        new; shared by every decision of the key."""
         key = (context, route_id)
         arms = []
         for k, arms_k in enumerate(self._arms):
@@ -231,21 +247,8 @@ class LedgerSums:
                 for wider in parents(context):
                     self._members[k].setdefault((wider, route_id), []).append(arm)
             arms.append(arm)
-        record = self.records[decision_id] = Record(
-            decision_id, key, sent_ms, tuple(arms), tuple(weights), self._epoch
-        )
-        if self.history is not None:
-            record.slice = self.history.add(key, sent_ms)
-        self._forget(sent_ms)
-        self._order.append((sent_ms, decision_id))
-        rel, alpha, beta = self._rel(sent_ms), self._alpha[0], self._beta[0]
-        for arm, weight in zip(arms, weights):  # noqa: B905
-            arm.sent += weight
-            beta_w = beta * weight
-            arm.lin_a += alpha * weight
-            arm.lin_b += beta_w
-            arm.lin_c += beta_w * rel
-        self._schedule(record)
+        place = self._places[key] = (key, tuple(arms))
+        return place
 
     def observe(self, outcome: Outcome) -> None:
         """Fold an outcome in. Final outcomes are ranked (canceled > converted > not converted)

@@ -30,6 +30,10 @@ class Candidate:
     route_id: str
     price: float
 
+    def __reduce__(self) -> tuple[type[Candidate], tuple[str, float]]:
+        # (a frozen class: made again from its fields, also in the compiled build)
+        return (Candidate, (self.route_id, self.price))
+
 
 class Decision(NamedTuple):
     """What a policy chose: the route and the probability it had of being chosen."""

@@ -12,7 +12,8 @@ import threading
 
 from convroute.domain.clock import Clock
 from convroute.domain.errors import ConvrouteError
-from convroute.services.ports import EventLog
+from convroute.services.checkpoints import Checkpointing
+from convroute.services.ports import Checkpoint, EventLog
 from convroute.services.router import LiveRouter
 
 log = logging.getLogger("convroute.routing")
@@ -21,21 +22,33 @@ log = logging.getLogger("convroute.routing")
 class LogFollower:
     """Reads the log into the router, now and then every ``interval_s``."""
 
-    def __init__(self, log: EventLog, router: LiveRouter, clock: Clock, interval_s: float) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        router: LiveRouter,
+        clock: Clock,
+        interval_s: float,
+        checkpoints: Checkpointing | None = None,
+    ) -> None:
         self.log = log
         self.router = router
         self.clock = clock
         self.interval_s = interval_s
+        self.checkpoints = checkpoints
         self.polls = 0
         self.failures = 0
+        self.restored: Checkpoint | None = None  # the checkpoint it started from, if any
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def catch_up(self, now_ms: int | None = None) -> int:
         """Read what the log gained and apply it, then let the router look at what is due
-        (``LiveRouter.advance``); how many entries were read. The first read (the rebuild) is
-        replayed in time order over its last hour (``LiveRouter.replay``)."""
+        (``LiveRouter.advance``); how many entries were read. The first read (the rebuild)
+        starts from the latest checkpoint where there is one, and is replayed in time order
+        over its last hour (``LiveRouter.replay``)."""
         now = self.clock() if now_ms is None else now_ms
+        if self.polls == 0 and self.checkpoints is not None and self.restored is None:
+            self.restored = self.checkpoints.restore(self.router, self.log)
         batch = self.log.poll(now)
         if self.polls == 0:
             self.router.replay(batch)

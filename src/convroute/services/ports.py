@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from convroute.domain.commands import Nonce
 from convroute.domain.destinations import Destination
@@ -273,6 +273,41 @@ class EventLog(Protocol):
     def poll(self, now_ms: int) -> LogBatch:
         """Everything appended since the previous call (the first call: the last
         ``horizon`` of the log, enough to rebuild the router's state)."""
+        ...
+
+    def position(self) -> dict[str, Any]:
+        """Where the reads so far stand (plain JSON values): what a checkpoint keeps."""
+        ...
+
+    def resume(self, position: Mapping[str, Any]) -> None:
+        """Read on from ``position`` (before the first ``poll``): only what came after it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The router's state as of ``position`` in the log, for ``routing_key`` (the routing
+    code and settings it was made with), signed with the service's key (``digest``)."""
+
+    routing_key: str
+    created_ms: int
+    position: Mapping[str, Any]
+    applied: int  # log entries applied to make it
+    digest: str
+    state: bytes
+
+
+class Checkpoints(Protocol):
+    """Where checkpoints of the router are kept (the store implements it)."""
+
+    def latest_checkpoint(self, routing_key: str) -> Checkpoint | None: ...
+
+    def checkpoint_made(self, routing_key: str) -> int | None:
+        """When the latest checkpoint of ``routing_key`` was made (None: there is none)."""
+        ...
+
+    def save_checkpoint(self, checkpoint: Checkpoint, keep: int = 2) -> None:
+        """Keep ``checkpoint`` and the ``keep`` - 1 before it of its routing key."""
         ...
 
 

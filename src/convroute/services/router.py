@@ -81,6 +81,18 @@ def anomaly_watch(policy: LedgerPolicy, delay: ConversionDelay) -> AnomalyWatch:
 
 
 @dataclass
+class RouterState:
+    """What the log made of a router: the policy with its ledger, the anomaly watch, the
+    routes each destination used, the messages failed over, how many entries it applied."""
+
+    policy: LedgerPolicy
+    watch: AnomalyWatch | None
+    seen: dict[Context, list[str]]
+    current: dict[str, str]
+    applied: int
+
+
+@dataclass
 class LiveRouter:
     """The policy, its randomness, the anomaly watch, and a lock: sends choose from the
     writer thread while the log tailer applies what it read.
@@ -151,6 +163,20 @@ class LiveRouter:
             reason=reason,
             explored=probabilities[route_id] < max(probabilities.values()),
         )
+
+    def state(self) -> RouterState:
+        """What the log made of the router (for a checkpoint). Not the randomness, the caps
+        or what was announced: those are this instance's own."""
+        return RouterState(self.policy, self.watch, self._seen, self._current, self.applied)
+
+    def restore(self, state: RouterState) -> None:
+        """Take a ``state`` (before the first look or send); ValueError if it is another
+        kind of router's."""
+        if type(state.policy) is not type(self.policy) or type(state.watch) is not type(self.watch):
+            raise ValueError("a checkpoint of another policy")
+        self.policy, self.watch = state.policy, state.watch
+        self._seen, self._current = dict(state.seen), dict(state.current)
+        self.applied = state.applied
 
     def at_cap(self, now_ms: int) -> dict[str, bool]:
         """Each capped route: whether this instance admits no more to it right now."""
@@ -228,9 +254,17 @@ class LiveRouter:
         if recent_ms is None:
             recent_ms = 3_600_000.0 if history is None else history.horizon_ms
         step_ms = 10_000.0 if self.watch is None else self.watch.check_every_ms
-        routes: dict[Context, list[str]] = {}  # the routes each destination used, as seen
+        # the routes each destination used, as seen (restored from a checkpoint: all before)
+        routes: dict[Context, list[str]] = {c: list(ids) for c, ids in self._seen.items()}
         where: dict[str, Context] = {}  # message -> its destination, for the recent outcomes
-        steps = replay_steps(batch.decisions, batch.conversions, batch.dlrs, recent_ms, step_ms)
+        records = self.policy.ledger.records  # (and the decisions a checkpoint brought)
+        moved = self.policy.ledger.moved_to_ms  # (restored from a checkpoint: looked until)
+        steps = replay_steps(
+            batch.decisions, batch.conversions, batch.dlrs, recent_ms, step_ms,
+            after_ms=moved if moved > 0 else None,
+        )  # fmt: skip
+        # the part before: its last hour's messages may have outcomes in the recent part
+        since = max((d.sent_ms for d in batch.decisions), default=0) - recent_ms - 3_600_000
         looks = 0
         for step in steps:
             for d in step.decisions:
@@ -239,12 +273,12 @@ class LiveRouter:
                 for d in step.decisions:
                     where[d.message_id] = _context(d)
             self.apply(LogBatch(step.decisions, step.conversions, step.dlrs))
-            if step.look_ms is None:  # the part before: its last hour's outcomes may come later
-                if step.decisions:
-                    since = max(d.sent_ms for d in step.decisions) - 3_600_000
-                    where.update(
-                        (d.message_id, _context(d)) for d in step.decisions if d.sent_ms >= since
-                    )
+            if step.look_ms is None:
+                where.update(
+                    (d.message_id, _context(d)) for d in step.decisions if d.sent_ms >= since
+                )
+                if step.until_ms is not None:  # its decisions settle and age out as they go
+                    self._let_time_pass(step.until_ms)
                 continue
             looks += 1
             if looks % full_every == 0:
@@ -256,7 +290,16 @@ class LiveRouter:
             ]:
                 if (context := where.get(message_id)) is not None:
                     news.add(context)
+                elif (record := records.get(message_id)) is not None:
+                    news.add(record.key[0])
             self._look({c: routes[c] for c in news if c in routes}, step.look_ms)
+
+    def _let_time_pass(self, now_ms: int) -> None:
+        """The ledgers' time to ``now_ms`` (no look: no test, no anomaly)."""
+        with self._lock:
+            self.policy.ledger.advance(now_ms)
+            if self.watch is not None and self.watch.ledger is not self.policy.ledger:
+                self.watch.ledger.advance(now_ms)
 
     def advance(self, now_ms: int) -> None:
         """The periodic look: what a send would make the router do at ``now_ms``, for every

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -264,4 +265,20 @@ service_settings = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_ms", Ms, nullable=False),
+)
+
+# Checkpoints of the live router's state (``services/checkpoints.py``): the state as of a
+# position in the log (``position``: each log table's read marks, JSON), for the routing code
+# and settings ``routing_key`` names; signed (``digest``, HMAC-SHA256 with the service's key).
+router_checkpoints = Table(
+    "router_checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("routing_key", String(64), nullable=False),
+    Column("created_ms", Ms, nullable=False),
+    Column("position", Text, nullable=False),
+    Column("applied", BigInteger, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("state", LargeBinary, nullable=False),
+    Index("ix_router_checkpoints_key", "routing_key", "created_ms"),
 )

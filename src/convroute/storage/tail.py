@@ -15,7 +15,7 @@ same read or an earlier one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, or_, select
@@ -91,6 +91,25 @@ class SqlEventLog:
         self.horizon_ms = horizon_ms
         self.grace_ms = grace_ms
         self._cursors = {name: _Cursor() for name in ("decisions", "conversions", "dlrs")}
+
+    def position(self) -> dict[str, Any]:
+        """Each table's high-water mark and the numbers still missed below it."""
+        return {
+            name: {"high": c.high, "gaps": [[seq, ms] for seq, ms in sorted(c.gaps.items())]}
+            for name, c in self._cursors.items()
+        }
+
+    def resume(self, position: Mapping[str, Any]) -> None:
+        """Read on from a ``position`` (a checkpoint's); ValueError if it is not one."""
+        cursors = {name: _Cursor() for name in self._cursors}
+        try:
+            for name, cursor in cursors.items():
+                high = position[name]["high"]
+                cursor.high = None if high is None else int(high)
+                cursor.gaps = {int(seq): int(ms) for seq, ms in position[name]["gaps"]}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a position in the log: {exc}") from exc
+        self._cursors = cursors
 
     def poll(self, now_ms: int) -> LogBatch:
         cutoff = now_ms - self.horizon_ms
