@@ -61,12 +61,21 @@ async def _client(
     result: Result,
     expect: int,
     keep_acks: bool,
+    paced: tuple[float, float] | None = None,
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     seq = start_seq
     try:
         while time.perf_counter() < stop_at:
             t0 = time.perf_counter()
+            if paced is not None:  # open loop: request n is due at start + n / rate
+                start, rate = paced
+                due = start + seq / rate
+                if due >= stop_at:
+                    break
+                if due > t0:
+                    await asyncio.sleep(due - t0)
+                t0 = due  # (latency from when it was due: no coordinated omission)
             writer.write(make(seq))
             status, body = await _read_response(reader)
             if status == expect:
@@ -92,9 +101,13 @@ async def run_load(
     expect: int,
     keep_acks: bool = False,
     server_pid: int | None = None,
+    rate: float | None = None,
 ) -> Result:
     """Drive ``connections`` keep-alive clients for ``seconds``; request ``n`` is ``make(n)``.
-    With ``server_pid``, the server's CPU time over the phase is read from /proc too."""
+    With ``server_pid``, the server's CPU time over the phase is read from /proc too. With
+    ``rate``, an open loop: requests are sent at ``rate`` a second whatever the answers
+    (each client waits for its own, so ``connections`` bounds those in flight), and a
+    latency runs from when its request was due."""
     result = Result()
     cpu = time.process_time()
     served = _cpu_of_group(server_pid) if server_pid else None
@@ -102,7 +115,8 @@ async def run_load(
     stop_at = start + seconds
     await asyncio.gather(
         *[
-            _client(host, port, make, i, connections, stop_at, result, expect, keep_acks)
+            _client(host, port, make, i, connections, stop_at, result, expect, keep_acks,
+                    None if rate is None else (start, rate))  # fmt: skip
             for i in range(connections)
         ]
     )

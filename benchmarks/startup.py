@@ -6,14 +6,27 @@ it measures the router, the part that grows with the log in every instance's mem
 
     python -m benchmarks.startup --rates 1 10 30
     python -m benchmarks.startup --rates 1 3 10 --plot docs/benchmarks/startup.png
+    PYTHONPATH=build/fast python -m benchmarks.startup --checkpoint --rates 1 10 100
+
+With ``--checkpoint``, as a server starts from a checkpoint (``services/checkpoints.py``): the
+day up to its last ``--tail-minutes`` is replayed once (what the first checkpoint costs) and
+sealed as a checkpoint is; then a new process restores it and replays the tail, timed, with
+the resident memory it holds after (read in that process, so nothing of the build is in it).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
+import pickle
 import random
+import subprocess
+import sys
+import tempfile
 import time
+import zlib
+from pathlib import Path
 
 from convroute.bootstrap import live_router
 from convroute.config import Settings
@@ -87,13 +100,99 @@ def measure(rate: float, destinations: int, routes: int) -> dict[str, float]:
     }
 
 
+def measure_checkpoint(
+    rate: float, destinations: int, routes: int, tail_min: float
+) -> dict[str, float]:
+    """Build a checkpoint of the day up to its last ``tail_min`` minutes, then start from it
+    in a new process (``restore_main``)."""
+    now = int(time.time() * 1000)
+    batch = day_of_log(rate, destinations, routes, now)
+    at = now - int(tail_min * 60_000)
+    before = LogBatch(
+        [d for d in batch.decisions if d.sent_ms <= at],
+        [c for c in batch.conversions if c.event_ms <= at],
+        [r for r in batch.dlrs if r.event_ms <= at],
+    )
+    after = LogBatch(
+        [d for d in batch.decisions if d.sent_ms > at and d.sent_ms <= now],
+        [c for c in batch.conversions if at < c.event_ms <= now],
+        [r for r in batch.dlrs if at < r.event_ms <= now],
+    )
+    del batch
+    router = live_router(Settings())
+    started = time.perf_counter()
+    router.replay(before)
+    full_s = time.perf_counter() - started
+    del before
+    started = time.perf_counter()
+    state = zlib.compress(pickle.dumps(router.state(), protocol=5), 1)
+    seal_s = time.perf_counter() - started
+    del router
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "state").write_bytes(state)
+        (Path(tmp) / "tail").write_bytes(pickle.dumps(after, protocol=5))
+        out = subprocess.run(
+            [sys.executable, "-m", "benchmarks.startup", "--restore", tmp, "--now", str(now)],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+    m = json.loads(out.strip().splitlines()[-1])
+    return {
+        "messages": rate * DAY_MS / 1000,
+        "full_s": full_s,
+        "seal_s": seal_s,
+        "size_mb": len(state) / 1e6,
+        "tail": float(len(after)),
+        **m,
+    }
+
+
+def restore_main(folder: str, now: int) -> None:
+    """In a new process: restore the checkpoint in ``folder``, replay its tail; print JSON."""
+    tail = pickle.loads((Path(folder) / "tail").read_bytes())  # noqa: S301 (our own)
+    state = (Path(folder) / "state").read_bytes()
+    gc.collect()
+    before = rss_mib()
+    started = time.perf_counter()
+    router = live_router(Settings())
+    router.restore(pickle.loads(zlib.decompress(state)))  # noqa: S301 (our own)
+    restored_s = time.perf_counter() - started
+    del state
+    router.replay(tail)
+    router.advance(now)
+    start_s = time.perf_counter() - started
+    del tail
+    gc.collect()
+    print(json.dumps({"restore_s": restored_s, "start_s": start_s,
+                      "held_mib": rss_mib() - before, "rss_mib": rss_mib()}))  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", type=float, nargs="+", default=[1.0, 10.0])
     parser.add_argument("--destinations", type=int, default=200)
     parser.add_argument("--routes", type=int, default=5)
     parser.add_argument("--plot", help="also draw replay time and memory against the rate")
+    parser.add_argument("--checkpoint", action="store_true",
+                        help="start from a checkpoint and the log's last minutes")  # fmt: skip
+    parser.add_argument("--tail-minutes", type=float, default=5.0,
+                        help="the log after the checkpoint (its interval: 5 min)")  # fmt: skip
+    parser.add_argument("--restore", help=argparse.SUPPRESS)
+    parser.add_argument("--now", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.restore:
+        restore_main(args.restore, args.now)
+        return
+    if args.checkpoint:
+        print("| messages/s | messages in the day | first checkpoint (full replay) | checkpoint "
+              "| start: restore + tail | of which restore | resident memory held |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|")
+        for rate in args.rates:
+            m = measure_checkpoint(rate, args.destinations, args.routes, args.tail_minutes)
+            print(f"| {rate:g} | {m['messages']:,.0f} | {m['full_s']:.1f} s | "
+                  f"{m['size_mb']:.1f} MB (sealed in {m['seal_s']:.1f} s) | "
+                  f"{m['start_s']:.1f} s ({m['tail']:,.0f} entries) | {m['restore_s']:.1f} s | "
+                  f"{m['held_mib']:.0f} MiB |", flush=True)  # fmt: skip
+        return
     print("| messages/s | messages in the day | replay | resident memory added |")
     print("|---|---|---|---|")
     rows = []

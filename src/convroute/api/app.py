@@ -207,12 +207,12 @@ def create_app(c: Container) -> Starlette:
             read = await asyncio.to_thread(c.follower.catch_up)
             since = c.follower.restored
             log.info(
-                "routing: %s, then %d log entries read, in %.1f s (policy %s)",
+                "routing: %s, then %s log entries read, in %.1f s (policy %s)",
                 "no checkpoint"
                 if since is None
                 else f"restored from the checkpoint of {format_iso(since.created_ms)} "
-                f"({since.applied} entries)",
-                read, (c.clock() - started) / 1000, c.router.name,
+                f"({since.applied:,} entries)",
+                f"{read:,}", (c.clock() - started) / 1000, c.router.name,
             )  # fmt: skip
         except ConvrouteError as exc:
             log.warning("routing: the event log could not be read at start: %s", exc.message)

@@ -6,8 +6,10 @@ they cost about 270 bytes and 18 µs apiece. Here they are kept in columns inste
 an index into the ledger's keys, their send times, their state packed in a byte), and their
 arms and weights are not kept at all: a decision's arms are its key's (one tuple shared by
 every decision of the key) and its weights are derived again from its send time and the
-anchors when next needed, as after any move of an anchor. Everything else (the sums, the
-history, the delay model) is kept as it is.
+anchors when next needed, as after any move of an anchor. The history of the change
+tests (``changes.History``) is kept in columns too: its slices' counts, without the rows it
+caches between reads (built again at the next read, as after any late outcome). Everything
+else (the sums, the delay model) is kept as it is.
 
 The order decisions were recorded in is the ledger's ``records`` order (both only grow at the
 end, and retention lets go of both from the front), so it is not kept twice.
@@ -20,7 +22,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from convroute.routing.arms import Arm, Key, Record
-from convroute.routing.changes import Slice
+from convroute.routing.changes import History, Slice
 from convroute.routing.policy import OutcomeKind
 
 if TYPE_CHECKING:
@@ -49,9 +51,8 @@ PLAIN = (
     "_advanced_ms",
     "_epoch",
     "_young_ms",
-    "history",
 )
-DECISIONS = ("records", "_order", "_pending")
+DECISIONS = ("records", "_order", "_pending", "history")
 
 _RESOLVED: list[OutcomeKind | None] = [
     None,
@@ -81,7 +82,8 @@ def state_of(ledger: LedgerSums) -> dict[str, Any]:
     sent = array("q")
     flags = bytearray()
     segment = bytearray()
-    slices: list[Slice | None] = []
+    history, slice_at = _history_state(ledger.history)
+    slice_of = array("q")
     resolved = {kind: i for i, kind in enumerate(_RESOLVED)}
     dlr = {kind: i for i, kind in enumerate(_DLR)}
     for r in rows:
@@ -89,7 +91,7 @@ def state_of(ledger: LedgerSums) -> dict[str, Any]:
         sent.append(r.sent_ms)
         flags.append(resolved[r.resolved] | dlr[r.dlr] << 2 | (16 if r.open else 0))
         segment.append(r.segment)
-        slices.append(r.slice)
+        slice_of.append(-1 if r.slice is None else slice_at.get(id(r.slice), -1))
     state["_cursors"] = [c - start for c in cursors]
     state["decisions"] = {
         "version": VERSION,
@@ -100,7 +102,8 @@ def state_of(ledger: LedgerSums) -> dict[str, Any]:
         "sent": sent.tobytes(),
         "flags": bytes(flags),
         "segment": bytes(segment),
-        "slices": slices,
+        "slice_of": slice_of.tobytes(),
+        "history": history,
         "pending": array("q", [at[id(r)] for r in pending]).tobytes(),
     }
     return state
@@ -125,7 +128,9 @@ def restore(ledger: LedgerSums, state: dict[str, Any]) -> None:
     sent.frombytes(decisions["sent"])
     flags: bytes = decisions["flags"]
     segment: bytes = decisions["segment"]
-    slices: list[Slice | None] = decisions["slices"]
+    ledger.history, slices = _restore_history(decisions["history"])
+    slice_of = array("q")
+    slice_of.frombytes(decisions["slice_of"])
     ids: list[str] = decisions["ids"]
     rows: list[Record] = []
     for i in range(len(ids)):
@@ -136,7 +141,8 @@ def restore(ledger: LedgerSums, state: dict[str, Any]) -> None:
         record.dlr = _DLR[(f >> 2) & 3]
         record.open = f & 16 != 0
         record.segment = segment[i]
-        record.slice = slices[i]
+        at = slice_of[i]
+        record.slice = slices[at] if at >= 0 else None  # (past the history's horizon)
         rows.append(record)
     kept = decisions["kept"]
     ledger.records = {r.decision_id: r for r in rows[:kept]}
@@ -144,3 +150,55 @@ def restore(ledger: LedgerSums, state: dict[str, Any]) -> None:
     order = array("q")
     order.frombytes(decisions["pending"])
     ledger._pending = [rows[i] for i in order]
+
+
+def _history_state(history: History | None) -> tuple[dict[str, Any] | None, dict[int, int]]:
+    """The history in columns, and where each of its slices is in them (by identity)."""
+    if history is None:
+        return None, {}
+    keys: list[Key] = list(history.slices)
+    key_of = array("i")
+    index = array("q")
+    counts = array("d")  # sent, converted, offset_ms of each slice
+    at: dict[int, int] = {}
+    for k, key in enumerate(keys):
+        for i, cell in history.slices[key].items():
+            at[id(cell)] = len(index)
+            key_of.append(k)
+            index.append(i)
+            counts.extend((cell.sent, cell.converted, cell.offset_ms))
+    state = {
+        "slice_ms": history.slice_ms,
+        "horizon_ms": history.horizon_ms,
+        "keys": keys,
+        "latest": [history._latest.get(key) for key in keys],
+        "key_of": key_of.tobytes(),
+        "index": index.tobytes(),
+        "counts": counts.tobytes(),
+    }
+    return state, at
+
+
+def _restore_history(state: dict[str, Any] | None) -> tuple[History | None, list[Slice]]:
+    """The history ``_history_state`` kept, and its slices in the order of the columns."""
+    if state is None:
+        return None, []
+    history = History(state["slice_ms"], state["horizon_ms"])
+    keys: list[Key] = state["keys"]
+    for key, latest in zip(keys, state["latest"], strict=True):
+        history.slices[key] = {}
+        if latest is not None:
+            history._latest[key] = latest
+    key_of = array("i")
+    key_of.frombytes(state["key_of"])
+    index = array("q")
+    index.frombytes(state["index"])
+    counts = array("d")
+    counts.frombytes(state["counts"])
+    cells: list[Slice] = []
+    for n in range(len(index)):
+        key = keys[key_of[n]]
+        cell = Slice(counts[3 * n], counts[3 * n + 1], counts[3 * n + 2], key)
+        history.slices[key][index[n]] = cell
+        cells.append(cell)
+    return history, cells
