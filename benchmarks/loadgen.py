@@ -113,10 +113,10 @@ async def run_load(
     served = _cpu_of_group(server_pid) if server_pid else None
     start = time.perf_counter()
     stop_at = start + seconds
+    paced = None if rate is None else (start, rate)
     await asyncio.gather(
         *[
-            _client(host, port, make, i, connections, stop_at, result, expect, keep_acks,
-                    None if rate is None else (start, rate))  # fmt: skip
+            _client(host, port, make, i, connections, stop_at, result, expect, keep_acks, paced)
             for i in range(connections)
         ]
     )

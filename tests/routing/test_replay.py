@@ -88,7 +88,7 @@ def test_the_part_before_comes_a_chunk_at_a_time() -> None:
     decisions = [D(f"m{i}", i * 600_000) for i in range(12)]  # every 10 minutes, 2 hours
     outcomes = [Ev("m0", 5 * 600_000), Ev("m5", 5 * 600_000 + 1)]
     steps = replay_steps(decisions, outcomes, [], recent_ms=10, step_ms=1_000, chunk_ms=hour)
-    first, second, *rest = steps
+    first, second, *_ = steps
     assert [d.message_id for d in first.decisions] == [f"m{i}" for i in range(6)]
     assert first.until_ms == hour
     assert first.conversions == outcomes  # both came within the first hour
