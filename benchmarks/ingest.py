@@ -66,10 +66,12 @@ async def bench(args: argparse.Namespace) -> int:
         json.dumps({"src": "Bench", "dst": "+14155552671", "text": "code 1"}).encode(),
     )  # fmt: skip
     server = Server(
-        url, workers=args.workers, env={"CONVROUTE_SECRET_KEY": key}, log=tmp / "server.log"
-    ).start()
+        url, workers=args.workers, env={"CONVROUTE_SECRET_KEY": key}, log=tmp / "server.log",
+        http_server=args.server,
+    ).start()  # fmt: skip
     print(
-        f"convroute ingest benchmark: {url.split('://')[0]}, {args.workers} server worker(s), "
+        f"convroute ingest benchmark: {url.split('://')[0]}, {args.server}, "
+        f"{args.workers} server worker(s), "
         f"{args.connections} connections, {args.seconds:g} s per phase, "
         f"{platform.python_implementation()} {platform.python_version()}"
     )
@@ -178,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     parser.add_argument("--connections", type=int, default=64, help="concurrent keep-alive clients")
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn",
+                        help="the HTTP server (granian: pip install granian)")  # fmt: skip
     parser.add_argument("--database-url", default=None, help="default: a new SQLite file")
     parser.add_argument(
         "--kill-after",

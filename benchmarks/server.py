@@ -54,6 +54,9 @@ class Server:
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
     ssl_context: ssl.SSLContext | None = None  # set: the server speaks HTTPS (and is trusted)
+    # "granian": the same app under granian (Rust HTTP) instead of ``convroute serve``'s
+    # uvicorn, for the side-by-side comparison (docs/benchmarks.md); ``pip install granian``
+    http_server: str = "uvicorn"
 
     @property
     def base_url(self) -> str:
@@ -74,6 +77,14 @@ class Server:
             "--database-url",
             self.database_url,
         ]
+        if self.http_server == "granian":
+            env["CONVROUTE_DATABASE_URL"] = self.database_url
+            args = [
+                sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
+                "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
+                "--loop", "uvloop", "--no-ws", "--log-level", "warning",
+                "convroute.api.app:app_from_environment",
+            ]  # fmt: skip
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
         try:
             self.process = subprocess.Popen(

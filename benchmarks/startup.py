@@ -186,12 +186,16 @@ def main() -> None:
         print("| messages/s | messages in the day | first checkpoint (full replay) | checkpoint "
               "| start: restore + tail | of which restore | resident memory held |")  # fmt: skip
         print("|---|---|---|---|---|---|---|")
+        done = []
         for rate in args.rates:
             m = measure_checkpoint(rate, args.destinations, args.routes, args.tail_minutes)
+            done.append((rate, m))
             print(f"| {rate:g} | {m['messages']:,.0f} | {m['full_s']:.1f} s | "
                   f"{m['size_mb']:.1f} MB (sealed in {m['seal_s']:.1f} s) | "
                   f"{m['start_s']:.1f} s ({m['tail']:,.0f} entries) | {m['restore_s']:.1f} s | "
                   f"{m['held_mib']:.0f} MiB |", flush=True)  # fmt: skip
+        if args.plot:
+            plot_checkpoints(done, args.plot, args.destinations, args.routes)
         return
     print("| messages/s | messages in the day | replay | resident memory added |")
     print("|---|---|---|---|")
@@ -227,6 +231,36 @@ def plot(rows: list[tuple[float, dict[str, float]]], path: str, dests: int, rout
         ax.legend(loc="upper left")
     fig.suptitle(
         f"The live router's start-up on a day of log ({dests} destinations x {routes} routes)"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"plot: {path}")
+
+
+def plot_checkpoints(
+    rows: list[tuple[float, dict[str, float]]], path: str, dests: int, routes: int
+) -> None:
+    """Start-up from a checkpoint and a full replay, and the memory held, against the rate."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rates = [r for r, _ in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(rates, [m["start_s"] for _, m in rows], "o-", label="start: checkpoint + 5 min")
+    left.plot(rates, [m["full_s"] for _, m in rows], "s--", label="full replay of the day")
+    left.axhline(10, color="grey", linestyle=":", label="target: 10 s")
+    left.set(xlabel="messages a second (a day of log)", ylabel="seconds", yscale="log")
+    right.plot(rates, [m["held_mib"] for _, m in rows], "o-", color="tab:orange")
+    right.axhline(1024, color="grey", linestyle=":", label="target: 1 GiB")
+    right.set(xlabel="messages a second (a day of log)", ylabel="resident memory held (MiB)")
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper left")
+    fig.suptitle(
+        f"The live router's start-up from a checkpoint ({dests} destinations x {routes} routes)"
     )
     fig.tight_layout()
     fig.savefig(path, dpi=110)

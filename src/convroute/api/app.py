@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Iterator
 
@@ -216,6 +217,9 @@ def create_app(c: Container) -> Starlette:
             )  # fmt: skip
         except ConvrouteError as exc:
             log.warning("routing: the event log could not be read at start: %s", exc.message)
+        # what start-up built (the router's state above all) lives as long as the process:
+        # out of the collector's generations, so a full collection does not walk it again
+        gc.freeze()
         c.follower.start()
         loops = [sweep_windows, watch_credentials]
         if c.settings.retention_days:

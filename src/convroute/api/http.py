@@ -44,6 +44,9 @@ def json_response(
     return Response(_encoder.encode(payload), status, headers, media_type="application/json")
 
 
+AUTH_KEY = "convroute.auth_key"  # the scope's key for the credential a request named
+
+
 def container(request: Request) -> Container:
     """The app's container."""
     c: Container = request.app.state.container
@@ -142,8 +145,9 @@ async def find_credential(
     """The credential for ``key_id``, from the cache or (off the event loop) the store; 429
     while ``key_id`` is locked after too many failed authentications."""
     c = container(request)
-    request.state.auth_key = f"{dialect.value}:{key_id}"
-    await c.limiter.check_key(request.state.auth_key)
+    # (kept in the scope, not ``request.state``: a State object per request costs)
+    auth_key = request.scope[AUTH_KEY] = f"{dialect.value}:{key_id}"
+    await c.limiter.check_key(auth_key)
     auth = c.auth
     hit = auth.peek(dialect, key_id)
     if hit is MISS:
@@ -204,7 +208,7 @@ def authenticator(
             result = await check(request, *args, **kwargs)
         except AuthenticationError as exc:
             if not isinstance(exc, ReplayError):
-                await limiter.failed(address, getattr(request.state, "auth_key", None))
+                await limiter.failed(address, request.scope.get(AUTH_KEY))
             raise
         principal = result[0] if isinstance(result, tuple) else result
         if isinstance(principal, Principal):

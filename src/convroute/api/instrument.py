@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,6 +40,8 @@ class Instrumented:
         self.metrics = metrics
         self.access_log = access_log
         self._by_endpoint: dict[object, list[BaseRoute]] = {}
+        # each (method, path, status)'s histogram child, once: ``labels`` locks and hashes
+        self._children: dict[tuple[str, str, int], Any] = {}
         for route in routes:
             endpoint = getattr(route, "endpoint", None) or getattr(route, "app", None)
             self._by_endpoint.setdefault(endpoint, []).append(route)
@@ -69,7 +72,12 @@ class Instrumented:
             elapsed = time.perf_counter() - started
             method = scope["method"] if scope["method"] in _METHODS else "other"
             path = self._template(scope)
-            self.metrics.http.labels(method, path, str(status)).observe(elapsed)
+            child = self._children.get((method, path, status))
+            if child is None:
+                child = self._children[method, path, status] = self.metrics.http.labels(
+                    method, path, str(status)
+                )
+            child.observe(elapsed)
             if self.access_log:
                 client = scope.get("client")
                 events.emit(
