@@ -37,6 +37,7 @@ _FORWARD_TARGETS = (
     .order_by(_u.created_ms)
 )
 
+
 class ForwardStatements:
     """Mixed into ``SqlTransaction``: ``conn`` is inside the transaction."""
 
