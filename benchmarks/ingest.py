@@ -61,10 +61,13 @@ async def bench(args: argparse.Namespace) -> int:
     credentials: dict[str, dict[str, str]] = creds["credentials"]  # type: ignore[assignment]
     token = credentials["native"]["token"]
     ok = SUCCESS[args.dialect]
-    send_req = http_request(
-        "POST", "/api/v1/messages", token,
-        json.dumps({"src": "Bench", "dst": "+14155552671", "text": "code 1"}).encode(),
-    )  # fmt: skip
+    cycle = args.numbers or 10_000_000  # (0: every send to a new number)
+
+    def send_req(n: int) -> bytes:
+        dst = f"+1415{n % cycle:07d}"
+        body = b'{"src":"Bench","dst":"%s","text":"code 1"}' % dst.encode()
+        return http_request("POST", "/api/v1/messages", token, body)
+
     server = Server(
         url, workers=args.workers, env={"CONVROUTE_SECRET_KEY": key}, log=tmp / "server.log",
         http_server=args.server,
@@ -99,7 +102,7 @@ async def bench(args: argparse.Namespace) -> int:
         )  # fmt: skip
         print(report("no-op (GET /healthz)", noop))
         send = await run_load(
-            "127.0.0.1", server.port, lambda n: send_req, args.connections, args.seconds, 201,
+            "127.0.0.1", server.port, send_req, args.connections, args.seconds, 201,
             server_pid=pid,
         )  # fmt: skip
         print(report("send (POST /api/v1/messages: routed, durable, handed over)", send))
@@ -111,7 +114,7 @@ async def bench(args: argparse.Namespace) -> int:
         )  # fmt: skip
         print(report("durable conversion report at half that rate (open loop)", half_conv))
         half_send = await run_load(
-            "127.0.0.1", server.port, lambda n: send_req, args.connections, args.seconds, 201,
+            "127.0.0.1", server.port, send_req, args.connections, args.seconds, 201,
             rate=send.rate / 2,
         )  # fmt: skip
         print(report("send at half that rate (open loop)", half_send))
@@ -180,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     parser.add_argument("--connections", type=int, default=64, help="concurrent keep-alive clients")
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument("--numbers", type=int, default=0,
+                        help="sends cycle over N numbers (0: each a new one)")  # fmt: skip
     parser.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn",
                         help="the HTTP server (granian: pip install granian)")  # fmt: skip
     parser.add_argument("--database-url", default=None, help="default: a new SQLite file")

@@ -33,9 +33,10 @@ def prepare_database(database_url: str, secret_key: str | None = None) -> dict[s
     c = bootstrap(Settings(database_url=database_url, secret_key=secret_key))
     try:
         now = c.clock()
-        c.store.add_route(
-            Route(new_id(now), "bench", True, "simulated", (RouteDestination("*", 0.03),), now)
-        )
+        if not any(r.name == "bench" for r in c.store.routes()):  # (a database used before)
+            c.store.add_route(
+                Route(new_id(now), "bench", True, "simulated", (RouteDestination("*", 0.03),), now)
+            )
         created = new_account("bench-" + new_id(now)[-8:], TrafficClass.TWO_FA, now)
         c.store.create_account(created)
         return created.as_json()
