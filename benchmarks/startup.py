@@ -212,35 +212,35 @@ def main() -> None:
 
 def plot(rows: list[tuple[float, dict[str, float]]], path: str, dests: int, routes: int) -> None:
     """Replay seconds and resident MiB against messages a second, with the targets."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rates = [r for r, _ in rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    left.plot(rates, [m["replay_s"] for _, m in rows], "o-")
-    left.axhline(10, color="grey", linestyle="--", label="target: 10 s at 100 messages/s")
-    left.set(xlabel="messages a second (a day of log)", ylabel="start-up replay (s)")
-    right.plot(rates, [m["held_mib"] for _, m in rows], "o-", color="tab:orange")
-    right.axhline(1024, color="grey", linestyle="--", label="target: 1 GiB")
-    right.set(xlabel="messages a second (a day of log)", ylabel="resident memory added (MiB)")
-    for ax in (left, right):
-        ax.set_xscale("log")
-        ax.grid(True, alpha=0.3)
-        ax.legend(loc="upper left")
-    fig.suptitle(
-        f"The live router's start-up on a day of log ({dests} destinations x {routes} routes)"
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    print(f"plot: {path}")
+    title = f"The live router's start-up on a day of log ({dests} destinations x {routes} routes)"
+    lines = [("replay_s", "o-", None)]
+    two_panels(rows, path, title, lines, "start-up replay (s)",
+               ("held_mib", "resident memory added (MiB)"))  # fmt: skip
 
 
 def plot_checkpoints(
     rows: list[tuple[float, dict[str, float]]], path: str, dests: int, routes: int
 ) -> None:
     """Start-up from a checkpoint and a full replay, and the memory held, against the rate."""
+    title = f"The live router's start-up from a checkpoint ({dests} destinations x {routes} routes)"
+    lines = [
+        ("start_s", "o-", "start: checkpoint + 5 min"),
+        ("full_s", "s--", "full replay of the day"),
+    ]
+    two_panels(rows, path, title, lines, "seconds",
+               ("held_mib", "resident memory held (MiB)"), log_left=True)  # fmt: skip
+
+
+def two_panels(
+    rows: list[tuple[float, dict[str, float]]],
+    path: str,
+    title: str,
+    left_lines: list[tuple[str, str, str | None]],
+    left_label: str,
+    right_line: tuple[str, str],
+    log_left: bool = False,
+) -> None:
+    """Seconds (left) and memory (right) against the rate, with the targets, into ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -248,20 +248,20 @@ def plot_checkpoints(
 
     rates = [r for r, _ in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    left.plot(rates, [m["start_s"] for _, m in rows], "o-", label="start: checkpoint + 5 min")
-    left.plot(rates, [m["full_s"] for _, m in rows], "s--", label="full replay of the day")
-    left.axhline(10, color="grey", linestyle=":", label="target: 10 s")
-    left.set(xlabel="messages a second (a day of log)", ylabel="seconds", yscale="log")
-    right.plot(rates, [m["held_mib"] for _, m in rows], "o-", color="tab:orange")
+    for name, style, label in left_lines:
+        left.plot(rates, [m[name] for _, m in rows], style, label=label)
+    left.axhline(10, color="grey", linestyle=":", label="target: 10 s at 100 messages/s")
+    left.set(xlabel="messages a second (a day of log)", ylabel=left_label)
+    if log_left:
+        left.set_yscale("log")
+    right.plot(rates, [m[right_line[0]] for _, m in rows], "o-", color="tab:orange")
     right.axhline(1024, color="grey", linestyle=":", label="target: 1 GiB")
-    right.set(xlabel="messages a second (a day of log)", ylabel="resident memory held (MiB)")
+    right.set(xlabel="messages a second (a day of log)", ylabel=right_line[1])
     for ax in (left, right):
         ax.set_xscale("log")
         ax.grid(True, alpha=0.3)
         ax.legend(loc="upper left")
-    fig.suptitle(
-        f"The live router's start-up from a checkpoint ({dests} destinations x {routes} routes)"
-    )
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"plot: {path}")

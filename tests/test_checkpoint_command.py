@@ -23,16 +23,22 @@ def invoke(*args: str) -> str:
     return result.output
 
 
-def test_checkpoints_are_made_from_the_log_and_listed(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'c.db'}"
+def with_sends(path: Path, sends: int) -> str:
+    """A SQLite database at ``path`` with a route, an account and ``sends`` messages."""
+    url = f"sqlite:///{path}"
     c = bootstrap(Settings(database_url=url, secret_key=SECRET_KEY))
     try:
         add_route(c, "cheap", 0.02)
         who = principal(c, add_account(c))
-        for _ in range(5):
+        for _ in range(sends):
             send(c, who)
     finally:
         c.close()
+    return url
+
+
+def test_checkpoints_are_made_from_the_log_and_listed(tmp_path: Path) -> None:
+    url = with_sends(tmp_path / "c.db", 5)
     db = ["--database-url", url]
     env = {"CONVROUTE_SECRET_KEY": SECRET_KEY}
     result = CliRunner().invoke(main, ["routes", "checkpoints", *db], env=env)
@@ -55,11 +61,9 @@ def test_checkpoints_are_made_from_the_log_and_listed(tmp_path: Path) -> None:
 def test_a_server_makes_its_checkpoint_in_a_child_process(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    url = f"sqlite:///{tmp_path / 's.db'}"
+    url = with_sends(tmp_path / "s.db", 1)
     c = bootstrap(Settings(database_url=url, secret_key=SECRET_KEY))
     try:
-        add_route(c, "cheap", 0.02)
-        send(c, principal(c, add_account(c)))
         with caplog.at_level(logging.INFO, logger="convroute.routing"):
             assert asyncio.run(make_checkpoint(c, timeout_s=120))
         assert "checkpoint of 1 log entries" in caplog.text

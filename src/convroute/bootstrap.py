@@ -22,6 +22,7 @@ from convroute.routing.policies import make_policy
 from convroute.services.auth import Authenticator
 from convroute.services.checkpoints import (
     Checkpointing,
+    Made,
     routing_compiled,
     routing_key,
     signing_key,
@@ -121,6 +122,17 @@ def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = T
         limiter=limiter(settings, clock, metrics),
         metrics=metrics,
         checkpoints=checkpoints,
+    )
+
+
+def make_checkpoint(c: Container, now_ms: int | None = None, keep: int = 2) -> Made:
+    """A new checkpoint of the router ``c``'s settings describe, from its database's log
+    (the latest checkpoint and the log since); the newest ``keep`` kept."""
+    return c.checkpoints.make(
+        functools.partial(live_router, c.settings),
+        functools.partial(SqlEventLog, c.store.engines),
+        c.clock() if now_ms is None else now_ms,
+        keep,
     )
 
 

@@ -10,11 +10,10 @@ import itertools
 import pickle
 import random
 import zlib
-from functools import partial
 
 import pytest
 
-from convroute.bootstrap import Container, checkpointing, live_router
+from convroute.bootstrap import Container, checkpointing, live_router, make_checkpoint
 from convroute.config import Settings
 from convroute.domain.commands import MessageAccepted, RecordConversion, SendMessage
 from convroute.domain.models import Principal
@@ -234,8 +233,7 @@ def test_a_server_starts_from_the_checkpoint_and_reads_only_the_log_since(
 ) -> None:
     c = container
     middle = traffic(c, acme, T1, batches=40, seed=1)
-    made = c.checkpoints.make(partial(live_router, c.settings),
-                              partial(SqlEventLog, c.store.engines), middle)  # fmt: skip
+    made = make_checkpoint(c, middle)
     assert made.since is None
     assert made.tail == made.checkpoint.applied > 400
     end = traffic(c, acme, middle + 10_000, batches=30, seed=2)
@@ -247,14 +245,12 @@ def test_a_server_starts_from_the_checkpoint_and_reads_only_the_log_since(
     assert_same(full, restored, end, ["route-cheap", "route-dear"])
 
     # the next is made from this one and the log since; two are kept
-    again = c.checkpoints.make(partial(live_router, c.settings),
-                               partial(SqlEventLog, c.store.engines), end)  # fmt: skip
+    again = make_checkpoint(c, end)
     assert again.since is not None
     assert again.since.created_ms == middle
     assert again.tail == read
     assert again.checkpoint.applied == everything
-    c.checkpoints.make(partial(live_router, c.settings),
-                       partial(SqlEventLog, c.store.engines), end + 1)  # fmt: skip
+    make_checkpoint(c, end + 1)
     assert [made for _, made, _, _ in SqlCheckpoints(c.store.engines).checkpoints()] == [
         end + 1,
         end,
@@ -266,8 +262,7 @@ def test_a_checkpoint_is_used_only_when_signed_with_the_key_for_this_code_and_se
 ) -> None:
     c = container
     end = traffic(c, acme, T1, batches=20, seed=3)
-    made = c.checkpoints.make(partial(live_router, c.settings),
-                              partial(SqlEventLog, c.store.engines), end)  # fmt: skip
+    made = make_checkpoint(c, end)
     entries = made.checkpoint.applied
     store = SqlCheckpoints(c.store.engines)
 

@@ -4,17 +4,15 @@ running the first in a child process."""
 
 from __future__ import annotations
 
-import functools
 import os
 
 import click
 
-from convroute.bootstrap import ROUTING_SETTINGS, live_router, with_stored_routing
+from convroute.bootstrap import ROUTING_SETTINGS, make_checkpoint, with_stored_routing
 from convroute.cli.util import DB_OPTION, opened, table
 from convroute.domain.clock import format_iso
 from convroute.domain.errors import ConvrouteError
 from convroute.storage.checkpoints import SqlCheckpoints
-from convroute.storage.tail import SqlEventLog
 
 
 @click.command("checkpoint")
@@ -33,12 +31,7 @@ def routes_checkpoint(keep: int, quiet: bool, database_url: str | None) -> None:
     with opened(database_url, migrate=False) as opened_c:
         c, _ = with_stored_routing(opened_c, explicit)
         try:
-            made = c.checkpoints.make(
-                functools.partial(live_router, c.settings),
-                functools.partial(SqlEventLog, c.store.engines),
-                c.clock(),
-                keep,
-            )
+            made = make_checkpoint(c, keep=keep)
         except ConvrouteError as exc:
             raise click.ClickException(exc.message) from exc
     if quiet:
