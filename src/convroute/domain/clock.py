@@ -53,7 +53,11 @@ def parse_sql_utc(value: str, field: str = "timestamp") -> int:
     try:
         if not _SQL_UTC.fullmatch(text):
             raise ValueError(text)
-        moment = datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        # (the fields by position, which the pattern fixed: strptime costs ten times more)
+        moment = datetime(
+            int(text[0:4]), int(text[5:7]), int(text[8:10]),
+            int(text[11:13]), int(text[14:16]), int(text[17:19]), tzinfo=UTC,
+        )  # fmt: skip
     except ValueError:
         raise ValidationError.field(
             field, f"must be yyyy-MM-dd HH:mm:ss (UTC), got {value!r}"
