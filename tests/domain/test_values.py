@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from convroute.domain.clock import format_iso, parse_iso8601, parse_sql_utc
+from convroute.domain.clock import format_iso, parse_iso8601, parse_sql_utc, to_ms
 from convroute.domain.credentials import hash_secret, secret_matches
 from convroute.domain.destinations import parse_destination
 from convroute.domain.errors import ValidationError
@@ -86,3 +88,22 @@ def test_most_specific_price_wins() -> None:
     assert route.price_for(parse_destination("+14155552671")) == 0.05
     only_fr = Route("f", "f", True, "simulated", (RouteDestination("FR", 0.03),))
     assert only_fr.price_for(parse_destination("+14155552671")) is None
+
+
+_TWO = st.integers(0, 99)
+
+
+@given(st.tuples(st.integers(0, 9999), _TWO, _TWO, _TWO, _TWO, _TWO))
+def test_vonage_times_are_read_as_strptime_reads_them(fields: tuple[int, ...]) -> None:
+    y, mo, d, h, mi, s = fields
+    text = f"{y:04d}-{mo:02d}-{d:02d} {h:02d}:{mi:02d}:{s:02d}"
+    try:
+        moment = datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        expected: int | None = to_ms(moment, "timestamp")
+    except (ValueError, ValidationError):
+        expected = None
+    try:
+        got: int | None = parse_sql_utc(text)
+    except ValidationError:
+        got = None
+    assert got == expected
