@@ -107,7 +107,6 @@ class LiveRouter:
     # anomalies (DESIGN 6) of the traffic it routes: looked at as sends come and periodically
     watch: AnomalyWatch | None = None
     look_every_ms: float = 10_000.0  # the periodic look's interval per destination
-    chunk: int = 256  # log entries applied per hold of the lock
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # the routes each destination used, as the log shows them, and when each is looked at
     _seen: dict[Context, list[str]] = field(default_factory=dict, repr=False)
@@ -196,17 +195,32 @@ class LiveRouter:
         return [c for c in candidates if c.route_id not in full], f"at its cap: {names}"
 
     def apply(self, batch: LogBatch) -> None:
-        """Learn from what the log gained: decisions first, then their outcomes, ``chunk``
-        entries a time under the lock (a send waiting for it waits for one chunk, not for a
-        whole read of a busy log: the writer's batch it is in waits with it)."""
+        """Learn from what the log gained: decisions first, then their outcomes, under one
+        hold of the lock. (Applied a chunk per hold instead, a send between the chunks made
+        the watch test a state with decisions but not yet their outcomes: a passing change
+        point there moved its test past a real drop, which then went unraised;
+        docs/benchmarks.md, "Issue 20: attempts".)"""
         if not len(batch):
             return
-        chunk = self.chunk
-        decisions = batch.decisions
-        for i in range(0, len(decisions), chunk):
-            with self._lock:
-                self._record(decisions[i : i + chunk])
         with self._lock:
+            policy, watch = self.policy, self.watch
+            for d in batch.decisions:
+                context = _context(d)
+                _seen(self._seen, d)
+                key = decision_key(d.message_id, d.attempt)
+                if d.attempt:  # its earlier route refused it: that decision failed
+                    refused = Outcome(
+                        self._current.get(d.message_id, d.message_id),
+                        OutcomeKind.NOT_CONVERTED,
+                        d.sent_ms,
+                    )
+                    policy.observe(refused)
+                    if watch is not None:
+                        watch.observe(refused)
+                    self._current[d.message_id] = key
+                policy.record(key, context, d.route_id, d.sent_ms)
+                if watch is not None:
+                    watch.record(key, context, d.route_id, d.sent_ms)
             current = self._current
             outcomes = [
                 Outcome(current.get(r.message_id, r.message_id), kind, r.event_ms)
@@ -217,40 +231,15 @@ class LiveRouter:
                 for c in batch.conversions
                 if (kind := _OUTCOMES[c.status]) is not None
             ]
-        for i in range(0, len(outcomes), chunk):
-            with self._lock:
-                policy, watch = self.policy, self.watch
-                for outcome in outcomes[i : i + chunk]:
-                    policy.observe(outcome)
-                    if watch is not None:
-                        watch.observe(outcome)
-        with self._lock:
+            for outcome in outcomes:
+                policy.observe(outcome)
+                if watch is not None:
+                    watch.observe(outcome)
             if current:  # a failed-over message's final outcome: nothing more will come
                 for c in batch.conversions:
                     if c.status.is_final:
                         current.pop(c.message_id, None)
             self.applied += len(batch)
-
-    def _record(self, decisions: Sequence[LoggedDecision]) -> None:
-        """Record decisions read from the log (under the lock)."""
-        policy, watch = self.policy, self.watch
-        for d in decisions:
-            context = _context(d)
-            _seen(self._seen, d)
-            key = decision_key(d.message_id, d.attempt)
-            if d.attempt:  # its earlier route refused it: that decision failed
-                refused = Outcome(
-                    self._current.get(d.message_id, d.message_id),
-                    OutcomeKind.NOT_CONVERTED,
-                    d.sent_ms,
-                )
-                policy.observe(refused)
-                if watch is not None:
-                    watch.observe(refused)
-                self._current[d.message_id] = key
-            policy.record(key, context, d.route_id, d.sent_ms)
-            if watch is not None:
-                watch.record(key, context, d.route_id, d.sent_ms)
 
     def replay(self, batch: LogBatch, recent_ms: float | None = None, full_every: int = 30) -> None:
         """Learn from a start-up read of the log (a day of it): what came before its last
