@@ -29,6 +29,7 @@ MODULES = (
     "convroute/routing/changes.py",
     "convroute/routing/arms.py",
     "convroute/routing/ledger_state.py",
+    "convroute/routing/provisional.py",
     "convroute/routing/ledger.py",
     "convroute/routing/estimates.py",
     "convroute/routing/base.py",

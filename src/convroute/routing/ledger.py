@@ -22,10 +22,9 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
-from convroute.routing import ledger_state
+from convroute.routing import ledger_state, provisional
 from convroute.routing.arms import Arm, Key, Record, Scale, parents, segments, sent_ms_of
 from convroute.routing.changes import History
 from convroute.routing.delay import ConversionDelay
@@ -450,35 +449,10 @@ class LedgerSums:
             for segment in range(last + 1):
                 cursors[segment] -= done
 
-    @contextmanager
-    def provisional(self, now_ms: int) -> Iterator[None]:
+    def provisional(self, now_ms: int) -> AbstractContextManager[None]:
         """Reads inside see the ledger moved on to ``now_ms`` (as a decision then would, to
-        the last bit), and the move is undone after: an operator's read at any time changes
-        nothing. Only what the move touches is kept aside: the decisions whose age leaves a
-        segment by ``now_ms`` and their arms."""
-        if now_ms <= self._advanced_ms:
-            yield
-            return
-        pending, cursors, leave_at = self._pending, self._cursors, self._leave_at
-        n = len(pending)
-        records: dict[int, tuple[Record, int, bool]] = {}
-        for segment in range(len(cursors)):
-            limit, i = now_ms - leave_at[segment], cursors[segment]
-            while i < n and pending[i].sent_ms <= limit:
-                record = pending[i]
-                records[id(record)] = (record, record.segment, record.open)
-                i += 1
-        arms = {id(a): (a, a.copy()) for r, _, _ in records.values() for a in r.arms}
-        kept = (list(cursors), list(pending), self._advanced_ms)
-        self._advance(now_ms)
-        try:
-            yield
-        finally:
-            for arm, before in arms.values():
-                arm.restore(before)
-            for record, segment, was_open in records.values():
-                record.segment, record.open = segment, was_open
-            self._cursors[:], self._pending[:], self._advanced_ms = kept
+        the last bit), and the move is undone after (``provisional.moved``)."""
+        return provisional.moved(self, now_ms)
 
     def _pending_exposure(self, arm: Arm, now_ms: int) -> float:
         if now_ms >= self._advanced_ms:
