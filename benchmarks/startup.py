@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import pickle
 import random
 import subprocess
@@ -108,16 +109,7 @@ def measure_checkpoint(
     now = int(time.time() * 1000)
     batch = day_of_log(rate, destinations, routes, now)
     at = now - int(tail_min * 60_000)
-    before = LogBatch(
-        [d for d in batch.decisions if d.sent_ms <= at],
-        [c for c in batch.conversions if c.event_ms <= at],
-        [r for r in batch.dlrs if r.event_ms <= at],
-    )
-    after = LogBatch(
-        [d for d in batch.decisions if d.sent_ms > at and d.sent_ms <= now],
-        [c for c in batch.conversions if at < c.event_ms <= now],
-        [r for r in batch.dlrs if at < r.event_ms <= now],
-    )
+    before, after = batch.between(-math.inf, at), batch.between(at, now)
     del batch
     router = live_router(Settings())
     started = time.perf_counter()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import pickle
 import random
 import zlib
@@ -72,18 +73,7 @@ def synthetic_log(hours: float, rate: float, places: int, seed: int = 3) -> LogB
 
 def split(log: LogBatch, at_ms: int) -> tuple[LogBatch, LogBatch]:
     """What the log held at ``at_ms``, and what it gained after."""
-    return (
-        LogBatch(
-            [d for d in log.decisions if d.sent_ms <= at_ms],
-            [c for c in log.conversions if c.event_ms <= at_ms],
-            [r for r in log.dlrs if r.event_ms <= at_ms],
-        ),
-        LogBatch(
-            [d for d in log.decisions if d.sent_ms > at_ms],
-            [c for c in log.conversions if c.event_ms > at_ms],
-            [r for r in log.dlrs if r.event_ms > at_ms],
-        ),
-    )
+    return log.between(-math.inf, at_ms), log.between(at_ms, math.inf)
 
 
 def through_pickle(router: LiveRouter, settings: Settings) -> LiveRouter:
@@ -145,11 +135,6 @@ def test_a_checkpoint_and_the_tail_give_what_a_full_replay_gives(tail_minutes: i
     assert_same(full, restored, end)
 
 
-def between(log: LogBatch, lo_ms: int, hi_ms: int) -> LogBatch:
-    """What the log gained after ``lo_ms`` up to ``hi_ms``."""
-    return split(split(log, hi_ms)[0], lo_ms)[1]
-
-
 def test_checkpoints_chain_and_the_ledger_keeps_its_decisions_in_order() -> None:
     settings = Settings()
     log = synthetic_log(hours=2.5, rate=0.5, places=4, seed=5)
@@ -158,7 +143,7 @@ def test_checkpoints_chain_and_the_ledger_keeps_its_decisions_in_order() -> None
     router = live_router(settings)
     seen = 0
     for lo, hi in itertools.pairwise(cuts):
-        part = between(log, lo, hi)
+        part = log.between(lo, hi)
         router.replay(part)  # each checkpoint made from the one before and the log since
         seen += len(part)
         router = through_pickle(router, settings)

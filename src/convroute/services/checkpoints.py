@@ -15,6 +15,7 @@ write to the database but does not hold the key cannot make a server run anythin
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -45,6 +46,7 @@ def routing_compiled() -> bool:
     return not (ledger.__file__ or "").endswith(".py")
 
 
+@functools.cache  # (the files do not change under a running process: read once)
 def code_version(compiled: bool) -> str:
     """A digest of the routing code: every module of ``convroute.routing`` and the live
     router's, and whether they run compiled (the compiled classes pickle differently)."""

@@ -266,6 +266,15 @@ class LogBatch:
     def __len__(self) -> int:
         return len(self.decisions) + len(self.conversions) + len(self.dlrs)
 
+    def between(self, after_ms: float, until_ms: float) -> LogBatch:
+        """The decisions sent and the outcomes that happened after ``after_ms`` and by
+        ``until_ms``: what the log gained over that time (benchmarks and tests cut logs)."""
+        return LogBatch(
+            [d for d in self.decisions if after_ms < d.sent_ms <= until_ms],
+            [c for c in self.conversions if after_ms < c.event_ms <= until_ms],
+            [r for r in self.dlrs if after_ms < r.event_ms <= until_ms],
+        )
+
 
 class EventLog(Protocol):
     """The event log as the router reads it (the store implements it)."""
