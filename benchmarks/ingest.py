@@ -69,11 +69,13 @@ async def bench(args: argparse.Namespace) -> int:
         return http_request("POST", "/api/v1/messages", token, body)
 
     server = Server(
-        url, workers=args.workers, env={"CONVROUTE_SECRET_KEY": key}, log=tmp / "server.log",
+        url, workers=args.workers, log=tmp / "server.log",
+        env={"CONVROUTE_SECRET_KEY": key, "CONVROUTE_WRITER": args.writer},
         http_server=args.server,
     ).start()  # fmt: skip
     print(
         f"convroute ingest benchmark: {url.split('://')[0]}, {args.server}, "
+        f"writer: {args.writer}, "
         f"{args.workers} server worker(s), "
         f"{args.connections} connections, {args.seconds:g} s per phase, "
         f"{platform.python_implementation()} {platform.python_version()}"
@@ -84,9 +86,10 @@ async def bench(args: argparse.Namespace) -> int:
     )
     try:
         ids = await create_messages(server, token, 2.0)
-        if args.kill_after:
+        if args.kill_after or args.kill_writer_after:
             make = conversion_requests("native", credentials, ids, 0)
-            return await kill_check(args, server, make, url, key)
+            late = conversion_requests("native", credentials, ids, 1)  # (new reports)
+            return await kill_check(args, server, make, url, key, late)
         warm = conversion_requests(args.dialect, credentials, ids, 1)
         await run_load("127.0.0.1", server.port, warm, args.connections, 1.0, ok)
         make = conversion_requests(args.dialect, credentials, ids, 2)
@@ -155,13 +158,26 @@ async def kill_check(
     make,
     url: str,  # type: ignore[no-untyped-def]
     key: str,
+    late_make,  # type: ignore[no-untyped-def]
 ) -> int:
     loop = asyncio.get_running_loop()
-    loop.call_later(args.kill_after, server.kill)
+    after = args.kill_writer_after or args.kill_after
+    loop.call_later(after, server.kill_writer if args.kill_writer_after else server.kill)
     r = await run_load(
-        "127.0.0.1", server.port, make, args.connections, args.kill_after + 2, 201, keep_acks=True
+        "127.0.0.1", server.port, make, args.connections, after + 2, 201, keep_acks=True
     )
     acked = {json.loads(b)["id"] for b in r.acked}
+    if args.kill_writer_after:  # the server goes on with a new writer process
+        late = await run_load("127.0.0.1", server.port, late_make, 8, 1.0, 201, keep_acks=True)
+        acked |= {json.loads(b)["id"] for b in late.acked}
+        print(
+            f"\nwriter process SIGKILLed after {after:g} s: {r.errors} requests answered "
+            f"an error (not acknowledged); after it, {late.ok:,} reports acknowledged "
+            f"and {late.errors} errors"
+        )
+        server.stop()
+        if late.ok == 0 or late.errors:
+            return 1
     c = bootstrap(Settings(database_url=url, secret_key=key))  # reopens (and recovers) the db
     try:
         stored = c.store.read(
@@ -171,7 +187,7 @@ async def kill_check(
         c.close()
     lost = acked - stored
     print(
-        f"\nSIGKILL after {args.kill_after:g} s: {len(acked):,} reports acknowledged, "
+        f"\nSIGKILL after {after:g} s: {len(acked):,} reports acknowledged, "
         f"{len(stored):,} stored, {len(lost)} acknowledged but lost, "
         f"{r.errors} requests cut by the kill"
     )
@@ -187,12 +203,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="sends cycle over N numbers (0: each a new one)")  # fmt: skip
     parser.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn",
                         help="the HTTP server (granian: pip install granian)")  # fmt: skip
+    parser.add_argument("--writer", choices=["process", "thread"], default="process",
+                        help="where the server's writer runs (CONVROUTE_WRITER)")  # fmt: skip
     parser.add_argument("--database-url", default=None, help="default: a new SQLite file")
     parser.add_argument(
         "--kill-after",
         type=float,
         default=0.0,
         help="SIGKILL the server after this many seconds and check durability",
+    )
+    parser.add_argument(
+        "--kill-writer-after",
+        type=float,
+        default=0.0,
+        help="SIGKILL only the server's writer process after this many seconds, check that "
+        "nothing acknowledged is lost and that the server goes on",
     )
     parser.add_argument(
         "--dialect", choices=DIALECTS, default="native", help="wire format of the reports"

@@ -113,6 +113,26 @@ class Server:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
+    def writer_pids(self) -> list[int]:
+        """The server's writer processes (``python -m convroute.writer``), from /proc."""
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+                pgid = os.getpgid(int(entry.name))
+            except OSError:
+                continue
+            if b"convroute.writer" in cmdline and self.process and pgid == self.process.pid:
+                pids.append(int(entry.name))
+        return pids
+
+    def kill_writer(self) -> None:
+        """SIGKILL the server's writer process(es) only: the server goes on."""
+        for pid in self.writer_pids():
+            os.kill(pid, signal.SIGKILL)
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)

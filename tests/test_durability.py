@@ -30,3 +30,14 @@ def test_sigkill_loses_no_acknowledged_report_on_postgresql(
     out = capsys.readouterr().out
     assert "0 acknowledged but lost" in out, out
     assert code == 0
+
+
+@pytest.mark.slow
+def test_a_killed_writer_process_loses_nothing_and_the_server_goes_on(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = ingest.main(["--kill-writer-after", "1.0", "--connections", "32"])
+    out = capsys.readouterr().out
+    assert "writer process SIGKILLed after 1 s" in out, out
+    assert "0 acknowledged but lost" in out, out
+    assert code == 0, out

@@ -33,10 +33,11 @@ from convroute.services.router import LiveRouter, anomaly_watch
 from convroute.services.writer import handle_batch
 from convroute.storage.checkpoints import SqlCheckpoints
 from convroute.storage.engines import backend_of, create_engines, normalize_url, sqlite_path
-from convroute.storage.groupcommit import GroupCommitter
+from convroute.storage.groupcommit import BatchWriter, GroupCommitter
 from convroute.storage.secretbox import SecretBox, key_file_for, load_or_create_key_file
 from convroute.storage.store import SqlStore
 from convroute.storage.tail import SqlEventLog
+from convroute.storage.writerproc import WriterProcess, child_env
 
 
 @dataclass
@@ -96,8 +97,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = T
     router = live_router(settings)
     checkpoints = checkpointing(settings, store)
     lease_ms = int(settings.outbox_lease_seconds * 1000)
-    handle = functools.partial(handle_batch, router=router, lease_ms=lease_ms)
-    committer = GroupCommitter(store.write, handle, clock, metrics=metrics)
+    committer = group_committer(settings, store, router, clock, metrics)
     return Container(
         settings=settings,
         clock=clock,
@@ -122,6 +122,40 @@ def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = T
         limiter=limiter(settings, clock, metrics),
         metrics=metrics,
         checkpoints=checkpoints,
+    )
+
+
+def batch_writer(
+    settings: Settings, store: SqlStore, router: LiveRouter, clock: Clock
+) -> BatchWriter:
+    """What carries out each batch of writes in ``store``, routing the sends by ``router``."""
+    lease_ms = int(settings.outbox_lease_seconds * 1000)
+    handle = functools.partial(handle_batch, router=router, lease_ms=lease_ms)
+    return BatchWriter(store.write, handle, clock)
+
+
+WRITER_MODULE = "convroute.writer"
+"""The writer process's entry point (``python -m convroute.writer FD``)."""
+
+
+def group_committer(
+    settings: Settings, store: SqlStore, router: LiveRouter, clock: Clock, metrics: Metrics
+) -> GroupCommitter:
+    """The writer the settings describe: in this process, or (``writer = process``) in a
+    child process with a router of its own; this process's ``router`` then follows the log
+    for what it shows, and shows the child's caps."""
+    if settings.writer != "process":
+        return GroupCommitter(batch_writer(settings, store, router, clock), metrics=metrics)
+    env = child_env(settings.to_env())
+    process = WriterProcess(
+        WRITER_MODULE, env, on_reply=lambda caps: router.tell_caps(caps, clock())
+    )
+    return GroupCommitter(
+        process,
+        metrics=metrics,
+        on_start=process.start,
+        on_stop=process.close,
+        ready=process.wait_ready,
     )
 
 

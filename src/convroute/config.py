@@ -84,6 +84,11 @@ class Settings:
     # provider route's status callbacks are {public_url}/callbacks/{route_id}, and their
     # signatures cover that URL. Unset: the address the server listens on.
     public_url: str | None = None
+    # Where the writer runs (docs/operations.md, "The writer process"): "process", a child
+    # process of each server worker, on a core of its own; "thread", a thread of the server
+    # (sharing its GIL); "auto": a process under `convroute serve`, a thread elsewhere (an
+    # app built in-process, the CLI).
+    writer: str = "auto"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -125,6 +130,8 @@ class Settings:
             raise ValidationError.field(
                 "public_url", "must be an http:// or https:// address with a host and no query"
             )
+        if self.writer not in ("auto", "thread", "process"):
+            raise ValidationError.field("writer", "must be auto, thread or process")
         if self.window_sweep_seconds <= 0:
             raise ValidationError.field("window_sweep_seconds", "must be positive")
         for name in ("http_header_timeout_seconds", "http_body_timeout_seconds"):

@@ -226,6 +226,8 @@ def create_app(c: Container) -> Starlette:
             )  # fmt: skip
         except ConvrouteError as exc:
             log.warning("routing: the event log could not be read at start: %s", exc.message)
+        if not await asyncio.to_thread(c.committer.wait_ready):  # (a writer process's read)
+            log.error("the writer process did not start; the first write starts another")
         # what start-up built (the router's state above all) lives as long as the process:
         # out of the collector's generations, so a full collection does not walk it again
         gc.freeze()

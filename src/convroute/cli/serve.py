@@ -3,6 +3,8 @@ server itself is ``api.server.run_server``)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from convroute.bootstrap import bootstrap
@@ -56,6 +58,8 @@ def serve(
         )
         if demo:
             settings = demo_setup.demo_settings(settings)
+        if settings.writer == "auto":  # served: the writer on a core of its own
+            settings = dataclasses.replace(settings, writer="process")
         c = bootstrap(settings)
         created = demo_setup.ensure_demo(c) if demo else None
     except ConvrouteError as exc:

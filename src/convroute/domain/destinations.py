@@ -23,6 +23,13 @@ class Destination:
 
 def parse_destination(raw: str, field: str = "dst") -> Destination:
     """Parse a number given as E.164 (with or without the leading ``+``)."""
+    return _parsed(e164_shaped(raw, field), raw, field)
+
+
+def e164_shaped(raw: str, field: str = "dst") -> str:
+    """The number, with its ``+``, if it has the shape of E.164 (digits, 8 to 16 with the
+    ``+``; spaces and dashes dropped), else ValidationError. Cheap: whether it is a number
+    of a country is ``parse_destination``'s to say."""
     text = raw.strip().replace(" ", "").replace("-", "")
     if not text:
         raise ValidationError.field(field, "must be a phone number in E.164 format")
@@ -30,7 +37,7 @@ def parse_destination(raw: str, field: str = "dst") -> Destination:
         text = "+" + text
     if not text[1:].isdigit() or not 8 <= len(text) <= 16:
         raise ValidationError.field(field, f"must be a phone number in E.164 format, got {raw!r}")
-    return _parsed(text, raw, field)
+    return text
 
 
 @functools.lru_cache(maxsize=65_536)

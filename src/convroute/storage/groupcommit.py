@@ -73,22 +73,92 @@ class _Item:
 _STOP = object()
 
 
-class GroupCommitter:
-    """Queues commands for the single writer thread; ``execute`` answers after the commit,
-    each command with its own result type (``SendMessage`` a ``MessageAccepted``, …)."""
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What a batch came to: one outcome per command, in order; how often its transaction
+    lost a unique-key race and ran again; whether it failed as a whole (then each command
+    was run in its own transaction)."""
 
-    def __init__(
-        self,
-        write: Write,
-        handler: BatchHandler,
-        clock: Clock,
-        max_batch: int = 2000,
-        metrics: Metrics | None = None,
-    ) -> None:
-        self.metrics = metrics or Metrics()
+    outcomes: Sequence[Outcome]
+    conflicts: int = 0
+    failed: bool = False
+
+
+Apply = Callable[[list[BatchCommand]], Applied]
+"""Carries out one batch, durably, before it returns (``BatchWriter``, or a writer process)."""
+
+
+class BatchWriter:
+    """Carries out one batch in one transaction, run again when it lost a unique-key race;
+    where the transaction fails, each command in its own, so one bad command does not fail
+    its neighbours."""
+
+    def __init__(self, write: Write, handler: BatchHandler, clock: Clock) -> None:
         self._write = write
         self._handler = handler
         self._clock = clock
+
+    def __call__(self, commands: list[BatchCommand]) -> Applied:
+        conflicts = [0]
+        try:
+            return Applied(list(self._commit(commands, conflicts)), conflicts[0])
+        except Exception as exc:
+            events.writer_failed(len(commands), exc)
+            if len(commands) == 1:
+                return Applied([as_error(exc)], conflicts[0], failed=True)
+            outcomes: list[Outcome] = []
+            for command in commands:
+                try:
+                    outcomes.extend(self._commit([command], conflicts))
+                except Exception as one_exc:
+                    outcomes.append(as_error(one_exc))
+            return Applied(outcomes, conflicts[0], failed=True)
+
+    def _commit(self, commands: list[BatchCommand], conflicts: list[int]) -> Sequence[Outcome]:
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                return self._write(self._work(commands, self._clock()))
+            except WriteConflict:
+                # Another instance committed the same key (an identical report, the same
+                # signature) between our read and our write: run again, and the commands
+                # see its row and answer duplicate or replay, as they would have in order.
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise
+                conflicts[0] += 1
+        raise AssertionError("unreachable")
+
+    def _work(
+        self, commands: list[BatchCommand], now_ms: int
+    ) -> Callable[[WriteTransaction], Sequence[Outcome]]:
+        return lambda tx: self._handler(tx, commands, now_ms)
+
+
+def as_error(exc: Exception) -> ConvrouteError:
+    """What a command's caller is told of an exception its batch raised."""
+    if isinstance(exc, ConvrouteError):
+        return exc
+    log.exception("writer failed", exc_info=exc)
+    return StorageError("internal error while storing; nothing was recorded")
+
+
+class GroupCommitter:
+    """Queues commands for the single writer thread; ``execute`` answers after the commit,
+    each command with its own result type (``SendMessage`` a ``MessageAccepted``, …). The
+    thread hands each batch to ``apply``: in this process (``BatchWriter``), or to a writer
+    process (``storage/writerproc.py``), whose Python then shares no GIL with the server's."""
+
+    def __init__(
+        self,
+        apply: Apply,
+        max_batch: int = 2000,
+        metrics: Metrics | None = None,
+        on_start: Callable[[], None] | None = None,
+        on_stop: Callable[[], None] | None = None,
+        ready: Callable[[], bool] | None = None,
+    ) -> None:
+        self.metrics = metrics or Metrics()
+        self._applier = apply
+        self._on_start, self._on_stop, self._ready = on_start, on_stop, ready
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -100,8 +170,15 @@ class GroupCommitter:
     def start(self) -> None:
         """Start the writer thread (idempotent)."""
         if self._thread is None:
+            if self._on_start is not None:
+                self._on_start()
             self._thread = threading.Thread(target=self._run, name="convroute-writer", daemon=True)
             self._thread.start()
+
+    def wait_ready(self) -> bool:
+        """Wait until the writer can take a batch (a writer process has read the log);
+        whether it can."""
+        return True if self._ready is None else self._ready()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Apply what is queued, then stop the writer thread."""
@@ -109,6 +186,8 @@ class GroupCommitter:
             self._queue.put(_STOP)
             self._thread.join(timeout)
             self._thread = None
+        if self._on_stop is not None:
+            self._on_stop()
 
     @overload
     async def execute(self, command: SendMessage) -> MessageAccepted: ...
@@ -192,58 +271,26 @@ class GroupCommitter:
                 return
 
     def _apply(self, commands: list[BatchCommand]) -> Sequence[Outcome]:
-        outcomes: list[Outcome]
         started = time.perf_counter()
         try:
-            outcomes = list(self._commit(commands))
-        except Exception as exc:
-            self.metrics.writer_failures.inc()
-            events.writer_failed(len(commands), exc)
-            if len(commands) == 1:
-                return [self._as_error(exc)]
-            # One bad command must not fail its neighbours: retry each in its own transaction.
-            outcomes = []
-            for command in commands:
-                try:
-                    outcomes.extend(self._commit([command]))
-                except Exception as one_exc:
-                    outcomes.append(self._as_error(one_exc))
+            applied = self._applier(commands)
+        except Exception as exc:  # the writer process went away: nothing was answered
+            applied = Applied([as_error(exc)] * len(commands), failed=True)
+        m = self.metrics
+        if applied.failed:
+            m.writer_failures.inc()
+        if applied.conflicts:
+            self.conflicts += applied.conflicts
+            m.writer_conflicts.inc(applied.conflicts)
         self.batches += 1
         self.commands += len(commands)
         self.largest_batch = max(self.largest_batch, len(commands))
-        m = self.metrics
         m.writer_batches.inc()
         m.writer_commands.inc(len(commands))
         m.batch_size.observe(len(commands))
         m.commit_seconds.observe(time.perf_counter() - started)
-        m.count(outcomes)
-        return outcomes
-
-    def _commit(self, commands: list[BatchCommand]) -> Sequence[Outcome]:
-        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-            try:
-                return self._write(self._work(commands, self._clock()))
-            except WriteConflict:
-                # Another instance committed the same key (an identical report, the same
-                # signature) between our read and our write: run again, and the commands
-                # see its row and answer duplicate or replay, as they would have in order.
-                if attempt == CONFLICT_ATTEMPTS:
-                    raise
-                self.conflicts += 1
-                self.metrics.writer_conflicts.inc()
-        raise AssertionError("unreachable")
-
-    def _work(
-        self, commands: list[BatchCommand], now_ms: int
-    ) -> Callable[[WriteTransaction], Sequence[Outcome]]:
-        return lambda tx: self._handler(tx, commands, now_ms)
-
-    @staticmethod
-    def _as_error(exc: Exception) -> ConvrouteError:
-        if isinstance(exc, ConvrouteError):
-            return exc
-        log.exception("writer failed", exc_info=exc)
-        return StorageError("internal error while storing; nothing was recorded")
+        m.count(applied.outcomes)
+        return applied.outcomes
 
     @staticmethod
     def _deliver(batch: list[_Item], outcomes: Sequence[Outcome]) -> None:

@@ -150,7 +150,7 @@ async def send_message(request: Request) -> Response:
     command = SendMessage(
         principal, body.src, body.dst, body.text, body.type, body.trackable, body.client_ref
     )
-    validate_send(command)  # fail fast, before the writer queue
+    validate_send(command, number=False)  # fail fast; the writer parses the number
     accepted = await container(request).dispatcher.send(command)
     return json_response(
         {

@@ -1,0 +1,145 @@
+"""The writer in its own process (``storage/writerproc.py``, ``convroute.writer``): the same
+answers as the writer thread, on each backend; nothing answered that is not committed when the
+child is killed; a new child after it; the child stops with the server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from convroute.bootstrap import Container, bootstrap
+from convroute.config import Settings
+from convroute.domain.commands import (
+    ConversionRecorded,
+    MessageAccepted,
+    RecordConversion,
+    SendMessage,
+)
+from convroute.domain.errors import NotFoundError, StorageError, ValidationError
+from convroute.domain.ids import new_id
+from convroute.domain.models import Principal
+from convroute.domain.statuses import ConversionStatus, MessageType
+from convroute.storage import schema as t
+from convroute.storage.writerproc import WriterProcess
+from tests.conftest import SECRET_KEY, add_account, add_route, count, principal
+
+S = ConversionStatus
+
+
+@pytest.fixture
+def proc_container(database_url: str) -> Iterator[Container]:
+    """A container whose writer is a child process, started."""
+    settings = Settings(database_url=database_url, secret_key=SECRET_KEY, writer="process")
+    c = bootstrap(settings, migrate=False)
+    c.committer.start()
+    yield c
+    c.close()
+
+
+def _child(c: Container) -> WriterProcess:
+    child = c.committer._applier
+    assert isinstance(child, WriterProcess)
+    return child
+
+
+def _acme(c: Container) -> Principal:
+    add_route(c, "cheap", 0.02)
+    add_route(c, "dear", 0.05)
+    return principal(c, add_account(c, "acme"))
+
+
+def _send(who: Principal, dst: str = "+14155552671") -> SendMessage:
+    return SendMessage(who, "Acme", dst, "code 1", MessageType.OTP, True)
+
+
+def test_the_child_routes_stores_and_answers_like_the_thread(proc_container: Container) -> None:
+    c = proc_container
+    acme = _acme(c)
+    sent = c.committer.execute_sync(_send(acme))
+    assert isinstance(sent, MessageAccepted)
+    assert sent.route_name in ("cheap", "dear")
+    assert sent.country == "US"
+    assert _child(c).pid != os.getpid()  # carried out elsewhere
+    recorded = c.committer.execute_sync(RecordConversion(acme, sent.message_id, S.CONVERTED))
+    assert isinstance(recorded, ConversionRecorded)
+    again = c.committer.execute_sync(RecordConversion(acme, sent.message_id, S.CONVERTED))
+    assert isinstance(again, ConversionRecorded)
+    assert again.duplicate
+    # errors cross as themselves, with their details, and write nothing
+    with pytest.raises(ValidationError) as bad:
+        c.committer.execute_sync(_send(acme, dst="12"))
+    assert bad.value.details
+    with pytest.raises(NotFoundError):
+        c.committer.execute_sync(RecordConversion(acme, new_id(c.clock()), S.CONVERTED))
+    assert count(c, t.messages) == 1
+    assert count(c, t.conversion_events) == 1
+
+
+def test_concurrent_commands_share_batches_in_the_child(proc_container: Container) -> None:
+    c = proc_container
+    acme = _acme(c)
+    results: list[object] = []
+    lock = threading.Lock()
+
+    def client(n: int) -> None:
+        for i in range(20):
+            out = c.committer.execute_sync(_send(acme, dst=f"+1415555{n:02d}{i:02d}"))
+            with lock:
+                results.append(out)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(results) == 160
+    assert all(isinstance(r, MessageAccepted) for r in results)
+    assert len({r.message_id for r in results if isinstance(r, MessageAccepted)}) == 160
+    assert count(c, t.messages) == 160
+    assert count(c, t.routing_decisions) == 160
+    assert c.committer.batches < 160  # batches were shared
+    assert c.metrics.writer_commands._value.get() == 160
+
+
+def test_a_killed_child_answers_nothing_it_did_not_commit_and_is_replaced(
+    proc_container: Container,
+) -> None:
+    c = proc_container
+    acme = _acme(c)
+    first = c.committer.execute_sync(_send(acme))
+    assert isinstance(first, MessageAccepted)
+    child = _child(c)
+    old = child.pid
+    assert old is not None
+    os.kill(old, signal.SIGKILL)
+    time.sleep(0.2)
+    with pytest.raises(StorageError):  # the batch that found it gone: not acknowledged
+        c.committer.execute_sync(_send(acme, dst="+14155550001"))
+    after = c.committer.execute_sync(_send(acme, dst="+14155550002"))
+    assert isinstance(after, MessageAccepted)
+    assert child.pid not in (None, old)
+    assert child.started == 2
+    assert count(c, t.messages) == 2  # the first and the last: the refused one never written
+
+
+def test_the_child_stops_with_the_committer(database_url: str) -> None:
+    settings = Settings(database_url=database_url, secret_key=SECRET_KEY, writer="process")
+    c = bootstrap(settings, migrate=False)
+    c.committer.start()
+    acme = _acme(c)
+    assert isinstance(c.committer.execute_sync(_send(acme)), MessageAccepted)
+    process = _child(c)._process
+    assert process is not None
+    c.close()
+    assert process.poll() == 0  # it stopped on its own when its socket closed
+
+
+def test_the_writer_setting_is_checked() -> None:
+    with pytest.raises(ValidationError) as bad:
+        Settings(writer="fork").validated()
+    assert "writer" in bad.value.details
