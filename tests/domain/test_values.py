@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -63,6 +64,23 @@ def test_ids_are_time_ordered_uuid7() -> None:
     assert a < b
     assert not is_uuid("not-a-uuid")
     assert not is_uuid("../etc")
+
+
+def _uuid_by_the_library(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value.lower() and len(value) == 36
+    except ValueError:
+        return False
+
+
+_HEXISH = st.text(alphabet="0123456789abcdefABCDEFg-{}:urn ", max_size=45)
+
+
+@given(st.one_of(st.uuids().map(str), st.uuids().map(lambda u: str(u).upper()),
+                 st.uuids().map(lambda u: u.hex), st.uuids().map(lambda u: f"{{{u}}}"),
+                 _HEXISH, st.text(max_size=40)))  # fmt: skip
+def test_is_uuid_says_what_the_uuid_library_says(value: str) -> None:
+    assert is_uuid(value) == _uuid_by_the_library(value)
 
 
 def test_secret_hashing() -> None:

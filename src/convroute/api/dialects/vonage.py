@@ -83,7 +83,7 @@ class SignatureError(AuthenticationError):
 
 async def read_params(request: Request, json_allowed: bool = False) -> dict[str, str]:
     """Query-string and body parameters as one mapping; a name given twice is refused."""
-    pairs = list(request.query_params.multi_items())
+    pairs = list(request.query_params.multi_items()) if request.scope["query_string"] else []
     body = await read_body(request)
     if body:
         kind = media_type(request)
@@ -299,7 +299,7 @@ async def record_conversion(request: Request) -> Response:
         message_id,
         ConversionStatus.CONVERTED if delivered else ConversionStatus.NOT_CONVERTED,
         event_ms=event_ms,
-        raw=_public({**params, "endpoint": request.url.path}),
+        raw=_public({**params, "endpoint": request.scope["path"]}),  # (a matched route's)
         nonce=nonce,
     )
     try:
