@@ -113,14 +113,15 @@ async def bench(args: argparse.Namespace) -> int:
         half_make = conversion_requests(args.dialect, credentials, ids, 3)
         half_conv = await run_load(
             "127.0.0.1", server.port, half_make, args.connections, args.seconds, ok,
-            rate=conv.rate / 2,
+            rate=args.open_rates[0] if args.open_rates else conv.rate / 2,
         )  # fmt: skip
-        print(report("durable conversion report at half that rate (open loop)", half_conv))
+        label = f"durable conversion report at {half_conv.rate:,.0f}/s (open loop)"
+        print(report(label, half_conv))
         half_send = await run_load(
             "127.0.0.1", server.port, send_req, args.connections, args.seconds, 201,
-            rate=send.rate / 2,
+            rate=args.open_rates[1] if args.open_rates else send.rate / 2,
         )  # fmt: skip
-        print(report("send at half that rate (open loop)", half_send))
+        print(report(f"send at {half_send.rate:,.0f}/s (open loop)", half_send))
         auth_req = http_request("GET", "/api/v1/account", token)
         auth = await run_load(
             "127.0.0.1", server.port, lambda n: auth_req, args.connections, args.seconds, 200
@@ -206,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writer", choices=["process", "thread"], default="process",
                         help="where the server's writer runs (CONVROUTE_WRITER)")  # fmt: skip
     parser.add_argument("--database-url", default=None, help="default: a new SQLite file")
+    parser.add_argument("--open-rates", type=float, nargs=2, metavar=("REPORTS", "SENDS"),
+                        help="the open loop's rates (default: half of each measured)")  # fmt: skip
     parser.add_argument(
         "--kill-after",
         type=float,

@@ -75,12 +75,8 @@ class WriterProcess:
         """Start the child if need be and wait until it read the log and is ready; False
         (logged) if it stopped or timed out instead (the next batch starts another)."""
         with self._lock:
-            if self._process is None:
-                self._spawn()
-            assert self._conn is not None
             try:
-                if not self._ready:
-                    self._wait_ready(self._conn)
+                self._ready_conn()
             except (EOFError, OSError) as exc:
                 self._gone(exc)
                 return False
@@ -100,14 +96,10 @@ class WriterProcess:
 
     def __call__(self, commands: list[BatchCommand]) -> Applied:
         with self._lock:
-            if self._process is None:
-                self._spawn()
-            assert self._conn is not None
             try:
-                if not self._ready:
-                    self._wait_ready(self._conn)
-                self._conn.send(commands)
-                applied, extra = self._conn.recv()
+                conn = self._ready_conn()
+                conn.send(commands)
+                applied, extra = conn.recv()
             except (EOFError, OSError) as exc:
                 self._gone(exc)
                 error = StorageError("the writer process stopped; nothing was acknowledged")
@@ -116,6 +108,17 @@ class WriterProcess:
             self.on_reply(extra)
         assert isinstance(applied, Applied)
         return applied
+
+    def _ready_conn(self) -> Connection:
+        """The socket to a ready child: started if need be, waited for if not yet ready
+        (EOFError or OSError if it stopped or timed out). Under the lock."""
+        if self._process is None:
+            self._spawn()
+        conn = self._conn
+        assert conn is not None
+        if not self._ready:
+            self._wait_ready(conn)
+        return conn
 
     def _wait_ready(self, conn: Connection) -> None:
         if not conn.poll(self.ready_timeout_s):
