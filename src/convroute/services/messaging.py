@@ -248,8 +248,7 @@ def record_conversions(
     tx: WriteTransaction, cmds: Sequence[RecordConversion], now_ms: int
 ) -> list[Outcome]:
     """Append conversion events and fold them into the messages' current status."""
-    states = tx.load_states({_owned(c) for c in cmds})
-    where = tx.routes_of({s.message_id for s in states.values()})
+    states, where = tx.load_states({_owned(c) for c in cmds})
     keys = [report_key(c) for c in cmds]
     existing = tx.existing_conversions(
         [k for c, k in zip(cmds, keys, strict=True) if _owned(c) in states]
@@ -312,8 +311,7 @@ def _fold(state: MessageState, event: ConversionEvent) -> None:
 
 def record_dlrs(tx: WriteTransaction, cmds: Sequence[RecordDlr], now_ms: int) -> list[Outcome]:
     """Append delivery receipts; the latest by event time becomes the message's DLR state."""
-    states = tx.load_states({_owned(c) for c in cmds})
-    where = tx.routes_of({s.message_id for s in states.values()})
+    states, where = tx.load_states({_owned(c) for c in cmds})
     events: list[DlrEvent] = []
     dirty: dict[str, MessageState] = {}
     out: list[Outcome] = []

@@ -90,9 +90,13 @@ class WriteTransaction(Protocol):
         """Each account's conversion-window overrides, in seconds."""
         ...
 
-    def load_states(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], MessageState]:
+    def load_states(
+        self, keys: Collection[tuple[str, str]]
+    ) -> tuple[dict[tuple[str, str], MessageState], dict[str, tuple[str, str]]]:
         """States of the messages named by (account_id, message_id), by that pair: a pair
-        whose message belongs to another account is left out, whatever else the batch asks."""
+        whose message belongs to another account is left out, whatever else the batch asks;
+        and, for metrics, message id -> (the name of the route it went by, its country) of
+        each found. One read."""
         ...
 
     def existing_conversions(
@@ -183,10 +187,6 @@ class WriteTransaction(Protocol):
 
     def message_of_upstream(self, route_id: str, upstream_id: str) -> tuple[str, str] | None:
         """(message id, account id) of what ``route_id``'s upstream calls ``upstream_id``."""
-        ...
-
-    def routes_of(self, message_ids: Collection[str]) -> dict[str, tuple[str, str]]:
-        """Message id -> (the name of the route it went by, its country), for metrics."""
         ...
 
     def forward_targets(self, message_ids: Collection[str]) -> dict[str, tuple[str, str]]:

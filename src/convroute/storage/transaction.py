@@ -115,28 +115,30 @@ class SqlTransaction(DeliveryStatements, ForwardStatements):
                 out.setdefault(row.account_id, {})[MessageType(row.type)] = row.seconds
         return out
 
-    def load_states(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], MessageState]:
+    def load_states(
+        self, keys: Collection[tuple[str, str]]
+    ) -> tuple[dict[tuple[str, str], MessageState], dict[str, tuple[str, str]]]:
         wanted = set(keys)
-        out: dict[tuple[str, str], MessageState] = {}
+        states: dict[tuple[str, str], MessageState] = {}
+        where: dict[str, tuple[str, str]] = {}
+        s, m, r = t.message_state, t.messages.c, t.routes.c
         for chunk in _chunks(sorted({message_id for _, message_id in wanted})):
-            query = select(t.message_state).where(t.message_state.c.message_id.in_(chunk))
+            query = (
+                select(s, r.name.label("route_name"), m.country.label("message_country"))
+                .select_from(
+                    s.join(t.messages, m.id == s.c.message_id).outerjoin(
+                        t.routes, r.id == m.route_id
+                    )
+                )
+                .where(s.c.message_id.in_(chunk))
+            )
             for row in self.conn.execute(query):
                 key = (row.account_id, row.message_id)
                 if key in wanted:  # asked for by its owner; by anyone else: not found
-                    out[key] = state_from_row(row)
-        return out
-
-    def routes_of(self, message_ids: Collection[str]) -> dict[str, tuple[str, str]]:
-        m, r = t.messages.c, t.routes.c
-        out: dict[str, tuple[str, str]] = {}
-        for chunk in _chunks(sorted(set(message_ids))):
-            query = (
-                select(m.id, r.name, m.country)
-                .select_from(t.messages.join(t.routes, r.id == m.route_id))
-                .where(m.id.in_(chunk))
-            )
-            out.update({row.id: (row.name, row.country) for row in self.conn.execute(query)})
-        return out
+                    states[key] = state_from_row(row)
+                    if row.route_name is not None:
+                        where[row.message_id] = (row.route_name, row.message_country)
+        return states, where
 
     def existing_conversions(
         self, keys: Collection[str]
