@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import random
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -13,8 +14,8 @@ from typing import Any
 from convroute import logs
 from convroute.config import Settings
 from convroute.connectors.dispatch import Dispatcher
-from convroute.domain.clock import Clock, system_clock
-from convroute.domain.errors import ValidationError
+from convroute.domain.clock import Clock, format_iso, system_clock
+from convroute.domain.errors import ConvrouteError, ValidationError
 from convroute.observe.metrics import Metrics
 from convroute.routing.base import Goal, Objective
 from convroute.routing.delay import ConversionDelay
@@ -28,6 +29,7 @@ from convroute.services.checkpoints import (
     signing_key,
 )
 from convroute.services.follower import LogFollower
+from convroute.services.quality import RouterReads
 from convroute.services.ratelimit import Counter, Limiter, Limits, MemoryCounter
 from convroute.services.router import LiveRouter, anomaly_watch
 from convroute.services.writer import handle_batch
@@ -37,7 +39,9 @@ from convroute.storage.groupcommit import BatchWriter, GroupCommitter
 from convroute.storage.secretbox import SecretBox, key_file_for, load_or_create_key_file
 from convroute.storage.store import SqlStore
 from convroute.storage.tail import SqlEventLog
-from convroute.storage.writerproc import WriterProcess, child_env
+from convroute.storage.writerproc import RemoteRouter, WriterProcess, child_env
+
+log = logging.getLogger("convroute.routing")
 
 
 @dataclass
@@ -55,6 +59,20 @@ class Container:
     limiter: Limiter
     metrics: Metrics
     checkpoints: Checkpointing
+    # what operators read of the router that routes this worker's sends: ``router`` itself,
+    # or, with the writer in its own process, that process's router (``RemoteRouter``)
+    reads: RouterReads
+
+    @property
+    def routes_elsewhere(self) -> bool:
+        """Whether the writer process routes (and reads the log), not this process."""
+        return isinstance(self.reads, RemoteRouter)
+
+    def log_progress(self) -> tuple[int, int, int]:
+        """The routing router's log entries applied, reads of the log, failed reads."""
+        if isinstance(self.reads, RemoteRouter):
+            return self.reads.progress()
+        return self.router.applied, self.follower.polls, self.follower.failures
 
     def close(self) -> None:
         """Stop the log follower and the writer, and release the database."""
@@ -97,7 +115,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = T
     router = live_router(settings)
     checkpoints = checkpointing(settings, store)
     lease_ms = int(settings.outbox_lease_seconds * 1000)
-    committer = group_committer(settings, store, router, clock, metrics)
+    committer, reads = writer(settings, store, router, clock, metrics)
     return Container(
         settings=settings,
         clock=clock,
@@ -122,7 +140,28 @@ def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = T
         limiter=limiter(settings, clock, metrics),
         metrics=metrics,
         checkpoints=checkpoints,
+        reads=reads,
     )
+
+
+def read_the_log(c: Container, where: str = "") -> None:
+    """Build ``c``'s router from the newest checkpoint and the log since (a starting
+    server's first read), and say how it went."""
+    started = c.clock()
+    try:
+        read = c.follower.catch_up()
+    except ConvrouteError as exc:
+        log.warning("routing: the event log could not be read at start: %s", exc.message)
+        return
+    since = c.follower.restored
+    log.info(
+        "routing: %s, then %s log entries read, in %.1f s (policy %s%s)",
+        "no checkpoint"
+        if since is None
+        else f"restored from the checkpoint of {format_iso(since.created_ms)} "
+        f"({since.applied:,} entries)",
+        f"{read:,}", (c.clock() - started) / 1000, c.router.name, where,
+    )  # fmt: skip
 
 
 def batch_writer(
@@ -138,25 +177,23 @@ WRITER_MODULE = "convroute.writer"
 """The writer process's entry point (``python -m convroute.writer FD``)."""
 
 
-def group_committer(
+def writer(
     settings: Settings, store: SqlStore, router: LiveRouter, clock: Clock, metrics: Metrics
-) -> GroupCommitter:
-    """The writer the settings describe: in this process, or (``writer = process``) in a
-    child process with a router of its own; this process's ``router`` then follows the log
-    for what it shows, and shows the child's caps."""
+) -> tuple[GroupCommitter, RouterReads]:
+    """The writer the settings describe, and what operators read of the router that routes
+    its sends: in this process, ``router``; with ``writer = process``, a child process with
+    a router of its own (the worker's only one: ``router`` is then left empty)."""
     if settings.writer != "process":
-        return GroupCommitter(batch_writer(settings, store, router, clock), metrics=metrics)
-    env = child_env(settings.to_env())
-    process = WriterProcess(
-        WRITER_MODULE, env, on_reply=lambda caps: router.tell_caps(caps, clock())
-    )
-    return GroupCommitter(
+        return GroupCommitter(batch_writer(settings, store, router, clock), metrics=metrics), router
+    process = WriterProcess(WRITER_MODULE, child_env(settings.to_env()))
+    committer = GroupCommitter(
         process,
         metrics=metrics,
         on_start=process.start,
         on_stop=process.close,
         ready=process.wait_ready,
     )
+    return committer, RemoteRouter(process, router.name)
 
 
 def make_checkpoint(c: Container, now_ms: int | None = None, keep: int = 2) -> Made:
@@ -234,8 +271,9 @@ def with_stored_routing(c: Container, explicit: Collection[str]) -> tuple[Contai
     )
     c.follower.stop()
     rebuilt = dataclasses.replace(
-        c, settings=settings, router=router, follower=follower, checkpoints=checkpoints
-    )
+        c, settings=settings, router=router, follower=follower, checkpoints=checkpoints,
+        reads=router,
+    )  # fmt: skip
     return rebuilt, True
 
 

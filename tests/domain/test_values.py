@@ -66,6 +66,12 @@ def test_ids_are_time_ordered_uuid7() -> None:
     assert not is_uuid("../etc")
 
 
+@given(st.integers(min_value=946_684_800_000, max_value=253_402_300_799_999))  # 2000 to 9999
+def test_format_iso_says_what_strftime_says(ms: int) -> None:
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    assert format_iso(ms) == moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
 def _uuid_by_the_library(value: str) -> bool:
     try:
         return str(uuid.UUID(value)) == value.lower() and len(value) == 36

@@ -20,10 +20,12 @@ from convroute.domain.commands import (
     RecordConversion,
     SendMessage,
 )
+from convroute.domain.destinations import parse_destination
 from convroute.domain.errors import NotFoundError, StorageError, ValidationError
 from convroute.domain.ids import new_id
 from convroute.domain.models import Principal
-from convroute.domain.statuses import ConversionStatus, MessageType
+from convroute.domain.statuses import ConversionStatus, MessageType, TrafficClass
+from convroute.services.quality import quality_report
 from convroute.storage import schema as t
 from convroute.storage.writerproc import WriterProcess
 from tests.conftest import SECRET_KEY, add_account, add_route, count, principal
@@ -125,6 +127,51 @@ def test_a_killed_child_answers_nothing_it_did_not_commit_and_is_replaced(
     assert child.pid not in (None, old)
     assert child.started == 2
     assert count(c, t.messages) == 2  # the first and the last: the refused one never written
+
+
+def test_the_server_reads_the_childs_router_and_holds_none(proc_container: Container) -> None:
+    c = proc_container
+    acme = _acme(c)
+    for i in range(6):
+        sent = c.committer.execute_sync(_send(acme, dst=f"+1415555000{i}"))
+        assert isinstance(sent, MessageAccepted)
+    assert c.routes_elsewhere
+    deadline = time.monotonic() + 10
+    while c.reads.applied < 6 and time.monotonic() < deadline:  # its follower reads the log
+        time.sleep(0.05)
+    applied, polls, failures = c.log_progress()
+    assert applied >= 6
+    assert polls > 0
+    assert failures == 0
+    report = quality_report(
+        c.store, c.reads, c.clock(), parse_destination("+14155552671"), MessageType.OTP,
+        TrafficClass.TWO_FA,
+    ).as_json()  # fmt: skip
+    assert {r["name"] for r in report["routes"]} == {"cheap", "dear"}
+    assert sum(r["share"] for r in report["routes"]) == pytest.approx(1.0)
+    assert report["log_entries_applied"] >= 6
+    assert c.reads.anomaly_counts() == {} or all(
+        n >= 0 for n, _ in c.reads.anomaly_counts().values()
+    )
+    assert c.router.applied == 0  # the server's own router is left empty: no second copy
+    with pytest.raises(StorageError):  # only the reads of READS are answered
+        _child(c).ask("choose")
+
+
+def test_reads_fail_cleanly_while_the_child_is_gone(proc_container: Container) -> None:
+    c = proc_container
+    acme = _acme(c)
+    assert isinstance(c.committer.execute_sync(_send(acme)), MessageAccepted)
+    old = _child(c).pid
+    assert old is not None
+    os.kill(old, signal.SIGKILL)
+    time.sleep(0.2)
+    with pytest.raises(StorageError):
+        c.reads.anomaly_counts()
+    with pytest.raises(StorageError):  # the batch that finds it gone
+        c.committer.execute_sync(_send(acme, dst="+14155550003"))
+    assert isinstance(c.committer.execute_sync(_send(acme, dst="+14155550004")), MessageAccepted)
+    assert c.log_progress()[0] >= 0  # the new child answers
 
 
 def test_the_child_stops_with_the_committer(database_url: str) -> None:

@@ -26,9 +26,8 @@ from convroute.api.http import Handler, container, json_response
 from convroute.api.instrument import Instrumented
 from convroute.api.openapi import openapi_document
 from convroute.api.problems import HttpProblem
-from convroute.bootstrap import Container, bootstrap, routing_settings
+from convroute.bootstrap import Container, bootstrap, read_the_log, routing_settings
 from convroute.config import Settings
-from convroute.domain.clock import format_iso
 from convroute.domain.errors import ConvrouteError
 from convroute.observe.metrics import gauge, scrape
 from convroute.services.retention import cutoff, purge_all
@@ -60,12 +59,19 @@ async def metrics(request: Request) -> Response:
         outbox = await asyncio.to_thread(c.store.outbox_counts)
         forwards = await asyncio.to_thread(c.store.forward_counts)
 
+    progress: tuple[int, int, int] | None = None
+    counts: dict[str, tuple[int, int]] = {}
+    with contextlib.suppress(ConvrouteError):  # the writer process is starting again
+        progress = await asyncio.to_thread(c.log_progress)
+        counts = await asyncio.to_thread(c.reads.anomaly_counts)
+
     def read() -> Iterator[Metric]:
         for name, value, text in (
-            ("routing_log_entries_applied", c.router.applied,
+            ("routing_log_entries_applied", 0 if progress is None else progress[0],
              "Event-log entries the live router has learned from."),
-            ("routing_log_polls", c.follower.polls, "Reads of the event log."),
-            ("routing_log_poll_failures", c.follower.failures,
+            ("routing_log_polls", 0 if progress is None else progress[1],
+             "Reads of the event log."),
+            ("routing_log_poll_failures", 0 if progress is None else progress[2],
              "Reads of the event log that failed."),
         ):  # fmt: skip
             family = CounterMetricFamily(f"convroute_{name}", text)
@@ -82,7 +88,6 @@ async def metrics(request: Request) -> Response:
             yield gauge("convroute_forwards_failed", "Conversions the provider refused, or that"
                         " ran out of tries (kept for operators).", forwards[1])  # fmt: skip
         # per kind only (which destination and route: the route quality report)
-        counts = c.router.anomaly_counts()
         raised = CounterMetricFamily(
             "convroute_routing_anomalies_raised", "Anomalies the router raised.", labels=["kind"]
         )
@@ -218,20 +223,9 @@ def create_app(c: Container) -> Starlette:
                 c.store.put_setting, "routing", routing_settings(c.settings), c.clock()
             )
         # the router's state is rebuilt from the log before the first send, then followed
-        try:
-            started = c.clock()
-            read = await asyncio.to_thread(c.follower.catch_up)
-            since = c.follower.restored
-            log.info(
-                "routing: %s, then %s log entries read, in %.1f s (policy %s)",
-                "no checkpoint"
-                if since is None
-                else f"restored from the checkpoint of {format_iso(since.created_ms)} "
-                f"({since.applied:,} entries)",
-                f"{read:,}", (c.clock() - started) / 1000, c.router.name,
-            )  # fmt: skip
-        except ConvrouteError as exc:
-            log.warning("routing: the event log could not be read at start: %s", exc.message)
+        # (by the writer process, where it routes: it reads the log meanwhile)
+        if not c.routes_elsewhere:
+            await asyncio.to_thread(read_the_log, c)
         if not await asyncio.to_thread(c.committer.wait_ready):  # (a writer process's read)
             log.error("the writer process did not start; the first write starts another")
         # what start-up built (the router's state above all) lives as long as the process:
@@ -240,7 +234,8 @@ def create_app(c: Container) -> Starlette:
         # the threads that hand batches to the writer and read the log wait at most 1 ms
         # for the event loop to let go of the GIL (Python's default: 5 ms): shorter tails
         sys.setswitchinterval(SWITCH_INTERVAL_S)
-        c.follower.start()
+        if not c.routes_elsewhere:
+            c.follower.start()
         loops = [sweep_windows, watch_credentials]
         if c.settings.retention_days:
             loops.append(purge_periodically)

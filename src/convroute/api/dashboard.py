@@ -142,14 +142,14 @@ def _beliefs(
     without a network asked for, its view of the country's busiest network, and the
     anomalies of every network."""
     states = c.dispatcher.states()
-    report = quality_report(c.store, c.router, now, dest, kind, klass, states).as_json()
+    report = quality_report(c.store, c.reads, now, dest, kind, klass, states).as_json()
     if dest.network is not None or not report["networks_seen"]:
         return report, report["anomalies"]
     anomalies = list(report["anomalies"])
     busiest: tuple[int, dict[str, Any]] | None = None
     for network in report["networks_seen"]:
         one = Destination("", dest.country, network)
-        seen = quality_report(c.store, c.router, now, one, kind, klass, states).as_json()
+        seen = quality_report(c.store, c.reads, now, one, kind, klass, states).as_json()
         anomalies += seen["anomalies"]
         messages = sum(r["recent"]["24h"]["sent"] for r in seen["routes"])
         if busiest is None or messages > busiest[0]:

@@ -213,7 +213,7 @@ def routes_quality(
         dest, kind, klass = quality_query(country, network, message_type, traffic_class)
         c, stored = with_stored_routing(opened_c, explicit)
         c.follower.catch_up()
-        report = quality_report(c.store, c.router, c.clock(), dest, kind, klass)
+        report = quality_report(c.store, c.reads, c.clock(), dest, kind, klass)
         routing = {k.removeprefix("routing_"): getattr(c.settings, k) for k in ROUTING_SETTINGS}
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))

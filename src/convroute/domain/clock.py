@@ -96,5 +96,6 @@ def check_not_future(ms: int, now_ms: int, field: str = "timestamp") -> int:
 
 def format_iso(ms: int) -> str:
     """Epoch ms as RFC 3339 UTC with milliseconds, e.g. ``2020-08-01T11:32:26.000Z``."""
-    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    # (isoformat is C; strftime cost about 2 us a call, twice in every send's answer)
+    seconds = datetime.fromtimestamp(ms // 1000, tz=UTC).isoformat()[:19]
+    return f"{seconds}.{ms % 1000:03d}Z"

@@ -14,8 +14,10 @@ from convroute.domain.models import Route
 from convroute.domain.statuses import MessageType, TrafficClass
 from convroute.routing.anomalies import Anomaly, diverging_receipts
 from convroute.routing.base import Basis, View
+from convroute.routing.estimates import Estimate
+from convroute.routing.policy import Candidate, Context
 from convroute.services.ports import Activity
-from convroute.services.router import LiveRouter, candidates_for, context_of, traffic_of
+from convroute.services.router import candidates_for, context_of, traffic_of
 from convroute.services.routes import check_destination
 
 
@@ -29,6 +31,33 @@ class RouteReads(Protocol):
     ) -> dict[str, dict[str, Activity]]: ...
 
     def networks_seen(self, country: str, since_ms: int) -> list[str]: ...
+
+
+class RouterReads(Protocol):
+    """What a quality report reads from the router: a ``LiveRouter`` in this process, or the
+    writer process's, asked over its socket (``storage/writerproc.py``, ``RemoteRouter``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def applied(self) -> int: ...
+
+    def read(
+        self, context: Context, candidates: list[Candidate], now_ms: int
+    ) -> tuple[list[View], list[Estimate]]: ...
+
+    def at_cap(self, now_ms: int) -> dict[str, bool]: ...
+
+    def anomalies(
+        self,
+        dest: Destination,
+        message_type: MessageType,
+        traffic_class: TrafficClass,
+        since_ms: int,
+    ) -> list[Anomaly]: ...
+
+    def anomaly_counts(self) -> dict[str, tuple[int, int]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +80,7 @@ class RouteQuality:
 
 
 def route_qualities(
-    router: LiveRouter,
+    router: RouterReads,
     routes: Sequence[Route],
     dest: Destination,
     message_type: MessageType,
@@ -236,7 +265,7 @@ def _anomaly_json(r: ReportedAnomaly) -> dict[str, Any]:
 
 def quality_report(
     store: RouteReads,
-    router: LiveRouter,
+    router: RouterReads,
     now: int,
     dest: Destination,
     message_type: MessageType,

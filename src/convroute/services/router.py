@@ -118,10 +118,6 @@ class LiveRouter:
     # events (observe/events.py): what was announced of each anomaly (by identity: active or
     # not), each destination's route shares, and the route names it saw
     share_threshold: float = 0.2  # a move this large of a route's share is an event
-    announce: bool = True  # (False: another router of this instance tells the events)
-    # where another process's router chooses for this instance (the writer process): the
-    # capped routes at their cap as it last counted them, and when (``tell_caps``)
-    _told_caps: tuple[int, dict[str, bool]] | None = field(default=None, repr=False)
     _announced: dict[int, bool] | None = field(default=None, repr=False)
     _shares: dict[tuple[Context, str], float] = field(default_factory=dict, repr=False)
     _moving: dict[tuple[Context, str], float] = field(default_factory=dict, repr=False)
@@ -185,17 +181,7 @@ class LiveRouter:
     def at_cap(self, now_ms: int) -> dict[str, bool]:
         """Each capped route: whether this instance admits no more to it right now."""
         with self._lock:
-            if self._told_caps is not None:
-                told_ms, caps = self._told_caps
-                fresh = now_ms - told_ms <= 1000  # (a cap counts a second's messages)
-                return {route_id: full and fresh for route_id, full in caps.items()}
             return self.capacity.saturated(now_ms)
-
-    def tell_caps(self, caps: dict[str, bool], now_ms: int) -> None:
-        """What ``at_cap`` says from now on: the capped routes as the router choosing for
-        this instance in another process counted them at ``now_ms``."""
-        with self._lock:
-            self._told_caps = (now_ms, dict(caps))
 
     def _with_room(
         self, served: list[tuple[float, Route]], candidates: list[Candidate], now_ms: int
@@ -354,8 +340,6 @@ class LiveRouter:
         routes whose share of a destination moved past ``share_threshold`` and stayed there
         at the next look (a passing swing is not an event). At the first
         look (after the log was read back at start) only what is in progress is told."""
-        if not self.announce:
-            return
         said: list[tuple[str, dict[str, object]]] = []
         with self._lock:
             for context, probabilities in shares.items():

@@ -154,7 +154,7 @@ async def route_quality(request: Request) -> Response:
     report = await run_in_threadpool(
         quality_report,
         c.store,
-        c.router,
+        c.reads,
         c.clock(),
         dest,
         message_type,
