@@ -13,7 +13,7 @@ from convroute.domain.clock import format_iso, parse_iso8601, parse_sql_utc, to_
 from convroute.domain.credentials import hash_secret, secret_matches
 from convroute.domain.destinations import parse_destination
 from convroute.domain.errors import ValidationError
-from convroute.domain.ids import is_uuid, new_id
+from convroute.domain.ids import canonical_uuid, is_uuid, new_id
 from convroute.domain.models import Route, RouteDestination
 
 
@@ -70,6 +70,11 @@ def test_ids_are_time_ordered_uuid7() -> None:
 def test_format_iso_says_what_strftime_says(ms: int) -> None:
     moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
     assert format_iso(ms) == moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+@given(st.integers(min_value=0, max_value=2**128 - 1))
+def test_canonical_uuid_is_the_uuid_librarys(value: int) -> None:
+    assert canonical_uuid(value) == str(uuid.UUID(int=value))
 
 
 def _uuid_by_the_library(value: str) -> bool:

@@ -13,6 +13,7 @@ from convroute.domain.destinations import Destination
 from convroute.domain.models import Submission
 from convroute.domain.statuses import MessageType, TrafficClass
 from convroute.storage import schema as t
+from convroute.storage.engines import driver_insert
 from convroute.storage.secretbox import SecretBox
 
 _SECRET = ("src", "dst", "text", "client_ref")  # what only the payload holds, encrypted
@@ -74,8 +75,9 @@ class DeliveryStatements:
     def insert_submissions(self, entries: Sequence[Submission], due_ms: int) -> None:
         if not entries:
             return
-        self.conn.execute(
-            insert(t.outbox),
+        driver_insert(
+            self.conn,
+            "outbox",
             [
                 {
                     "message_id": e.message_id,

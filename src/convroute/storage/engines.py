@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
@@ -96,3 +96,15 @@ def _configure_sqlite(engine: Engine, begin: str) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql(begin)
+
+
+def driver_insert(conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (all with the same keys, values as the driver takes them) with the
+    driver's own ``executemany``: for the hot inserts of a batch, SQLAlchemy's per-row
+    parameter processing cost more than the database's own work (docs/benchmarks.md)."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    pyformat = conn.dialect.paramstyle == "pyformat"  # psycopg's %(x)s, else sqlite3's :x
+    marks = ", ".join(f"%({c})s" if pyformat else f":{c}" for c in columns)
+    conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)

@@ -22,6 +22,7 @@ from convroute.domain.statuses import ConversionStatus, DlrStatus, EventSource, 
 from convroute.services.ports import EarlierSend, RoutingDecision
 from convroute.storage import schema as t
 from convroute.storage.delivery import DeliveryStatements
+from convroute.storage.engines import driver_insert
 from convroute.storage.forwards import ForwardStatements
 from convroute.storage.secretbox import SecretBox
 
@@ -202,8 +203,9 @@ class SqlTransaction(DeliveryStatements, ForwardStatements):
         return done.rowcount
 
     def insert_messages(self, messages: Sequence[Message]) -> None:
-        self.conn.execute(
-            insert(t.messages),
+        driver_insert(
+            self.conn,
+            "messages",
             [
                 {
                     "id": m.id,
@@ -226,8 +228,9 @@ class SqlTransaction(DeliveryStatements, ForwardStatements):
         )
 
     def insert_decisions(self, decisions: Sequence[RoutingDecision]) -> None:
-        self.conn.execute(
-            insert(t.routing_decisions),
+        driver_insert(
+            self.conn,
+            "routing_decisions",
             [
                 {
                     "id": d.id,
@@ -264,15 +267,7 @@ class SqlTransaction(DeliveryStatements, ForwardStatements):
             }
             for e in events
         ]
-        self._executemany("conversion_events", rows)
-
-    def _executemany(self, table: str, rows: list[dict[str, Any]]) -> None:
-        # The hot inserts go straight to the driver's executemany: SQLAlchemy's per-row
-        # parameter processing cost more than SQLite's own work (see docs/benchmarks.md).
-        columns = list(rows[0])
-        marks = ", ".join(self._param(c) for c in columns)
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
-        self.conn.exec_driver_sql(sql, rows)
+        driver_insert(self.conn, "conversion_events", rows)
 
     def _param(self, name: str) -> str:
         """A named placeholder in the driver's own style (sqlite3 ``:x``, psycopg ``%(x)s``)."""
@@ -297,7 +292,7 @@ class SqlTransaction(DeliveryStatements, ForwardStatements):
         )
 
     def insert_states(self, states: Sequence[MessageState], now_ms: int) -> None:
-        self.conn.execute(insert(t.message_state), [_state_values(s, now_ms) for s in states])
+        driver_insert(self.conn, "message_state", [_state_values(s, now_ms) for s in states])
 
     def update_states(self, states: Sequence[MessageState], now_ms: int) -> None:
         if not states:
