@@ -7,7 +7,8 @@ import os
 import secrets
 import shutil
 import socket
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +206,24 @@ def send(
     (out,) = run(c, SendMessage(who, "Acme", dst, "code 1", MessageType.OTP, trackable), now=now)
     assert isinstance(out, MessageAccepted), out
     return out
+
+
+def in_threads(clients: int, work: Callable[[int], list[object]]) -> list[object]:
+    """What ``work(n)`` returned for each of ``clients`` threads run at once, all in one list."""
+    results: list[object] = []
+    lock = threading.Lock()
+
+    def client(n: int) -> None:
+        out = work(n)
+        with lock:
+            results.extend(out)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return results
 
 
 def count(c: Container, table: Any) -> int:

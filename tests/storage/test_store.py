@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -20,7 +19,7 @@ from convroute.domain.statuses import (
     Dialect,
 )
 from convroute.storage import schema as t
-from tests.conftest import add_account, count, run, send
+from tests.conftest import add_account, count, in_threads, run, send
 
 S = ConversionStatus
 # a day ago, to the second: reports may not be more than an hour ahead of the writer's clock
@@ -73,23 +72,17 @@ def test_group_commit_shares_commits_and_loses_nothing(
 ) -> None:
     sent = send(container, acme)
     container.committer.start()
-    results: list[object] = []
-    lock = threading.Lock()
-
-    def client(n: int) -> None:
-        for i in range(25):
-            cmd = RecordConversion(
-                acme, sent.message_id, S.INCORRECT_CODE, event_ms=T0 + n * 1000 + i
+    results = in_threads(
+        8,
+        lambda n: [
+            container.committer.execute_sync(
+                RecordConversion(
+                    acme, sent.message_id, S.INCORRECT_CODE, event_ms=T0 + n * 1000 + i
+                )
             )
-            out = container.committer.execute_sync(cmd)
-            with lock:
-                results.append(out)
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+            for i in range(25)
+        ],
+    )
     assert len(results) == 200
     assert all(isinstance(r, ConversionRecorded) for r in results)
     assert count(container, t.conversion_events) == 200

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
 
@@ -28,7 +27,7 @@ from convroute.domain.statuses import ConversionStatus, MessageType, TrafficClas
 from convroute.services.quality import quality_report
 from convroute.storage import schema as t
 from convroute.storage.writerproc import WriterProcess
-from tests.conftest import SECRET_KEY, add_account, add_route, count, principal
+from tests.conftest import SECRET_KEY, add_account, add_route, count, in_threads, principal
 
 S = ConversionStatus
 
@@ -85,20 +84,12 @@ def test_the_child_routes_stores_and_answers_like_the_thread(proc_container: Con
 def test_concurrent_commands_share_batches_in_the_child(proc_container: Container) -> None:
     c = proc_container
     acme = _acme(c)
-    results: list[object] = []
-    lock = threading.Lock()
-
-    def client(n: int) -> None:
-        for i in range(20):
-            out = c.committer.execute_sync(_send(acme, dst=f"+1415555{n:02d}{i:02d}"))
-            with lock:
-                results.append(out)
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    results = in_threads(
+        8,
+        lambda n: [
+            c.committer.execute_sync(_send(acme, dst=f"+1415555{n:02d}{i:02d}")) for i in range(20)
+        ],
+    )
     assert len(results) == 160
     assert all(isinstance(r, MessageAccepted) for r in results)
     assert len({r.message_id for r in results if isinstance(r, MessageAccepted)}) == 160

@@ -14,7 +14,7 @@ provider took it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from convroute.domain.commands import (
     ClaimForwards,
@@ -38,9 +38,14 @@ def forward_delay_ms(tries: int) -> int:
     return int(min(300_000, 1000 * 2 ** max(0, tries - 1)))
 
 
-def new_forwards(tx: WriteTransaction, events: Sequence[ConversionEvent], now_ms: int) -> None:
-    """The forwards of newly recorded conversions, for messages a forwarding route took."""
-    targets = tx.forward_targets({e.message_id for e in events})
+def new_forwards(
+    tx: WriteTransaction,
+    events: Sequence[ConversionEvent],
+    targets: Mapping[str, tuple[str, str]],
+    now_ms: int,
+) -> None:
+    """The forwards of newly recorded conversions, for messages a forwarding route took
+    (``targets``: message id -> route id and upstream id, ``Loaded.forwards``)."""
     entries = [
         Forward(
             id=e.id,

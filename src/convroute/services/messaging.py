@@ -248,7 +248,8 @@ def record_conversions(
     tx: WriteTransaction, cmds: Sequence[RecordConversion], now_ms: int
 ) -> list[Outcome]:
     """Append conversion events and fold them into the messages' current status."""
-    states, where = tx.load_states({_owned(c) for c in cmds})
+    loaded = tx.load_states({_owned(c) for c in cmds})
+    states, where = loaded.states, loaded.routes
     keys = [report_key(c) for c in cmds]
     existing = tx.existing_conversions(
         [k for c, k in zip(cmds, keys, strict=True) if _owned(c) in states]
@@ -297,7 +298,7 @@ def record_conversions(
     if events:
         tx.insert_conversions(events)
         tx.update_states(list(dirty.values()), now_ms)
-        new_forwards(tx, events, now_ms)
+        new_forwards(tx, events, loaded.forwards, now_ms)
     return out
 
 
@@ -311,7 +312,8 @@ def _fold(state: MessageState, event: ConversionEvent) -> None:
 
 def record_dlrs(tx: WriteTransaction, cmds: Sequence[RecordDlr], now_ms: int) -> list[Outcome]:
     """Append delivery receipts; the latest by event time becomes the message's DLR state."""
-    states, where = tx.load_states({_owned(c) for c in cmds})
+    loaded = tx.load_states({_owned(c) for c in cmds})
+    states, where = loaded.states, loaded.routes
     events: list[DlrEvent] = []
     dirty: dict[str, MessageState] = {}
     out: list[Outcome] = []

@@ -79,6 +79,18 @@ class EarlierSend:
     status: ConversionStatus | None
 
 
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """What a batch of reports reads of the messages it is about, in one read."""
+
+    # by (account_id, message_id): a pair whose message is another account's is left out
+    states: dict[tuple[str, str], MessageState]
+    # message id -> (the name of the route it went by, its country), for metrics
+    routes: dict[str, tuple[str, str]]
+    # message id -> (route id, upstream id): the latest a forwarding route took it under
+    forwards: dict[str, tuple[str, str]]
+
+
 class WriteTransaction(Protocol):
     """Bulk reads and writes inside one transaction: one call serves a whole batch."""
 
@@ -90,13 +102,10 @@ class WriteTransaction(Protocol):
         """Each account's conversion-window overrides, in seconds."""
         ...
 
-    def load_states(
-        self, keys: Collection[tuple[str, str]]
-    ) -> tuple[dict[tuple[str, str], MessageState], dict[str, tuple[str, str]]]:
-        """States of the messages named by (account_id, message_id), by that pair: a pair
-        whose message belongs to another account is left out, whatever else the batch asks;
-        and, for metrics, message id -> (the name of the route it went by, its country) of
-        each found. One read."""
+    def load_states(self, keys: Collection[tuple[str, str]]) -> Loaded:
+        """The states of the messages named by (account_id, message_id), their routes and
+        their forward targets (``Loaded``): a pair whose message belongs to another account
+        is left out, whatever else the batch asks. One read."""
         ...
 
     def existing_conversions(
@@ -187,10 +196,6 @@ class WriteTransaction(Protocol):
 
     def message_of_upstream(self, route_id: str, upstream_id: str) -> tuple[str, str] | None:
         """(message id, account id) of what ``route_id``'s upstream calls ``upstream_id``."""
-        ...
-
-    def forward_targets(self, message_ids: Collection[str]) -> dict[str, tuple[str, str]]:
-        """Message id -> (route id, upstream id), for messages a forwarding route took."""
         ...
 
     def insert_forwards(self, entries: Sequence[Forward], now_ms: int) -> None:

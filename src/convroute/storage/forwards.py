@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from convroute.domain.models import Forward
 from convroute.domain.statuses import ConversionStatus, MessageType, Method
@@ -29,26 +29,10 @@ def _forward(row: Row[Any]) -> Forward:
     )
 
 
-_u = t.upstream_ids.c
-# built once (a batch of reports asks it every time): the messages a forwarding route took
-_FORWARD_TARGETS = (
-    select(_u.message_id, _u.route_id, _u.upstream_id)
-    .where(_u.message_id.in_(bindparam("ids", expanding=True)), _u.forward.is_(True))
-    .order_by(_u.created_ms)
-)
-
-
 class ForwardStatements:
     """Mixed into ``SqlTransaction``: ``conn`` is inside the transaction."""
 
     conn: Connection
-
-    def forward_targets(self, message_ids: Collection[str]) -> dict[str, tuple[str, str]]:
-        """Message id -> (route id, upstream id) for those a forwarding route took."""
-        if not message_ids:
-            return {}
-        rows = self.conn.execute(_FORWARD_TARGETS, {"ids": list(message_ids)}).all()
-        return {r.message_id: (r.route_id, r.upstream_id) for r in rows}  # the latest wins
 
     def insert_forwards(self, entries: Sequence[Forward], now_ms: int) -> None:
         if entries:

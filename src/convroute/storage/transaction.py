@@ -6,7 +6,7 @@ import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select
+from sqlalchemy import Connection, Row, and_, delete, insert, select
 
 from convroute.domain.commands import Nonce
 from convroute.domain.folding import StatusEvent
@@ -19,7 +19,7 @@ from convroute.domain.models import (
     RouteDestination,
 )
 from convroute.domain.statuses import ConversionStatus, DlrStatus, EventSource, MessageType
-from convroute.services.ports import EarlierSend, RoutingDecision
+from convroute.services.ports import EarlierSend, Loaded, RoutingDecision
 from convroute.storage import schema as t
 from convroute.storage.delivery import DeliveryStatements
 from convroute.storage.engines import driver_insert
@@ -116,30 +116,39 @@ class SqlTransaction(DeliveryStatements, ForwardStatements):
                 out.setdefault(row.account_id, {})[MessageType(row.type)] = row.seconds
         return out
 
-    def load_states(
-        self, keys: Collection[tuple[str, str]]
-    ) -> tuple[dict[tuple[str, str], MessageState], dict[str, tuple[str, str]]]:
+    def load_states(self, keys: Collection[tuple[str, str]]) -> Loaded:
         wanted = set(keys)
-        states: dict[tuple[str, str], MessageState] = {}
-        where: dict[str, tuple[str, str]] = {}
-        s, m, r = t.message_state, t.messages.c, t.routes.c
+        loaded = Loaded({}, {}, {})
+        latest: dict[str, int] = {}  # the forward target's time, where several
+        s, m, r, u = t.message_state, t.messages.c, t.routes.c, t.upstream_ids.c
         for chunk in _chunks(sorted({message_id for _, message_id in wanted})):
             query = (
-                select(s, r.name.label("route_name"), m.country.label("message_country"))
+                select(
+                    s, r.name.label("route_name"), m.country.label("message_country"),
+                    u.route_id.label("forward_route"), u.upstream_id, u.created_ms,
+                )
                 .select_from(
-                    s.join(t.messages, m.id == s.c.message_id).outerjoin(
-                        t.routes, r.id == m.route_id
+                    s.join(t.messages, m.id == s.c.message_id)
+                    .outerjoin(t.routes, r.id == m.route_id)
+                    .outerjoin(
+                        t.upstream_ids, and_(u.message_id == s.c.message_id, u.forward.is_(True))
                     )
                 )
                 .where(s.c.message_id.in_(chunk))
-            )
+            )  # fmt: skip
             for row in self.conn.execute(query):
                 key = (row.account_id, row.message_id)
-                if key in wanted:  # asked for by its owner; by anyone else: not found
-                    states[key] = state_from_row(row)
-                    if row.route_name is not None:
-                        where[row.message_id] = (row.route_name, row.message_country)
-        return states, where
+                if key not in wanted:  # asked for by its owner; by anyone else: not found
+                    continue
+                loaded.states[key] = state_from_row(row)
+                if row.route_name is not None:
+                    loaded.routes[row.message_id] = (row.route_name, row.message_country)
+                if row.forward_route is not None and row.created_ms >= latest.get(
+                    row.message_id, -1
+                ):
+                    latest[row.message_id] = row.created_ms
+                    loaded.forwards[row.message_id] = (row.forward_route, row.upstream_id)
+        return loaded
 
     def existing_conversions(
         self, keys: Collection[str]
