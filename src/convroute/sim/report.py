@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from convroute.sim.run import Result
 
 
@@ -33,12 +35,36 @@ def describe(result: Result, oracle: Result, lam: float) -> str:
         f"  reported          {result.reported:,} conversions reached the router",
     ]
     if result.reactions:
-        parts = ["never" if r is None else f"{r:,} messages" for r in result.reactions]
-        lines.append(f"  reaction          {'; '.join(parts)}   (to each change of the best route)")
+        lines.append(f"  reaction          {reactions(result.reactions)}")
     lines.append(f"  switches          {result.switches}   exploration {_pct(result.exploration)}")
     if result.anomalies is not None:
         lines.append(f"  anomalies         {_anomalies(result)}")
     return "\n".join(lines)
+
+
+LISTED_REACTIONS = 6
+"""Up to this many changes of the best route, each reaction is listed; past it, summarised."""
+
+
+def reactions(found: list[int | None]) -> str:
+    """Messages until the new best route carried most of the traffic, after each change of
+    the best route: each one for a few changes, a summary for many (a scenario with many
+    destinations has one change per destination and change)."""
+    if len(found) <= LISTED_REACTIONS:
+        parts = ["never" if r is None else f"{r:,} messages" for r in found]
+        return f"{'; '.join(parts)}   (to each change of the best route)"
+    seen = sorted(r for r in found if r is not None)
+    head = f"{len(seen)} of {len(found)} changes of the best route followed"
+    if not seen:
+        return head
+
+    def at(q: float) -> int:  # the nearest-rank percentile
+        return seen[max(0, math.ceil(q * len(seen)) - 1)]
+
+    return (
+        f"{head}, in {at(0.5):,} messages (median; 90th percentile {at(0.9):,}, "
+        f"slowest {seen[-1]:,}); never: {len(found) - len(seen)}"
+    )
 
 
 def _anomalies(result: Result) -> str:
