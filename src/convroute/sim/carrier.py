@@ -62,6 +62,14 @@ class Draws(NamedTuple):
         return Draws(u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], _NORMAL.inv_cdf(u[8]))
 
 
+def _within(u: float, p: float) -> float:
+    """A uniform draw of its own from ``u``, the delivery draw, given which side of ``p`` it
+    fell: the latency's, independent of whether the message was delivered (no new draw, so
+    the random stream of every other scenario stays the same)."""
+    v = u / p if u < p else (u - p) / (1.0 - p)
+    return min(max(v, 1e-12), 1.0 - 1e-12)
+
+
 class Fate(NamedTuple):
     """What happens to a message. Times are seconds after it was sent."""
 
@@ -92,6 +100,8 @@ def fate(
     submitted = d.submit >= route.submit_error
     delivered = submitted and d.deliver < p
     arrival = queued_s + route.latency_s
+    if route.latency_sigma > 0:
+        arrival = queued_s + route.latency_at(_NORMAL.inv_cdf(_within(d.deliver, p)))
     pumped = d.pump < pumped_share(scenario, t)
     delay_s = 0.0
     if u.delay_median_s > 0:
@@ -114,7 +124,8 @@ def fate(
             receipt = "delivered"
         else:
             receipt = "failed"
-        receipt_after = arrival - phase.delay_s * math.log(1.0 - d.dlr_delay)
+        clock = arrival if phase.after == "arrival" else queued_s
+        receipt_after = clock - phase.delay_s * math.log(1.0 - d.dlr_delay)
     fields = (
         submitted,
         delivered,

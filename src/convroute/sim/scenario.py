@@ -73,7 +73,10 @@ class DlrPhase:
     mode: str = "honest"
     undelivered_share: float = 0.0
     claim: float | None = None
-    delay_s: float = 5.0  # mean of an exponential delay after delivery
+    delay_s: float = 5.0  # mean of an exponential delay after the receipt's clock starts
+    # when that clock starts: at the handset ("arrival", after the latency) or at the
+    # submission ("send": a route that says DELIVRD in seconds whatever the handset sees)
+    after: str = "arrival"
 
     def fake_share(self, p_deliver: float) -> float:
         """The probability an undelivered message is reported delivered."""
@@ -92,10 +95,17 @@ class RouteSpec:
     name: str
     price: float
     deliver: dict[str, Curve]
-    latency_s: float = 2.0
+    latency_s: float = 2.0  # submit to handset; with latency_sigma, the median
     dlr: tuple[DlrPhase, ...] = (DlrPhase(0.0),)
     submit_error: float = 0.0
     throughput: float = 0.0  # messages per second; 0 = unlimited
+    latency_sigma: float = 0.0  # > 0: latency log-normal (median latency_s), a tail
+
+    def latency_at(self, z: float) -> float:
+        """The latency of a message whose standard normal draw is ``z``."""
+        if self.latency_sigma == 0:
+            return self.latency_s
+        return math.exp(math.log(self.latency_s) + self.latency_sigma * z)
 
     def p_deliver(self, country: str, t: float) -> float:
         """The delivery probability to ``country`` at ``t`` (0 if the route does not serve it)."""
@@ -287,8 +297,8 @@ def _curve(value: Any, where: str) -> Curve:
 
 
 def _route(raw: Any, where: str) -> RouteSpec:
-    _known(raw, where, {"name", "price", "deliver", "latency_s", "dlr", "submit_error",
-                        "throughput"})  # fmt: skip
+    _known(raw, where, {"name", "price", "deliver", "latency_s", "latency_sigma", "dlr",
+                        "submit_error", "throughput"})  # fmt: skip
     deliver_raw = raw.get("deliver")
     if deliver_raw is None:
         raise ScenarioError(f"{where}.deliver: is required")
@@ -301,6 +311,7 @@ def _route(raw: Any, where: str) -> RouteSpec:
         price=_num(raw.get("price", 0.0), f"{where}.price", 0, 1e6),
         deliver=deliver,
         latency_s=_num(raw.get("latency_s", 2.0), f"{where}.latency_s", 0, 86_400),
+        latency_sigma=_latency_sigma(raw, where),
         dlr=_dlr(raw.get("dlr", "honest"), f"{where}.dlr"),
         submit_error=_num(raw.get("submit_error", 0.0), f"{where}.submit_error", 0, 1),
         throughput=_num(raw.get("throughput", 0.0), f"{where}.throughput", 0, 1e9),
@@ -308,6 +319,14 @@ def _route(raw: Any, where: str) -> RouteSpec:
 
 
 _DLR_MODES = ("honest", "none", "fake")
+_DLR_CLOCKS = ("arrival", "send")
+
+
+def _latency_sigma(raw: Any, where: str) -> float:
+    sigma = _num(raw.get("latency_sigma", 0.0), f"{where}.latency_sigma", 0, 5)
+    if sigma > 0 and raw.get("latency_s", 2.0) <= 0:
+        raise ScenarioError(f"{where}.latency_s: must be above 0 with latency_sigma (a median)")
+    return sigma
 
 
 def _dlr(value: Any, where: str) -> tuple[DlrPhase, ...]:
@@ -318,10 +337,13 @@ def _dlr(value: Any, where: str) -> tuple[DlrPhase, ...]:
         here = f"{where}[{i}]" if isinstance(value, list) else where
         if isinstance(item, str):
             item = {"mode": item}
-        _known(item, here, {"t", "mode", "undelivered_share", "claim", "delay_s"})
+        _known(item, here, {"t", "mode", "undelivered_share", "claim", "delay_s", "after"})
         mode = item.get("mode", "honest")
         if mode not in _DLR_MODES:
             raise ScenarioError(f"{here}.mode: must be one of {', '.join(_DLR_MODES)}")
+        after = item.get("after", "arrival")
+        if after not in _DLR_CLOCKS:
+            raise ScenarioError(f"{here}.after: must be one of {', '.join(_DLR_CLOCKS)}")
         claim = item.get("claim")
         phases.append(
             DlrPhase(
@@ -335,6 +357,7 @@ def _dlr(value: Any, where: str) -> tuple[DlrPhase, ...]:
                 ),
                 claim=None if claim is None else _num(claim, f"{here}.claim", 0, 1),
                 delay_s=_num(item.get("delay_s", 5.0), f"{here}.delay_s", 0, 86_400),
+                after=after,
             )
         )
     phases.sort(key=lambda p: p.t)

@@ -51,9 +51,13 @@ class Oracle:
 def true_rate(scenario: Scenario, route: RouteSpec, country: str, t: float) -> float:
     """The probability that a message sent on ``route`` at ``t`` converts."""
     u = scenario.users
-    if route.latency_s > u.otp_expiry_s:
+    if route.latency_sigma > 0:  # the share of messages that arrive before the code expires
+        in_time = _within_window(route.latency_s, route.latency_sigma, u.otp_expiry_s)
+    elif route.latency_s > u.otp_expiry_s:
         return 0.0
-    reach = _within_window(u.delay_median_s, u.delay_sigma, u.window_s)
+    else:
+        in_time = 1.0
+    reach = _within_window(u.delay_median_s, u.delay_sigma, u.window_s) * in_time
     return (
         (1.0 - route.submit_error)
         * route.p_deliver(country, t)
