@@ -25,6 +25,7 @@ runs = [
     ("scenarios/s2-outage.toml", "epsilon-greedy"),
     ("scenarios/s4-prices-drift.toml", "convroute"),
     ("scenarios/s5-pumping.toml", "convroute"),
+    ("tests/fixtures/sim-timing.toml", "convroute"),
 ]
 for path, policy in runs:
     r = simulate(load(path), policy, 3, watch=True)
@@ -32,7 +33,7 @@ for path, policy in runs:
         "compiled": compiled(), "run": [path, policy],
         "figures": [r.conversions, r.reported, repr(r.cost), repr(r.expected_value),
                     repr(r.oracle_expected_value), r.switch_at, r.reactions, r.anomalies,
-                    repr(r.exploration), r.resends],
+                    repr(r.exploration), r.resends, r.late],
     }))
 """
 
@@ -59,10 +60,12 @@ def test_the_compiled_engine_and_simulator_run_exactly_as_the_source(tmp_path: P
     fast = build(tmp_path / "fast")
     assert any(fast.glob("convroute/routing/estimates.*.so"))
     source, compiled = _runs(None), _runs(fast)
-    assert [r["compiled"] for r in source] == [False] * 4
-    assert [r["compiled"] for r in compiled] == [True] * 4
+    assert [r["compiled"] for r in source] == [False] * 5
+    assert [r["compiled"] for r in compiled] == [True] * 5
     for a, b in zip(source, compiled, strict=True):
         assert a["run"] == b["run"]
         assert a["figures"] == b["figures"], a["run"]
     # the S5 run saw pumping and raised an episode: the watch's path ran compiled too
     assert source[3]["figures"][7]  # type: ignore[index]
+    # the timing run had users reported late: that path ran compiled too
+    assert source[4]["figures"][-1]  # type: ignore[index]

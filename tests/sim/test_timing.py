@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from convroute.sim.carrier import Draws, fate
+from convroute.sim.report import describe
+from convroute.sim.run import simulate
 from convroute.sim.scenario import ScenarioError, parse
 from convroute.sim.truth import true_rate
 
@@ -78,3 +80,25 @@ def test_timing_mistakes_are_refused() -> None:
         _scenario({"name": "A", "deliver": 0.9, "latency_s": 0, "latency_sigma": 1})
     with pytest.raises(ScenarioError, match="latency_sigma"):
         _scenario({"name": "A", "deliver": 0.9, "latency_sigma": 9})
+
+
+def test_a_user_who_tries_an_expired_code_is_reported_late_not_converted() -> None:
+    s = _scenario({"name": "S", "deliver": 1.0, "latency_s": 400})  # after the 300 s expiry
+    fates = [fate(s, s.routes[0], "GB", 0.0, d) for d in _draws(2000)]
+    assert not any(f.converts or f.reported for f in fates)
+    late = [f for f in fates if f.late]
+    # every user with the intent whose delay fits the window tries it (report_share 1)
+    assert len(late) / len(fates) == pytest.approx(0.9 * 0.998, abs=0.03)
+    assert all(f.convert_after_s > 400 for f in late)
+
+
+def test_a_run_reports_the_late_ones_when_they_act() -> None:
+    s = parse({"name": "late", "messages": 3000, "users": USERS,
+               "routes": [{"name": "A", "deliver": 0.9, "latency_s": 90, "latency_sigma": 1.2},
+                          {"name": "B", "deliver": 0.8, "price": 0.1}]})  # fmt: skip
+    result = simulate(s, "convroute", seed=3)
+    assert result.late > 0  # A's tail past the expiry, while A was tried
+    assert "received after expiration" in describe(result, simulate(s, "oracle", seed=3), 0.0)
+    a = s.routes[0]
+    in_time = true_rate(s, a, "GB", 0.0) / (0.9 * 0.9 * 0.998)  # the share arriving in time
+    assert 0.8 < in_time < 0.95  # (P(latency <= 300) for a median 90 s, sigma 1.2: 0.84)

@@ -82,6 +82,9 @@ class Fate(NamedTuple):
     receipt: str | None  # "delivered", "failed" or None (no receipt)
     receipt_after_s: float
     p_deliver: float
+    # the user acts on a code that arrived after it expired (at ``convert_after_s``), and the
+    # customer reports it: ``received_after_expiration``
+    late: bool
 
 
 def fate(
@@ -106,13 +109,8 @@ def fate(
     delay_s = 0.0
     if u.delay_median_s > 0:
         delay_s = math.exp(math.log(u.delay_median_s) + u.delay_sigma * d.z_delay)
-    converts = (
-        delivered
-        and not pumped
-        and d.intent < u.intent
-        and arrival <= u.otp_expiry_s
-        and delay_s <= u.window_s
-    )
+    acts = delivered and not pumped and d.intent < u.intent and delay_s <= u.window_s
+    converts = acts and arrival <= u.otp_expiry_s
     receipt: str | None
     if not submitted:
         receipt, receipt_after = "failed", 0.0
@@ -136,5 +134,6 @@ def fate(
         receipt,
         receipt_after,  # receipt_after_s
         p,  # p_deliver
+        acts and not converts and d.report < u.report_share,  # late
     )
     return tuple.__new__(Fate, fields)  # Fate(*fields), without a Python call

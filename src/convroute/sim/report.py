@@ -32,7 +32,8 @@ def describe(result: Result, oracle: Result, lam: float) -> str:
         f"  regret            {result.regret:,.1f}   (expected value lost to the oracle)",
         f"  cost/conversion   {'-' if cpc is None else f'{cpc:.4f}'}   "
         f"(oracle {oracle.cost_per_conversion or 0:.4f})",
-        f"  reported          {result.reported:,} conversions reached the router",
+        f"  reported          {result.reported:,} conversions reached the router"
+        + (f", {result.late:,} received after expiration" if result.late else ""),
     ]
     if result.reactions:
         lines.append(f"  reaction          {reactions(result.reactions)}")

@@ -68,6 +68,9 @@ class Result:
     routes: list[str] = field(default_factory=list)
     series: Series | None = None
     resends: int = 0  # extra messages sent because users asked for a new code
+    # reported received_after_expiration: the code reached the user after it expired and the
+    # user tried it (the router learns "not converted" then, not at the window's close)
+    late: int = 0
     switch_at: list[int] = field(default_factory=list)  # the messages at which it switched
     # anomalies the watch raised: (kind, country, raised at s, cleared at s or None, route or
     # None for the whole destination), in the order raised; None if the run was not watched
@@ -186,7 +189,7 @@ class _Run:
         self.events: list[tuple[int, int, Outcome]] = []
         self.resends: list[tuple[float, int, str, str, str]] = []  # (t, seq, id, country, avoid)
         self.seq = 0
-        self.conversions = self.reported = self.explored = self.resent = 0
+        self.conversions = self.reported = self.explored = self.resent = self.late = 0
         self.cost = self.expected = self.oracle_expected = 0.0
         self.truth = Truth(scenario)
         # the oracle's best candidate per (destination, route a resend avoids), while the truth
@@ -269,6 +272,7 @@ class _Run:
             routes=list(self.routes),
             series=self.series,
             resends=self.resent,
+            late=self.late,
         )
 
     def _deliver_events(self, t: float) -> None:
@@ -328,10 +332,14 @@ class _Run:
         f = fate(s, route, country, t, d, p_deliver, start - t)
         if f.converts:
             self.conversions += 1
-        # the final outcome: reported converted, resent, or not converted at the window's close
+        # the final outcome: reported converted, reported received after its expiration,
+        # resent, or not converted at the window's close
         if f.reported:
             self.reported += 1
             kind, at = OutcomeKind.CONVERTED, int((t + f.convert_after_s) * 1000)
+        elif f.late:
+            self.late += 1
+            kind, at = OutcomeKind.NOT_CONVERTED, int((t + f.convert_after_s) * 1000)
         elif avoid is None and not f.converts and d.resend < u.resend_share:
             # the user asks for a new code: this message is "resent" (reward 0) then, and
             # a new one goes out, avoiding this route
