@@ -114,3 +114,31 @@ def _anomalies(base_url: str) -> list[dict[str, Any]]:
 def test_credentials_file_is_checked() -> None:
     with pytest.raises(Exception, match="admin_token"):
         Credentials.from_json(json.loads('{"credentials": {}}'))
+
+
+@pytest.mark.slow
+def test_users_who_try_expired_codes_are_reported_late_over_real_http(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'late.db'}"
+    speed = 100.0
+    doc = two_routes_and_an_account(url, "late", round(900 / speed))  # the window outlasts it
+    doc["admin_token"] = ADMIN
+    server = Server(url, env=paced_server_env(speed, ADMIN), log=tmp_path / "server.log").start()
+    try:
+        late = Path(__file__).parent / "fixtures" / "e2e-late.toml"
+        result = asyncio.run(drive(server.base_url, late, Credentials.from_json(doc), 2, speed))
+    finally:
+        server.stop()
+    assert result.messages == 60
+    assert result.conversions == 0  # every code came too late to convert
+    assert result.late > 40  # most users (intent 0.9) tried it anyway
+    c = bootstrap(Settings(database_url=url), migrate=False)
+    try:
+        rows = c.store.read(
+            lambda conn: conn.exec_driver_sql(
+                "SELECT status, count(*) FROM conversion_events WHERE source = 'client' "
+                "GROUP BY status"
+            ).all()
+        )
+    finally:
+        c.close()
+    assert dict(rows) == {"received_after_expiration": result.late}
