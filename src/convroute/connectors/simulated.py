@@ -21,7 +21,7 @@ from convroute.connectors.base import READY, Receipt, ReceiptSink, SubmitError
 from convroute.domain.models import Submission
 from convroute.domain.statuses import DlrStatus
 from convroute.sim.carrier import Draws, fate
-from convroute.sim.scenario import Scenario, load
+from convroute.sim.scenario import Scenario, load, place_of
 
 
 @lru_cache(maxsize=16)
@@ -62,7 +62,7 @@ class SimulatedConnector:
         f = fate(
             self.scenario,
             self.route,
-            message.country,
+            place_of(message.country, message.network),
             t,
             Draws.of_message(self.seed, message.message_id),
         )

@@ -28,7 +28,7 @@ from convroute.routing.policy import (
 )
 from convroute.routing.watch import AnomalyWatch
 from convroute.sim.carrier import Draws, fate
-from convroute.sim.scenario import RouteSpec, Scenario
+from convroute.sim.scenario import RouteSpec, Scenario, place_of
 from convroute.sim.truth import ORACLE, Oracle, Truth, best_index, expected_value, true_rate
 
 _ROLLING = 100  # messages in the window that defines which route "carries" the traffic
@@ -72,7 +72,7 @@ class Result:
     # user tried it (the router learns "not converted" then, not at the window's close)
     late: int = 0
     switch_at: list[int] = field(default_factory=list)  # the messages at which it switched
-    # anomalies the watch raised: (kind, country, raised at s, cleared at s or None, route or
+    # anomalies the watch raised: (kind, place, raised at s, cleared at s or None, route or
     # None for the whole destination), in the order raised; None if the run was not watched
     anomalies: list[tuple[str, str, float, float | None, str | None]] | None = None
     pumping: list[tuple[float, float]] = field(default_factory=list)  # the scenario's episodes
@@ -117,10 +117,10 @@ def make(scenario: Scenario, name: str, clock: Callable[[], float]) -> Policy:
         return Oracle(scenario, clock)
     # the best route at the start first, as an operator would have configured the static and
     # failover policies
-    country = scenario.destinations[0].country
+    place = scenario.destinations[0].place
     preference = sorted(
-        (r.name for r in scenario.routes if r.serves(country)),
-        key=lambda n: -expected_value(scenario, _route(scenario, n), country, 0.0),
+        (r.name for r in scenario.routes if r.serves(place)),
+        key=lambda n: -expected_value(scenario, _route(scenario, n), place, 0.0),
     )
     return make_policy(name, delay_of(scenario), scenario.objective, preference)
 
@@ -178,16 +178,17 @@ class _Run:
         u = scenario.users
         self.window_ms = int(u.window_s * 1000)
         self.routes = {r.name: r for r in scenario.routes}
+        # by place: a country, or country/network (each network its own context)
         self.candidates = {
-            d.country: [Candidate(r.name, r.price) for r in scenario.routes if r.serves(d.country)]
+            d.place: [Candidate(r.name, r.price) for r in scenario.routes if r.serves(d.place)]
             for d in scenario.destinations
         }
         self.contexts = {
-            d.country: Context(d.country, d.network, "otp") for d in scenario.destinations
+            d.place: Context(d.country, d.network, "otp") for d in scenario.destinations
         }
         self.free_at = dict.fromkeys(self.routes, 0.0)  # throughput caps: when each is free
         self.events: list[tuple[int, int, Outcome]] = []
-        self.resends: list[tuple[float, int, str, str, str]] = []  # (t, seq, id, country, avoid)
+        self.resends: list[tuple[float, int, str, str, str]] = []  # (t, seq, id, place, avoid)
         self.seq = 0
         self.conversions = self.reported = self.explored = self.resent = self.late = 0
         self.cost = self.expected = self.oracle_expected = 0.0
@@ -199,7 +200,7 @@ class _Run:
 
     def run(self, progress: Callable[[int], None] | None) -> Result:
         s, interval = self.s, self.s.interval_s
-        shares = [(d.country, d.share) for d in s.destinations]
+        shares = [(d.place, d.share) for d in s.destinations]
         recent: deque[str] = deque(maxlen=_ROLLING)
         counts: Counter[str] = Counter()
         carrying: str | None = None
@@ -213,23 +214,23 @@ class _Run:
         for i in range(s.messages):
             t = i * interval
             while self.resends and self.resends[0][0] <= t:
-                at, _, original, country, avoid = heapq.heappop(self.resends)
+                at, _, original, place, avoid = heapq.heappop(self.resends)
                 self._deliver_events(at)
-                self._send(f"{original}-resend", at, country, Draws.of(self.resend_env), avoid)
+                self._send(f"{original}-resend", at, place, Draws.of(self.resend_env), avoid)
             self._deliver_events(t)
             if self.watch is not None and t >= next_check:
                 # after everything due by t reached the policy: the watch changes nothing
                 self._check(t)
                 next_check = t + _CHECK_EVERY_S
             r_dest = rnd()
-            country = shares[0][0]
+            place = shares[0][0]
             acc = 0.0
             for c, share in shares:
                 acc += share
                 if r_dest < acc:
-                    country = c
+                    place = c
                     break
-            best = self._send(f"m{i}", t, country, Draws.of(self.env), None)
+            best = self._send(f"m{i}", t, place, Draws.of(self.env), None)
             route = self._last_route
             chosen_log.append(route)
             if not best_history or best_history[-1][1] != best:
@@ -247,7 +248,7 @@ class _Run:
             if self.series is not None:
                 bucket[route] += 1
                 if (i + 1) % self.series.bucket == 0:
-                    _flush(self.series, bucket, s, country, t)
+                    _flush(self.series, bucket, s, place, t)
             if progress is not None and (i + 1) % step == 0:
                 progress(step)
         if progress is not None:
@@ -288,36 +289,36 @@ class _Run:
         """The anomaly watch looks at every destination."""
         assert self.watch is not None
         now_ms = int(t * 1000)
-        for country, candidates in self.candidates.items():
-            self.watch.check(self.contexts[country], [c.route_id for c in candidates], now_ms)
+        for place, candidates in self.candidates.items():
+            self.watch.check(self.contexts[place], [c.route_id for c in candidates], now_ms)
 
     _last_route = ""
 
-    def _send(self, decision_id: str, t: float, country: str, d: Draws, avoid: str | None) -> str:
+    def _send(self, decision_id: str, t: float, place: str, d: Draws, avoid: str | None) -> str:
         """Send one message at ``t``; the oracle's best route at that instant."""
         s, u = self.s, self.s.users
         self.clock.t = t
         now_ms = int(t * 1000)
-        cands = self.candidates[country]
+        cands = self.candidates[place]
         if avoid is not None and len(cands) > 1:  # a resend avoids the route that just failed
             cands = [c for c in cands if c.route_id != avoid]
-        now_truth = self.truth.at(country, t)
-        cached = self._oracle.get((country, avoid))
+        now_truth = self.truth.at(place, t)
+        cached = self._oracle.get((place, avoid))
         if cached is not None and cached[0] is now_truth:  # the truth has not changed
             best_i, best_value = cached[1], cached[2]
         else:
             best_i = best_index(now_truth, cands)
             best_value = now_truth[cands[best_i].route_id][2]
-            self._oracle[(country, avoid)] = (now_truth, best_i, best_value)
+            self._oracle[(place, avoid)] = (now_truth, best_i, best_value)
         self.oracle_expected += best_value
 
         decision = self.chooser.choose(
-            decision_id, self.contexts[country], cands, now_ms, self.policy_rng
+            decision_id, self.contexts[place], cands, now_ms, self.policy_rng
         )
         route = self.routes[decision.route_id]
         self._last_route = route.name
         if self.watch is not None:
-            self.watch.record(decision_id, self.contexts[country], route.name, now_ms)
+            self.watch.record(decision_id, self.contexts[place], route.name, now_ms)
         if decision.probability < 0.5:
             self.explored += 1
         p_deliver, _, value = now_truth[route.name]
@@ -329,7 +330,7 @@ class _Run:
         if route.throughput > 0:
             start = max(t, self.free_at[route.name])
             self.free_at[route.name] = start + 1.0 / route.throughput
-        f = fate(s, route, country, t, d, p_deliver, start - t)
+        f = fate(s, route, place, t, d, p_deliver, start - t)
         if f.converts:
             self.conversions += 1
         # the final outcome: reported converted, reported received after its expiration,
@@ -346,7 +347,7 @@ class _Run:
             resend_t = t + u.resend_after_s
             kind, at = OutcomeKind.NOT_CONVERTED, int(resend_t * 1000)
             self.seq += 1
-            heapq.heappush(self.resends, (resend_t, self.seq, decision_id, country, route.name))
+            heapq.heappush(self.resends, (resend_t, self.seq, decision_id, place, route.name))
             self.resent += 1
         else:
             kind, at = OutcomeKind.NOT_CONVERTED, now_ms + self.window_ms
@@ -368,7 +369,7 @@ def _raised(watch: AnomalyWatch) -> list[tuple[str, str, float, float | None, st
     return [
         (
             a.kind,
-            a.context.country,
+            place_of(a.context.country, a.context.network),
             a.started_ms / 1000.0,
             None if a.cleared_ms is None else a.cleared_ms / 1000.0,
             a.route_id,
@@ -386,14 +387,12 @@ class _Clock:
         return self.t
 
 
-def _flush(
-    series: Series, bucket: Counter[str], scenario: Scenario, country: str, t: float
-) -> None:
+def _flush(series: Series, bucket: Counter[str], scenario: Scenario, place: str, t: float) -> None:
     total = sum(bucket.values())
     series.t.append(t)
     for r in scenario.routes:
         series.share.setdefault(r.name, []).append(bucket[r.name] / total if total else 0.0)
-        series.truth.setdefault(r.name, []).append(true_rate(scenario, r, country, t))
+        series.truth.setdefault(r.name, []).append(true_rate(scenario, r, place, t))
     bucket.clear()
 
 

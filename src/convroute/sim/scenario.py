@@ -107,14 +107,20 @@ class RouteSpec:
             return self.latency_s
         return math.exp(math.log(self.latency_s) + self.latency_sigma * z)
 
-    def p_deliver(self, country: str, t: float) -> float:
-        """The delivery probability to ``country`` at ``t`` (0 if the route does not serve it)."""
-        curve = self.deliver.get(country) or self.deliver.get("*")
+    def p_deliver(self, place: str, t: float) -> float:
+        """The delivery probability to ``place`` (a country, or ``country/network``) at
+        ``t``: the network's curve, else its country's, else ``*``'s; 0 if none."""
+        curve = self.deliver.get(place)
+        if curve is None:
+            country = place.split("/", 1)[0]
+            curve = self.deliver.get(country) or self.deliver.get("*")
         return 0.0 if curve is None else curve.at(t)
 
-    def serves(self, country: str) -> bool:
-        """Whether the route serves ``country``."""
-        return country in self.deliver or "*" in self.deliver
+    def serves(self, place: str) -> bool:
+        """Whether the route serves ``place`` (a country, or ``country/network``)."""
+        return (
+            place in self.deliver or place.split("/", 1)[0] in self.deliver or "*" in self.deliver
+        )
 
     def dlr_at(self, t: float) -> DlrPhase:
         """The receipt behaviour in force at ``t``."""
@@ -127,6 +133,12 @@ class RouteSpec:
         return current
 
 
+def place_of(country: str, network: str | None) -> str:
+    """Where a message goes, as the simulator keys routes' curves and its contexts: the
+    country, or ``country/network`` where the network is known."""
+    return country if network is None else f"{country}/{network}"
+
+
 @dataclass(frozen=True, slots=True)
 class Destination:
     """A share of the traffic going to one country (and network)."""
@@ -134,6 +146,10 @@ class Destination:
     country: str
     share: float
     network: str | None = None
+
+    @property
+    def place(self) -> str:
+        return place_of(self.country, self.network)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,8 +229,8 @@ def parse(raw: dict[str, Any]) -> Scenario:
     if not math.isclose(total, 1.0, abs_tol=1e-6):
         raise ScenarioError(f"destinations: shares must sum to 1, got {total:g}")
     for d in destinations:
-        if not any(r.serves(d.country) for r in routes):
-            raise ScenarioError(f"destinations: no route serves {d.country}")
+        if not any(r.serves(d.place) for r in routes):
+            raise ScenarioError(f"destinations: no route serves {d.place}")
     return Scenario(
         name=_str(raw, "name", ""),
         description=str(raw.get("description", "")),

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from convroute.routing.policy import Candidate, Context, Decision, Outcome
 from convroute.sim.carrier import pumped_share
-from convroute.sim.scenario import RouteSpec, Scenario
+from convroute.sim.scenario import RouteSpec, Scenario, place_of
 
 ORACLE = "oracle"
 
@@ -29,7 +29,8 @@ class Oracle:
     def probabilities(
         self, context: Context, candidates: list[Candidate], now_ms: int
     ) -> dict[str, float]:
-        best = best_index(self._truth.at(context.country, self._t()), candidates)
+        place = place_of(context.country, context.network)
+        best = best_index(self._truth.at(place, self._t()), candidates)
         return {c.route_id: 1.0 if i == best else 0.0 for i, c in enumerate(candidates)}
 
     def choose(
