@@ -29,7 +29,15 @@ from convroute.routing.policy import (
 from convroute.routing.watch import AnomalyWatch
 from convroute.sim.carrier import Draws, fate
 from convroute.sim.scenario import RouteSpec, Scenario, place_of
-from convroute.sim.truth import ORACLE, Oracle, Truth, best_index, expected_value, true_rate
+from convroute.sim.truth import (
+    ORACLE,
+    Oracle,
+    Truth,
+    best_index,
+    expected_value,
+    true_rate,
+    with_queues,
+)
 
 _ROLLING = 100  # messages in the window that defines which route "carries" the traffic
 _MAX_SERIES = 400  # points kept for plots
@@ -187,6 +195,10 @@ class _Run:
             d.place: Context(d.country, d.network, "otp") for d in scenario.destinations
         }
         self.free_at = dict.fromkeys(self.routes, 0.0)  # throughput caps: when each is free
+        self.capped = any(r.throughput > 0 for r in scenario.routes)
+        self.oracle_free_at = dict(self.free_at)  # the regret's oracle's own queues
+        if isinstance(chooser, Oracle):  # it routes by value with the queues of this run
+            chooser.queued = self._queued
         self.events: list[tuple[int, int, Outcome]] = []
         self.resends: list[tuple[float, int, str, str, str]] = []  # (t, seq, id, place, avoid)
         self.seq = 0
@@ -294,6 +306,31 @@ class _Run:
 
     _last_route = ""
 
+    def _queued(self, route: str, t: float) -> float:
+        """How long a message sent on ``route`` at ``t`` would wait for its cap."""
+        return max(0.0, self.free_at[route] - t)
+
+    def _shadow_oracle(
+        self,
+        truth: dict[str, tuple[float, float, float]],
+        place: str,
+        t: float,
+        cands: list[Candidate],
+    ) -> tuple[int, float]:
+        """With capped routes, the oracle of the regret routes this run's messages with queues
+        of its own (what its choices would have queued, not what the policy's did): its best
+        candidate now and that one's value; its queue then moves as it chose."""
+        own = with_queues(self.s, truth, place, t, self._oracle_queued)
+        best_i = best_index(own, cands)
+        name = cands[best_i].route_id
+        route = self.routes[name]
+        if route.throughput > 0:
+            self.oracle_free_at[name] = max(t, self.oracle_free_at[name]) + 1.0 / route.throughput
+        return best_i, own[name][2]
+
+    def _oracle_queued(self, route: str, t: float) -> float:
+        return max(0.0, self.oracle_free_at[route] - t)
+
     def _send(self, decision_id: str, t: float, place: str, d: Draws, avoid: str | None) -> str:
         """Send one message at ``t``; the oracle's best route at that instant."""
         s, u = self.s, self.s.users
@@ -303,13 +340,18 @@ class _Run:
         if avoid is not None and len(cands) > 1:  # a resend avoids the route that just failed
             cands = [c for c in cands if c.route_id != avoid]
         now_truth = self.truth.at(place, t)
-        cached = self._oracle.get((place, avoid))
-        if cached is not None and cached[0] is now_truth:  # the truth has not changed
-            best_i, best_value = cached[1], cached[2]
+        if self.capped:
+            best_i, best_value = self._shadow_oracle(now_truth, place, t, cands)
+            # what each capped route is worth now to this message, with this run's queue
+            now_truth = with_queues(s, now_truth, place, t, self._queued)
         else:
-            best_i = best_index(now_truth, cands)
-            best_value = now_truth[cands[best_i].route_id][2]
-            self._oracle[(place, avoid)] = (now_truth, best_i, best_value)
+            cached = self._oracle.get((place, avoid))
+            if cached is not None and cached[0] is now_truth:  # the truth has not changed
+                best_i, best_value = cached[1], cached[2]
+            else:
+                best_i = best_index(now_truth, cands)
+                best_value = now_truth[cands[best_i].route_id][2]
+                self._oracle[(place, avoid)] = (now_truth, best_i, best_value)
         self.oracle_expected += best_value
 
         decision = self.chooser.choose(

@@ -15,9 +15,14 @@ from convroute.sim.scenario import RouteSpec, Scenario, place_of
 ORACLE = "oracle"
 
 
+Queued = Callable[[str, float], float]
+"""Seconds a message sent on a route (by name) at ``t`` waits for the route's throughput cap."""
+
+
 class Oracle:
     """The dynamic oracle: at every message, the route with the best true value at that
-    instant. The limit no policy can beat."""
+    instant, counting the queue a message would wait in on a capped route (the run it routes
+    sets ``queued``). The limit no policy can beat."""
 
     name = ORACLE
 
@@ -25,12 +30,17 @@ class Oracle:
         self.scenario = scenario
         self._t = clock
         self._truth = Truth(scenario)
+        self.queued: Queued | None = None
 
     def probabilities(
         self, context: Context, candidates: list[Candidate], now_ms: int
     ) -> dict[str, float]:
         place = place_of(context.country, context.network)
-        best = best_index(self._truth.at(place, self._t()), candidates)
+        t = self._t()
+        truth = self._truth.at(place, t)
+        if self.queued is not None:
+            truth = with_queues(self.scenario, truth, place, t, self.queued)
+        best = best_index(truth, candidates)
         return {c.route_id: 1.0 if i == best else 0.0 for i, c in enumerate(candidates)}
 
     def choose(
@@ -49,12 +59,16 @@ class Oracle:
         """The oracle knows the truth already."""
 
 
-def true_rate(scenario: Scenario, route: RouteSpec, country: str, t: float) -> float:
-    """The probability that a message sent on ``route`` at ``t`` converts."""
+def true_rate(
+    scenario: Scenario, route: RouteSpec, country: str, t: float, queued_s: float = 0.0
+) -> float:
+    """The probability that a message sent on ``route`` at ``t`` converts, when it waits
+    ``queued_s`` for the route's throughput cap first."""
     u = scenario.users
     if route.latency_sigma > 0:  # the share of messages that arrive before the code expires
-        in_time = _within_window(route.latency_s, route.latency_sigma, u.otp_expiry_s)
-    elif route.latency_s > u.otp_expiry_s:
+        left = u.otp_expiry_s - queued_s
+        in_time = _within_window(route.latency_s, route.latency_sigma, left) if left > 0 else 0.0
+    elif route.latency_s + queued_s > u.otp_expiry_s:
         return 0.0
     else:
         in_time = 1.0
@@ -66,6 +80,29 @@ def true_rate(scenario: Scenario, route: RouteSpec, country: str, t: float) -> f
         * (1.0 - pumped_share(scenario, t))
         * reach
     )
+
+
+def with_queues(
+    scenario: Scenario,
+    truth: dict[str, tuple[float, float, float]],
+    place: str,
+    t: float,
+    queued: Queued,
+) -> dict[str, tuple[float, float, float]]:
+    """``truth`` (route -> p_deliver, rate, value at ``t``) with each capped route's rate and
+    value for a message that waits in its queue now; ``truth`` itself where no route is
+    capped or none has a queue."""
+    out = None
+    for route in scenario.routes:
+        if route.throughput <= 0 or route.name not in truth:
+            continue
+        wait = queued(route.name, t)
+        if wait <= 0:
+            continue
+        out = dict(truth) if out is None else out
+        rate = true_rate(scenario, route, place, t, wait)
+        out[route.name] = (truth[route.name][0], rate, scenario.objective.value(rate, route.price))
+    return truth if out is None else out
 
 
 def expected_value(scenario: Scenario, route: RouteSpec, country: str, t: float) -> float:
