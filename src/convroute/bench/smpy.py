@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from convroute.routing.policy import Candidate, Context, Decision, Outcome, OutcomeKind
-from convroute.sim.scenario import Scenario
+from convroute.sim.scenario import Scenario, place_of
 
-SMPY_POLICIES = (
+POOLED = (
     "Oracle-restart klUCB",
     "GLR-klUCB (local)",
     "GLR-klUCB (global)",
@@ -35,6 +35,11 @@ SMPY_POLICIES = (
     "klUCB",
     "Thompson",
 )
+PER_DESTINATION = " per destination"
+"""The suffix of a policy run as one bandit per destination (routing context), tuned for that
+destination's own horizon and changes, as a careful engineer would deploy it; without it, one
+bandit for all destinations (the same thing on a single-destination scenario)."""
+SMPY_POLICIES = (*POOLED, *(name + PER_DESTINATION for name in POOLED))
 
 
 def _smpy() -> Any:
@@ -68,22 +73,24 @@ class Problem:
     changes: dict[int, list[int]]  # arm -> decision indices at which its mean changes
 
 
-def problem_of(scenario: Scenario) -> Problem:
-    """The bandit problem a single-destination scenario poses."""
-    country = scenario.destinations[0].country
-    routes = [r for r in scenario.routes if r.serves(country)]
+def problem_of(scenario: Scenario, place: str | None = None, share: float = 1.0) -> Problem:
+    """The bandit problem the traffic to ``place`` (default: the first destination) poses,
+    when it is ``share`` of all messages: its arms, its horizon, its changes."""
+    place = scenario.destinations[0].place if place is None else place
+    routes = [r for r in scenario.routes if r.serves(place)]
+    interval = scenario.interval_s / share  # (the destination's own messages' spacing)
     changes: dict[int, list[int]] = {}
     times: set[int] = set()
     for i, route in enumerate(routes):
-        curve = route.deliver.get(country) or route.deliver["*"]
-        arm_times = sorted({int(t / scenario.interval_s) for t in curve.changes()})
+        curve = route.curve_for(place)
+        assert curve is not None
+        arm_times = sorted({int(t / interval) for t in curve.changes()})
         changes[i] = arm_times
         times.update(arm_times)
     for pump in scenario.pumping:
-        times.update(
-            (int(pump.start_s / scenario.interval_s), int(pump.end_s / scenario.interval_s))
-        )
-    return Problem(len(routes), scenario.messages, max(1, len(times)), changes)
+        times.update((int(pump.start_s / interval), int(pump.end_s / interval)))
+    horizon = max(1, round(scenario.messages * share))
+    return Problem(len(routes), horizon, max(1, len(times)), changes)
 
 
 def build(name: str, problem: Problem) -> Any:
@@ -128,8 +135,32 @@ def build(name: str, problem: Problem) -> Any:
     raise ValueError(f"unknown SMPyBandits policy {name!r}; known: {', '.join(SMPY_POLICIES)}")
 
 
+class _Bandit:
+    """One SMPyBandits policy on one fixed list of candidates."""
+
+    def __init__(self, name: str, problem: Problem, candidates: list[Candidate]) -> None:
+        self.name = name
+        self.problem = problem
+        self.policy = build(name, problem)
+        self.policy.startGame()
+        self.route_of = [c.route_id for c in candidates]
+        self.price = [c.price for c in candidates]
+        self.restarts = sorted((at, arm) for arm, times in problem.changes.items() for at in times)
+        self.decisions = 0
+
+    def choose(self) -> int:
+        if self.name == "Oracle-restart klUCB":
+            while self.restarts and self.restarts[0][0] <= self.decisions:
+                _, arm = self.restarts.pop(0)
+                self.policy.pulls[arm] = 0
+                self.policy.rewards[arm] = 0.0
+        self.decisions += 1
+        return int(self.policy.choice())
+
+
 class SmpyPolicy:
-    """An SMPyBandits policy as a convroute policy, on one fixed list of candidates."""
+    """An SMPyBandits policy as a convroute policy: one bandit for every destination, or
+    (a name ending in ``PER_DESTINATION``) one per destination."""
 
     def __init__(
         self, name: str, scenario: Scenario, seed: int, clock: Callable[[], float]
@@ -142,19 +173,27 @@ class SmpyPolicy:
         np.random.seed(seed % 2**32)
         random.seed(seed)
         self.name = name
-        self.problem = problem_of(scenario)
-        self.policy = build(name, self.problem)
-        self.policy.startGame()
-        self._arm_of: dict[str, int] = {}
-        self._route_of: list[str] = []
-        self._pending: dict[str, int] = {}  # decision -> arm
-        self._price: list[float] = []
+        self.per_destination = name.endswith(PER_DESTINATION)
+        self._base = name.removesuffix(PER_DESTINATION)
+        self._scenario = scenario
+        self._shares = {
+            place_of(d.country, d.network): d.share for d in scenario.destinations
+        }  # fmt: skip
+        self._bandits: dict[str, _Bandit] = {}
+        self._pending: dict[str, tuple[_Bandit, int]] = {}  # decision -> its bandit and arm
         self._lam = scenario.objective.lam
         self._max_price = max(r.price for r in scenario.routes)
-        self._restarts = sorted(
-            (at, arm) for arm, times in self.problem.changes.items() for at in times
-        )
-        self._decisions = 0
+
+    def _bandit(self, context: Context, candidates: list[Candidate]) -> _Bandit:
+        place = place_of(context.country, context.network) if self.per_destination else ""
+        bandit = self._bandits.get(place)
+        if bandit is None:
+            if self.per_destination:
+                problem = problem_of(self._scenario, place, self._shares.get(place, 1.0))
+            else:
+                problem = problem_of(self._scenario)
+            bandit = self._bandits[place] = _Bandit(self._base, problem, candidates)
+        return bandit
 
     def probabilities(
         self, context: Context, candidates: list[Candidate], now_ms: int
@@ -169,28 +208,20 @@ class SmpyPolicy:
         now_ms: int,
         rng: random.Random,
     ) -> Decision:
-        if not self._route_of:
-            self._route_of = [c.route_id for c in candidates]
-            self._arm_of = {r: i for i, r in enumerate(self._route_of)}
-            self._price = [c.price for c in candidates]
-        if self.name == "Oracle-restart klUCB":
-            while self._restarts and self._restarts[0][0] <= self._decisions:
-                _, arm = self._restarts.pop(0)
-                self.policy.pulls[arm] = 0
-                self.policy.rewards[arm] = 0.0
-        self._decisions += 1
-        arm = int(self.policy.choice())
-        self._pending[decision_id] = arm
-        return Decision(decision_id, self._route_of[arm], 1.0, self.name)
+        bandit = self._bandit(context, candidates)
+        arm = bandit.choose()
+        self._pending[decision_id] = (bandit, arm)
+        return Decision(decision_id, bandit.route_of[arm], 1.0, self.name)
 
     def observe(self, outcome: Outcome) -> None:
         if outcome.kind not in (OutcomeKind.CONVERTED, OutcomeKind.NOT_CONVERTED):
             return
-        arm = self._pending.pop(outcome.decision_id, None)
-        if arm is None:
+        pending = self._pending.pop(outcome.decision_id, None)
+        if pending is None:
             return
+        bandit, arm = pending
         reward = 1.0 if outcome.kind is OutcomeKind.CONVERTED else 0.0
         if self._lam:
             low = -self._lam * self._max_price
-            reward = (reward - self._lam * self._price[arm] - low) / (1.0 - low)
-        self.policy.getReward(arm, reward)
+            reward = (reward - self._lam * bandit.price[arm] - low) / (1.0 - low)
+        bandit.policy.getReward(arm, reward)

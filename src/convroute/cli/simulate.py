@@ -156,7 +156,7 @@ def bench_routing(
     Example: convroute bench routing --seeds 20 --jobs 2
     """
     from convroute.bench.routing import OURS, markdown, run_all, summarize, write
-    from convroute.bench.smpy import SMPY_POLICIES
+    from convroute.bench.smpy import PER_DESTINATION, SMPY_POLICIES
 
     if not compiled():
         click.echo(
@@ -179,6 +179,8 @@ def bench_routing(
     tasks = []
     for path, spec in specs.items():
         for name in names:
+            if name.endswith(PER_DESTINATION) and len(spec.destinations) == 1 and not policies:
+                continue  # (one destination: the same runs as the pooled bandit's)
             n = seeds
             if name in SMPY_POLICIES and smpy_seeds is not None and not spec.name.startswith("s1"):
                 n = smpy_seeds

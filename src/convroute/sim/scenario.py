@@ -107,13 +107,18 @@ class RouteSpec:
             return self.latency_s
         return math.exp(math.log(self.latency_s) + self.latency_sigma * z)
 
-    def p_deliver(self, place: str, t: float) -> float:
-        """The delivery probability to ``place`` (a country, or ``country/network``) at
-        ``t``: the network's curve, else its country's, else ``*``'s; 0 if none."""
+    def curve_for(self, place: str) -> Curve | None:
+        """The delivery curve to ``place`` (a country, or ``country/network``): the
+        network's, else its country's, else ``*``'s; None if the route does not serve it."""
         curve = self.deliver.get(place)
         if curve is None:
             country = place.split("/", 1)[0]
             curve = self.deliver.get(country) or self.deliver.get("*")
+        return curve
+
+    def p_deliver(self, place: str, t: float) -> float:
+        """The delivery probability to ``place`` at ``t`` (0 if the route does not serve it)."""
+        curve = self.curve_for(place)
         return 0.0 if curve is None else curve.at(t)
 
     def serves(self, place: str) -> bool:
