@@ -133,3 +133,37 @@ def test_bench_routing_runs_per_destination_bandits_only_where_destinations_diff
     assert result.exit_code == 0, result.output
     assert "| klUCB |" in result.output
     assert "per destination" not in result.output
+
+
+def test_the_policy_can_be_told_a_wrong_delay_model() -> None:
+    scenario = load(Path(__file__).parents[2] / "scenarios" / "s2-outage.toml")
+    u = scenario.users
+    own = simulate(scenario, "convroute", 1, watch=True)
+    same = simulate(scenario, "convroute", 1, watch=True, prior=(u.delay_median_s, u.delay_sigma))
+    wrong = simulate(scenario, "convroute", 1, watch=True, prior=(80.0, u.delay_sigma))
+    assert (same.conversions, same.regret) == (own.conversions, own.regret)  # the same model
+    assert wrong.regret != own.regret  # it routes on what it is told
+    # the same users and network either way: only the policy's beliefs differ
+    assert wrong.oracle_expected_value == own.oracle_expected_value
+
+
+def test_simulate_and_bench_take_the_assumed_delay(tmp_path: Path) -> None:
+    s2 = str(Path(__file__).parents[2] / "scenarios" / "s2-outage-nodelay.toml")
+    out = CliRunner().invoke(
+        main, ["simulate", s2, "--seed", "2", "--assume-delay-median", "5"]
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert "told median 5 s, sigma" in out.output
+    path = tmp_path / "tiny.toml"
+    path.write_text(
+        'name = "tiny"\nmessages = 300\n[[routes]]\nname = "a"\ndeliver = 0.9\n'
+        '[[routes]]\nname = "b"\ndeliver = 0.5\n'
+    )
+    bench = CliRunner().invoke(
+        main,
+        ["bench", "routing", "--scenario", str(path), "--policy", "convroute", "--seeds", "1",
+         "--jobs", "1", "--out", str(tmp_path), "--assume-delay-median", "80"],
+    )  # fmt: skip
+    assert bench.exit_code == 0, bench.output
+    assert "were told a conversion delay of median 80 s and sigma the scenario's" in bench.output
+    assert "told a conversion delay" in (tmp_path / "routing.md").read_text()

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from convroute.routing.policies import POLICIES
-from convroute.sim.run import Result, compiled, simulate
+from convroute.sim.run import Prior, Result, compiled, simulate
 from convroute.sim.scenario import Scenario, load
 from convroute.sim.truth import ORACLE
 
@@ -47,13 +47,19 @@ def _scenario(path: str) -> Scenario:
     return load(path)
 
 
-def run_one(task: tuple[str, str, int]) -> Run:
+Task = tuple[str, str, int, Prior | None]
+"""A run: scenario path, policy, seed, and the delay model convroute's policies are told
+(None: the scenario's own)."""
+
+
+def run_one(task: Task | tuple[str, str, int]) -> Run:
     """Run one task (in a worker process)."""
-    path, policy, seed = task
+    path, policy, seed = task[0], task[1], task[2]
+    prior = task[3] if len(task) > 3 else None
     scenario = _scenario(path)
     started = time.perf_counter()
     if policy in OURS:
-        result: Result = simulate(scenario, policy, seed, watch=True)
+        result: Result = simulate(scenario, policy, seed, watch=True, prior=prior)
     else:
         from convroute.bench.smpy import SmpyPolicy
 
@@ -78,7 +84,9 @@ def run_one(task: tuple[str, str, int]) -> Run:
 
 
 def run_all(
-    tasks: list[tuple[str, str, int]], jobs: int, progress: Callable[[int], None] | None = None
+    tasks: Sequence[Task | tuple[str, str, int]],
+    jobs: int,
+    progress: Callable[[int], None] | None = None,
 ) -> list[Run]:
     """Every task, on ``jobs`` processes."""
     out: list[Run] = []

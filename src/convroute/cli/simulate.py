@@ -10,9 +10,29 @@ import click
 
 from convroute.routing.policies import DEFAULT_POLICY, POLICIES
 from convroute.sim.report import describe
-from convroute.sim.run import compiled, simulate
-from convroute.sim.scenario import ScenarioError, load
+from convroute.sim.run import Prior, compiled, simulate
+from convroute.sim.scenario import Scenario, ScenarioError, load
 from convroute.sim.truth import ORACLE
+
+
+def prior_of(spec: Scenario, median: float | None, sigma: float | None) -> Prior | None:
+    """The delay model the policies are told: the scenario's where neither is given."""
+    if median is None and sigma is None:
+        return None
+    u = spec.users
+    return (
+        u.delay_median_s if median is None else median,
+        u.delay_sigma if sigma is None else sigma,
+    )
+
+
+def told(spec: Scenario, prior: Prior | None) -> str:
+    """What the run told the policy of its users' conversion delay."""
+    u = spec.users
+    own = f"median {u.delay_median_s:g} s, sigma {u.delay_sigma:g}"
+    if prior is None:
+        return f"  delay model       the scenario's own ({own}), as the policy was told"
+    return f"  delay model       told median {prior[0]:g} s, sigma {prior[1]:g} (the truth: {own})"
 
 
 @click.command("simulate")
@@ -57,6 +77,21 @@ from convroute.sim.truth import ORACLE
     default=None,
     help="With --against: send only the first N messages of the scenario.",
 )
+@click.option(
+    "--assume-delay-median",
+    type=click.FloatRange(0.001, 86_400),
+    default=None,
+    metavar="S",
+    help="Tell convroute's policies (and the watch) this conversion-delay median, in seconds, "
+    "instead of the scenario's (as in production, where nobody knows it).",
+)
+@click.option(
+    "--assume-delay-sigma",
+    type=click.FloatRange(0.001, 10),
+    default=None,
+    metavar="X",
+    help="... and this sigma of its log (default: the scenario's).",
+)
 def simulate_command(
     scenario: Path,
     policy: str,
@@ -66,6 +101,8 @@ def simulate_command(
     credentials: Path | None,
     speed: float,
     messages: int | None,
+    assume_delay_median: float | None,
+    assume_delay_sigma: float | None,
 ) -> None:
     """Run a scenario file in-process and compare the policy with the dynamic oracle, or
     (--against URL) drive a running server with the scenario's traffic.
@@ -86,15 +123,18 @@ def simulate_command(
         spec = load(scenario)
     except ScenarioError as exc:
         raise click.ClickException(str(exc)) from exc
+    prior = prior_of(spec, assume_delay_median, assume_delay_sigma)
     with click.progressbar(
         length=spec.messages, label=f"{spec.name} ({policy})", file=sys.stderr
     ) as bar:
         advance: Callable[[int], None] = bar.update
         result = simulate(
-            spec, policy, seed, progress=advance, keep_series=plot is not None, watch=True
-        )
+            spec, policy, seed, progress=advance, keep_series=plot is not None, watch=True,
+            prior=prior,
+        )  # fmt: skip
     oracle = simulate(spec, ORACLE, seed)
     click.echo(describe(result, oracle, spec.objective.lam))
+    click.echo(told(spec, prior))
     if plot is not None:
         from convroute.cli.plots import plot_run
 
@@ -140,6 +180,21 @@ def bench() -> None:
     show_default=True,
 )
 @click.option("--no-smpy", is_flag=True, help="Leave out the SMPyBandits policies.")
+@click.option(
+    "--assume-delay-median",
+    type=click.FloatRange(0.001, 86_400),
+    default=None,
+    metavar="S",
+    help="Tell convroute's policies (and the watch) this conversion-delay median, in seconds, "
+    "instead of the scenario's (as in production, where nobody knows it).",
+)
+@click.option(
+    "--assume-delay-sigma",
+    type=click.FloatRange(0.001, 10),
+    default=None,
+    metavar="X",
+    help="... and this sigma of its log (default: the scenario's).",
+)
 def bench_routing(
     scenarios: tuple[Path, ...],
     policies: tuple[str, ...],
@@ -148,6 +203,8 @@ def bench_routing(
     jobs: int,
     out: Path,
     no_smpy: bool,
+    assume_delay_median: float | None,
+    assume_delay_sigma: float | None,
 ) -> None:
     """Run every policy, the dynamic oracle and the SMPyBandits policies on every scenario,
     with the same seeds for all, and write the results table to OUT/routing.md and a plot
@@ -155,7 +212,7 @@ def bench_routing(
 
     Example: convroute bench routing --seeds 20 --jobs 2
     """
-    from convroute.bench.routing import OURS, markdown, run_all, summarize, write
+    from convroute.bench.routing import OURS, Task, markdown, run_all, summarize, write
     from convroute.bench.smpy import PER_DESTINATION, SMPY_POLICIES
 
     if not compiled():
@@ -176,7 +233,7 @@ def bench_routing(
         specs = {str(p): load(p) for p in paths}
     except ScenarioError as exc:
         raise click.ClickException(str(exc)) from exc
-    tasks = []
+    tasks: list[Task] = []
     for path, spec in specs.items():
         for name in names:
             if name.endswith(PER_DESTINATION) and len(spec.destinations) == 1 and not policies:
@@ -184,7 +241,8 @@ def bench_routing(
             n = seeds
             if name in SMPY_POLICIES and smpy_seeds is not None and not spec.name.startswith("s1"):
                 n = smpy_seeds
-            tasks += [(path, name, seed) for seed in range(n)]
+            prior = prior_of(spec, assume_delay_median, assume_delay_sigma)
+            tasks += [(path, name, seed, prior) for seed in range(n)]
     # the slowest first, so that the processes finish together
     tasks.sort(key=lambda t: -specs[t[0]].messages * (3 if t[1] in SMPY_POLICIES else 1))
     with click.progressbar(length=len(tasks), label="runs", file=sys.stderr) as bar:
@@ -196,6 +254,14 @@ def bench_routing(
     lam_of = {spec.name: spec.objective.lam for spec in specs.values()}
     command = "convroute bench routing " + " ".join(sys.argv[3:])
     report = markdown(summarize(runs, lam_of), lam_of, command.strip())
+    if assume_delay_median is not None or assume_delay_sigma is not None:
+        own = "the scenario's"
+        median = own if assume_delay_median is None else f"{assume_delay_median:g} s"
+        sigma = own if assume_delay_sigma is None else f"{assume_delay_sigma:g}"
+        report += (
+            "\nconvroute's policies (and the watch) were told a conversion delay of median "
+            f"{median} and sigma {sigma}, not the scenarios' own.\n"
+        )
     write(out / "routing.md", report)
     click.echo(report)
     try:

@@ -119,8 +119,15 @@ class Result:
         return self.cost / self.conversions if self.conversions else None
 
 
-def make(scenario: Scenario, name: str, clock: Callable[[], float]) -> Policy:
-    """A policy by name for ``scenario``: its delay model and objective, or the oracle."""
+Prior = tuple[float, float]
+"""A conversion-delay model a policy is told instead of the scenario's: (median s, sigma)."""
+
+
+def make(
+    scenario: Scenario, name: str, clock: Callable[[], float], prior: Prior | None = None
+) -> Policy:
+    """A policy by name for ``scenario``: its delay model (or the ``prior`` it is told) and
+    its objective; or the oracle."""
     if name == ORACLE:
         return Oracle(scenario, clock)
     # the best route at the start first, as an operator would have configured the static and
@@ -130,13 +137,15 @@ def make(scenario: Scenario, name: str, clock: Callable[[], float]) -> Policy:
         (r.name for r in scenario.routes if r.serves(place)),
         key=lambda n: -expected_value(scenario, _route(scenario, n), place, 0.0),
     )
-    return make_policy(name, delay_of(scenario), scenario.objective, preference)
+    return make_policy(name, delay_of(scenario, prior), scenario.objective, preference)
 
 
-def delay_of(scenario: Scenario) -> ConversionDelay:
-    """The scenario's conversion-delay distribution, as the engine models it."""
+def delay_of(scenario: Scenario, prior: Prior | None = None) -> ConversionDelay:
+    """The scenario's conversion-delay distribution as the engine models it, or the
+    ``prior`` (median, sigma) the policy is told instead."""
     u = scenario.users
-    return ConversionDelay(max(u.delay_median_s, 1e-3), max(u.delay_sigma, 1e-3), u.window_s)
+    median, sigma = (u.delay_median_s, u.delay_sigma) if prior is None else prior
+    return ConversionDelay(max(median, 1e-3), max(sigma, 1e-3), u.window_s)
 
 
 def _route(scenario: Scenario, name: str) -> RouteSpec:
@@ -156,13 +165,15 @@ def simulate(
     progress: Callable[[int], None] | None = None,
     keep_series: bool = False,
     watch: bool = False,
+    prior: Prior | None = None,
 ) -> Result:
     """Run ``scenario`` once with ``policy`` (a name, or a policy object); with ``watch``, an
     anomaly watch (``AnomalyWatch``, with a pumping watch of its own) sees the same decisions
-    and outcomes and the result lists what it raised."""
+    and outcomes and the result lists what it raised. With ``prior``, the policy and the
+    watch are told that delay model (median s, sigma), not the scenario's."""
     clock = _Clock()
-    chooser = make(scenario, policy, clock) if isinstance(policy, str) else policy
-    watcher = AnomalyWatch(delay_of(scenario)) if watch else None
+    chooser = make(scenario, policy, clock, prior) if isinstance(policy, str) else policy
+    watcher = AnomalyWatch(delay_of(scenario, prior)) if watch else None
     return _Run(scenario, chooser, seed, clock, keep_series, watcher).run(progress)
 
 
