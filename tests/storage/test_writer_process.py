@@ -23,10 +23,10 @@ from convroute.domain.destinations import parse_destination
 from convroute.domain.errors import NotFoundError, StorageError, ValidationError
 from convroute.domain.ids import new_id
 from convroute.domain.models import Principal
-from convroute.domain.statuses import ConversionStatus, MessageType, TrafficClass
+from convroute.domain.statuses import ConversionStatus, Dialect, MessageType, TrafficClass
 from convroute.services.quality import quality_report
 from convroute.storage import schema as t
-from convroute.storage.writerproc import WriterProcess
+from convroute.storage.writerproc import WriterProcess, child_env
 from tests.conftest import SECRET_KEY, add_account, add_route, count, in_threads, principal
 
 S = ConversionStatus
@@ -56,6 +56,19 @@ def _acme(c: Container) -> Principal:
 
 def _send(who: Principal, dst: str = "+14155552671") -> SendMessage:
     return SendMessage(who, "Acme", dst, "code 1", MessageType.OTP, True)
+
+
+def _once_restarted(c: Container, command: SendMessage, timeout: float = 10.0) -> object:
+    """``command``'s answer once a new child took it: until then (its back-off, its start)
+    every batch is refused, and nothing of it written."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return c.committer.execute_sync(command)
+        except StorageError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def test_the_child_routes_stores_and_answers_like_the_thread(proc_container: Container) -> None:
@@ -113,7 +126,7 @@ def test_a_killed_child_answers_nothing_it_did_not_commit_and_is_replaced(
     time.sleep(0.2)
     with pytest.raises(StorageError):  # the batch that found it gone: not acknowledged
         c.committer.execute_sync(_send(acme, dst="+14155550001"))
-    after = c.committer.execute_sync(_send(acme, dst="+14155550002"))
+    after = _once_restarted(c, _send(acme, dst="+14155550002"))
     assert isinstance(after, MessageAccepted)
     assert child.pid not in (None, old)
     assert child.started == 2
@@ -161,8 +174,28 @@ def test_reads_fail_cleanly_while_the_child_is_gone(proc_container: Container) -
         c.reads.anomaly_counts()
     with pytest.raises(StorageError):  # the batch that finds it gone
         c.committer.execute_sync(_send(acme, dst="+14155550003"))
-    assert isinstance(c.committer.execute_sync(_send(acme, dst="+14155550004")), MessageAccepted)
+    assert isinstance(_once_restarted(c, _send(acme, dst="+14155550004")), MessageAccepted)
     assert c.log_progress()[0] >= 0  # the new child answers
+
+
+def test_a_child_that_cannot_start_is_not_started_for_every_batch(database_url: str) -> None:
+    settings = Settings(database_url=database_url, secret_key=SECRET_KEY)
+    broken = WriterProcess("convroute.no_such_module", child_env(settings.to_env()))
+    try:
+        command = _send(Principal("a", "c", Dialect.NATIVE, TrafficClass.TWO_FA, True))
+        first = broken([command])
+        assert first.failed
+        assert isinstance(first.outcomes[0], StorageError)
+        assert broken.started == 1
+        again = broken([command])  # within the back-off: refused at once, no new child
+        assert again.failed
+        assert broken.started == 1
+        time.sleep(0.3)
+        broken([command])  # after it: tried again (and failed again, backing off longer)
+        assert broken.started == 2
+        assert broken.wait_ready() is False
+    finally:
+        broken.close()
 
 
 def test_the_child_stops_with_the_committer(database_url: str) -> None:

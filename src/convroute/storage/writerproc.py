@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
@@ -47,6 +48,11 @@ log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 900.0
 """How long a new child may take to be ready (it reads the log into its router first)."""
+
+RESTART_BACKOFF_S = (0.25, 30.0)
+"""After a child stopped, how long before another is started: from the first figure, doubling
+at each failure in a row up to the second (a child that cannot start is not started again for
+every batch)."""
 
 READ_TIMEOUT_S = 30.0
 """How long a read of the child's router may take before the reader is told it failed."""
@@ -74,6 +80,8 @@ class WriterProcess:
         self._lock = threading.Lock()
         self._reads_lock = threading.Lock()
         self._asked = itertools.count()
+        self._retry_at = 0.0  # (monotonic) no new child before
+        self._backoff = RESTART_BACKOFF_S[0]
 
     @property
     def pid(self) -> int | None:
@@ -147,6 +155,8 @@ class WriterProcess:
         """The socket to a ready child: started if need be, waited for if not yet ready
         (EOFError or OSError if it stopped or timed out). Under the lock."""
         if self._process is None:
+            if time.monotonic() < self._retry_at:
+                raise OSError("the writer process is being started again")
             self._spawn()
         conn = self._conn
         assert conn is not None
@@ -157,10 +167,14 @@ class WriterProcess:
             if message != "ready":
                 raise OSError(f"the writer process said {message!r} instead of ready")
             self._ready = True
+            self._backoff = RESTART_BACKOFF_S[0]
         return conn
 
     def _gone(self, exc: BaseException) -> None:
-        """The child went away (or never became ready): reap it; the next batch starts one."""
+        """The child went away (or never became ready): reap it; a batch after the back-off
+        starts another."""
+        if self._process is None:  # (none was running: still backing off)
+            return
         code = None
         if self._process is not None:
             try:
@@ -168,9 +182,14 @@ class WriterProcess:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 code = self._process.wait()
-        log.error("the writer process stopped (exit code %s): %s; starting another", code, exc)
+        log.error(
+            "the writer process stopped (exit code %s): %s; starting another in %g s",
+            code, exc, self._backoff,
+        )  # fmt: skip
         self._close_conns()
         self._process = None
+        self._retry_at = time.monotonic() + self._backoff
+        self._backoff = min(2 * self._backoff, RESTART_BACKOFF_S[1])
 
     def _close_conns(self) -> None:
         if self._conn is not None:
