@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -13,6 +14,27 @@ from convroute.sim.report import describe
 from convroute.sim.run import Prior, compiled, simulate
 from convroute.sim.scenario import Scenario, ScenarioError, load
 from convroute.sim.truth import ORACLE
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def assume_delay(command: F) -> F:
+    """The options that tell convroute's policies a delay model other than the scenario's."""
+    command = click.option(
+        "--assume-delay-sigma",
+        type=click.FloatRange(0.001, 10),
+        default=None,
+        metavar="X",
+        help="... and this sigma of its log (default: the scenario's).",
+    )(command)
+    return click.option(
+        "--assume-delay-median",
+        type=click.FloatRange(0.001, 86_400),
+        default=None,
+        metavar="S",
+        help="Tell convroute's policies (and the watch) this conversion-delay median, in "
+        "seconds, instead of the scenario's (as in production, where nobody knows it).",
+    )(command)
 
 
 def prior_of(spec: Scenario, median: float | None, sigma: float | None) -> Prior | None:
@@ -77,21 +99,7 @@ def told(spec: Scenario, prior: Prior | None) -> str:
     default=None,
     help="With --against: send only the first N messages of the scenario.",
 )
-@click.option(
-    "--assume-delay-median",
-    type=click.FloatRange(0.001, 86_400),
-    default=None,
-    metavar="S",
-    help="Tell convroute's policies (and the watch) this conversion-delay median, in seconds, "
-    "instead of the scenario's (as in production, where nobody knows it).",
-)
-@click.option(
-    "--assume-delay-sigma",
-    type=click.FloatRange(0.001, 10),
-    default=None,
-    metavar="X",
-    help="... and this sigma of its log (default: the scenario's).",
-)
+@assume_delay
 def simulate_command(
     scenario: Path,
     policy: str,
@@ -180,21 +188,7 @@ def bench() -> None:
     show_default=True,
 )
 @click.option("--no-smpy", is_flag=True, help="Leave out the SMPyBandits policies.")
-@click.option(
-    "--assume-delay-median",
-    type=click.FloatRange(0.001, 86_400),
-    default=None,
-    metavar="S",
-    help="Tell convroute's policies (and the watch) this conversion-delay median, in seconds, "
-    "instead of the scenario's (as in production, where nobody knows it).",
-)
-@click.option(
-    "--assume-delay-sigma",
-    type=click.FloatRange(0.001, 10),
-    default=None,
-    metavar="X",
-    help="... and this sigma of its log (default: the scenario's).",
-)
+@assume_delay
 def bench_routing(
     scenarios: tuple[Path, ...],
     policies: tuple[str, ...],
