@@ -44,3 +44,20 @@ def test_each_network_is_routed_on_its_own() -> None:
     # messages; the oracle, each network to its own route, 0.95
     assert oracle.conversions > 1.3 * static.conversions
     assert ours.conversions > 0.95 * oracle.conversions
+
+
+def test_reactions_are_each_destinations_own() -> None:
+    # the best route differs between the two networks, message after message: not a change
+    assert simulate(parse(TWO_NETWORKS), "convroute", seed=1).reactions == []
+    # one change of one network's best route: one reaction, in that network's messages
+    changing = {
+        **TWO_NETWORKS,
+        "routes": [
+            {"name": "A", "price": 0.03,
+             "deliver": {"GB/EE": [[0, 0.95], [3000, 0.30]], "GB/Three": 0.40}},
+            {"name": "B", "price": 0.03, "deliver": {"GB/EE": 0.60, "GB/Three": 0.95}},
+        ],
+    }  # fmt: skip
+    (reaction,) = simulate(parse(changing), "convroute", seed=1).reactions
+    assert reaction is not None
+    assert 0 < reaction < 600  # messages to GB/EE after its change

@@ -228,8 +228,10 @@ class _Run:
         counts: Counter[str] = Counter()
         carrying: str | None = None
         switch_at: list[int] = []
-        best_history: list[tuple[int, str]] = []  # (message index, best route) at each change
-        chosen_log: list[str] = []
+        # per destination: (its message index, best route) at each change, and each message's
+        # route (a reaction is a destination's: the best route differs between destinations)
+        best_history: dict[str, list[tuple[int, str]]] = {}
+        chosen_log: dict[str, list[str]] = {}
         bucket: Counter[str] = Counter()
         step = max(1, s.messages // 200)
         rnd = self.env.random
@@ -255,9 +257,11 @@ class _Run:
                     break
             best = self._send(f"m{i}", t, place, Draws.of(self.env), None)
             route = self._last_route
-            chosen_log.append(route)
-            if not best_history or best_history[-1][1] != best:
-                best_history.append((i, best))
+            chosen = chosen_log.setdefault(place, [])
+            history = best_history.setdefault(place, [])
+            if not history or history[-1][1] != best:
+                history.append((len(chosen), best))
+            chosen.append(route)
             # which route carries the traffic
             if len(recent) == _ROLLING:
                 counts[recent[0]] -= 1
@@ -287,7 +291,9 @@ class _Run:
             value=self.conversions - s.objective.lam * self.cost,
             expected_value=self.expected,
             oracle_expected_value=self.oracle_expected,
-            reactions=_reactions(best_history, chosen_log),
+            reactions=[
+                r for p, history in best_history.items() for r in _reactions(history, chosen_log[p])
+            ],
             switches=len(switch_at),
             switch_at=switch_at,
             anomalies=None if self.watch is None else _raised(self.watch),
