@@ -186,14 +186,7 @@ def writer(
     if settings.writer != "process":
         return GroupCommitter(batch_writer(settings, store, router, clock), metrics=metrics), router
     process = WriterProcess(WRITER_MODULE, child_env(settings.to_env()))
-    committer = GroupCommitter(
-        process,
-        metrics=metrics,
-        on_start=process.start,
-        on_stop=process.close,
-        ready=process.wait_ready,
-    )
-    return committer, RemoteRouter(process, router.name)
+    return GroupCommitter(process, metrics=metrics), RemoteRouter(process, router.name)
 
 
 def make_checkpoint(c: Container, now_ms: int | None = None, keep: int = 2) -> Made:

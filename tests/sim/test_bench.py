@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 
 import numpy as np
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from convroute.bench.routing import markdown, run_all, summarize
 from convroute.bench.smpy import SMPY_POLICIES, SmpyPolicy, problem_of
@@ -117,19 +117,24 @@ def test_a_bandit_per_destination_learns_each_networks_best_route() -> None:
     assert (ee.arms, ee.horizon) == (2, 2000)
 
 
+def _bench_on_two_routes(tmp_path: Path, messages: int, *options: str) -> Result:
+    """``convroute bench routing`` on a one-destination scenario of two routes, one seed."""
+    path = tmp_path / "two.toml"
+    path.write_text(
+        f'name = "two"\nmessages = {messages}\n[[routes]]\nname = "a"\ndeliver = 0.9\n'
+        '[[routes]]\nname = "b"\ndeliver = 0.5\n'
+    )
+    return CliRunner().invoke(
+        main,
+        ["bench", "routing", "--scenario", str(path), "--seeds", "1", "--jobs", "1",
+         "--out", str(tmp_path), *options],
+    )  # fmt: skip
+
+
 def test_bench_routing_runs_per_destination_bandits_only_where_destinations_differ(
     tmp_path: Path,
 ) -> None:
-    one = tmp_path / "one.toml"
-    one.write_text(
-        'name = "one"\nmessages = 200\n[[routes]]\nname = "a"\ndeliver = 0.9\n'
-        '[[routes]]\nname = "b"\ndeliver = 0.5\n'
-    )
-    result = CliRunner().invoke(
-        main,
-        ["bench", "routing", "--scenario", str(one), "--seeds", "1", "--jobs", "1",
-         "--out", str(tmp_path)],
-    )  # fmt: skip
+    result = _bench_on_two_routes(tmp_path, 200)
     assert result.exit_code == 0, result.output
     assert "| klUCB |" in result.output
     assert "per destination" not in result.output
@@ -154,16 +159,9 @@ def test_simulate_and_bench_take_the_assumed_delay(tmp_path: Path) -> None:
     )  # fmt: skip
     assert out.exit_code == 0, out.output
     assert "told median 5 s, sigma" in out.output
-    path = tmp_path / "tiny.toml"
-    path.write_text(
-        'name = "tiny"\nmessages = 300\n[[routes]]\nname = "a"\ndeliver = 0.9\n'
-        '[[routes]]\nname = "b"\ndeliver = 0.5\n'
+    bench = _bench_on_two_routes(
+        tmp_path, 300, "--policy", "convroute", "--assume-delay-median", "80"
     )
-    bench = CliRunner().invoke(
-        main,
-        ["bench", "routing", "--scenario", str(path), "--policy", "convroute", "--seeds", "1",
-         "--jobs", "1", "--out", str(tmp_path), "--assume-delay-median", "80"],
-    )  # fmt: skip
     assert bench.exit_code == 0, bench.output
     assert "were told a conversion delay of median 80 s and sigma the scenario's" in bench.output
     assert "told a conversion delay" in (tmp_path / "routing.md").read_text()

@@ -43,7 +43,7 @@ def proc_container(database_url: str) -> Iterator[Container]:
 
 
 def _child(c: Container) -> WriterProcess:
-    child = c.committer._applier
+    child = c.committer.writer
     assert isinstance(child, WriterProcess)
     return child
 

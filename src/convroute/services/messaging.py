@@ -24,7 +24,7 @@ from convroute.domain.commands import (
     SendMessage,
     WindowsClosed,
 )
-from convroute.domain.destinations import Destination, e164_shaped, parse_destination
+from convroute.domain.destinations import e164_shaped, parse_destination
 from convroute.domain.errors import (
     ConversionsDisabledError,
     ConvrouteError,
@@ -66,15 +66,14 @@ MAX_SENDER_LENGTH = 20
 Outcome = Result | ConvrouteError
 
 
-def validate_send(cmd: SendMessage, number: bool = True) -> Destination | None:
-    """Checks that need no storage, run before a command is queued; the parsed destination.
-    Without ``number``, only the number's shape is checked (the writer parses it, where a
-    writer process has a core of its own) and None is returned."""
+def validate_send(cmd: SendMessage, number: bool = True) -> None:
+    """Checks that need no storage, run before a command is queued. Without ``number``, only
+    the number's shape is checked (the writer parses it, where a writer process has a core of
+    its own)."""
     if number:
-        dest: Destination | None = parse_destination(cmd.dst)
+        parse_destination(cmd.dst)
     else:
         e164_shaped(cmd.dst)
-        dest = None
     src = cmd.src.strip()
     if not src or len(src) > MAX_SENDER_LENGTH:
         raise ValidationError.field("src", f"must be 1 to {MAX_SENDER_LENGTH} characters")
@@ -84,7 +83,6 @@ def validate_send(cmd: SendMessage, number: bool = True) -> Destination | None:
         raise ValidationError.field("text", f"must be at most {MAX_TEXT_LENGTH} characters")
     if cmd.client_ref is not None and len(cmd.client_ref) > 200:
         raise ValidationError.field("client_ref", "must be at most 200 characters")
-    return dest
 
 
 def default_message_type(principal: Principal) -> MessageType:

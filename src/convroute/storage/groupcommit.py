@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import overload
+from typing import Protocol, overload
 
 from convroute.domain.clock import Clock
 from convroute.domain.commands import (
@@ -84,8 +84,21 @@ class Applied:
     failed: bool = False
 
 
-Apply = Callable[[list[BatchCommand]], Applied]
-"""Carries out one batch, durably, before it returns (``BatchWriter``, or a writer process)."""
+class Writer(Protocol):
+    """What carries out the batches: ``BatchWriter`` in this process, or a writer process
+    (``storage/writerproc.py``), started with the committer and closed with it."""
+
+    def __call__(self, commands: list[BatchCommand]) -> Applied:
+        """Carry out one batch, durably, before returning."""
+        ...
+
+    def start(self) -> None: ...
+
+    def wait_ready(self) -> bool:
+        """Wait until a batch can be taken; whether one can."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class BatchWriter:
@@ -97,6 +110,15 @@ class BatchWriter:
         self._write = write
         self._handler = handler
         self._clock = clock
+
+    def start(self) -> None:
+        """(Nothing to start: the batches run in the committer's thread.)"""
+
+    def wait_ready(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """(Nothing to close: the store is the container's.)"""
 
     def __call__(self, commands: list[BatchCommand]) -> Applied:
         conflicts = [0]
@@ -144,21 +166,14 @@ def as_error(exc: Exception) -> ConvrouteError:
 class GroupCommitter:
     """Queues commands for the single writer thread; ``execute`` answers after the commit,
     each command with its own result type (``SendMessage`` a ``MessageAccepted``, …). The
-    thread hands each batch to ``apply``: in this process (``BatchWriter``), or to a writer
+    thread hands each batch to its ``writer``: in this process (``BatchWriter``), or a writer
     process (``storage/writerproc.py``), whose Python then shares no GIL with the server's."""
 
     def __init__(
-        self,
-        apply: Apply,
-        max_batch: int = 2000,
-        metrics: Metrics | None = None,
-        on_start: Callable[[], None] | None = None,
-        on_stop: Callable[[], None] | None = None,
-        ready: Callable[[], bool] | None = None,
+        self, writer: Writer, max_batch: int = 2000, metrics: Metrics | None = None
     ) -> None:
         self.metrics = metrics or Metrics()
-        self._applier = apply
-        self._on_start, self._on_stop, self._ready = on_start, on_stop, ready
+        self.writer = writer
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -170,15 +185,14 @@ class GroupCommitter:
     def start(self) -> None:
         """Start the writer thread (idempotent)."""
         if self._thread is None:
-            if self._on_start is not None:
-                self._on_start()
+            self.writer.start()
             self._thread = threading.Thread(target=self._run, name="convroute-writer", daemon=True)
             self._thread.start()
 
     def wait_ready(self) -> bool:
         """Wait until the writer can take a batch (a writer process has read the log);
         whether it can."""
-        return True if self._ready is None else self._ready()
+        return self.writer.wait_ready()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Apply what is queued, then stop the writer thread."""
@@ -186,8 +200,7 @@ class GroupCommitter:
             self._queue.put(_STOP)
             self._thread.join(timeout)
             self._thread = None
-        if self._on_stop is not None:
-            self._on_stop()
+        self.writer.close()
 
     @overload
     async def execute(self, command: SendMessage) -> MessageAccepted: ...
@@ -273,7 +286,7 @@ class GroupCommitter:
     def _apply(self, commands: list[BatchCommand]) -> Sequence[Outcome]:
         started = time.perf_counter()
         try:
-            applied = self._applier(commands)
+            applied = self.writer(commands)
         except Exception as exc:  # the writer process went away: nothing was answered
             applied = Applied([as_error(exc)] * len(commands), failed=True)
         m = self.metrics
