@@ -22,7 +22,7 @@ from convroute.domain.statuses import ConversionStatus, DlrStatus, EventSource, 
 from convroute.services.ports import EarlierSend, Loaded, RoutingDecision
 from convroute.storage import schema as t
 from convroute.storage.delivery import DeliveryStatements
-from convroute.storage.engines import driver_insert
+from convroute.storage.engines import driver_column_in, driver_insert
 from convroute.storage.forwards import ForwardStatements
 from convroute.storage.secretbox import SecretBox
 
@@ -197,15 +197,14 @@ class SqlTransaction(DeliveryStatements, ForwardStatements):
         return [state_from_row(row) for row in self.conn.execute(query)]
 
     def used_nonces(self, keys: Collection[str]) -> set[str]:
-        c = t.used_nonces.c
         out: set[str] = set()
         for chunk in _chunks(sorted(set(keys))):
-            out.update(self.conn.execute(select(c.key).where(c.key.in_(chunk))).scalars())
+            out.update(driver_column_in(self.conn, "key", "used_nonces", chunk))
         return out
 
     def insert_nonces(self, nonces: Sequence[Nonce]) -> None:
         rows = [{"key": n.key, "expires_ms": n.expires_ms} for n in nonces]
-        self.conn.execute(insert(t.used_nonces), rows)
+        driver_insert(self.conn, "used_nonces", rows)
 
     def purge_nonces(self, now_ms: int) -> int:
         done = self.conn.execute(delete(t.used_nonces).where(t.used_nonces.c.expires_ms < now_ms))
