@@ -77,9 +77,10 @@ def _simulate(
         i = int(d.route_id[1:])
         if rng.random() < rates[i]:
             lag = min(299.0, math.exp(math.log(20) + rng.gauss(0, 1)))
-            due.append((now + int(lag * 1000), Outcome(d.decision_id, OutcomeKind.CONVERTED, 0)))
+            at = now + int(lag * 1000)
+            due.append((at, Outcome(d.decision_id, OutcomeKind.CONVERTED, at)))
         else:
-            due.append((now + 300_000, Outcome(d.decision_id, OutcomeKind.NOT_CONVERTED, 0)))
+            due.append((now + 300_000, Outcome(d.decision_id, OutcomeKind.NOT_CONVERTED, now + 300_000)))
     return chosen
 
 

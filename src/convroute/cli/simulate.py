@@ -11,7 +11,7 @@ import click
 
 from convroute.routing.policies import DEFAULT_POLICY, POLICIES
 from convroute.sim.report import describe
-from convroute.sim.run import Prior, compiled, simulate
+from convroute.sim.run import Prior, Result, compiled, simulate
 from convroute.sim.scenario import Scenario, ScenarioError, load
 from convroute.sim.truth import ORACLE
 
@@ -48,13 +48,25 @@ def prior_of(spec: Scenario, median: float | None, sigma: float | None) -> Prior
     )
 
 
-def told(spec: Scenario, prior: Prior | None) -> str:
-    """What the run told the policy of its users' conversion delay."""
+def told(spec: Scenario, prior: Prior | None, result: Result | None = None) -> str:
+    """What the run told the policy of its users' conversion delay (its prior), and what
+    the policy learned from the conversions it saw."""
     u = spec.users
     own = f"median {u.delay_median_s:g} s, sigma {u.delay_sigma:g}"
     if prior is None:
-        return f"  delay model       the scenario's own ({own}), as the policy was told"
-    return f"  delay model       told median {prior[0]:g} s, sigma {prior[1]:g} (the truth: {own})"
+        line = f"  delay prior       the scenario's own ({own}), as the policy was told"
+    else:
+        line = (
+            f"  delay prior       told median {prior[0]:g} s, sigma {prior[1]:g} (the truth: {own})"
+        )
+    learned = None if result is None else result.learned_delay
+    if learned is not None:
+        median, sigma, n = learned
+        line += (
+            f"\n  delay learned     median {median:.1f} s, sigma {sigma:.2f} from {n:,} conversions"
+            " (from the send: the routes' latency included)"
+        )
+    return line
 
 
 @click.command("simulate")
@@ -142,7 +154,7 @@ def simulate_command(
         )  # fmt: skip
     oracle = simulate(spec, ORACLE, seed)
     click.echo(describe(result, oracle, spec.objective.lam))
-    click.echo(told(spec, prior))
+    click.echo(told(spec, prior, result))
     if plot is not None:
         from convroute.cli.plots import plot_run
 

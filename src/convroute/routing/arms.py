@@ -13,6 +13,8 @@ from convroute.routing.policy import Context, OutcomeKind
 
 Key = tuple[Context, str]  # (context, route id)
 
+SETTLED_ENOUGH = 0.9  # change tests read slices old enough for this share to have converted
+
 
 def parents(context: Context) -> list[Context]:
     """The wider contexts a context borrows from: its country, then the route everywhere."""

@@ -33,18 +33,53 @@ class DelayFit:
     conversions: int
 
 
+@dataclass(slots=True)
+class Settled:
+    """Conversions whose message's window is over, kept as sums: each could have shown a
+    delay up to the window, so all share one truncation point and their log delays enter
+    only through their (weighted) count, sum and sum of squares."""
+
+    weight: float = 0.0
+    s1: float = 0.0
+    s2: float = 0.0
+    lo: float = math.inf
+    hi: float = -math.inf
+
+    def add(self, delay_s: float, weight: float = 1.0) -> None:
+        x = math.log(delay_s)
+        self.weight += weight
+        self.s1 += weight * x
+        self.s2 += weight * x * x
+        self.lo, self.hi = min(self.lo, x), max(self.hi, x)
+
+    def scale(self, factor: float) -> None:
+        """Every weight times ``factor`` (forgetting)."""
+        self.weight *= factor
+        self.s1 *= factor
+        self.s2 *= factor
+
+
 def fit_delay(
-    seen: Iterable[tuple[float, float]], prior: ConversionDelay, prior_weight: float = 20.0
+    seen: Iterable[tuple[float, float]],
+    prior: ConversionDelay,
+    prior_weight: float = 20.0,
+    settled: Settled | None = None,
+    near: ConversionDelay | None = None,
 ) -> DelayFit:
     """The delay that best explains ``seen``: (delay s, truncation s) of each conversion, its
     delay after the send and the age up to which that message could have shown one (its age
-    when read, at most the window). ``prior`` is the configured delay."""
+    when read, at most the window), and the ``settled`` conversions (truncated at the
+    window). ``prior`` is the configured delay; ``near``, a fit before this one, narrows the
+    search to around it (the next fit of a learner moves little)."""
     s = _Stats()
     real = 0
     for delay_s, horizon_s in seen:
         if delay_s > 0 and horizon_s >= delay_s:
             s.add(delay_s, min(horizon_s, prior.window_s), 1.0)
             real += 1
+    if settled is not None and settled.weight > 0:
+        s.merge(settled, prior.window_s)
+        real += round(settled.weight)
     m = max(1, round(prior_weight))
     for k in range(m):  # the prior's pseudo-conversions, at its quantiles
         z = _inverse_phi((k + 0.5) / m)
@@ -53,9 +88,12 @@ def fit_delay(
             s.add(delay_s, prior.window_s, prior_weight / m)
     if real == 0:
         return DelayFit(prior, 0)
-    best = max(_SIGMAS, key=lambda sigma: s.best_mu(sigma)[1])
-    lo, hi = best / _STEP, best * _STEP
-    for _ in range(30):  # golden section on sigma, around the grid's best
+    if near is None:
+        best = max(_SIGMAS, key=lambda sigma: s.best_mu(sigma)[1])
+        lo, hi, rounds = best / _STEP, best * _STEP, 30
+    else:
+        lo, hi, rounds = near.sigma / _NEAR, min(near.sigma * _NEAR, _SIGMAS[-1]), 16
+    for _ in range(rounds):  # golden section on sigma, around the grid's best
         a = hi - _GOLDEN * (hi - lo)
         b = lo + _GOLDEN * (hi - lo)
         if s.best_mu(a)[1] >= s.best_mu(b)[1]:
@@ -65,6 +103,9 @@ def fit_delay(
     sigma = (lo + hi) / 2
     mu, _ = s.best_mu(sigma)
     return DelayFit(ConversionDelay(math.exp(mu), sigma, prior.window_s), real)
+
+
+_NEAR = 1.6  # a warm-started fit looks for sigma within this factor of the last one
 
 
 class _Stats:
@@ -85,9 +126,17 @@ class _Stats:
         self.s1 += weight * x
         self.s2 += weight * x * x
         self.lo, self.hi = min(self.lo, x), max(self.hi, x)
-        # (grouped to 1 % of the horizon: an error far below the fit's own)
-        cut = round(math.log(horizon_s), 2)
+        # (grouped to 2 % of the horizon: an error far below the fit's own)
+        cut = round(math.log(horizon_s) * 50.0) / 50.0
         self.cuts[cut] = self.cuts.get(cut, 0.0) + weight
+
+    def merge(self, settled: Settled, window_s: float) -> None:
+        self.w += settled.weight
+        self.s1 += settled.s1
+        self.s2 += settled.s2
+        self.lo, self.hi = min(self.lo, settled.lo), max(self.hi, settled.hi)
+        cut = round(math.log(window_s) * 50.0) / 50.0
+        self.cuts[cut] = self.cuts.get(cut, 0.0) + settled.weight
 
     def loglik(self, mu: float, sigma: float) -> float:
         """Sum of log f(d) - log F(h) over the conversions (the constant left out)."""
@@ -99,7 +148,7 @@ class _Stats:
     def best_mu(self, sigma: float) -> tuple[float, float]:
         """The log-median of highest likelihood for ``sigma``, and that likelihood."""
         lo, hi = self.lo - 3 * sigma, self.hi + 3 * sigma
-        for _ in range(40):
+        for _ in range(32):
             a = hi - _GOLDEN * (hi - lo)
             b = lo + _GOLDEN * (hi - lo)
             if self.loglik(a, sigma) >= self.loglik(b, sigma):

@@ -24,13 +24,12 @@ import math
 from collections import deque
 from contextlib import AbstractContextManager
 
-from convroute.routing import ledger_state, provisional
+from convroute.routing import arms, ledger_state, provisional, relearn
 from convroute.routing.arms import Arm, Key, Record, Scale, parents, segments, sent_ms_of
 from convroute.routing.changes import History
 from convroute.routing.delay import ConversionDelay
+from convroute.routing.delay_learn import DelayLearner
 from convroute.routing.policy import Context, Outcome, OutcomeKind
-
-SETTLED_ENOUGH = 0.9  # change tests read slices old enough for this share to have converted
 
 _RANK: dict[OutcomeKind | None, int] = {
     None: 0,
@@ -53,8 +52,11 @@ class LedgerSums:
         prior: tuple[float, float] = (1.0, 1.0),
         retain_s: float = 7_200.0,
         also_tau_s: tuple[float, ...] = (),
+        learn_delay: bool = True,
     ) -> None:
         self.delay = delay or ConversionDelay()
+        # the delay is learned from the conversions seen, ``delay`` its prior (delay_learn)
+        self.learner = DelayLearner(self.delay) if learn_delay and self.delay.window_s > 0 else None
         self._scales = [Scale(tau_s)] + [Scale(tau) for tau in also_tau_s]
         self.prior = prior
         # the sums per memory: ``arms`` is the first memory's
@@ -86,7 +88,7 @@ class LedgerSums:
         self._advanced_ms = -(2**62)
         self._epoch = 0  # moves with every anchor: records' cached weights are then recomputed
         # decisions and conversions per slice of send time, for change points (kept on demand)
-        self._young_ms = self.delay.age_ms(SETTLED_ENOUGH)
+        self._young_ms = self.delay.age_ms(arms.SETTLED_ENOUGH)
         self.history: History | None = None
 
     def keep_history(self, slice_s: float = 10.0, horizon_s: float = 3600.0) -> History:
@@ -116,6 +118,8 @@ class LedgerSums:
         self.retain_ms /= pace
         if self.history is not None:
             self.history.set_pace(pace)
+        if self.learner is not None:
+            self.learner.set_pace(pace)
 
     def __getstate__(self) -> dict[str, object]:
         """What a checkpoint keeps of the ledger (``ledger_state``: its decisions in
@@ -188,6 +192,12 @@ class LedgerSums:
         if now_ms > self._advanced_ms:
             self._advance(now_ms)
         self._forget(now_ms)
+        if self.learner is not None and self.learner.due(now_ms):
+            relearn.learn(self, self.learner, now_ms)
+
+    def use_delay(self, delay: ConversionDelay, now_ms: int) -> None:
+        """Estimates from ``now_ms`` on under ``delay`` (``relearn``; the same window)."""
+        relearn.use_delay(self, delay, now_ms)
 
     def _weights_of(self, record: Record) -> tuple[float, ...]:
         """The record's weight in each memory, relative to the current anchors."""
@@ -211,6 +221,8 @@ class LedgerSums:
         """A decision was taken."""
         if decision_id in self.records:
             return
+        if self.learner is not None and self.learner.due(sent_ms):
+            relearn.learn(self, self.learner, sent_ms)
         weights = self._weights(sent_ms)
         place = self._places.get((context, route_id))
         if place is None:
@@ -273,6 +285,12 @@ class LedgerSums:
                 for arm, w in zip(record.arms, self._now(record)):  # noqa: B905
                     arm.dlr_delivered += w
             return
+        if (
+            kind is OutcomeKind.CONVERTED
+            and self.learner is not None
+            and _RANK[record.resolved] < _RANK[kind]
+        ):
+            self.learner.add(record.sent_ms, outcome.at_ms)
         self._resolve(outcome.decision_id, record, kind)
 
     def cancel_sent_between(self, context: Context, start_ms: int, end_ms: int) -> int:

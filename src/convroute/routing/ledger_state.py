@@ -51,6 +51,7 @@ PLAIN = (
     "_advanced_ms",
     "_epoch",
     "_young_ms",
+    "learner",
 )
 DECISIONS = ("records", "_order", "_pending", "history")
 

@@ -84,6 +84,9 @@ class Result:
     # None for the whole destination), in the order raised; None if the run was not watched
     anomalies: list[tuple[str, str, float, float | None, str | None]] | None = None
     pumping: list[tuple[float, float]] = field(default_factory=list)  # the scenario's episodes
+    # the delay the policy's ledger learned by the end: (median s, sigma, conversions it
+    # rests on), or None (no ledger, no window, or no fit yet)
+    learned_delay: tuple[float, float, int] | None = None
 
     @property
     def regret(self) -> float:
@@ -303,6 +306,7 @@ class _Run:
             series=self.series,
             resends=self.resent,
             late=self.late,
+            learned_delay=_learned(self.chooser),
         )
 
     def _deliver_events(self, t: float) -> None:
@@ -422,6 +426,14 @@ class _Run:
                 self.events, (at, self.seq, tuple.__new__(Outcome, (decision_id, kind, at)))
             )
         return cands[best_i].route_id
+
+
+def _learned(policy: object) -> tuple[float, float, int] | None:
+    learner = getattr(getattr(policy, "ledger", None), "learner", None)
+    fitted = None if learner is None else learner.fitted
+    if fitted is None:
+        return None
+    return (fitted.delay.median_s, fitted.delay.sigma, fitted.conversions)
 
 
 def _raised(watch: AnomalyWatch) -> list[tuple[str, str, float, float | None, str | None]]:

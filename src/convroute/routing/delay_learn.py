@@ -1,0 +1,113 @@
+"""The conversion delay a ledger uses, learned from its own conversions (issue 21): the
+configured delay is only the prior, and nobody knows the real one (it differs by country,
+network, traffic type; a route's latency is part of it, since a delay runs from the send).
+
+Every conversion of a recorded decision within its window is kept as (send time, delay).
+While its message is young, it could only have shown a delay up to its age, so it enters a
+fit truncated there (``delay_fit``); once the window is over it joins the settled sums,
+truncated at the window, forgotten slowly (``tau_s``) so that a delay that moves is followed.
+
+A fit runs when enough new conversions came since the last one (``min_new``, and a share
+``growth`` of those it rested on: often at first, rarely once thousands decide) or
+``every_s`` passed with new ones, never twice within ``min_gap_s``. Pure and deterministic:
+the fits happen where the ledger's time passes, on what it was told, so a replay of the log
+learns the same delay.
+"""
+
+from __future__ import annotations
+
+import math
+
+from convroute.routing.delay import ConversionDelay
+from convroute.routing.delay_fit import DelayFit, Settled, fit_delay
+
+MIN_DELAY_MS = 50  # a conversion reported at once: a delay this short, not zero
+MEDIAN_MOVE = 0.05  # a fit moves the delay in use when its log-median moves more than this
+SIGMA_MOVE = 0.05  # ... or its sigma
+
+
+class DelayLearner:
+    """Conversions' delays, and the delay they say."""
+
+    def __init__(
+        self,
+        prior: ConversionDelay,
+        prior_weight: float = 20.0,
+        tau_s: float | None = 21_600.0,
+        min_new: int = 25,
+        growth: float = 0.25,
+        every_s: float = 600.0,
+        min_gap_s: float = 10.0,
+    ) -> None:
+        self.prior = prior
+        self.prior_weight = prior_weight
+        self.delay = prior  # the delay in use: the prior until a fit moves it
+        self.fitted: DelayFit | None = None
+        self.young: list[tuple[int, int]] = []  # (sent ms, delay ms), window not yet over
+        self.settled = Settled()
+        self.tau_ms = None if tau_s is None else tau_s * 1000.0
+        self.min_new, self.growth = min_new, growth
+        self.every_ms, self.min_gap_ms = every_s * 1000.0, min_gap_s * 1000.0
+        self.new = 0  # conversions since the last fit
+        self.rested_on = 0.0  # the weight the last fit rested on
+        self.last_fit_ms: int | None = None
+        self.fits = 0
+        self.seen_to_ms = -(2**62)  # the latest conversion's time: the log has reached it
+
+    def set_pace(self, pace: float) -> None:
+        """Time constants divided by ``pace`` (traffic played ``pace`` x real time)."""
+        if self.tau_ms is not None:
+            self.tau_ms /= pace
+        self.every_ms /= pace
+        self.min_gap_ms /= pace
+
+    def add(self, sent_ms: int, at_ms: int) -> None:
+        """A decision sent at ``sent_ms`` converted at ``at_ms`` (a conversion after the
+        window is not one the delay distribution covers, and is left out)."""
+        delay_ms = at_ms - sent_ms
+        if delay_ms > self.prior.window_s * 1000.0:
+            return
+        self.young.append((sent_ms, max(MIN_DELAY_MS, delay_ms)))
+        self.new += 1
+        self.seen_to_ms = max(self.seen_to_ms, at_ms)
+
+    def due(self, now_ms: int) -> bool:
+        """Whether a fit should run at ``now_ms``."""
+        if self.new == 0:
+            return False
+        if self.last_fit_ms is None:
+            return self.new >= self.min_new
+        since = now_ms - self.last_fit_ms
+        if since < self.min_gap_ms:
+            return False
+        return since >= self.every_ms or self.new >= max(self.min_new, self.growth * self.rested_on)
+
+    def fit(self, now_ms: int) -> ConversionDelay | None:
+        """Fit the delay to what was seen by ``now_ms``; the new delay to use, or None where
+        it moved too little from the one in use to be worth a change. A message's age is
+        read at ``now_ms`` or at the latest conversion seen, whichever is later (a log read
+        before its time has still reached its conversions)."""
+        window_ms = self.prior.window_s * 1000.0
+        now_ms = max(now_ms, self.seen_to_ms)
+        if self.last_fit_ms is not None and self.tau_ms is not None:
+            self.settled.scale(math.exp(-max(0, now_ms - self.last_fit_ms) / self.tau_ms))
+        young = []
+        for sent_ms, delay_ms in self.young:
+            if now_ms - sent_ms >= window_ms:
+                self.settled.add(delay_ms / 1000.0)
+            else:
+                young.append((sent_ms, delay_ms))
+        self.young = young
+        seen = [(d / 1000.0, max(d, now_ms - s) / 1000.0) for s, d in young]
+        near = None if self.fitted is None else self.fitted.delay
+        fitted = fit_delay(seen, self.prior, self.prior_weight, self.settled, near)
+        self.fitted, self.fits = fitted, self.fits + 1
+        self.new, self.rested_on, self.last_fit_ms = 0, self.settled.weight + len(young), now_ms
+        moved = (
+            abs(math.log(fitted.delay.median_s / self.delay.median_s)) > MEDIAN_MOVE
+            or abs(fitted.delay.sigma - self.delay.sigma) > SIGMA_MOVE
+        )
+        if not moved:
+            return None
+        self.delay = fitted.delay
+        return self.delay
