@@ -80,7 +80,8 @@ def _simulate(
             at = now + int(lag * 1000)
             due.append((at, Outcome(d.decision_id, OutcomeKind.CONVERTED, at)))
         else:
-            due.append((now + 300_000, Outcome(d.decision_id, OutcomeKind.NOT_CONVERTED, now + 300_000)))
+            closes = now + 300_000
+            due.append((closes, Outcome(d.decision_id, OutcomeKind.NOT_CONVERTED, closes)))
     return chosen
 
 

@@ -52,10 +52,11 @@ class LedgerSums:
         prior: tuple[float, float] = (1.0, 1.0),
         retain_s: float = 7_200.0,
         also_tau_s: tuple[float, ...] = (),
-        learn_delay: bool = True,
+        learn_delay: bool = False,
     ) -> None:
         self.delay = delay or ConversionDelay()
-        # the delay is learned from the conversions seen, ``delay`` its prior (delay_learn)
+        # with ``learn_delay``, the delay is learned from the conversions seen, ``delay`` its
+        # prior (delay_learn; the simulator's policies, not yet the service's: see routing.md)
         self.learner = DelayLearner(self.delay) if learn_delay and self.delay.window_s > 0 else None
         self._scales = [Scale(tau_s)] + [Scale(tau) for tau in also_tau_s]
         self.prior = prior

@@ -16,6 +16,7 @@ from convroute.routing.baselines import (
 )
 from convroute.routing.convroute_policy import FAST_TAU_S, ConvroutePolicy
 from convroute.routing.delay import ConversionDelay
+from convroute.routing.delay_learn import DelayLearner
 from convroute.routing.estimates import Ledger
 
 PolicyFactory = Callable[[ConversionDelay, Objective, list[str]], LedgerPolicy]
@@ -39,10 +40,15 @@ def make_policy(
     delay: ConversionDelay | None = None,
     objective: Objective | None = None,
     preference: list[str] | None = None,
+    learn_delay: bool = False,
 ) -> LedgerPolicy:
-    """A new policy by name (see ``POLICIES``)."""
+    """A new policy by name (see ``POLICIES``); with ``learn_delay``, its ledger learns the
+    conversion delay from the conversions it sees, ``delay`` only its prior."""
     try:
         factory = POLICIES[name]
     except KeyError:
         raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}") from None
-    return factory(delay or ConversionDelay(), objective or Objective(), preference or [])
+    policy = factory(delay or ConversionDelay(), objective or Objective(), preference or [])
+    if learn_delay and policy.ledger.delay.window_s > 0:
+        policy.ledger.learner = DelayLearner(policy.ledger.delay)
+    return policy

@@ -140,7 +140,9 @@ def make(
         (r.name for r in scenario.routes if r.serves(place)),
         key=lambda n: -expected_value(scenario, _route(scenario, n), place, 0.0),
     )
-    return make_policy(name, delay_of(scenario, prior), scenario.objective, preference)
+    return make_policy(
+        name, delay_of(scenario, prior), scenario.objective, preference, learn_delay=True
+    )
 
 
 def delay_of(scenario: Scenario, prior: Prior | None = None) -> ConversionDelay:
