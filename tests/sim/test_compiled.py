@@ -20,15 +20,17 @@ _RUNS = """
 import json, sys
 from convroute.sim.run import compiled, simulate
 from convroute.sim.scenario import load
+# (S5 on seed 4: a seed whose pumping episode the watch flags; one seed in 20, seed 3 since
+# the policy learns the delay, sees it raise nothing)
 runs = [
-    ("scenarios/s2-outage.toml", "convroute"),
-    ("scenarios/s2-outage.toml", "epsilon-greedy"),
-    ("scenarios/s4-prices-drift.toml", "convroute"),
-    ("scenarios/s5-pumping.toml", "convroute"),
-    ("tests/fixtures/sim-timing.toml", "convroute"),
+    ("scenarios/s2-outage.toml", "convroute", 3),
+    ("scenarios/s2-outage.toml", "epsilon-greedy", 3),
+    ("scenarios/s4-prices-drift.toml", "convroute", 3),
+    ("scenarios/s5-pumping.toml", "convroute", 4),
+    ("tests/fixtures/sim-timing.toml", "convroute", 3),
 ]
-for path, policy in runs:
-    r = simulate(load(path), policy, 3, watch=True)
+for path, policy, seed in runs:
+    r = simulate(load(path), policy, seed, watch=True)
     print(json.dumps({
         "compiled": compiled(), "run": [path, policy],
         "figures": [r.conversions, r.reported, repr(r.cost), repr(r.expected_value),
