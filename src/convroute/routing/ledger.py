@@ -24,8 +24,8 @@ import math
 from collections import deque
 from contextlib import AbstractContextManager
 
-from convroute.routing import arms, ledger_state, provisional, relearn
-from convroute.routing.arms import Arm, Key, Record, Scale, parents, segments, sent_ms_of
+from convroute.routing import ledger_state, provisional, relearn
+from convroute.routing.arms import Arm, Key, Record, Scale, parents, sent_ms_of
 from convroute.routing.changes import History
 from convroute.routing.delay import ConversionDelay
 from convroute.routing.delay_learn import DelayLearner
@@ -44,6 +44,14 @@ class LedgerSums:
     more memories at once (``tau_s``, then each of ``also_tau_s``): the decisions, their
     outcomes and the schedule of their ages are kept once, only the sums are per memory.
     ``estimates.Ledger`` reads estimates off them."""
+
+    # what the delay gives (``relearn.shape``): F's segments and the change tests' young age
+    _bounds: list[float]
+    _alpha: list[float]
+    _beta: list[float]
+    _leave_at: list[int]
+    _moves: list[tuple[float, float]]
+    _young_ms: float
 
     def __init__(
         self,
@@ -72,24 +80,19 @@ class LedgerSums:
         self._members: list[dict[Key, list[Arm]]] = [{} for _ in self._scales]
         self.retain_ms = retain_s * 1000.0
         self._order: deque[Record] = deque()  # the decisions in recording order
-        self._bounds, self._alpha, self._beta = segments(self.delay)
+        # F's segments: their lines, the age leaving each (``_leave_at``), and what moving from
+        # a segment to the next adds to alpha and beta (``_moves``)
+        relearn.shape(self, self.delay)
         # The decisions whose window is not over, in order of sending (one recorded late is
         # put in its place), and per segment of F a cursor: the decisions before it have aged
         # out of that segment. A decision's age leaves segment j at ``sent + leave_at[j]``, so
         # the decisions leaving a segment next are always those at its cursor.
         self._pending: list[Record] = []
         self._cursors = [0] * len(self._alpha)
-        self._leave_at = [int(bound) for bound in self._bounds[1:]]  # age leaving each segment
-        # what moving from a segment to the next adds to alpha and beta
-        self._moves = [
-            (self._alpha[j + 1] - self._alpha[j], self._beta[j + 1] - self._beta[j])
-            for j in range(len(self._alpha) - 1)
-        ]
         self._origin_ms: int | None = None
         self._advanced_ms = -(2**62)
         self._epoch = 0  # moves with every anchor: records' cached weights are then recomputed
         # decisions and conversions per slice of send time, for change points (kept on demand)
-        self._young_ms = self.delay.age_ms(arms.SETTLED_ENOUGH)
         self.history: History | None = None
 
     def keep_history(self, slice_s: float = 10.0, horizon_s: float = 3600.0) -> History:

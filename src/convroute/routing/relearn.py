@@ -19,6 +19,20 @@ if TYPE_CHECKING:
     from convroute.routing.ledger import LedgerSums
 
 
+def shape(ledger: LedgerSums, delay: ConversionDelay) -> None:
+    """What ``ledger`` derives from its delay: ``F``'s segments (their lines, the age leaving
+    each, what a move to the next adds), and the age by which the change tests' share of
+    conversions has happened."""
+    ledger.delay = delay
+    ledger._bounds, ledger._alpha, ledger._beta = segments(delay)
+    ledger._leave_at = [int(bound) for bound in ledger._bounds[1:]]
+    ledger._moves = [
+        (ledger._alpha[j + 1] - ledger._alpha[j], ledger._beta[j + 1] - ledger._beta[j])
+        for j in range(len(ledger._alpha) - 1)
+    ]
+    ledger._young_ms = delay.age_ms(SETTLED_ENOUGH)
+
+
 def learn(ledger: LedgerSums, learner: DelayLearner, now_ms: int) -> None:
     """Fit the delay to the conversions ``ledger`` saw, and use it where it moved."""
     delay = learner.fit(now_ms)
@@ -34,14 +48,7 @@ def use_delay(ledger: LedgerSums, delay: ConversionDelay, now_ms: int) -> None:
         ledger._advance(now_ms)
     at = ledger._advanced_ms
     old_alpha, old_beta = ledger._alpha, ledger._beta
-    ledger.delay = delay
-    ledger._bounds, ledger._alpha, ledger._beta = segments(delay)
-    ledger._leave_at = [int(bound) for bound in ledger._bounds[1:]]
-    ledger._young_ms = delay.age_ms(SETTLED_ENOUGH)
-    ledger._moves = [
-        (ledger._alpha[j + 1] - ledger._alpha[j], ledger._beta[j + 1] - ledger._beta[j])
-        for j in range(len(ledger._alpha) - 1)
-    ]
+    shape(ledger, delay)
     pending, cursors, leave_at = ledger._pending, ledger._cursors, ledger._leave_at
     last = len(cursors) - 1
     start = cursors[last]
