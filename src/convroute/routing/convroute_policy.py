@@ -99,7 +99,7 @@ class ConvroutePolicy(LedgerPolicy):
         ids = [c.route_id for c in candidates]
         ledger = self.ledger
         slow, fast = ledger.own_all(context, ids, now_ms)
-        slow = ledger.borrowing(context, ids, slow, now_ms)
+        slow = ledger.borrowing(context, ids, slow, now_ms, pooled=True)
         if self.watch is not None:
             before = self._before_pumping(context, ids, now_ms, step)
             if before is not None:
@@ -254,7 +254,9 @@ class ConvroutePolicy(LedgerPolicy):
         total = sum(e.exposure for e in estimates)
         log_total = math.log(max(math.e, total))
         boldness, sqrt = self.boldness, math.sqrt
-        return [e.mean + boldness * sqrt(log_total / (e.exposure + 1.0)) for e in estimates]
+        return [
+            e.mean + boldness * sqrt(log_total / (e.exposure + e.borrowed + 1.0)) for e in estimates
+        ]
 
     def _probabilities(
         self, context: Context, candidates: list[Candidate], now_ms: int, step: bool

@@ -15,6 +15,13 @@ from convroute.routing.ledger import LedgerSums
 from convroute.routing.policy import Context
 
 BORROW = 10.0  # pseudo-observations a sparse route takes from the wider level's estimate
+# Pooled borrowing (``borrowing(pooled=True)``, the default policy's): a route takes as many
+# pseudo-observations of the wider level's estimate as the spread of its rate between
+# destinations warrants, at most POOL_MAX, judged once POOL_MIN_PLACES destinations have at
+# least POOL_MIN_EXPOSURE of evidence on it
+POOL_MAX = 200.0
+POOL_MIN_PLACES = 3
+POOL_MIN_EXPOSURE = 5.0
 _MIN_CALIBRATION = 30.0  # settled decisions with a "delivered" receipt before receipts count
 
 
@@ -30,6 +37,9 @@ class Estimate(NamedTuple):
     # P(convert | receipt said delivered), P(convert | receipt said failed), and how many
     # settled decisions with a "delivered" receipt the first rests on: None until known
     calibration: tuple[float, float, float] | None = None
+    # pseudo-observations taken from the wider levels (pooled borrowing): they count in the
+    # optimistic index's confidence, not as this destination's own evidence
+    borrowed: float = 0.0
 
 
 class Ledger(LedgerSums):
@@ -85,24 +95,78 @@ class Ledger(LedgerSums):
         own: list[Estimate],
         now_ms: int,
         memory: int = 0,
+        pooled: bool = False,
     ) -> list[Estimate]:
         """``own`` (this context's estimates), where a route with little evidence here takes
         ``BORROW`` pseudo-observations at the wider level's estimate (network -> country ->
-        everywhere) instead of the flat prior."""
-        sparse = [i for i, e in enumerate(own) if e.exposure < BORROW]
-        if not sparse:
-            return own
+        everywhere) instead of the flat prior.
+
+        ``pooled``: every route, however much evidence it has here, takes ``k``
+        pseudo-observations of the wider level's estimate, ``k`` what the spread of the route's
+        rate between destinations warrants (``pool_strength``): many where destinations agree,
+        few where they really differ; they count in the index's confidence (``borrowed``),
+        so a small destination is not explored as if nothing were known. Where too few
+        destinations have evidence to judge the spread, as above."""
         a, b = self.prior
-        for i in sparse:
-            parent = self._wider(context, route_ids[i], now_ms, memory)
+        for i, route_id in enumerate(route_ids):
+            e = own[i]
+            k = self.pool_strength(context, route_id, now_ms, memory) if pooled else None
+            if k is None and e.exposure >= BORROW:
+                continue
+            parent = self._wider(context, route_id, now_ms, memory)
             if parent is None:
                 continue
-            e = own[i]
-            # undo the flat prior, then add BORROW observations at the wider level's mean
+            weight = BORROW if k is None else k
+            if weight <= 0.0:
+                continue
+            # undo the flat prior, then add the wider level's pseudo-observations
             converted = e.mean * (e.exposure + a + b) - a
-            mean = (converted + BORROW * parent) / (e.exposure + BORROW)
-            own[i] = e._replace(mean=min(1.0, max(0.0, mean)))
+            mean = (converted + weight * parent) / (e.exposure + weight)
+            own[i] = e._replace(
+                mean=min(1.0, max(0.0, mean)), borrowed=0.0 if k is None else weight
+            )
         return own
+
+    def pool_strength(
+        self, context: Context, route_id: str, now_ms: int, memory: int = 0
+    ) -> float | None:
+        """How many pseudo-observations of the wider level a destination's estimate of the
+        route is worth: the strength of a beta prior whose spread is the spread of the
+        route's rate between the destinations that have evidence on it (the method of
+        moments, net of each one's sampling noise: ``tau2``), ``p(1-p)/tau2 - 1`` bounded by
+        ``POOL_MAX``; None where fewer than ``POOL_MIN_PLACES`` destinations can say."""
+        widest = parents(context)
+        if not widest:
+            return None
+        members = self._members[memory].get((widest[-1], route_id))
+        if not members or len(members) < POOL_MIN_PLACES:
+            return None
+        if now_ms > self._advanced_ms:  # (as ``own_all``: time passes first)
+            self._advance(now_ms)
+        scale = self._scales[memory].scale(now_ms)
+        rel_now = self._rel(now_ms)
+        places: list[tuple[float, float]] = []
+        total_n = total_x = 0.0
+        for arm in members:
+            n = (arm.settled + max(0.0, arm.lin_a + rel_now * arm.lin_b - arm.lin_c)) * scale
+            if n < POOL_MIN_EXPOSURE:
+                continue
+            x = min(arm.converted * scale, n)
+            places.append((n, x))
+            total_n += n
+            total_x += x
+        if len(places) < POOL_MIN_PLACES:
+            return None
+        p = total_x / total_n
+        noise = max(p * (1.0 - p), 1e-4)
+        q = sum_sq = 0.0
+        for n, x in places:
+            q += (x - n * p) ** 2 / n
+            sum_sq += n * n
+        tau2 = (q - (len(places) - 1) * noise) / (total_n - sum_sq / total_n)
+        if tau2 <= 0.0:
+            return POOL_MAX
+        return min(POOL_MAX, max(0.0, noise / tau2 - 1.0))
 
     def _wider(self, context: Context, route_id: str, now_ms: int, memory: int) -> float | None:
         """The route's mean at the nearest wider level with evidence (summing its arms)."""
@@ -182,6 +246,7 @@ class Ledger(LedgerSums):
                     arm.sent * scale,
                     dlr_seen * scale,
                     calibration,
+                    0.0,
                 )
                 estimates.append(new(Estimate, fields))  # Estimate(*fields), without a frame
             out.append(estimates)
