@@ -162,7 +162,7 @@ def test_steady_traffic_raises_nothing() -> None:
 
 
 def _est(if_delivered: float | None, receipts: float, delivered: float) -> Estimate:
-    calibration = None if if_delivered is None else (if_delivered, 0.05, receipts * delivered)
+    calibration = None if if_delivered is None else (if_delivered, 0.05, receipts * delivered, 0.0)
     return Estimate(0.5, receipts, delivered, receipts, receipts, calibration)
 
 

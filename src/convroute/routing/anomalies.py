@@ -64,7 +64,7 @@ def receipt_gaps(
     known: list[tuple[str, float, float]] = []  # (route, P(convert | delivered), how many)
     for route_id, e in zip(route_ids, estimates, strict=True):
         if e.calibration is not None:
-            if_delivered, _, delivered = e.calibration
+            if_delivered, _, delivered, _ = e.calibration
             known.append((route_id, if_delivered, max(1.0, delivered)))
     all_weight = sum(n for _, _, n in known)
     all_converted = sum(p * n for _, p, n in known)

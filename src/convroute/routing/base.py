@@ -51,6 +51,7 @@ class Basis(StrEnum):
     CHANGED = "changed"  # recent evidence departs from the long-term: the route changed
     SINCE_CHANGE = "since-change"  # a change point was found: only the evidence since then
     RECEIPTS = "receipts"  # the route's calibrated receipts predict a drop before conversions
+    RECEIPTS_RISE = "receipts-rise"  # ... or a rise, where they have proved honest: tried on them
     PUMPING = "before-pumping"  # a pumping episode is raised: the rate from before it
 
 

@@ -26,6 +26,22 @@ CHANGE_DELTA = 0.001  # the change-point test's false-alarm level (its threshold
 SINCE_CHANGE_S = 2400.0  # how long after a change point only the evidence since it counts
 MIN_SINCE = 30.0  # ... at most: sooner, once that evidence (this much) agrees with the slow memory
 SHARED_Z = 2.0  # a drop the other routes show too (z above this) is the traffic's, not a route's
+RISES = True  # receipts may predict a rise too (``_honest``), not only a drop
+DROP_MIN = 10.0  # recent receipts before they may predict a drop
+GUARD_Z = 1.0  # recent conversions contradict a rise below it by more than this many s.e.
+RISE_MIN = 3.0  # ... a rise (a route out of favour gets few: a wide interval guards it)
+HONEST_GAP = 0.3  # receipts discriminate: P(convert | delivered) - P(convert | failed) at least
+HONEST_FAILED = 10.0  # ... with at least this many settled decisions whose receipt said failed
+
+
+def _honest(calibration: tuple[float, float, float, float] | None) -> bool:
+    """Whether a route's receipts have proved to tell converting messages from the others:
+    enough "failed" receipts seen, and those messages converting far less than the ones
+    said delivered. A route whose receipts always say delivered (fake) never proves it."""
+    if calibration is None:
+        return False
+    if_delivered, if_failed, _, failed = calibration
+    return failed >= HONEST_FAILED and if_delivered - if_failed >= HONEST_GAP
 
 
 class ConvroutePolicy(LedgerPolicy):
@@ -130,16 +146,26 @@ class ConvroutePolicy(LedgerPolicy):
                         self._settled(context, ids[i])  # the long memory has caught up
                 else:
                     chosen, basis = f._replace(mean=mean, exposure=exposure), Basis.SINCE_CHANGE
-            if s.calibration is not None and f.dlr_rate is not None and f.receipts >= 10:
+            if s.calibration is not None and f.dlr_rate is not None and f.receipts >= RISE_MIN:
                 # what recent receipts predict, through the route's own calibration
                 # (P(convert | delivered), P(convert | failed), from settled decisions)
-                if_delivered, if_failed, _ = s.calibration
+                if_delivered, if_failed, _, _ = s.calibration
                 predicted = f.dlr_rate * if_delivered + (1.0 - f.dlr_rate) * if_failed
                 n = f.receipts
                 spread = math.sqrt(variance / (n + 1.0))
-                # only a drop: a route cannot earn traffic with receipts (they may be fake)
-                if predicted < min(chosen.mean, s.mean - z * spread):
+                if n >= DROP_MIN and predicted < min(chosen.mean, s.mean - z * spread):
                     chosen, basis = f._replace(mean=predicted, exposure=n), Basis.RECEIPTS
+                elif (
+                    RISES
+                    and predicted > chosen.mean + z * spread
+                    and _honest(s.calibration)
+                    and f.mean + GUARD_Z * math.sqrt(variance / (f.exposure + 1.0)) >= predicted
+                ):
+                    # a rise the receipts predict, where they have proved to discriminate
+                    # and recent conversions do not contradict it: tried on the receipts'
+                    # word, with no more than their evidence (fake receipts would show in
+                    # the conversions of the traffic this brings, and end it)
+                    chosen, basis = f._replace(mean=predicted, exposure=n), Basis.RECEIPTS_RISE
             estimates.append(chosen)
             bases.append(basis)
         return estimates, bases

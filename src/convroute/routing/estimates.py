@@ -35,8 +35,9 @@ class Estimate(NamedTuple):
     sent: float  # effective number of decisions, after forgetting
     receipts: float = 0.0  # effective number of receipts, after forgetting
     # P(convert | receipt said delivered), P(convert | receipt said failed), and how many
-    # settled decisions with a "delivered" receipt the first rests on: None until known
-    calibration: tuple[float, float, float] | None = None
+    # settled decisions with a "delivered" and with a "failed" receipt they rest on: None
+    # until known
+    calibration: tuple[float, float, float, float] | None = None
     # pseudo-observations taken from the wider levels (pooled borrowing): they count in the
     # optimistic index's confidence, not as this destination's own evidence
     borrowed: float = 0.0
@@ -238,6 +239,7 @@ class Ledger(LedgerSums):
                         (arm.cal_delivered_conv + 0.5) / (arm.cal_delivered + 1.0),
                         (arm.cal_failed_conv + 0.5) / (arm.cal_failed + 1.0),
                         arm.cal_delivered * scale,
+                        arm.cal_failed * scale,
                     )
                 fields = (
                     mean if mean < 1.0 else 1.0,

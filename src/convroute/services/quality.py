@@ -124,6 +124,8 @@ def reason(view: View, best: View, policy: str) -> str:
         Basis.SINCE_CHANGE: "; its conversion rate changed at a point found in its history: "
         "only the evidence since used",
         Basis.RECEIPTS: "; its receipts, proven predictive on this route, show a drop",
+        Basis.RECEIPTS_RISE: "; its receipts, proven honest on this route, show a rise that "
+        "recent conversions do not contradict: tried on them",
         Basis.PUMPING: "; SMS pumping is raised for this destination: its rate from before",
     }[view.basis]
     if view is best:
