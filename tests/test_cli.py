@@ -202,3 +202,33 @@ def test_commands_that_only_read_do_not_migrate(tmp_path: Path) -> None:
     assert "convroute migrate" in result.output
     invoke("migrate", "--database-url", url)
     assert "(none)" in invoke("routes", "list", "--database-url", url)
+
+
+def test_accounts_routing_shows_sets_refuses_and_resets(db: list[str]) -> None:
+    invoke("accounts", "create", "acme", *db)
+    invoke("routes", "add", "budget", "--price", "*=0.01", *db)
+    invoke("routes", "add", "grey", "--price", "*=0.005", *db)
+    assert "goal the installation's objective" in invoke("accounts", "routing", "acme", *db)
+    out = invoke(
+        "accounts", "routing", "acme", "--goal", "value", "--lambda", "10", "--forbid", "grey",
+        *db,
+    )  # fmt: skip
+    assert "goal value (lambda 10)" in out
+    assert "routes forbidden: grey" in out
+    shown = json.loads(invoke("accounts", "routing", "acme", "--json", *db))
+    assert shown == {
+        "goal": "value",
+        "lambda": 10.0,
+        "epsilon": 0.02,
+        "allow_routes": [],
+        "forbid_routes": ["grey"],
+    }
+    refused = CliRunner().invoke(main, ["accounts", "routing", "acme", "--goal", "value", *db])
+    assert refused.exit_code == 2
+    assert "lambda" in refused.output
+    assert json.loads(invoke("accounts", "routing", "acme", "--json", *db)) == shown
+    quality = invoke("routes", "quality", "--country", "GB", "--account", "acme", *db)
+    assert "as account acme's messages get it: goal value, lambda 10; forbidden: grey" in quality
+    assert "grey" not in quality.split("forbidden: grey", 1)[1]  # not a candidate
+    invoke("accounts", "routing", "acme", "--reset", *db)
+    assert json.loads(invoke("accounts", "routing", "acme", "--json", *db))["goal"] is None

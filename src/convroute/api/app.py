@@ -20,7 +20,15 @@ from starlette.routing import Route
 
 from convroute.api import callbacks, dashboard
 from convroute.api.checkpointer import checkpoint_periodically
-from convroute.api.dialects import bird, native, native_accounts, native_routes, plivo, vonage
+from convroute.api.dialects import (
+    bird,
+    native,
+    native_accounts,
+    native_routes,
+    native_routing,
+    plivo,
+    vonage,
+)
 from convroute.api.fastpath import FastPath
 from convroute.api.http import Handler, container, json_response
 from convroute.api.instrument import Instrumented
@@ -261,6 +269,7 @@ def create_app(c: Container) -> Starlette:
         *native.routes,
         *native_routes.routes,
         *native_accounts.routes,
+        *native_routing.routes,
         *plivo.routes,
         *vonage.routes,
         *bird.routes,

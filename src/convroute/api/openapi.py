@@ -10,13 +10,21 @@ from typing import Any
 import msgspec
 
 from convroute import __version__
-from convroute.api.dialects import bird, native, native_accounts, native_routes, plivo
+from convroute.api.dialects import (
+    bird,
+    native,
+    native_accounts,
+    native_routes,
+    native_routing,
+    plivo,
+)
 from convroute.api.operations import OPERATIONS, Operation
 from convroute.api.responses import SCHEMAS as RESPONSES
 from convroute.domain.statuses import MessageType
 from convroute.domain.windows import MAX_WINDOW_S
 from convroute.services.accounts import MAX_OVERLAP_S, MAX_RATE_LIMIT
 from convroute.services.messaging import MAX_SENDER_LENGTH, MAX_TEXT_LENGTH
+from convroute.services.objectives import GOALS, MAX_LAMBDA, MAX_ROUTES
 from convroute.services.routes import MAX_PRICE
 
 
@@ -78,6 +86,11 @@ CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
     ("DestinationIn", "price"): {"minimum": 0, "maximum": MAX_PRICE},
     ("DestinationIn", "network"): {"minLength": 1, "maxLength": 64},
     ("RotationIn", "overlap_seconds"): {"minimum": 0, "maximum": MAX_OVERLAP_S},
+    ("RoutingIn", "goal"): {"enum": list(GOALS)},
+    ("RoutingIn", "lambda"): {"minimum": 0, "maximum": MAX_LAMBDA},
+    ("RoutingIn", "epsilon"): {"minimum": 0, "maximum": 1},
+    ("RoutingIn", "allow_routes"): {"maxItems": MAX_ROUTES},
+    ("RoutingIn", "forbid_routes"): {"maxItems": MAX_ROUTES},
     ("AccountPatch", "rate_limit_per_second"): {
         "exclusiveMinimum": 0,
         "maximum": MAX_RATE_LIMIT,
@@ -176,6 +189,7 @@ def openapi_document() -> dict[str, Any]:
             *native.SCHEMAS,
             *native_routes.SCHEMAS,
             *native_accounts.SCHEMAS,
+            *native_routing.SCHEMAS,
             *plivo.SCHEMAS,
             *bird.SCHEMAS,
         ),

@@ -89,6 +89,7 @@ _ROUTE_OPERATIONS = (
             ("network", "Network name, as phonenumbers names it"),
             ("type", "otp (default), url, promo_code or other"),
             ("traffic_class", "2fa (default) or other"),
+            ("account", "An account (name or id): shares and values as its messages get them"),
         ),
     ),
     Operation(
@@ -138,7 +139,8 @@ _ACCOUNT_OPERATIONS = (
     Operation(
         "patch",
         "/api/v1/accounts/{account}",
-        "Set an account's request rate (null: the default) or conversion reporting",
+        "Set an account's request rate (null: the default), conversion reporting or routing "
+        "(its objective and routes; null: the installation's)",
         "accounts",
         "AccountPatch",
         errors=(*_ADMIN, 404, 413, 415, 422),
@@ -226,6 +228,26 @@ OPERATIONS = (
             ("from", "ISO 8601: messages sent at or after"),
             ("to", "ISO 8601: messages sent before"),
         ),
+    ),
+    Operation(
+        "get",
+        "/api/v1/account/routing",
+        "The account's own routing: the objective its sends are valued by (goal null: the "
+        "installation's) and the routes they may take",
+        "native",
+        errors=(401,),
+        ok_schema="AccountRouting",
+    ),
+    Operation(
+        "put",
+        "/api/v1/account/routing",
+        "Set the account's routing, whole: goal conversions, value (lambda: value per "
+        "currency unit) or cheapest-within (epsilon: the conversion-rate loss tolerated), or "
+        "null; routes allowed (none: all) and forbidden, by name or id",
+        "native",
+        "RoutingIn",
+        errors=(401, 413, 415, 422),
+        ok_schema="AccountRouting",
     ),
     Operation(
         "get",

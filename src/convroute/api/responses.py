@@ -42,6 +42,15 @@ def ref(name: str) -> dict[str, Any]:
 
 _ROUTE_REF = obj({"id": STRING, "name": STRING})
 _DESTINATION = obj({"country": STRING, "network": NULLABLE_STRING, "price": NUMBER})
+_ROUTING = obj(
+    {
+        "goal": {"enum": ["conversions", "value", "cheapest-within", None]},
+        "lambda": NULLABLE_NUMBER,
+        "epsilon": NULLABLE_NUMBER,
+        "allow_routes": array(STRING),
+        "forbid_routes": array(STRING),
+    }
+)
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "MessageSent": obj(
@@ -164,6 +173,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "RouteQuality": obj(
         {
             "context": {"type": "object"},
+            "account": NULLABLE_STRING,
+            "routing": {"anyOf": [_ROUTING, {"type": "null"}]},
             "policy": STRING,
             "routes": array(
                 obj({"id": STRING, "name": STRING, "share": NUMBER, "estimate": NUMBER})
@@ -171,6 +182,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "anomalies": array(obj({"kind": STRING, "active": BOOLEAN, "started_at": TIME})),
         }
     ),
+    "AccountRouting": _ROUTING,
     "Account": obj(
         {
             "id": STRING,
@@ -180,6 +192,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "rate_limit_per_second": NULLABLE_NUMBER,
         },
         {
+            "routing": _ROUTING,
             "credentials": array(
                 obj(
                     {
@@ -191,7 +204,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                         "live": BOOLEAN,
                     }
                 )
-            )
+            ),
         },
     ),
     "Accounts": obj({"accounts": array(obj({"id": STRING, "name": STRING}))}),

@@ -1,5 +1,5 @@
 """``convroute accounts``: accounts, their credentials (issue, list, revoke, rotate), their
-conversion windows, conversion reporting and request rate."""
+conversion windows, conversion reporting, request rate and routing."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import click
 from convroute.bootstrap import Container
 from convroute.cli.util import DB_OPTION, opened, print_rows
 from convroute.domain.clock import format_iso
+from convroute.domain.errors import ValidationError
 from convroute.domain.models import SignatureMethod
 from convroute.domain.statuses import Dialect, MessageType, TrafficClass
 from convroute.domain.windows import MAX_WINDOW_S
@@ -20,6 +21,7 @@ from convroute.services.accounts import (
     new_account,
     rotate_credential,
 )
+from convroute.services.objectives import GOALS, check_routing, routing_json
 
 
 def _account_id(c: Container, name: str) -> str:
@@ -134,6 +136,65 @@ def accounts_set_window(
     with opened(database_url) as c:
         c.store.set_window(_account_id(c, name), MessageType(message_type), seconds)
     click.echo(f"{name}: {message_type} window is {seconds} s")
+
+
+@accounts.command("routing")
+@click.argument("name")
+@click.option("--goal", type=click.Choice(GOALS), help="The objective its sends are valued by.")
+@click.option("--lambda", "lam", type=float, help="With --goal value: value per currency unit.")
+@click.option(
+    "--epsilon", type=float, help="With --goal cheapest-within: the conversion-rate loss tolerated."
+)
+@click.option("--allow", multiple=True, help="A route its messages may take (repeat; none: all).")
+@click.option("--forbid", multiple=True, help="A route its messages never take (repeat).")
+@click.option("--reset", is_flag=True, help="Back to the installation's objective, every route.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (as the API answers).")
+@DB_OPTION
+def accounts_routing(
+    name: str,
+    goal: str | None,
+    lam: float | None,
+    epsilon: float | None,
+    allow: tuple[str, ...],
+    forbid: tuple[str, ...],
+    reset: bool,
+    as_json: bool,
+    database_url: str | None,
+) -> None:
+    """Show or set an account's own routing: the objective its sends are valued by and the
+    routes they may take (every account learns from the same evidence; only the valuation
+    and the candidates differ). Given any option, the routing is replaced whole.
+
+    Example: convroute accounts routing acme --goal value --lambda 10 --forbid grey-route
+    (and back to the installation's: convroute accounts routing acme --reset)
+    """
+    changing = reset or goal is not None or lam is not None or epsilon is not None
+    changing = changing or bool(allow) or bool(forbid)
+    if reset and (goal is not None or lam is not None or epsilon is not None or allow or forbid):
+        raise click.UsageError("--reset takes no other routing option")
+    with opened(database_url, migrate=changing) as c:
+        account_id = _account_id(c, name)
+        routes = c.store.routes()
+        if changing:
+            try:
+                routing = check_routing(routes, goal, lam, epsilon, allow, forbid)
+            except ValidationError as exc:
+                raise click.UsageError(exc.message) from None
+            c.store.set_routing(account_id, routing, c.clock())
+        account = c.store.account_by_name(account_id)
+        assert account is not None
+        shown = routing_json(account.routing, routes)
+    if as_json:
+        click.echo(json.dumps(shown, indent=2))
+        return
+    goal_text = shown["goal"] or "the installation's objective"
+    if shown["goal"] == "value":
+        goal_text += f" (lambda {shown['lambda']:g})"
+    elif shown["goal"] == "cheapest-within":
+        goal_text += f" (epsilon {shown['epsilon']:g})"
+    click.echo(f"{name}: goal {goal_text}")
+    click.echo(f"  routes allowed: {', '.join(shown['allow_routes']) or 'every route'}")
+    click.echo(f"  routes forbidden: {', '.join(shown['forbid_routes']) or 'none'}")
 
 
 @accounts.command("conversions")

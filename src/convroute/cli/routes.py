@@ -192,6 +192,11 @@ def routes_delete(name: str, database_url: str | None) -> None:
     show_default=True,
     type=click.Choice([t.value for t in TrafficClass]),
 )
+@click.option(
+    "--account",
+    default=None,
+    help="Shares and values as this account's messages get them (its objective and routes).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (as the API answers).")
 @DB_OPTION
 def routes_quality(
@@ -199,6 +204,7 @@ def routes_quality(
     network: str | None,
     message_type: str,
     traffic_class: str,
+    account: str | None,
     as_json: bool,
     database_url: str | None,
 ) -> None:
@@ -212,8 +218,13 @@ def routes_quality(
     with opened(database_url, migrate=False) as opened_c:
         dest, kind, klass = quality_query(country, network, message_type, traffic_class)
         c, stored = with_stored_routing(opened_c, explicit)
+        as_account = None
+        if account is not None:
+            as_account = c.store.account_by_name(account)
+            if as_account is None:
+                raise click.UsageError(f"no account named {account!r}")
         c.follower.catch_up()
-        report = quality_report(c.store, c.reads, c.clock(), dest, kind, klass)
+        report = quality_report(c.store, c.reads, c.clock(), dest, kind, klass, None, as_account)
         routing = {k.removeprefix("routing_"): getattr(c.settings, k) for k in ROUTING_SETTINGS}
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
@@ -222,6 +233,16 @@ def routes_quality(
         f"{report.country}{' / ' + report.network if report.network else ''}, "
         f"traffic {report.traffic}, policy {report.policy}"
     )
+    if report.account is not None and report.routing is not None:
+        own = report.routing
+        goal = own["goal"] or "the installation's"
+        click.echo(
+            f"as account {report.account}'s messages get it: goal {goal}"
+            + (f", lambda {own['lambda']:g}" if own["goal"] == "value" else "")
+            + (f", epsilon {own['epsilon']:g}" if own["goal"] == "cheapest-within" else "")
+            + (f"; allowed: {', '.join(own['allow_routes'])}" if own["allow_routes"] else "")
+            + (f"; forbidden: {', '.join(own['forbid_routes'])}" if own["forbid_routes"] else "")
+        )
     source = "as the last server on this database ran" if stored else "this command's own"
     click.echo(
         f"routing settings: {source} ("

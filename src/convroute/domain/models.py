@@ -31,6 +31,34 @@ class SignatureMethod(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class AccountRouting:
+    """An account's own routing (DESIGN 5.4): the objective its sends are valued by, and the
+    routes they may take. Every account learns from the same evidence; only the valuation and
+    the candidates differ. ``goal`` None: the installation's objective (``lam`` and
+    ``epsilon`` then unused); ``allow`` empty: every route; ``forbid``: never these (route
+    ids, both)."""
+
+    goal: str | None = None  # conversions | value | cheapest-within
+    lam: float = 0.0  # value per currency unit, for value
+    epsilon: float = 0.02  # tolerated conversion-rate loss, for cheapest-within
+    allow: tuple[str, ...] = ()
+    forbid: tuple[str, ...] = ()
+
+    def permits(self, route_id: str) -> bool:
+        """Whether the account's messages may take the route."""
+        if route_id in self.forbid:
+            return False
+        return not self.allow or route_id in self.allow
+
+    @property
+    def is_default(self) -> bool:
+        return self.goal is None and not self.allow and not self.forbid
+
+
+DEFAULT_ROUTING = AccountRouting()
+
+
+@dataclass(frozen=True, slots=True)
 class Account:
     """A tenant."""
 
@@ -39,6 +67,7 @@ class Account:
     created_ms: int
     conversions_enabled: bool = True
     rate_limit_per_second: float | None = None  # None: the installation's default
+    routing: AccountRouting = DEFAULT_ROUTING
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +108,7 @@ class Principal:
     conversions_enabled: bool = True
     workspace_id: str | None = None
     rate_limit_per_second: float | None = None
+    routing: AccountRouting = DEFAULT_ROUTING
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,30 +100,47 @@ class LedgerPolicy:
 
     name = "base"
     watch: PumpingWatch | None = None  # the pumping watch on this ledger, if it keeps one
+    objective: Objective = Objective()  # what routes are valued by (policies that keep one)
 
     def __init__(self, ledger: Ledger | None = None) -> None:
         self.ledger = ledger or Ledger()
 
     def probabilities(
-        self, context: Context, candidates: list[Candidate], now_ms: int
+        self,
+        context: Context,
+        candidates: list[Candidate],
+        now_ms: int,
+        objective: Objective | None = None,
     ) -> dict[str, float]:
         """The probability of each candidate now, as a decision now would have it; changes
-        nothing."""
+        nothing. ``objective``: an account's own, instead of the policy's (the estimates
+        are the same; only the valuation differs)."""
         with self.ledger.provisional(now_ms):
-            return self._probabilities(context, candidates, now_ms, False)
+            return self._probabilities(context, candidates, now_ms, False, objective)
 
     def advance(
-        self, context: Context, candidates: list[Candidate], now_ms: int
+        self,
+        context: Context,
+        candidates: list[Candidate],
+        now_ms: int,
+        objective: Objective | None = None,
     ) -> dict[str, float]:
         """Let time pass to ``now_ms`` for ``context`` (the ledger's ages, a policy's periodic
-        tests), then the probabilities a decision taken now uses."""
-        return self._probabilities(context, candidates, now_ms, True)
+        tests), then the probabilities a decision taken now uses (under ``objective``, where
+        given: an account's own)."""
+        return self._probabilities(context, candidates, now_ms, True, objective)
 
     def _probabilities(
-        self, context: Context, candidates: list[Candidate], now_ms: int, step: bool
+        self,
+        context: Context,
+        candidates: list[Candidate],
+        now_ms: int,
+        step: bool,
+        objective: Objective | None = None,
     ) -> dict[str, float]:
         """The probabilities; with ``step``, the policy's periodic tests run first where due
-        (``advance``). Without, it only reads (inside ``Ledger.provisional``)."""
+        (``advance``). Without, it only reads (inside ``Ledger.provisional``). Policies
+        without an objective of their own ignore ``objective``."""
         raise NotImplementedError
 
     def set_pace(self, pace: float) -> None:
@@ -164,13 +181,28 @@ class LedgerPolicy:
         """The candidates' ledger estimates."""
         return self.ledger.estimates(context, [c.route_id for c in candidates], now_ms)
 
-    def explain(self, context: Context, candidates: list[Candidate], now_ms: int) -> list[View]:
-        """What the policy knows and does, per candidate, now; changes nothing."""
+    def explain(
+        self,
+        context: Context,
+        candidates: list[Candidate],
+        now_ms: int,
+        objective: Objective | None = None,
+    ) -> list[View]:
+        """What the policy knows and does, per candidate, now (under ``objective``, where
+        given); changes nothing."""
         with self.ledger.provisional(now_ms):
-            probabilities = self.probabilities(context, candidates, now_ms)
+            probabilities = self.probabilities(context, candidates, now_ms, objective)
             estimates = self.estimates(context, candidates, now_ms)
+        valued_by = objective or self.objective
         return [
-            View(c.route_id, e, Basis.LONG_TERM, e.mean, e.mean, probabilities[c.route_id])
+            View(
+                c.route_id,
+                e,
+                Basis.LONG_TERM,
+                valued_by.value(e.mean, c.price),
+                e.mean,
+                probabilities[c.route_id],
+            )
             for c, e in zip(candidates, estimates)  # noqa: B905
         ]
 

@@ -37,7 +37,12 @@ class Static(LedgerPolicy):
         self.preference = preference or []
 
     def _probabilities(
-        self, context: Context, candidates: list[Candidate], now_ms: int, step: bool
+        self,
+        context: Context,
+        candidates: list[Candidate],
+        now_ms: int,
+        step: bool,
+        objective: Objective | None = None,
     ) -> dict[str, float]:
         return _one_hot(candidates, _preferred(candidates, self.preference)[0].route_id)
 
@@ -46,7 +51,12 @@ class RandomChoice(LedgerPolicy):
     name = "random"
 
     def _probabilities(
-        self, context: Context, candidates: list[Candidate], now_ms: int, step: bool
+        self,
+        context: Context,
+        candidates: list[Candidate],
+        now_ms: int,
+        step: bool,
+        objective: Objective | None = None,
     ) -> dict[str, float]:
         return {c.route_id: 1.0 / len(candidates) for c in candidates}
 
@@ -61,7 +71,12 @@ class RoundRobin(LedgerPolicy):
         self._turn: dict[Context, int] = {}
 
     def _probabilities(
-        self, context: Context, candidates: list[Candidate], now_ms: int, step: bool
+        self,
+        context: Context,
+        candidates: list[Candidate],
+        now_ms: int,
+        step: bool,
+        objective: Objective | None = None,
     ) -> dict[str, float]:
         turn = self._turn.get(context, 0) % len(candidates)
         return _one_hot(candidates, candidates[turn].route_id)
@@ -88,7 +103,12 @@ class Failover(LedgerPolicy):
         self.preference = preference or []
 
     def _probabilities(
-        self, context: Context, candidates: list[Candidate], now_ms: int, step: bool
+        self,
+        context: Context,
+        candidates: list[Candidate],
+        now_ms: int,
+        step: bool,
+        objective: Objective | None = None,
     ) -> dict[str, float]:
         candidates = _preferred(candidates, self.preference)
         for c in candidates:
@@ -110,7 +130,12 @@ class DlrOnly(LedgerPolicy):
         self.epsilon = epsilon
 
     def _probabilities(
-        self, context: Context, candidates: list[Candidate], now_ms: int, step: bool
+        self,
+        context: Context,
+        candidates: list[Candidate],
+        now_ms: int,
+        step: bool,
+        objective: Objective | None = None,
     ) -> dict[str, float]:
         rates = [
             1.0 if e.dlr_rate is None else e.dlr_rate  # untried: optimistic
@@ -135,10 +160,16 @@ class EpsilonGreedy(LedgerPolicy):
         self.objective = objective or Objective()
 
     def _probabilities(
-        self, context: Context, candidates: list[Candidate], now_ms: int, step: bool
+        self,
+        context: Context,
+        candidates: list[Candidate],
+        now_ms: int,
+        step: bool,
+        objective: Objective | None = None,
     ) -> dict[str, float]:
+        valued_by = objective or self.objective
         values = [
-            self.objective.value(e.mean, c.price)
+            valued_by.value(e.mean, c.price)
             for e, c in zip(self.estimates(context, candidates, now_ms), candidates)  # noqa: B905
         ]
         return _mixed(candidates, _best(candidates, values), self.epsilon)

@@ -256,19 +256,26 @@ class ConvroutePolicy(LedgerPolicy):
                 }
         return watch.baseline(context)
 
-    def explain(self, context: Context, candidates: list[Candidate], now_ms: int) -> list[View]:
+    def explain(
+        self,
+        context: Context,
+        candidates: list[Candidate],
+        now_ms: int,
+        objective: Objective | None = None,
+    ) -> list[View]:
         if len(candidates) == 1:
-            return super().explain(context, candidates, now_ms)
+            return super().explain(context, candidates, now_ms, objective)
         with self.ledger.provisional(now_ms):
-            probabilities = self.probabilities(context, candidates, now_ms)
+            probabilities = self.probabilities(context, candidates, now_ms, objective)
             estimates, bases = self.based(context, candidates, now_ms)
         indices = self.indices(estimates)
+        valued_by = objective or self.objective
         return [
             View(
                 c.route_id,
                 e,
                 basis,
-                self.objective.value(e.mean, c.price),
+                valued_by.value(e.mean, c.price),
                 index,
                 probabilities[c.route_id],
             )
@@ -285,13 +292,19 @@ class ConvroutePolicy(LedgerPolicy):
         ]
 
     def _probabilities(
-        self, context: Context, candidates: list[Candidate], now_ms: int, step: bool
+        self,
+        context: Context,
+        candidates: list[Candidate],
+        now_ms: int,
+        step: bool,
+        objective: Objective | None = None,
     ) -> dict[str, float]:
         if len(candidates) == 1:
             return {candidates[0].route_id: 1.0}
         estimates = self.current(context, candidates, now_ms, step)
         indices = self.indices(estimates)
-        objective = self.objective
+        if objective is None:
+            objective = self.objective
         lam = objective.lam if objective.goal is Goal.VALUE else 0.0
         if lam:  # conversion - lambda * price
             prices = [c.price for c in candidates]

@@ -107,4 +107,5 @@ def principal_of(found: tuple[Credential, Account] | None, secret: str | None) -
         conversions_enabled=account.conversions_enabled,
         workspace_id=credential.workspace_id,
         rate_limit_per_second=account.rate_limit_per_second,
+        routing=account.routing,
     )

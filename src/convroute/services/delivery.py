@@ -79,8 +79,10 @@ def refusals(
         try:
             if routing is None:
                 raise NoRouteError("the message is gone")
-            dest, message_type, traffic_class = routing
-            choice = router.choose(routes, dest, message_type, traffic_class, now_ms, exclude=tried)
+            dest, message_type, traffic_class, own = routing
+            choice = router.choose(
+                routes, dest, message_type, traffic_class, now_ms, exclude=tried, routing=own
+            )
         except NoRouteError:
             if c.transient:  # the same route again, after a back-off, while it is useful
                 due = now_ms + retry_delay_ms(entry.tries)

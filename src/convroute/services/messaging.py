@@ -147,9 +147,11 @@ def send_messages(
                 last = earlier.get((cmd.principal.account_id, cmd.client_ref))
                 if last is not None and last.status is not ConversionStatus.CONVERTED:
                     avoid = last.route_id
+            principal = cmd.principal
             choice = router.choose(
-                routes, dest, cmd.type, cmd.principal.traffic_class, now_ms, avoid
-            )
+                routes, dest, cmd.type, principal.traffic_class, now_ms, avoid,
+                routing=principal.routing,
+            )  # fmt: skip
         except ConvrouteError as exc:
             out.append(exc)
             continue

@@ -12,6 +12,7 @@ from convroute.domain.destinations import Destination
 from convroute.domain.ids import new_id
 from convroute.domain.models import (
     Account,
+    AccountRouting,
     ConversionEvent,
     Credential,
     DlrEvent,
@@ -190,8 +191,11 @@ class WriteTransaction(Protocol):
         ``forward``, the message's conversions are forwarded to it under the first."""
         ...
 
-    def routing_of(self, message_id: str) -> tuple[Destination, MessageType, TrafficClass] | None:
-        """Where a message goes and what it is, as it was routed."""
+    def routing_of(
+        self, message_id: str
+    ) -> tuple[Destination, MessageType, TrafficClass, AccountRouting] | None:
+        """Where a message goes and what it is, as it was routed, and its account's routing
+        (a failover keeps to the routes the account allows)."""
         ...
 
     def message_of_upstream(self, route_id: str, upstream_id: str) -> tuple[str, str] | None:

@@ -10,12 +10,13 @@ from typing import Any, Protocol
 from convroute.domain.clock import format_iso
 from convroute.domain.destinations import Destination
 from convroute.domain.errors import ValidationError
-from convroute.domain.models import Route
+from convroute.domain.models import DEFAULT_ROUTING, Account, AccountRouting, Route
 from convroute.domain.statuses import MessageType, TrafficClass
 from convroute.routing.anomalies import Anomaly, diverging_receipts
-from convroute.routing.base import Basis, View
+from convroute.routing.base import Basis, Objective, View
 from convroute.routing.estimates import Estimate
 from convroute.routing.policy import Candidate, Context
+from convroute.services.objectives import objective_of, routing_json
 from convroute.services.ports import Activity
 from convroute.services.router import candidates_for, context_of, traffic_of
 from convroute.services.routes import check_destination
@@ -44,7 +45,11 @@ class RouterReads(Protocol):
     def applied(self) -> int: ...
 
     def read(
-        self, context: Context, candidates: list[Candidate], now_ms: int
+        self,
+        context: Context,
+        candidates: list[Candidate],
+        now_ms: int,
+        objective: Objective | None = None,
     ) -> tuple[list[View], list[Estimate]]: ...
 
     def at_cap(self, now_ms: int) -> dict[str, bool]: ...
@@ -86,12 +91,14 @@ def route_qualities(
     message_type: MessageType,
     traffic_class: TrafficClass,
     now_ms: int,
+    routing: AccountRouting = DEFAULT_ROUTING,
 ) -> list[RouteQuality]:
-    """Every candidate for ``dest``, as the router sees it now, best share first; reads
-    only (the tests and the watch run at sends and at the periodic look)."""
-    served, candidates = candidates_for(routes, dest, None)
+    """Every candidate for ``dest``, as the router sees it now (for an account's messages,
+    with ``routing``: its routes and objective), best share first; reads only (the tests
+    and the watch run at sends and at the periodic look)."""
+    served, candidates = candidates_for(routes, dest, None, routing=routing)
     context = context_of(dest, message_type, traffic_class)
-    views, long_term = router.read(context, candidates, now_ms)
+    views, long_term = router.read(context, candidates, now_ms, objective_of(routing))
     diverging = diverging_receipts([c.route_id for c in candidates], long_term)
     best = max(views, key=lambda v: v.probability)
     out = [
@@ -196,11 +203,17 @@ class QualityReport:
     routes: tuple[ReportedRoute, ...]  # best share first
     # in progress first, newest first
     anomalies: tuple[ReportedAnomaly, ...]
+    # the account whose routing the shares and values are under (None: the installation's),
+    # and that routing as the API shows it
+    account: str | None = None
+    routing: Mapping[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The report as the API (``GET /api/v1/routes/quality``) and ``--json`` show it."""
         return {
             "context": {"country": self.country, "network": self.network, "traffic": self.traffic},
+            "account": self.account,
+            "routing": None if self.routing is None else dict(self.routing),
             "networks_seen": list(self.networks_seen),
             "policy": self.policy,
             "log_entries_applied": self.log_entries_applied,
@@ -273,16 +286,19 @@ def quality_report(
     message_type: MessageType,
     traffic_class: TrafficClass,
     connections: Mapping[str, Mapping[str, Any]] | None = None,
+    account: Account | None = None,
 ) -> QualityReport:
     """Every candidate route for the destination: recent conversion and receipt rates (from
     the store), the router's estimate, share of traffic and why, and what the router's watch
     raised for this traffic in the last day (DESIGN 6: pumping for the destination;
     conversion drops, receipts that diverge, no receipts for a route). ``connections``: each
-    route's connection state, where a running instance holds it."""
+    route's connection state, where a running instance holds it. ``account``: as that
+    account's messages get it (the routes it allows, valued by its objective)."""
     routes = store.routes()
     names = {r.id: r.name for r in routes}
     traffic = traffic_of(message_type, traffic_class)
-    seen = route_qualities(router, routes, dest, message_type, traffic_class, now)
+    routing = DEFAULT_ROUTING if account is None else account.routing
+    seen = route_qualities(router, routes, dest, message_type, traffic_class, now, routing)
     activity = store.route_activity(dest.country, dest.network, traffic, now)
     full = router.at_cap(now)
     anomalies = sorted(
@@ -309,4 +325,6 @@ def quality_report(
             ReportedAnomaly(a, None if a.route_id is None else names.get(a.route_id, a.route_id))
             for a in anomalies
         ),
+        account=None if account is None else account.name,
+        routing=None if account is None else routing_json(routing, routes),
     )

@@ -21,17 +21,18 @@ from dataclasses import dataclass, field
 from convroute.domain.capacity import Capacity
 from convroute.domain.destinations import Destination
 from convroute.domain.errors import NoRouteError
-from convroute.domain.models import Route
+from convroute.domain.models import DEFAULT_ROUTING, AccountRouting, Route
 from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType, TrafficClass
 from convroute.observe import events
 from convroute.routing.anomalies import Anomaly
-from convroute.routing.base import LedgerPolicy, View, draw
+from convroute.routing.base import LedgerPolicy, Objective, View, draw
 from convroute.routing.delay import ConversionDelay
 from convroute.routing.estimates import Estimate
 from convroute.routing.policy import Candidate, Context, Outcome, OutcomeKind
 from convroute.routing.replay import replay_steps
 from convroute.routing.static import Choice, serving
 from convroute.routing.watch import AnomalyWatch
+from convroute.services.objectives import objective_of, permitted
 from convroute.services.ports import LogBatch, LoggedDecision
 
 # DESIGN 2.1: what each conversion status teaches the router.
@@ -136,19 +137,22 @@ class LiveRouter:
         now_ms: int,
         avoid_route_id: str | None = None,
         exclude: Collection[str] = (),
+        routing: AccountRouting = DEFAULT_ROUTING,
     ) -> Choice:
         """A route for a message, with the probability the policy chose it with. Only enabled
-        routes serving ``dest`` are candidates; ``avoid_route_id`` (the route a resend's
-        earlier message went by) is left out when another candidate remains, the routes in
-        ``exclude`` (those that refused the message: a failover) always. NoRouteError when no
-        route serves ``dest``."""
-        served, candidates = candidates_for(routes, dest, avoid_route_id, exclude)
+        routes serving ``dest`` that the account's ``routing`` permits are candidates;
+        ``avoid_route_id`` (the route a resend's earlier message went by) is left out when
+        another candidate remains, the routes in ``exclude`` (those that refused the message:
+        a failover) always; the candidates are valued by the account's objective, where it
+        has its own. NoRouteError when no route serves ``dest``."""
+        served, candidates = candidates_for(routes, dest, avoid_route_id, exclude, routing)
         context = context_of(dest, message_type, traffic_class)
+        objective = objective_of(routing)
         with self._lock:
             self._names.update((r.id, r.name) for _, r in served)
             everyone = [c.route_id for c in candidates]
             candidates, reason = self._with_room(served, candidates, now_ms)
-            probabilities = self.policy.advance(context, candidates, now_ms)
+            probabilities = self.policy.advance(context, candidates, now_ms, objective)
             route_id = draw(probabilities, self.rng)
             if self.watch is not None and avoid_route_id is None:  # (a resend: a subset)
                 self.watch.tick(context, everyone, now_ms)
@@ -394,14 +398,18 @@ class LiveRouter:
         }
 
     def read(
-        self, context: Context, candidates: list[Candidate], now_ms: int
+        self,
+        context: Context,
+        candidates: list[Candidate],
+        now_ms: int,
+        objective: Objective | None = None,
     ) -> tuple[list[View], list[Estimate]]:
-        """What the policy shows of each candidate now (``explain``), and each one's
-        long-term estimate; reads only (the tests and the watch run at sends and at the
-        periodic look)."""
+        """What the policy shows of each candidate now (``explain``, under ``objective``
+        where given: an account's), and each one's long-term estimate; reads only (the tests
+        and the watch run at sends and at the periodic look)."""
         ids = [c.route_id for c in candidates]
         with self._lock, self.policy.ledger.provisional(now_ms):
-            views = self.policy.explain(context, candidates, now_ms)
+            views = self.policy.explain(context, candidates, now_ms, objective)
             long_term = self.policy.ledger.own(context, ids, now_ms)
         return views, long_term
 
@@ -452,10 +460,22 @@ def candidates_for(
     dest: Destination,
     avoid_route_id: str | None,
     exclude: Collection[str] = (),
+    routing: AccountRouting = DEFAULT_ROUTING,
 ) -> tuple[list[tuple[float, Route]], list[Candidate]]:
-    """The routes serving ``dest`` (cheapest first) less those excluded and the one to avoid
-    if another remains, and the same as the policy's candidates."""
-    served = serving(routes, dest)
+    """The routes serving ``dest`` (cheapest first) that the account's ``routing`` permits,
+    less those excluded and the one to avoid if another remains, and the same as the
+    policy's candidates."""
+    allowed = permitted(routes, routing)
+    if len(allowed) < len(routes):
+        served = serving(routes, dest)  # (NoRouteError: no route at all)
+        served = [s for s in served if routing.permits(s[1].id)]
+        if not served:
+            where = dest.country + (f" ({dest.network})" if dest.network else "")
+            raise NoRouteError(
+                f"no route this account allows serves {where}", {"dst": [f"no route to {where}"]}
+            )
+    else:
+        served = serving(routes, dest)
     if exclude:
         served = [s for s in served if s[1].id not in exclude]
         if not served:

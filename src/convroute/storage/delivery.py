@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy import Connection, Row, Table, delete, insert, select, update
 
 from convroute.domain.destinations import Destination
-from convroute.domain.models import Submission
+from convroute.domain.models import AccountRouting, Submission
 from convroute.domain.statuses import MessageType, TrafficClass
 from convroute.storage import schema as t
+from convroute.storage.account_routing import ROUTING_COLUMNS, routing_of_row
 from convroute.storage.engines import driver_insert
 from convroute.storage.secretbox import SecretBox
 
@@ -162,15 +163,19 @@ class DeliveryStatements:
         if rows:
             self.conn.execute(insert(t.upstream_ids), rows)
 
-    def routing_of(self, message_id: str) -> tuple[Destination, MessageType, TrafficClass] | None:
+    def routing_of(
+        self, message_id: str
+    ) -> tuple[Destination, MessageType, TrafficClass, AccountRouting] | None:
         m = t.messages.c
         row = self.conn.execute(
-            select(m.dst, m.country, m.network, m.type, m.traffic_class).where(m.id == message_id)
+            select(m.dst, m.country, m.network, m.type, m.traffic_class, *ROUTING_COLUMNS)
+            .join(t.accounts, t.accounts.c.id == m.account_id)
+            .where(m.id == message_id)
         ).first()
         if row is None:
             return None
         dest = Destination(row.dst, row.country, row.network)
-        return dest, MessageType(row.type), TrafficClass(row.traffic_class)
+        return dest, MessageType(row.type), TrafficClass(row.traffic_class), routing_of_row(row)
 
     def message_of_upstream(self, route_id: str, upstream_id: str) -> tuple[str, str] | None:
         u = t.upstream_ids.c

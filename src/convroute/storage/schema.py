@@ -50,6 +50,14 @@ accounts = Table(
     Column("rate_limit_per_second", Float),
     # set on every change an instance must see at once (authentication caches compare it)
     Column("updated_ms", Ms),
+    # the account's own routing (NULL: the installation's objective, every route): the goal
+    # (conversions | value | cheapest-within) with its lambda and epsilon, and the route ids
+    # it allows (none listed: all) and forbids, as JSON lists
+    Column("routing_goal", String(20)),
+    Column("routing_lambda", Float),
+    Column("routing_epsilon", Float),
+    Column("routes_allowed", Text),
+    Column("routes_forbidden", Text),
 )
 
 credentials = Table(

@@ -12,12 +12,13 @@ from sqlalchemy import Connection, delete, func, insert, or_, select, text, upda
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from convroute.domain.errors import ConflictError, NotFoundError, StorageError, WriteConflict
-from convroute.domain.models import Account, Credential, Route, SignatureMethod
+from convroute.domain.models import Account, AccountRouting, Credential, Route, SignatureMethod
 from convroute.domain.statuses import Dialect, MessageType, TrafficClass
 from convroute.services.accounts import IssuedCredential, NewAccount
 from convroute.services.ports import WriteTransaction
 from convroute.storage import schema as t
 from convroute.storage import views
+from convroute.storage.account_routing import ROUTING_COLUMNS, routing_of_row, routing_values
 from convroute.storage.engines import Engines
 from convroute.storage.migrate import migrate
 from convroute.storage.reads import StoreReads
@@ -93,6 +94,7 @@ class SqlStore(StoreReads):
                 a.created_ms.label("account_created_ms"),
                 a.conversions_enabled,
                 a.rate_limit_per_second,
+                *ROUTING_COLUMNS,
             )
             .join(t.accounts, a.id == c.account_id)
             .where(c.dialect == dialect.value, c.key_id == key_id)
@@ -106,6 +108,7 @@ class SqlStore(StoreReads):
             row.account_created_ms,
             row.conversions_enabled,
             row.rate_limit_per_second,
+            routing_of_row(row),
         )
         return self._credential(row), account
 
@@ -170,6 +173,10 @@ class SqlStore(StoreReads):
             )
             self._touch(conn, account_id, at_ms)
         return stops
+
+    def set_routing(self, account_id: str, routing: AccountRouting, now_ms: int) -> None:
+        """The account's own routing (``AccountRouting()``: the installation's)."""
+        self._update_account(account_id, now_ms, **routing_values(routing))
 
     def set_rate_limit(self, account_id: str, per_second: float | None, now_ms: int) -> None:
         """The account's request rate (None: the installation's default)."""
@@ -279,7 +286,12 @@ class SqlStore(StoreReads):
         if row is None:
             return None
         return Account(
-            row.id, row.name, row.created_ms, row.conversions_enabled, row.rate_limit_per_second
+            row.id,
+            row.name,
+            row.created_ms,
+            row.conversions_enabled,
+            row.rate_limit_per_second,
+            routing_of_row(row),
         )
 
     def set_conversions_enabled(self, account_id: str, enabled: bool, now_ms: int) -> None:

@@ -39,7 +39,7 @@ from convroute.domain.destinations import Destination
 from convroute.domain.errors import StorageError
 from convroute.domain.statuses import MessageType, TrafficClass
 from convroute.routing.anomalies import Anomaly
-from convroute.routing.base import View
+from convroute.routing.base import Objective, View
 from convroute.routing.estimates import Estimate
 from convroute.routing.policy import Candidate, Context
 from convroute.storage.groupcommit import Applied
@@ -236,9 +236,13 @@ class RemoteRouter:
         return int(applied), int(polls), int(failures)
 
     def read(
-        self, context: Context, candidates: list[Candidate], now_ms: int
+        self,
+        context: Context,
+        candidates: list[Candidate],
+        now_ms: int,
+        objective: Objective | None = None,
     ) -> tuple[list[View], list[Estimate]]:
-        views, estimates = self._process.ask("read", context, candidates, now_ms)
+        views, estimates = self._process.ask("read", context, candidates, now_ms, objective)
         return list(views), list(estimates)
 
     def at_cap(self, now_ms: int) -> dict[str, bool]:

@@ -9,6 +9,7 @@ watermark). Errors are the native API's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -19,11 +20,13 @@ from starlette.routing import Route as Endpoint
 
 from convroute.api.dialects.native import native, optional_iso
 from convroute.api.dialects.native_routes import authenticate_admin
+from convroute.api.dialects.native_routing import RoutingIn, checked
 from convroute.api.http import container, json_response, read_json
 from convroute.domain.clock import format_iso
 from convroute.domain.errors import NotFoundError
-from convroute.domain.models import Account
+from convroute.domain.models import Account, AccountRouting, Route
 from convroute.services.accounts import check_rate_limit, rotate_credential
+from convroute.services.objectives import routing_json
 
 DEFAULT_OVERLAP_S = 86_400
 
@@ -33,6 +36,8 @@ class AccountPatch(msgspec.Struct, forbid_unknown_fields=True):
 
     rate_limit_per_second: float | msgspec.UnsetType | None = msgspec.UNSET
     conversions_enabled: bool | msgspec.UnsetType = msgspec.UNSET
+    # the account's own routing, whole (null: the installation's objective, every route)
+    routing: RoutingIn | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class RotationIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -44,7 +49,7 @@ class RotationIn(msgspec.Struct, forbid_unknown_fields=True):
 SCHEMAS = (AccountPatch, RotationIn)
 
 
-def account_json(account: Account) -> dict[str, Any]:
+def account_json(account: Account, routes: Sequence[Route] = ()) -> dict[str, Any]:
     """An account as the operator API shows it."""
     return {
         "id": account.id,
@@ -52,6 +57,7 @@ def account_json(account: Account) -> dict[str, Any]:
         "created_at": format_iso(account.created_ms),
         "conversions_enabled": account.conversions_enabled,
         "rate_limit_per_second": account.rate_limit_per_second,
+        "routing": routing_json(account.routing, routes),
     }
 
 
@@ -81,8 +87,12 @@ async def _account(request: Request) -> Account:
 async def _shown(request: Request, account: Account) -> dict[str, Any]:
     c = container(request)
     rows = await run_in_threadpool(c.store.list_credentials, account.id)
+    routes = await run_in_threadpool(c.store.routes)
     now = c.clock()
-    return {**account_json(account), "credentials": [credential_json(r, now) for r in rows]}
+    return {
+        **account_json(account, routes),
+        "credentials": [credential_json(r, now) for r in rows],
+    }
 
 
 @native
@@ -115,12 +125,19 @@ async def patch_account(request: Request) -> Response:
     body = await read_json(request, AccountPatch)
     c = container(request)
     now = c.clock()
+    # everything checked before anything is set: a refused change changes nothing
+    rate = routing = None
     if not isinstance(body.rate_limit_per_second, msgspec.UnsetType):
-        rate = check_rate_limit(body.rate_limit_per_second)
-        await run_in_threadpool(c.store.set_rate_limit, account.id, rate, now)
+        rate = (check_rate_limit(body.rate_limit_per_second),)
+    if not isinstance(body.routing, msgspec.UnsetType):
+        routing = AccountRouting() if body.routing is None else await checked(request, body.routing)
+    if rate is not None:
+        await run_in_threadpool(c.store.set_rate_limit, account.id, rate[0], now)
     if not isinstance(body.conversions_enabled, msgspec.UnsetType):
         enabled = body.conversions_enabled
         await run_in_threadpool(c.store.set_conversions_enabled, account.id, enabled, now)
+    if routing is not None:
+        await run_in_threadpool(c.store.set_routing, account.id, routing, now)
     c.auth.clear()
     return json_response(await _shown(request, await _account(request)))
 

@@ -143,7 +143,7 @@ async def delete_route(request: Request) -> Response:
 async def route_quality(request: Request) -> Response:
     await authenticate_admin(request)
     q = request.query_params
-    unknown = set(q) - {"country", "network", "type", "traffic_class"}
+    unknown = set(q) - {"country", "network", "type", "traffic_class", "account"}
     if unknown:
         name = sorted(unknown)[0]
         raise ValidationError.field(name, "is not a known parameter")
@@ -151,6 +151,11 @@ async def route_quality(request: Request) -> Response:
         q.get("country"), q.get("network"), q.get("type"), q.get("traffic_class")
     )
     c = container(request)
+    account = None
+    if "account" in q:
+        account = await run_in_threadpool(c.store.account_by_name, q["account"])
+        if account is None:
+            raise ValidationError.field("account", f"names no account: {q['account']!r}")
     report = await run_in_threadpool(
         quality_report,
         c.store,
@@ -160,6 +165,7 @@ async def route_quality(request: Request) -> Response:
         message_type,
         traffic_class,
         c.dispatcher.states(),
+        account,
     )
     return json_response(report.as_json())
 
