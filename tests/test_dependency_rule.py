@@ -11,7 +11,7 @@ import pytest
 import convroute
 
 PACKAGE = Path(convroute.__file__).parent
-PURE = ["domain", "routing", "sim"]
+PURE = ["domain", "routing", "sim", "evaluation"]
 ALLOWED_THIRD_PARTY = {"phonenumbers", "numpy"}
 FORBIDDEN_INTERNAL = (
     "convroute.storage",

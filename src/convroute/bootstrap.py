@@ -270,11 +270,14 @@ def with_stored_routing(c: Container, explicit: Collection[str]) -> tuple[Contai
     return rebuilt, True
 
 
+def objective_of_settings(settings: Settings) -> Objective:
+    """The installation's objective (``CONVROUTE_ROUTING_GOAL``, ``_LAMBDA``, ``_EPSILON``)."""
+    return Objective(Goal(settings.routing_goal), settings.routing_lambda, settings.routing_epsilon)
+
+
 def live_router(settings: Settings) -> LiveRouter:
     """The router the settings describe; its state comes from the log (``LogFollower``)."""
-    objective = Objective(
-        Goal(settings.routing_goal), settings.routing_lambda, settings.routing_epsilon
-    )
+    objective = objective_of_settings(settings)
     delay = ConversionDelay(
         settings.routing_delay_median_seconds,
         settings.routing_delay_sigma,

@@ -94,6 +94,28 @@ _ROUTE_OPERATIONS = (
     ),
     Operation(
         "get",
+        "/api/v1/evaluations",
+        "Offline policy evaluation: what a policy, or the policy with other settings, would "
+        "have converted (and its value under an objective) on the logged traffic of a period: "
+        "IPS, self-normalised IPS and doubly robust estimates with 95 % intervals, the "
+        "logging policy's own figure, the effective sample size and the support the log "
+        "gives the candidate's choices (operator token)",
+        "routes",
+        errors=(*_ADMIN, 422),
+        ok_schema="Evaluation",
+        query=(
+            ("policy", "Required: convroute, epsilon-greedy, dlr-only, failover, static, ..."),
+            ("setting", "KEY=NUMBER, repeatable: e.g. explore=0.05 for convroute"),
+            ("since", "ISO 8601, or 30m, 24h, 7d ago (default 7d)"),
+            ("until", "ISO 8601, or 30m, 24h, 7d ago (default now)"),
+            ("country", "Only this destination country's traffic (ISO 3166 alpha-2)"),
+            ("goal", "conversions, value or cheapest-within (default: the installation's)"),
+            ("lambda", "With goal value: value per currency unit"),
+            ("epsilon", "With goal cheapest-within"),
+        ),
+    ),
+    Operation(
+        "get",
         "/api/v1/routes/{route}",
         "A route by name or id",
         "routes",

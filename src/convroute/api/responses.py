@@ -42,6 +42,7 @@ def ref(name: str) -> dict[str, Any]:
 
 _ROUTE_REF = obj({"id": STRING, "name": STRING})
 _DESTINATION = obj({"country": STRING, "network": NULLABLE_STRING, "price": NUMBER})
+_ESTIMATE = obj({"per_decision": NUMBER, "low": NUMBER, "high": NUMBER, "total": NUMBER})
 _ROUTING = obj(
     {
         "goal": {"enum": ["conversions", "value", "cheapest-within", None]},
@@ -183,6 +184,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         }
     ),
     "AccountRouting": _ROUTING,
+    "Evaluation": obj(
+        {
+            "policy": STRING,
+            "decisions": INTEGER,
+            "conversions": obj({"logged_per_decision": NUMBER, "doubly_robust": _ESTIMATE}),
+            "value": obj({"logged_per_decision": NUMBER, "doubly_robust": _ESTIMATE}),
+            "diagnostics": obj({"effective_sample_size": NUMBER}),
+            "warnings": array(STRING),
+        }
+    ),
     "Account": obj(
         {
             "id": STRING,

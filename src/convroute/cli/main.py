@@ -9,6 +9,7 @@ import click
 
 from convroute.cli.accounts import accounts
 from convroute.cli.checkpoints import routes_checkpoint, routes_checkpoints
+from convroute.cli.evaluate import evaluate_command
 from convroute.cli.routes import routes
 from convroute.cli.serve import migrate, secret_key, serve
 from convroute.cli.simulate import bench, simulate_command
@@ -30,3 +31,4 @@ routes.add_command(routes_checkpoint)
 routes.add_command(routes_checkpoints)
 main.add_command(simulate_command)
 main.add_command(bench)
+main.add_command(evaluate_command)

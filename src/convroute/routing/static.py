@@ -28,6 +28,9 @@ class Choice:
     candidates: tuple[tuple[str, float], ...]
     reason: str | None = None  # why the candidates are fewer than the routes serving it
     explored: bool = False  # another candidate had a higher probability
+    # every candidate's probability, in the order of ``candidates`` (logged with them: what
+    # tells an offline evaluation where the log supports another policy's choices)
+    probabilities: tuple[float, ...] = ()
 
 
 def serving(routes: Iterable[Route], dest: Destination) -> list[tuple[float, Route]]:

@@ -46,6 +46,7 @@ class RoutingDecision:
     decided_ms: int
     attempt: int = 0  # a failover's: 1, 2, ... (the message's earlier routes refused it)
     reason: str | None = None  # why a failover was needed, or why candidates were left out
+    probabilities: tuple[float, ...] = ()  # every candidate's, where the policy said them
 
     @classmethod
     def of(
@@ -69,6 +70,7 @@ class RoutingDecision:
             decided_ms=now_ms,
             attempt=attempt,
             reason=choice.reason if reason is None else reason,
+            probabilities=choice.probabilities,
         )
 
 
@@ -243,6 +245,29 @@ class LoggedDecision:
     traffic_class: TrafficClass
     sent_ms: int  # when this decision sent it (a failover's: when it was routed again)
     attempt: int = 0  # 0, or the failover's number
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedRow:
+    """One logged decision and its message's outcome."""
+
+    message_id: str
+    attempt: int
+    country: str
+    network: str | None
+    type: str
+    traffic_class: str
+    route_id: str
+    policy: str
+    probability: float
+    # (route id, price, probability or None where the log predates every candidate's)
+    candidates: tuple[tuple[str, float, float | None], ...]
+    decided_ms: int
+    status: str | None  # the message's current status (None: none yet)
+    final: bool
+    status_ms: int | None
+    dlr_status: str | None
+    dlr_ms: int | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,6 +166,7 @@ class LiveRouter:
             candidates=tuple((c.route_id, c.price) for c in candidates),
             reason=reason,
             explored=probabilities[route_id] < max(probabilities.values()),
+            probabilities=tuple(probabilities.get(c.route_id, 0.0) for c in candidates),
         )
 
     def state(self) -> RouterState:

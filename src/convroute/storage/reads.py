@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, func, select
 
-from convroute.services.ports import Activity
-from convroute.storage import dashboard, views
+from convroute.services.ports import Activity, LoggedRow
+from convroute.storage import dashboard, offpolicy, views
 from convroute.storage import schema as t
 from convroute.storage.engines import Engines
 from convroute.storage.transaction import SqlTransaction
@@ -96,3 +96,10 @@ class StoreReads:
         return self.read(
             lambda conn: views.conversion_stats(conn, account_id, group_by, from_ms, to_ms)
         )
+
+    def logged_rows(
+        self, since_ms: int, until_ms: int, country: str | None = None
+    ) -> list[LoggedRow]:
+        """The routing decisions of a period (and country) with their messages' outcomes, in
+        the order taken: what an offline evaluation replays."""
+        return self.read(lambda conn: offpolicy.logged_rows(conn, since_ms, until_ms, country))

@@ -247,7 +247,7 @@ class SqlTransaction(DeliveryStatements, ForwardStatements):
                     "route_id": d.route_id,
                     "policy": d.policy,
                     "probability": d.probability,
-                    "candidates": json.dumps([list(c) for c in d.candidates]),
+                    "candidates": candidates_json(d.candidates, d.probabilities),
                     "decided_ms": d.decided_ms,
                     "attempt": d.attempt,
                     "reason": d.reason,
@@ -356,3 +356,13 @@ _PURGED = (
     "outbox",
     "upstream_ids",
 )
+
+
+def candidates_json(
+    candidates: Sequence[tuple[str, float]], probabilities: Sequence[float] = ()
+) -> str:
+    """A decision's candidates as logged: ``[route id, price]`` each, or ``[route id, price,
+    probability]`` where the policy gave every candidate's (offline evaluation reads both)."""
+    if len(probabilities) == len(candidates):
+        return json.dumps([[c[0], c[1], p] for c, p in zip(candidates, probabilities, strict=True)])
+    return json.dumps([list(c) for c in candidates])

@@ -1,0 +1,100 @@
+"""``convroute evaluate``: what another policy, or other settings, would have achieved on the
+traffic the service logged (offline policy evaluation; thin: options, one library call)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from convroute.bootstrap import objective_of_settings
+from convroute.cli.util import DB_OPTION, opened
+from convroute.domain.errors import ValidationError
+from convroute.routing.base import Goal, Objective
+from convroute.routing.delay import ConversionDelay
+from convroute.routing.policies import POLICIES
+from convroute.services.evaluations import (
+    check_range,
+    offline_evaluation,
+    parse_moment,
+    parse_settings,
+)
+
+
+@click.command("evaluate")
+@click.option("--policy", required=True, type=click.Choice(sorted(POLICIES)), help="Policy.")
+@click.option("--setting", "settings", multiple=True, help="KEY=NUMBER, e.g. explore=0.05.")
+@click.option("--since", default="7d", show_default=True, help="ISO 8601, or 30m, 24h, 7d ago.")
+@click.option("--until", default=None, help="ISO 8601, or 30m, 24h, 7d ago (default: now).")
+@click.option("--country", default=None, help="Only this destination country's traffic.")
+@click.option("--goal", type=click.Choice([g.value for g in Goal]), help="Value by this goal.")
+@click.option("--lambda", "lam", type=float, default=None, help="With --goal value.")
+@click.option("--epsilon", type=float, default=None, help="With --goal cheapest-within.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (as the API answers).")
+@DB_OPTION
+def evaluate_command(
+    policy: str,
+    settings: tuple[str, ...],
+    since: str,
+    until: str | None,
+    country: str | None,
+    goal: str | None,
+    lam: float | None,
+    epsilon: float | None,
+    as_json: bool,
+    database_url: str | None,
+) -> None:
+    """Estimate what a policy (or the policy with other settings) would have converted on
+    the logged traffic of a period, from the decisions' logged probabilities: IPS,
+    self-normalised IPS and doubly robust estimates with 95 % intervals, beside what the
+    logging policy achieved, and how far to trust them (effective sample size, support).
+
+    Example: convroute evaluate --policy convroute --setting explore=0.05 --since 7d
+    """
+    with opened(database_url, migrate=False) as c:
+        try:
+            now = c.clock()
+            since_ms = parse_moment(since, now, "since")
+            until_ms = now if until is None else parse_moment(until, now, "until")
+            check_range(since_ms, until_ms)
+            s = c.settings
+            objective = objective_of_settings(s)
+            if goal is not None:
+                objective = Objective(Goal(goal), lam or 0.0, 0.02 if epsilon is None else epsilon)
+            delay = ConversionDelay(
+                s.routing_delay_median_seconds, s.routing_delay_sigma, s.routing_window_seconds
+            )
+            rows = c.store.logged_rows(since_ms, until_ms, country.upper() if country else None)
+            result = offline_evaluation(
+                rows, policy, parse_settings(settings), delay, objective, since_ms, until_ms,
+                country.upper() if country else None,
+            )  # fmt: skip
+        except ValidationError as exc:
+            raise click.UsageError(exc.message) from None
+    body = result.as_json()
+    if as_json:
+        click.echo(json.dumps(body, indent=2))
+        return
+    shown = ", ".join(f"{k}={v:g}" for k, v in result.settings.items()) or "its defaults"
+    click.echo(
+        f"{policy} ({shown}) on {body['decisions']:,} logged decisions, {body['since']} to "
+        f"{body['until']}{' in ' + body['country'] if body['country'] else ''} "
+        f"(logged by {', '.join(body['logged_policies'])})"
+    )
+    for name in ("conversions", "value"):
+        b = body[name]
+        click.echo(f"{name} per decision: logged {b['logged_per_decision']:.4f}")
+        for key, label in (("ips", "IPS"), ("snips", "SNIPS"), ("doubly_robust", "DR")):
+            e = b[key]
+            click.echo(
+                f"  {label:5s} {e['per_decision']:.4f}  95 % [{e['low']:.4f}, {e['high']:.4f}]"
+                f"  total {e['total']:,.1f}"
+            )
+    d = body["diagnostics"]
+    click.echo(
+        f"effective sample size {d['effective_sample_size']:,.0f}; smallest logged "
+        f"probability {d['min_logged_propensity']:.4f}; largest weight {d['max_weight']:.1f}; "
+        f"every candidate's probability logged for {d['support_logged']:.0%} of decisions"
+    )
+    for warning in body["warnings"]:
+        click.echo(f"warning: {warning}")

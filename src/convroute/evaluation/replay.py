@@ -1,0 +1,150 @@
+"""Replaying logged traffic through a candidate policy: at each logged decision, in time
+order, the candidate is asked what it would have done (its probability of every candidate
+route), having learned from everything logged before it (the logged decisions, the routes the
+logging policy took, and their outcomes as they arrived); then ``estimators.evaluate`` weighs
+the logged rewards by how much more or less often the candidate would have taken the logged
+route.
+
+The reward model DR needs is cross-fitted: decisions are split in two folds by a hash of
+their id, and each fold's predictions come from the other fold's conversion rates per
+destination and route (smoothed towards the route's rate everywhere), so no decision
+predicts its own reward.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from convroute.evaluation.estimators import Evaluation, Step, evaluate
+from convroute.routing.base import Goal, LedgerPolicy, Objective
+from convroute.routing.policy import Candidate, Context, Outcome
+
+PRIOR = 5.0  # pseudo-observations a destination's rate takes from the route's everywhere
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedStep:
+    """A logged decision with what came of it."""
+
+    decision_id: str
+    context: Context
+    candidates: tuple[Candidate, ...]
+    chosen: str  # route id
+    propensity: float  # the logging policy's probability of it
+    sent_ms: int
+    converted: bool
+    logged: tuple[float, ...] | None = None  # every candidate's logged probability, if kept
+
+
+def reward(objective: Objective, converted: bool, price: float) -> float:
+    """A decision's reward under ``objective``: a conversion, less lambda x the price for
+    the value goal (the cheapest-within goal chooses differently; it values conversions)."""
+    r = 1.0 if converted else 0.0
+    return r - objective.lam * price if objective.goal is Goal.VALUE else r
+
+
+def _fold(decision_id: str) -> int:
+    return hashlib.blake2b(decision_id.encode(), digest_size=1).digest()[0] & 1
+
+
+class RewardModel:
+    """Cross-fitted conversion rates per (destination, route): fold 0's from fold 1's
+    decisions and the other way round."""
+
+    def __init__(self, steps: Sequence[LoggedStep]) -> None:
+        self._by: list[dict[tuple[Context, str], list[float]]] = [{}, {}]
+        self._route: list[dict[str, list[float]]] = [{}, {}]
+        self._all = [[0.0, 0.0], [0.0, 0.0]]
+        for s in steps:
+            f = _fold(s.decision_id)
+            for cell in (
+                self._by[f].setdefault((s.context, s.chosen), [0.0, 0.0]),
+                self._route[f].setdefault(s.chosen, [0.0, 0.0]),
+            ):
+                cell[0] += s.converted
+                cell[1] += 1.0
+            self._all[f][0] += s.converted
+            self._all[f][1] += 1.0
+
+    def rate(self, decision_id: str, context: Context, route_id: str) -> float:
+        other = 1 - _fold(decision_id)
+        converted, n = self._all[other]
+        overall = (converted + 1.0) / (n + 2.0)
+        route = self._route[other].get(route_id)
+        base = overall if route is None else (route[0] + PRIOR * overall) / (route[1] + PRIOR)
+        here = self._by[other].get((context, route_id))
+        return base if here is None else (here[0] + PRIOR * base) / (here[1] + PRIOR)
+
+
+def targets(
+    policy: LedgerPolicy,
+    steps: Sequence[LoggedStep],
+    outcomes: Mapping[str, Sequence[Outcome]],
+    objective: Objective | None = None,
+) -> list[tuple[float, ...]]:
+    """The candidate ``policy``'s probability of every candidate at each of ``steps`` (in
+    time order), deciding under ``objective`` (default: its own): it learns from the logged
+    decisions and their ``outcomes`` (by decision id: receipts and conversions at their
+    times) as they happened, and is asked at each decision what it would have done."""
+    due: list[tuple[int, int, Outcome]] = []
+    n = 0
+    out: list[tuple[float, ...]] = []
+    for s in steps:
+        while due and due[0][0] <= s.sent_ms:
+            policy.observe(heapq.heappop(due)[2])
+        candidates = list(s.candidates)
+        target = policy.advance(s.context, candidates, s.sent_ms, objective)
+        policy.record(s.decision_id, s.context, s.chosen, s.sent_ms)
+        for o in outcomes.get(s.decision_id, ()):
+            n += 1
+            heapq.heappush(due, (o.at_ms, n, o))
+        out.append(tuple(target.get(c.route_id, 0.0) for c in candidates))
+    return out
+
+
+def estimate(
+    steps: Sequence[LoggedStep],
+    target: Sequence[tuple[float, ...]],
+    objective: Objective,
+    min_ess: float = 100.0,
+    model: RewardModel | None = None,
+) -> Evaluation:
+    """The estimators on ``steps`` with the candidate's probabilities ``target``, the reward
+    of each decision its conversion valued by ``objective`` (``reward``)."""
+    model = model or RewardModel(steps)
+    out = []
+    for s, probabilities in zip(steps, target, strict=True):
+        ids = tuple(c.route_id for c in s.candidates)
+        chosen = ids.index(s.chosen)
+        out.append(
+            Step(
+                actions=ids,
+                chosen=chosen,
+                propensity=s.propensity,
+                reward=reward(objective, s.converted, s.candidates[chosen].price),
+                target=probabilities,
+                predicted=tuple(
+                    reward(objective, False, c.price)
+                    + model.rate(s.decision_id, s.context, c.route_id)
+                    for c in s.candidates
+                ),
+                logged=s.logged,
+            )
+        )
+    return evaluate(out, min_ess)
+
+
+def replay(
+    policy: LedgerPolicy,
+    steps: Sequence[LoggedStep],
+    outcomes: Mapping[str, Sequence[Outcome]],
+    objective: Objective | None = None,
+    min_ess: float = 100.0,
+) -> Evaluation:
+    """The candidate ``policy``'s estimated mean reward per decision on ``steps`` under
+    ``objective`` (default: its own), which it also decides by."""
+    objective = objective or policy.objective
+    return estimate(steps, targets(policy, steps, outcomes, objective), objective, min_ess)
