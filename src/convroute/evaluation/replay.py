@@ -51,32 +51,43 @@ def _fold(decision_id: str) -> int:
 
 
 class RewardModel:
-    """Cross-fitted conversion rates per (destination, route): fold 0's from fold 1's
-    decisions and the other way round."""
+    """Cross-fitted conversion rates per destination, route and ten minutes of send time:
+    fold 0's from fold 1's decisions and the other way round, each level smoothed towards
+    the wider one (the route's rate at the destination over the whole period, then the
+    route's everywhere, then every decision's), so that an outage or a drift shows in the
+    predictions where there is evidence of it."""
+
+    BUCKET_MS = 600_000
 
     def __init__(self, steps: Sequence[LoggedStep]) -> None:
-        self._by: list[dict[tuple[Context, str], list[float]]] = [{}, {}]
-        self._route: list[dict[str, list[float]]] = [{}, {}]
+        self._cells: list[dict[object, list[float]]] = [{}, {}]
         self._all = [[0.0, 0.0], [0.0, 0.0]]
         for s in steps:
             f = _fold(s.decision_id)
-            for cell in (
-                self._by[f].setdefault((s.context, s.chosen), [0.0, 0.0]),
-                self._route[f].setdefault(s.chosen, [0.0, 0.0]),
-            ):
+            cells = self._cells[f]
+            bucket = s.sent_ms // self.BUCKET_MS
+            for key in (s.chosen, (s.context, s.chosen), (s.context, s.chosen, bucket)):
+                cell = cells.setdefault(key, [0.0, 0.0])
                 cell[0] += s.converted
                 cell[1] += 1.0
             self._all[f][0] += s.converted
             self._all[f][1] += 1.0
 
-    def rate(self, decision_id: str, context: Context, route_id: str) -> float:
+    def rate(
+        self, decision_id: str, context: Context, route_id: str, sent_ms: int | None = None
+    ) -> float:
         other = 1 - _fold(decision_id)
         converted, n = self._all[other]
-        overall = (converted + 1.0) / (n + 2.0)
-        route = self._route[other].get(route_id)
-        base = overall if route is None else (route[0] + PRIOR * overall) / (route[1] + PRIOR)
-        here = self._by[other].get((context, route_id))
-        return base if here is None else (here[0] + PRIOR * base) / (here[1] + PRIOR)
+        rate = (converted + 1.0) / (n + 2.0)
+        cells = self._cells[other]
+        keys: list[object] = [route_id, (context, route_id)]
+        if sent_ms is not None:
+            keys.append((context, route_id, sent_ms // self.BUCKET_MS))
+        for key in keys:
+            cell = cells.get(key)
+            if cell is not None:
+                rate = (cell[0] + PRIOR * rate) / (cell[1] + PRIOR)
+        return rate
 
 
 def targets(
@@ -128,7 +139,7 @@ def estimate(
                 target=probabilities,
                 predicted=tuple(
                     reward(objective, False, c.price)
-                    + model.rate(s.decision_id, s.context, c.route_id)
+                    + model.rate(s.decision_id, s.context, c.route_id, s.sent_ms)
                     for c in s.candidates
                 ),
                 logged=s.logged,
