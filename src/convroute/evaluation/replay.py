@@ -18,7 +18,7 @@ import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from convroute.evaluation.estimators import Evaluation, Step, evaluate
+from convroute.evaluation.estimators import MIN_ESS, Evaluation, Step, evaluate
 from convroute.routing.base import Goal, LedgerPolicy, Objective
 from convroute.routing.policy import Candidate, Context, Outcome
 
@@ -120,7 +120,7 @@ def estimate(
     steps: Sequence[LoggedStep],
     target: Sequence[tuple[float, ...]],
     objective: Objective,
-    min_ess: float = 100.0,
+    min_ess: float = MIN_ESS,
     model: RewardModel | None = None,
 ) -> Evaluation:
     """The estimators on ``steps`` with the candidate's probabilities ``target``, the reward
@@ -153,7 +153,7 @@ def replay(
     steps: Sequence[LoggedStep],
     outcomes: Mapping[str, Sequence[Outcome]],
     objective: Objective | None = None,
-    min_ess: float = 100.0,
+    min_ess: float = MIN_ESS,
 ) -> Evaluation:
     """The candidate ``policy``'s estimated mean reward per decision on ``steps`` under
     ``objective`` (default: its own), which it also decides by."""
