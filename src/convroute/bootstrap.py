@@ -275,14 +275,19 @@ def objective_of_settings(settings: Settings) -> Objective:
     return Objective(Goal(settings.routing_goal), settings.routing_lambda, settings.routing_epsilon)
 
 
-def live_router(settings: Settings) -> LiveRouter:
-    """The router the settings describe; its state comes from the log (``LogFollower``)."""
-    objective = objective_of_settings(settings)
-    delay = ConversionDelay(
+def delay_of_settings(settings: Settings) -> ConversionDelay:
+    """The configured conversion delay (``CONVROUTE_ROUTING_DELAY_*``, ``_WINDOW_SECONDS``)."""
+    return ConversionDelay(
         settings.routing_delay_median_seconds,
         settings.routing_delay_sigma,
         settings.routing_window_seconds,
     )
+
+
+def live_router(settings: Settings) -> LiveRouter:
+    """The router the settings describe; its state comes from the log (``LogFollower``)."""
+    objective = objective_of_settings(settings)
+    delay = delay_of_settings(settings)
     policy = make_policy(settings.routing_policy, delay, objective)
     watch = anomaly_watch(policy, delay)
     if settings.routing_pace != 1.0:

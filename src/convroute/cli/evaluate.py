@@ -7,18 +7,12 @@ import json
 
 import click
 
-from convroute.bootstrap import objective_of_settings
+from convroute.bootstrap import delay_of_settings, objective_of_settings
 from convroute.cli.util import DB_OPTION, opened
 from convroute.domain.errors import ValidationError
-from convroute.routing.base import Goal, Objective
-from convroute.routing.delay import ConversionDelay
+from convroute.routing.base import Goal
 from convroute.routing.policies import POLICIES
-from convroute.services.evaluations import (
-    check_range,
-    offline_evaluation,
-    parse_moment,
-    parse_settings,
-)
+from convroute.services.evaluations import evaluate_period
 
 
 @click.command("evaluate")
@@ -53,21 +47,10 @@ def evaluate_command(
     """
     with opened(database_url, migrate=False) as c:
         try:
-            now = c.clock()
-            since_ms = parse_moment(since, now, "since")
-            until_ms = now if until is None else parse_moment(until, now, "until")
-            check_range(since_ms, until_ms)
-            s = c.settings
-            objective = objective_of_settings(s)
-            if goal is not None:
-                objective = Objective(Goal(goal), lam or 0.0, 0.02 if epsilon is None else epsilon)
-            delay = ConversionDelay(
-                s.routing_delay_median_seconds, s.routing_delay_sigma, s.routing_window_seconds
-            )
-            rows = c.store.logged_rows(since_ms, until_ms, country.upper() if country else None)
-            result = offline_evaluation(
-                rows, policy, parse_settings(settings), delay, objective, since_ms, until_ms,
-                country.upper() if country else None,
+            result = evaluate_period(
+                c.store.logged_rows, c.clock(), policy, settings, since, until, country,
+                objective_of_settings(c.settings), delay_of_settings(c.settings), goal, lam,
+                epsilon,
             )  # fmt: skip
         except ValidationError as exc:
             raise click.UsageError(exc.message) from None

@@ -50,10 +50,6 @@ class AccountRouting:
             return False
         return not self.allow or route_id in self.allow
 
-    @property
-    def is_default(self) -> bool:
-        return self.goal is None and not self.allow and not self.forbid
-
 
 DEFAULT_ROUTING = AccountRouting()
 

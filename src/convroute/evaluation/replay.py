@@ -6,9 +6,8 @@ the logged rewards by how much more or less often the candidate would have taken
 route.
 
 The reward model DR needs is cross-fitted: decisions are split in two folds by a hash of
-their id, and each fold's predictions come from the other fold's conversion rates per
-destination and route (smoothed towards the route's rate everywhere), so no decision
-predicts its own reward.
+their id, and each fold's predictions come from the other fold's conversion rates
+(``RewardModel``), so no decision predicts its own reward.
 """
 
 from __future__ import annotations
@@ -73,17 +72,13 @@ class RewardModel:
             self._all[f][0] += s.converted
             self._all[f][1] += 1.0
 
-    def rate(
-        self, decision_id: str, context: Context, route_id: str, sent_ms: int | None = None
-    ) -> float:
+    def rate(self, decision_id: str, context: Context, route_id: str, sent_ms: int) -> float:
         other = 1 - _fold(decision_id)
         converted, n = self._all[other]
         rate = (converted + 1.0) / (n + 2.0)
         cells = self._cells[other]
-        keys: list[object] = [route_id, (context, route_id)]
-        if sent_ms is not None:
-            keys.append((context, route_id, sent_ms // self.BUCKET_MS))
-        for key in keys:
+        bucket = sent_ms // self.BUCKET_MS
+        for key in (route_id, (context, route_id), (context, route_id, bucket)):
             cell = cells.get(key)
             if cell is not None:
                 rate = (cell[0] + PRIOR * rate) / (cell[1] + PRIOR)

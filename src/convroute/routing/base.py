@@ -156,11 +156,25 @@ class LedgerPolicy:
         now_ms: int,
         rng: random.Random,
     ) -> Decision:
+        return self.decide(decision_id, context, candidates, now_ms, rng)[0]
+
+    def decide(
+        self,
+        decision_id: str,
+        context: Context,
+        candidates: list[Candidate],
+        now_ms: int,
+        rng: random.Random,
+    ) -> tuple[Decision, dict[str, float]]:
+        """``choose``, with every candidate's probability (what a log keeps)."""
         probabilities = self.advance(context, candidates, now_ms)
         route_id = draw(probabilities, rng)
         self.record(decision_id, context, route_id, now_ms)
         # Decision(...) without the named tuple's Python constructor: one per message
-        return tuple.__new__(Decision, (decision_id, route_id, probabilities[route_id], self.name))
+        decision = tuple.__new__(
+            Decision, (decision_id, route_id, probabilities[route_id], self.name)
+        )
+        return decision, probabilities
 
     def record(self, decision_id: str, context: Context, route_id: str, sent_ms: int) -> None:
         """Learn that a decision was taken (by this policy, or read back from a log: a service

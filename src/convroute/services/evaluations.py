@@ -13,7 +13,7 @@ ones, are left out.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,12 @@ from convroute.routing.delay import ConversionDelay
 from convroute.routing.policies import POLICIES, make_policy
 from convroute.routing.policy import Candidate, Outcome, OutcomeKind
 from convroute.services.ports import LoggedRow
-from convroute.services.router import context_of, decision_key
+from convroute.services.router import (
+    OUTCOME_OF_RECEIPT,
+    OUTCOME_OF_STATUS,
+    context_of,
+    decision_key,
+)
 
 SETTINGS: dict[str, tuple[str, ...]] = {
     "convroute": ("explore", "boldness", "z"),
@@ -40,15 +45,6 @@ SETTINGS: dict[str, tuple[str, ...]] = {
 
 MAX_RANGE_MS = 31 * 86_400_000
 MAX_DECISIONS = 2_000_000  # replayed at once (about a minute and 2 GiB at most)
-_FINAL_KIND = {
-    ConversionStatus.CONVERTED: OutcomeKind.CONVERTED,
-    ConversionStatus.CANCELED: OutcomeKind.CANCELED,
-}
-_RECEIPT = {
-    DlrStatus.DELIVERED: OutcomeKind.DLR_DELIVERED,
-    DlrStatus.FAILED: OutcomeKind.DLR_FAILED,
-    DlrStatus.EXPIRED: OutcomeKind.DLR_FAILED,
-}
 
 
 def candidate_policy(
@@ -124,9 +120,10 @@ def logged_steps(rows: Sequence[LoggedRow]) -> tuple[list[LoggedStep], dict[str,
         converted = final and r.status == ConversionStatus.CONVERTED
         mine: list[Outcome] = []
         if final:
-            kind = _FINAL_KIND.get(ConversionStatus(r.status), OutcomeKind.NOT_CONVERTED)
+            kind = OUTCOME_OF_STATUS[ConversionStatus(r.status)] or OutcomeKind.NOT_CONVERTED
             mine.append(Outcome(key, kind, r.status_ms or r.decided_ms))
-            if r.dlr_status is not None and (receipt := _RECEIPT.get(DlrStatus(r.dlr_status))):
+            receipt = None if r.dlr_status is None else OUTCOME_OF_RECEIPT[DlrStatus(r.dlr_status)]
+            if receipt is not None:
                 mine.append(Outcome(key, receipt, r.dlr_ms or r.decided_ms))
         else:
             at = next_at.get((r.message_id, r.attempt), r.decided_ms)
@@ -252,3 +249,36 @@ def offline_evaluation(
         conversions=conversions,
         value=value,
     )
+
+
+def evaluate_period(
+    read_rows: Callable[[int, int, str | None], Sequence[LoggedRow]],
+    now_ms: int,
+    name: str,
+    setting_pairs: Sequence[str],
+    since: str,
+    until: str | None,
+    country: str | None,
+    installation: Objective,
+    delay: ConversionDelay,
+    goal: str | None = None,
+    lam: float | None = None,
+    epsilon: float | None = None,
+) -> OfflineEvaluation:
+    """An operator's question as the CLI and the API take it (times as ``parse_moment``
+    reads them, ``KEY=NUMBER`` settings, a goal to value by instead of the installation's
+    objective), checked, and answered from the rows ``read_rows(since, until, country)``."""
+    since_ms = parse_moment(since, now_ms, "since")
+    until_ms = now_ms if until is None else parse_moment(until, now_ms, "until")
+    check_range(since_ms, until_ms)
+    objective = installation
+    if goal is not None:
+        if goal not in [g.value for g in Goal]:
+            raise ValidationError.field("goal", f"must be one of {', '.join(g for g in Goal)}")
+        objective = Objective(Goal(goal), lam or 0.0, 0.02 if epsilon is None else epsilon)
+    where = country.strip().upper() if country else None
+    if where is not None and not (len(where) == 2 and where.isalpha()):
+        raise ValidationError.field("country", "must be ISO 3166 alpha-2, e.g. GB")
+    settings = parse_settings(setting_pairs)
+    rows = read_rows(since_ms, until_ms, where)
+    return offline_evaluation(rows, name, settings, delay, objective, since_ms, until_ms, where)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from convroute.domain.errors import ValidationError
-from convroute.domain.models import DEFAULT_ROUTING, AccountRouting, Route
+from convroute.domain.models import AccountRouting, Route
 from convroute.routing.base import Goal, Objective
 
 GOALS = tuple(g.value for g in Goal)
@@ -28,13 +28,6 @@ def objective_of(routing: AccountRouting) -> Objective | None:
     if routing.goal is None:
         return None
     return Objective(Goal(routing.goal), routing.lam, routing.epsilon)
-
-
-def permitted(routes: Sequence[Route], routing: AccountRouting) -> list[Route]:
-    """The routes the account's messages may take."""
-    if routing is DEFAULT_ROUTING or (not routing.allow and not routing.forbid):
-        return list(routes)
-    return [r for r in routes if routing.permits(r.id)]
 
 
 def check_routing(

@@ -32,11 +32,11 @@ from convroute.routing.policy import Candidate, Context, Outcome, OutcomeKind
 from convroute.routing.replay import replay_steps
 from convroute.routing.static import Choice, serving
 from convroute.routing.watch import AnomalyWatch
-from convroute.services.objectives import objective_of, permitted
+from convroute.services.objectives import objective_of
 from convroute.services.ports import LogBatch, LoggedDecision
 
 # DESIGN 2.1: what each conversion status teaches the router.
-_OUTCOMES: dict[ConversionStatus, OutcomeKind | None] = {
+OUTCOME_OF_STATUS: dict[ConversionStatus, OutcomeKind | None] = {
     ConversionStatus.CONVERTED: OutcomeKind.CONVERTED,
     ConversionStatus.CONVERTED_OTHER: OutcomeKind.NOT_CONVERTED,
     ConversionStatus.NOT_CONVERTED: OutcomeKind.NOT_CONVERTED,
@@ -45,7 +45,7 @@ _OUTCOMES: dict[ConversionStatus, OutcomeKind | None] = {
     ConversionStatus.CANCELED: OutcomeKind.CANCELED,
     ConversionStatus.INCORRECT_CODE: None,  # not final: nothing learned yet
 }
-_RECEIPTS: dict[DlrStatus, OutcomeKind | None] = {
+OUTCOME_OF_RECEIPT: dict[DlrStatus, OutcomeKind | None] = {
     DlrStatus.DELIVERED: OutcomeKind.DLR_DELIVERED,
     DlrStatus.FAILED: OutcomeKind.DLR_FAILED,
     DlrStatus.EXPIRED: OutcomeKind.DLR_FAILED,
@@ -230,11 +230,11 @@ class LiveRouter:
             outcomes = [
                 Outcome(current.get(r.message_id, r.message_id), kind, r.event_ms)
                 for r in batch.dlrs
-                if (kind := _RECEIPTS[r.status]) is not None
+                if (kind := OUTCOME_OF_RECEIPT[r.status]) is not None
             ] + [
                 Outcome(current.get(c.message_id, c.message_id), kind, c.event_ms)
                 for c in batch.conversions
-                if (kind := _OUTCOMES[c.status]) is not None
+                if (kind := OUTCOME_OF_STATUS[c.status]) is not None
             ]
             for outcome in outcomes:
                 policy.observe(outcome)
@@ -466,17 +466,14 @@ def candidates_for(
     """The routes serving ``dest`` (cheapest first) that the account's ``routing`` permits,
     less those excluded and the one to avoid if another remains, and the same as the
     policy's candidates."""
-    allowed = permitted(routes, routing)
-    if len(allowed) < len(routes):
-        served = serving(routes, dest)  # (NoRouteError: no route at all)
+    served = serving(routes, dest)  # (NoRouteError: no route at all)
+    if routing.allow or routing.forbid:
         served = [s for s in served if routing.permits(s[1].id)]
         if not served:
             where = dest.country + (f" ({dest.network})" if dest.network else "")
             raise NoRouteError(
                 f"no route this account allows serves {where}", {"dst": [f"no route to {where}"]}
             )
-    else:
-        served = serving(routes, dest)
     if exclude:
         served = [s for s in served if s[1].id not in exclude]
         if not served:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 
 from convroute.evaluation.replay import LoggedStep
-from convroute.routing.base import LedgerPolicy, draw
+from convroute.routing.base import LedgerPolicy
 from convroute.routing.estimates import Ledger
 from convroute.routing.policy import Candidate, Context, Decision, Outcome, OutcomeKind
 
@@ -41,15 +41,13 @@ class Logged:
         now_ms: int,
         rng: random.Random,
     ) -> Decision:
-        probabilities = self.policy.advance(context, candidates, now_ms)
-        route_id = draw(probabilities, rng)
-        self.policy.record(decision_id, context, route_id, now_ms)
+        decision, probabilities = self.policy.decide(decision_id, context, candidates, now_ms, rng)
         everyone = tuple(probabilities.get(c.route_id, 0.0) for c in candidates)
         self._decisions.append(
-            (decision_id, context, tuple(candidates), route_id, probabilities[route_id], now_ms,
-             everyone)
+            (decision_id, context, tuple(candidates), decision.route_id, decision.probability,
+             now_ms, everyone)
         )  # fmt: skip
-        return Decision(decision_id, route_id, probabilities[route_id], self.name)
+        return decision
 
     def observe(self, outcome: Outcome) -> None:
         self.policy.observe(outcome)

@@ -18,17 +18,9 @@ from starlette.routing import Route as Endpoint
 from convroute.api.dialects.native import native
 from convroute.api.dialects.native_routes import authenticate_admin
 from convroute.api.http import container, json_response
-from convroute.bootstrap import objective_of_settings
+from convroute.bootstrap import delay_of_settings, objective_of_settings
 from convroute.domain.errors import ValidationError
-from convroute.routing.base import Goal, Objective
-from convroute.routing.delay import ConversionDelay
-from convroute.services.evaluations import (
-    check_range,
-    offline_evaluation,
-    parse_moment,
-    parse_settings,
-)
-from convroute.services.objectives import GOALS
+from convroute.services.evaluations import evaluate_period
 
 KNOWN = {"policy", "setting", "since", "until", "country", "goal", "lambda", "epsilon"}
 
@@ -53,33 +45,14 @@ async def evaluations(request: Request) -> Response:
     if not policy:
         raise ValidationError.field("policy", "is required")
     c = container(request)
-    now = c.clock()
-    since_ms = parse_moment(q.get("since", "7d"), now, "since")
-    until_ms = parse_moment(q["until"], now, "until") if "until" in q else now
-    check_range(since_ms, until_ms)
-    s = c.settings
-    objective = objective_of_settings(s)
-    goal = q.get("goal")
-    if goal is not None:
-        if goal not in GOALS:
-            raise ValidationError.field("goal", f"must be one of {', '.join(GOALS)}")
-        lam, epsilon = _number(q.get("lambda"), "lambda"), _number(q.get("epsilon"), "epsilon")
-        objective = Objective(Goal(goal), lam or 0.0, 0.02 if epsilon is None else epsilon)
-    country = q.get("country")
-    country = country.strip().upper() if country else None
-    if country is not None and not (len(country) == 2 and country.isalpha()):
-        raise ValidationError.field("country", "must be ISO 3166 alpha-2, e.g. GB")
-    settings = parse_settings(q.getlist("setting"))
-    delay = ConversionDelay(
-        s.routing_delay_median_seconds, s.routing_delay_sigma, s.routing_window_seconds
-    )
+    lam, epsilon = _number(q.get("lambda"), "lambda"), _number(q.get("epsilon"), "epsilon")
 
     def run() -> dict[str, object]:
-        rows = c.store.logged_rows(since_ms, until_ms, country)
-        result = offline_evaluation(
-            rows, policy, settings, delay, objective, since_ms, until_ms, country
-        )
-        return result.as_json()
+        return evaluate_period(
+            c.store.logged_rows, c.clock(), policy, q.getlist("setting"), q.get("since", "7d"),
+            q.get("until"), q.get("country"), objective_of_settings(c.settings),
+            delay_of_settings(c.settings), q.get("goal"), lam, epsilon,
+        ).as_json()  # fmt: skip
 
     return json_response(await run_in_threadpool(run))
 

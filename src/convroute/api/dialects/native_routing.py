@@ -9,7 +9,7 @@ the authentication caches watch). Errors are the native API's.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -20,7 +20,7 @@ from starlette.routing import Route as Endpoint
 from convroute.api.dialects.native import authenticate, native
 from convroute.api.http import container, json_response, read_json
 from convroute.domain.errors import NotFoundError
-from convroute.domain.models import AccountRouting
+from convroute.domain.models import AccountRouting, Route
 from convroute.services.objectives import check_routing, routing_json
 
 
@@ -38,40 +38,39 @@ class RoutingIn(msgspec.Struct, forbid_unknown_fields=True, rename={"lam": "lamb
 SCHEMAS = (RoutingIn,)
 
 
-async def checked(request: Request, body: RoutingIn) -> AccountRouting:
-    """``body`` validated against the routes that exist."""
-    routes = await run_in_threadpool(container(request).store.routes)
+def routing_of(routes: Sequence[Route], body: RoutingIn) -> AccountRouting:
+    """``body`` validated against ``routes``, the routes that exist."""
     return check_routing(
         routes, body.goal, body.lam, body.epsilon, body.allow_routes, body.forbid_routes
     )
 
 
-async def shown(request: Request, routing: AccountRouting) -> dict[str, Any]:
-    routes = await run_in_threadpool(container(request).store.routes)
-    return routing_json(routing, routes)
-
-
-async def _own(request: Request, account_id: str) -> AccountRouting:
-    account = await run_in_threadpool(container(request).store.account_by_name, account_id)
-    if account is None:  # (deleted since it authenticated)
-        raise NotFoundError("the account is gone")
-    return account.routing
+async def checked(request: Request, body: RoutingIn) -> AccountRouting:
+    """``body`` validated against the routes that exist."""
+    return routing_of(await run_in_threadpool(container(request).store.routes), body)
 
 
 @native
 async def get_routing(request: Request) -> Response:
     principal = await authenticate(request)
-    return json_response(await shown(request, await _own(request, principal.account_id)))
+    store = container(request).store
+    account = await run_in_threadpool(store.account_by_name, principal.account_id)
+    if account is None:  # (deleted since it authenticated)
+        raise NotFoundError("the account is gone")
+    routes = await run_in_threadpool(store.routes)
+    return json_response(routing_json(account.routing, routes))
 
 
 @native
 async def put_routing(request: Request) -> Response:
     principal = await authenticate(request)
-    routing = await checked(request, await read_json(request, RoutingIn))
+    body = await read_json(request, RoutingIn)
     c = container(request)
+    routes = await run_in_threadpool(c.store.routes)
+    routing = routing_of(routes, body)
     await run_in_threadpool(c.store.set_routing, principal.account_id, routing, c.clock())
     c.auth.clear()
-    return json_response(await shown(request, await _own(request, principal.account_id)))
+    return json_response(routing_json(routing, routes))
 
 
 routes = [
