@@ -1,8 +1,9 @@
 """End to end over real HTTP: a real server process routes a scenario's traffic with its live
 router; its simulated routes send receipts; the driver reports conversions through the Plivo
 dialect. When one route fails mid-run, its share must fall below 10 % within the reaction the
-in-process simulation of the same scenario and seed measures (+ a stated margin), and the
-achieved conversion rate must be within 5 points of the in-process simulation's."""
+in-process simulation of the same scenario and seed measures (+ a stated margin); the users
+must convert as the routes they were sent on make them, and outside that margin the live
+router's decisions must be worth what the in-process router's are."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from convroute.cli.against import Credentials, drive
 from convroute.config import Settings
 from convroute.sim.run import simulate
 from convroute.sim.scenario import load
+from convroute.sim.truth import Truth
 from tests.conftest import paced_server_env, two_routes_and_an_account
 from tests.scrape import value
 
@@ -64,6 +66,21 @@ def test_a_failing_route_loses_its_traffic_over_real_http(tmp_path: Path) -> Non
     (reaction,) = runs[0].reactions
     assert reaction is not None
     in_process_rate = sum(r.conversion_rate for r in runs) / len(runs)
+    # The routes' true conversion rates at each message's time: what the routing decisions were
+    # worth, free of the users' draws. The messages the stated margin allows the live router
+    # to react later on (receipts and reports come by HTTP, a loaded machine paces it slower)
+    # are left out of the comparison of decisions.
+    truth = Truth(scenario)
+    late = range(fails_at, fails_at + reaction + MARGIN)
+
+    def worth(routes: list[str], times: list[float], skip: range) -> float:
+        kept = [(r, t) for i, (r, t) in enumerate(zip(routes, times, strict=True)) if i not in skip]
+        return sum(truth.at("GB", t)[r][1] for r, t in kept) / len(kept)
+
+    http_worth = worth(result.routes, result.scenario_times, late)
+    in_process_worth = sum(
+        worth(r.routes, [i * scenario.interval_s for i in range(len(r.routes))], late) for r in runs
+    ) / len(runs)
     assert result.messages == 1200
     assert result.failed_sends == 0
     before = result.share("A", 200, fails_at)
@@ -72,7 +89,10 @@ def test_a_failing_route_loses_its_traffic_over_real_http(tmp_path: Path) -> Non
         f"A's share before the failure {before:.1%}, after {after:.1%} "
         f"(from message {fails_at + reaction + MARGIN}; in-process reaction {reaction}); "
         f"conversion rate {result.conversion_rate:.1%} over HTTP, "
-        f"{in_process_rate:.1%} in process (mean of 5 seeds), oracle {result.oracle_rate:.1%}"
+        f"{in_process_rate:.1%} in process (mean of 5 seeds), oracle {result.oracle_rate:.1%}; "
+        f"decisions worth {http_worth:.1%} over HTTP, {in_process_worth:.1%} in process "
+        f"outside messages {late.start}-{late.stop}; all HTTP decisions worth "
+        f"{worth(result.routes, result.scenario_times, range(0)):.1%}"
     )
     assert before > 0.7  # it had learned A was the better route
     assert after < 0.10
@@ -82,7 +102,13 @@ def test_a_failing_route_loses_its_traffic_over_real_http(tmp_path: Path) -> Non
     ]
     assert anomalies[0]["evidence"]["rate_after"] < 0.5 * anomalies[0]["evidence"]["rate_before"]
     assert value(metrics, "convroute_routing_anomalies_raised_total", kind="conversion_drop") == 1
-    assert abs(result.conversion_rate - in_process_rate) <= 0.05
+    # the users over HTTP converted as the routes they were sent on made them (sd about 1.3 points)
+    assert (
+        abs(result.conversion_rate - worth(result.routes, result.scenario_times, range(0))) <= 0.05
+    )
+    # and outside the margin, the live router's decisions were worth at least the in-process
+    # router's (over HTTP they came out 1-2 points better in five runs)
+    assert http_worth >= in_process_worth - 0.02
     # every decision is in the log with its probability, and so are the receipts
     db = bootstrap(Settings(database_url=url), migrate=False)
     try:
