@@ -4,12 +4,13 @@ that route's rate between destinations warrants."""
 
 from __future__ import annotations
 
+import copy
 import random
 
 import pytest
 
 from convroute.routing.convroute_policy import ConvroutePolicy
-from convroute.routing.estimates import POOL_MAX, Ledger
+from convroute.routing.estimates import POOL_MAX, REREAD_MS, Ledger
 from convroute.routing.policy import Candidate, Context, Outcome, OutcomeKind
 
 NOW = 400_000
@@ -109,3 +110,34 @@ def test_the_policy_explores_small_destinations_less_when_they_agree() -> None:
     assert shares["b"] <= policy.explore / 2 + 1e-9
     estimates = policy.current(small, candidates, NOW)
     assert [e.borrowed > 50 for e in estimates] == [True, True]
+
+
+def test_the_spread_is_read_once_a_period_and_a_report_leaves_it_alone() -> None:
+    """Read over every destination, the spread is read by a period's first decision and kept
+    for the period (``REREAD_MS``); an operator's read (inside ``provisional``) at another time
+    changes nothing a decision then reads, and a checkpoint keeps what was read."""
+    places = _networks(12)
+
+    def ledger_at_period_start() -> Ledger:
+        ledger = Ledger(tau_s=None)
+        _fill(ledger, dict.fromkeys(places, 0.8), 300)
+        return ledger
+
+    period_start = (NOW // REREAD_MS) * REREAD_MS
+    read, reported = ledger_at_period_start(), ledger_at_period_start()
+    first = read.pool_strength(places[0], "a", period_start)
+    assert first == reported.pool_strength(places[0], "a", period_start)
+    # destinations that now differ: the spread changes, the period's read does not
+    for ledger in (read, reported):
+        _fill(ledger, {p: 0.3 + 0.6 * (i % 2) for i, p in enumerate(places)}, 300, seed=2)
+    with reported.provisional(period_start + 3 * REREAD_MS):  # a report, later
+        later = reported.pool_strength(places[0], "a", period_start + 3 * REREAD_MS)
+    with reported.provisional(period_start - REREAD_MS):  # and one of an earlier moment
+        reported.pool_strength(places[0], "a", period_start - REREAD_MS)
+    assert later is not None
+    assert first is not None
+    assert later < first  # what a read then sees: the destinations now differ
+    kept = copy.deepcopy(read)  # its state, as a checkpoint keeps it (mid-period)
+    for ledger in (read, reported, kept):
+        assert ledger.pool_strength(places[0], "a", period_start + REREAD_MS - 1) == first
+        assert ledger.pool_strength(places[0], "a", period_start + REREAD_MS) == later

@@ -56,6 +56,7 @@ def _runs(pythonpath: Path | None) -> list[dict[str, object]]:
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
+@pytest.mark.timeout(420)  # mypyc compiles the engine first: 35-70 s, longer on a loaded machine
 def test_the_compiled_engine_and_simulator_run_exactly_as_the_source(tmp_path: Path) -> None:
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("NO C COMPILER: mypyc cannot build the compiled modules on this machine")

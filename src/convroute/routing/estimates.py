@@ -22,6 +22,11 @@ BORROW = 10.0  # pseudo-observations a sparse route takes from the wider level's
 POOL_MAX = 200.0
 POOL_MIN_PLACES = 3
 POOL_MIN_EXPOSURE = 5.0
+# Those reads (the spread, and a wider level's rate) sum over every destination with evidence
+# on the route: done at every decision, they grow with the destinations (200 networks, 5
+# routes: 1.3 ms a decision from the source). They are read once per REREAD_MS of send time
+# (by its first decision) and kept: a function of the log still, and a checkpoint keeps them.
+REREAD_MS = 30_000
 _MIN_CALIBRATION = 30.0  # settled decisions with a "delivered" receipt before receipts count
 
 
@@ -139,7 +144,19 @@ class Ledger(LedgerSums):
         widest = parents(context)
         if not widest:
             return None
-        members = self._members[memory].get((widest[-1], route_id))
+        key = (memory, widest[-1], route_id)
+        period = now_ms // REREAD_MS
+        kept = self._pool.get(key)
+        if kept is not None and kept[0] == period:
+            return kept[1]
+        k = self._pool_strength(widest[-1], route_id, now_ms, memory)
+        self._pool[key] = (period, k)
+        return k
+
+    def _pool_strength(
+        self, widest: Context, route_id: str, now_ms: int, memory: int
+    ) -> float | None:
+        members = self._members[memory].get((widest, route_id))
         if not members or len(members) < POOL_MIN_PLACES:
             return None
         if now_ms > self._advanced_ms:  # (as ``own_all``: time passes first)
@@ -170,11 +187,27 @@ class Ledger(LedgerSums):
         return min(POOL_MAX, max(0.0, noise / tau2 - 1.0))
 
     def _wider(self, context: Context, route_id: str, now_ms: int, memory: int) -> float | None:
-        """The route's mean at the nearest wider level with evidence (summing its arms)."""
+        """The route's mean at the nearest wider level with evidence (summing its arms), as
+        read in this period of send time (``REREAD_MS``)."""
+        levels = parents(context)
+        if not levels:
+            return None
+        key = (memory, levels[0], route_id)  # the first wider level names the rest
+        period = now_ms // REREAD_MS
+        kept = self._wider_memo.get(key)
+        if kept is not None and kept[0] == period:
+            return kept[1]
+        mean = self._wider_mean(levels, route_id, now_ms, memory)
+        self._wider_memo[key] = (period, mean)
+        return mean
+
+    def _wider_mean(
+        self, levels: list[Context], route_id: str, now_ms: int, memory: int
+    ) -> float | None:
         a, b = self.prior
         scale = self._scales[memory].scale(now_ms)
         rel_now = self._rel(now_ms)
-        for wider in parents(context):
+        for wider in levels:
             members = self._members[memory].get((wider, route_id))
             if not members:
                 continue

@@ -28,7 +28,7 @@ from convroute.routing.policy import OutcomeKind
 if TYPE_CHECKING:
     from convroute.routing.ledger import LedgerSums
 
-VERSION = 1
+VERSION = 2
 
 # the ledger's attributes kept as they are (``tests/routing/test_ledger_state.py`` checks
 # that this names every attribute but the decisions')
@@ -40,6 +40,8 @@ PLAIN = (
     "arms",
     "_by_context",
     "_members",
+    "_pool",
+    "_wider_memo",
     "retain_ms",
     "_bounds",
     "_alpha",
