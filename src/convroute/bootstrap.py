@@ -15,8 +15,12 @@ from convroute import logs
 from convroute.config import Settings
 from convroute.connectors.dispatch import Dispatcher
 from convroute.domain.clock import Clock, format_iso, system_clock
+from convroute.domain.destinations import Destination
 from convroute.domain.errors import ConvrouteError, ValidationError
+from convroute.domain.statuses import MessageType, TrafficClass
+from convroute.domain.verify import verify_key
 from convroute.observe.metrics import Metrics
+from convroute.routing.anomalies import PUMPING
 from convroute.routing.base import Goal, Objective
 from convroute.routing.delay import ConversionDelay
 from convroute.routing.policies import make_policy
@@ -29,9 +33,12 @@ from convroute.services.checkpoints import (
     signing_key,
 )
 from convroute.services.follower import LogFollower
+from convroute.services.guard import Guard
+from convroute.services.guard import Limits as GuardLimits
 from convroute.services.quality import RouterReads
 from convroute.services.ratelimit import Counter, Limiter, Limits, MemoryCounter
 from convroute.services.router import LiveRouter, anomaly_watch
+from convroute.services.verify import Verifier
 from convroute.services.writer import handle_batch
 from convroute.storage.checkpoints import SqlCheckpoints
 from convroute.storage.engines import backend_of, create_engines, normalize_url, sqlite_path
@@ -39,6 +46,7 @@ from convroute.storage.groupcommit import BatchWriter, GroupCommitter
 from convroute.storage.secretbox import SecretBox, key_file_for, load_or_create_key_file
 from convroute.storage.store import SqlStore
 from convroute.storage.tail import SqlEventLog
+from convroute.storage.verifications import SqlVerifications
 from convroute.storage.writerproc import RemoteRouter, WriterProcess, child_env
 
 log = logging.getLogger("convroute.routing")
@@ -62,6 +70,7 @@ class Container:
     # what operators read of the router that routes this worker's sends: ``router`` itself,
     # or, with the writer in its own process, that process's router (``RemoteRouter``)
     reads: RouterReads
+    verifier: Verifier
 
     @property
     def routes_elsewhere(self) -> bool:
@@ -116,6 +125,15 @@ def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = T
     checkpoints = checkpointing(settings, store)
     lease_ms = int(settings.outbox_lease_seconds * 1000)
     committer, reads = writer(settings, store, router, clock, metrics)
+    dispatcher = Dispatcher(
+        committer.execute,
+        store.routes,
+        clock,
+        lease_ms=lease_ms,
+        upstream=store.message_of_upstream,
+        public_url=public_url(settings),
+        metrics=metrics,
+    )
     return Container(
         settings=settings,
         clock=clock,
@@ -128,19 +146,47 @@ def bootstrap(settings: Settings, clock: Clock = system_clock, migrate: bool = T
         follower=LogFollower(
             SqlEventLog(store.engines), router, clock, settings.routing_tail_seconds, checkpoints
         ),
-        dispatcher=Dispatcher(
-            committer.execute,
-            store.routes,
-            clock,
-            lease_ms=lease_ms,
-            upstream=store.message_of_upstream,
-            public_url=public_url(settings),
-            metrics=metrics,
-        ),
+        dispatcher=dispatcher,
         limiter=limiter(settings, clock, metrics),
         metrics=metrics,
         checkpoints=checkpoints,
         reads=reads,
+        verifier=verifier(settings, store, dispatcher, committer, reads, clock, metrics),
+    )
+
+
+def verifier(
+    settings: Settings,
+    store: SqlStore,
+    dispatcher: Dispatcher,
+    committer: GroupCommitter,
+    reads: RouterReads,
+    clock: Clock,
+    metrics: Metrics,
+) -> Verifier:
+    """Verify over the writer, its codes hashed under a key derived from the service's
+    secret key, behind the fraud guard (the router's pumping episodes hold a destination)."""
+    kept = SqlVerifications(store.engines.writer, store.engines.reader)
+
+    def pumping(dest: Destination, now_ms: int) -> bool:
+        episodes = reads.anomalies(dest, MessageType.OTP, TrafficClass.TWO_FA, now_ms)
+        return any(a.kind == PUMPING and a.active for a in episodes)
+
+    guard = Guard(
+        kept.guard,
+        kept.started,
+        pumping,
+        GuardLimits(
+            settings.verify_prefix_digits,
+            settings.verify_per_prefix_per_hour,
+            settings.verify_per_country_per_hour,
+        ),
+        lambda decision, reason, country: metrics.verify_guard.labels(
+            decision, reason, country
+        ).inc(),
+    )
+    return Verifier(
+        kept, dispatcher.send, committer.execute, clock, verify_key(secret_key(settings)), guard
     )
 
 

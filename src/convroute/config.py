@@ -89,6 +89,11 @@ class Settings:
     # (sharing its GIL); "auto": a process under `convroute serve`, a thread elsewhere (an
     # app built in-process, the CLI).
     writer: str = "auto"
+    # Verify's fraud guard (docs/api.md, "Verify"): verifications an account may start per
+    # hour to one number prefix (its first verify_prefix_digits digits) and to one country.
+    verify_prefix_digits: int = 8
+    verify_per_prefix_per_hour: int = 30
+    verify_per_country_per_hour: int = 3000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -118,6 +123,11 @@ class Settings:
             raise ValidationError.field("retention_batch", "must be from 1 to 100000")
         if self.retention_sweep_seconds <= 0:
             raise ValidationError.field("retention_sweep_seconds", "must be positive")
+        if not 3 <= self.verify_prefix_digits <= 15:
+            raise ValidationError.field("verify_prefix_digits", "must be from 3 to 15")
+        for name in ("verify_per_prefix_per_hour", "verify_per_country_per_hour"):
+            if not 1 <= getattr(self, name) <= 10_000_000:
+                raise ValidationError.field(name, "must be from 1 to 10000000")
         if not 1 <= self.outbox_lease_seconds <= 3600:
             raise ValidationError.field("outbox_lease_seconds", "must be from 1 to 3600")
         if not 0 < self.outbox_poll_seconds <= 60:

@@ -27,6 +27,7 @@ from convroute.api.dialects import (
     native_evaluations,
     native_routes,
     native_routing,
+    native_verify,
     plivo,
     vonage,
 )
@@ -272,6 +273,7 @@ def create_app(c: Container) -> Starlette:
         *native_accounts.routes,
         *native_routing.routes,
         *native_evaluations.routes,
+        *native_verify.routes,
         *plivo.routes,
         *vonage.routes,
         *bird.routes,

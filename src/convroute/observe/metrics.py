@@ -155,6 +155,19 @@ class Metrics:
             "convroute_connector_reconnects", "Times the route's SMPP binds were made again.",
             ["route"], multiprocess_mode="livesum", registry=r,
         )  # fmt: skip
+        self.verify_guard = Counter(
+            "convroute_verify_guard",
+            "Verifications the fraud guard refused (nothing sent, nothing charged) or let through "
+            "while monitoring, by reason (country_blocked, fraud_suspected, prefix_rate, "
+            "country_rate; monitored: country, pumping) and destination country.",
+            ["decision", "reason", "country"], registry=r,
+        )  # fmt: skip
+        self.verifications = Counter(
+            "convroute_verifications",
+            "Verification outcomes: started, approved, incorrect_code, expired, "
+            "max_attempts_reached, canceled, resent.",
+            ["outcome", "country"], registry=r,
+        )  # fmt: skip
         for kind in ("address", "key", "account"):
             self.rate_limited.labels(kind)  # present at 0
 

@@ -58,6 +58,9 @@ accounts = Table(
     Column("routing_epsilon", Float),
     Column("routes_allowed", Text),
     Column("routes_forbidden", Text),
+    # the fraud guard in front of its verifications (JSON, ``services/guard.py``; NULL: the
+    # defaults)
+    Column("verify_guard", Text),
 )
 
 credentials = Table(
@@ -289,4 +292,32 @@ router_checkpoints = Table(
     Column("digest", String(64), nullable=False),
     Column("state", LargeBinary, nullable=False),
     Index("ix_router_checkpoints_key", "routing_key", "created_ms"),
+)
+
+# Verifications (``domain/verify.py``): the code only as a keyed hash; ``message_id`` the
+# latest message, whose conversion events the outcomes are. ``attempts`` and ``sends`` are
+# claimed by conditional updates, so concurrent checks never exceed ``max_attempts``.
+verifications = Table(
+    "verifications",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("dst", String(20), nullable=False),
+    Column("country", String(3), nullable=False),
+    Column("network", String(64), nullable=True),
+    Column("channel", String(10), nullable=False),
+    Column("locale", String(35), nullable=False),
+    Column("code_length", Integer, nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("sends", Integer, nullable=False),
+    Column("message_id", String(36), nullable=False),
+    Column("route_id", String(36), nullable=True),
+    Column("client_ref", String(200), nullable=True),
+    Column("created_ms", Ms, nullable=False),
+    Column("expires_ms", Ms, nullable=False),
+    Column("updated_ms", Ms, nullable=False),
+    Index("ix_verifications_account_created", "account_id", "created_ms"),
 )

@@ -1,0 +1,183 @@
+"""Verify in the native API (issue 23), ``/api/v1/verifications``: convroute generates the
+code, sends it over the route the router picks and checks it; each outcome is a conversion
+event of the message (``services/verify.py``). The account's fraud guard is
+``/api/v1/account/verify-guard``. Bearer-token auth and errors as the rest of ``/api/v1``;
+the code is never returned, logged or stored in clear.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route as Endpoint
+
+from convroute.api.dialects.native import authenticate, native
+from convroute.api.http import container, json_response, read_body, read_json
+from convroute.domain.clock import format_iso
+from convroute.domain.errors import ValidationError
+from convroute.domain.statuses import Method
+from convroute.domain.verify import (
+    DEFAULT_ATTEMPTS,
+    DEFAULT_CODE_LENGTH,
+    DEFAULT_EXPIRY_S,
+    DEFAULT_SENDER,
+    Verification,
+)
+from convroute.services.guard import policy_of
+from convroute.services.messaging import MAX_SENDER_LENGTH
+from convroute.services.verify import Start
+
+
+class VerificationIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Start a verification of ``to`` (E.164, with or without ``+``). ``template`` must hold
+    ``{code}`` and may hold ``{minutes}``; without it, the locale's message is sent."""
+
+    to: str
+    channel: str = "sms"
+    locale: str | None = None
+    code_length: int = DEFAULT_CODE_LENGTH
+    expiry_seconds: int = DEFAULT_EXPIRY_S
+    max_attempts: int = DEFAULT_ATTEMPTS
+    template: str | None = None
+    sender: str = DEFAULT_SENDER
+    client_ref: str | None = None
+
+
+class CheckIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Check a code the user typed (``auto`` when read from the SMS by the app)."""
+
+    code: str
+    method: Method = Method.MANUAL
+
+
+class ResendIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Send a new code (the earlier one stops being valid)."""
+
+    template: str | None = None
+    sender: str = DEFAULT_SENDER
+
+
+class GuardIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The account's fraud guard: countries (ISO 3166 alpha-2) allowed (none listed: all),
+    blocked and monitored, and ``pumping``: ``block`` holds verifications to a destination
+    while its pumping episode is in progress, ``monitor`` sends and counts them."""
+
+    allowed_countries: list[str] = msgspec.field(default_factory=list)
+    blocked_countries: list[str] = msgspec.field(default_factory=list)
+    monitored_countries: list[str] = msgspec.field(default_factory=list)
+    pumping: str = "block"
+
+
+SCHEMAS = (VerificationIn, CheckIn, ResendIn, GuardIn)
+
+
+def view(v: Verification) -> dict[str, Any]:
+    """A verification as the API shows it (never its code)."""
+    return {
+        "id": v.id,
+        "to": v.to,
+        "channel": v.channel,
+        "status": v.status.value,
+        "country": v.country,
+        "network": v.network,
+        "locale": v.locale,
+        "code_length": v.code_length,
+        "attempts": v.attempts,
+        "attempts_left": v.attempts_left,
+        "sends": v.sends,
+        "message_id": v.message_id,
+        "route_id": v.route_id,
+        "client_ref": v.client_ref,
+        "created_at": format_iso(v.created_ms),
+        "expires_at": format_iso(v.expires_ms),
+        "updated_at": format_iso(v.updated_ms),
+    }
+
+
+def _sender(sender: str) -> str:
+    if not sender.strip() or len(sender) > MAX_SENDER_LENGTH:
+        raise ValidationError.field("sender", f"must be 1 to {MAX_SENDER_LENGTH} characters")
+    return sender
+
+
+@native
+async def start(request: Request) -> Response:
+    principal = await authenticate(request)
+    body = await read_json(request, VerificationIn)
+    v = await container(request).verifier.start(
+        principal,
+        Start(
+            to=body.to, channel=body.channel, locale=body.locale, code_length=body.code_length,
+            expiry_s=body.expiry_seconds, max_attempts=body.max_attempts, template=body.template,
+            sender=_sender(body.sender), client_ref=body.client_ref,
+        ),
+    )  # fmt: skip
+    return json_response(view(v), 201)
+
+
+@native
+async def get(request: Request) -> Response:
+    principal = await authenticate(request)
+    v = await container(request).verifier.read(principal, request.path_params["id"])
+    return json_response(view(v))
+
+
+@native
+async def check(request: Request) -> Response:
+    principal = await authenticate(request)
+    body = await read_json(request, CheckIn)
+    checked = await container(request).verifier.check(
+        principal, request.path_params["id"], body.code, body.method
+    )
+    return json_response({**view(checked.verification), "valid": checked.valid})
+
+
+@native
+async def resend(request: Request) -> Response:
+    principal = await authenticate(request)
+    # (a body is optional: an empty one is the defaults)
+    body = await read_json(request, ResendIn) if await read_body(request) else ResendIn()
+    v = await container(request).verifier.resend(
+        principal, request.path_params["id"], body.template, _sender(body.sender)
+    )
+    return json_response(view(v))
+
+
+@native
+async def cancel(request: Request) -> Response:
+    principal = await authenticate(request)
+    v = await container(request).verifier.cancel(principal, request.path_params["id"])
+    return json_response(view(v))
+
+
+@native
+async def get_guard(request: Request) -> Response:
+    principal = await authenticate(request)
+    store = container(request).verifier.store
+    policy = await run_in_threadpool(store.guard, principal.account_id)
+    return json_response(policy.to_json())
+
+
+@native
+async def put_guard(request: Request) -> Response:
+    principal = await authenticate(request)
+    body = await read_json(request, GuardIn)
+    policy = policy_of(msgspec.to_builtins(body))
+    c = container(request)
+    await run_in_threadpool(c.verifier.store.set_guard, principal.account_id, policy, c.clock())
+    return json_response(policy.to_json())
+
+
+routes = [
+    Endpoint("/api/v1/verifications", start, methods=["POST"]),
+    Endpoint("/api/v1/verifications/{id}", get, methods=["GET"]),
+    Endpoint("/api/v1/verifications/{id}/check", check, methods=["POST"]),
+    Endpoint("/api/v1/verifications/{id}/resend", resend, methods=["POST"]),
+    Endpoint("/api/v1/verifications/{id}/cancel", cancel, methods=["POST"]),
+    Endpoint("/api/v1/account/verify-guard", get_guard, methods=["GET"]),
+    Endpoint("/api/v1/account/verify-guard", put_guard, methods=["PUT"]),
+]

@@ -1,0 +1,169 @@
+"""The fraud guard in front of Verify (DESIGN 3b; what Twilio's Fraud Guard and Geo
+Permissions do): before a code is sent, the account's countries (allowed, blocked,
+monitored), the rate of verifications to the number's prefix and country, and the pumping
+watch's episodes for the number's destination decide whether it may go. A refused
+verification sends nothing and costs nothing; it is counted (``convroute_verify_guard_total``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from convroute.domain.destinations import Destination
+from convroute.domain.errors import ForbiddenError, RateLimitedError, ValidationError
+from convroute.domain.models import Principal
+
+PUMPING_MODES = ("block", "monitor")
+HOUR_MS = 3_600_000
+RETRY_AFTER_S = 60  # the limits count over a sliding hour
+MAX_COUNTRIES = 250
+
+
+class GuardRefusal(ForbiddenError):
+    """The guard refused a verification: ``code`` says why (``country_blocked``,
+    ``fraud_suspected``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class GuardPolicy:
+    """An account's countries (ISO 3166 alpha-2; ``allowed`` empty: every one not blocked)
+    and what a pumping episode on the destination does: ``block`` refuses, ``monitor`` sends
+    and counts."""
+
+    allowed: tuple[str, ...] = ()
+    blocked: tuple[str, ...] = ()
+    monitored: tuple[str, ...] = ()
+    pumping: str = "block"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "allowed_countries": list(self.allowed),
+            "blocked_countries": list(self.blocked),
+            "monitored_countries": list(self.monitored),
+            "pumping": self.pumping,
+        }
+
+
+DEFAULT_POLICY = GuardPolicy()
+
+
+def _countries(name: str, values: Any) -> tuple[str, ...]:
+    if not isinstance(values, list) or len(values) > MAX_COUNTRIES:
+        raise ValidationError.field(name, f"must be a list of at most {MAX_COUNTRIES} countries")
+    out = []
+    for value in values:
+        if not (isinstance(value, str) and len(value) == 2 and value.isascii() and value.isalpha()):
+            raise ValidationError.field(name, "must hold ISO 3166 alpha-2 codes such as GB")
+        if value.upper() not in out:
+            out.append(value.upper())
+    return tuple(out)
+
+
+def policy_of(doc: Any) -> GuardPolicy:
+    """A policy from its JSON form, checked whole (a ValidationError names the field)."""
+    if not isinstance(doc, dict):
+        raise ValidationError("the guard must be a JSON object", {"body": ["must be an object"]})
+    known = {"allowed_countries", "blocked_countries", "monitored_countries", "pumping"}
+    for key in doc:
+        if key not in known:
+            raise ValidationError.field(str(key), "is not a field of the guard")
+    pumping = doc.get("pumping", "block")
+    if pumping not in PUMPING_MODES:
+        raise ValidationError.field("pumping", f"must be one of {', '.join(PUMPING_MODES)}")
+    policy = GuardPolicy(
+        allowed=_countries("allowed_countries", doc.get("allowed_countries", [])),
+        blocked=_countries("blocked_countries", doc.get("blocked_countries", [])),
+        monitored=_countries("monitored_countries", doc.get("monitored_countries", [])),
+        pumping=pumping,
+    )
+    both = set(policy.allowed) & set(policy.blocked)
+    if both:
+        raise ValidationError.field(
+            "blocked_countries", f"{', '.join(sorted(both))} cannot be allowed and blocked"
+        )
+    return policy
+
+
+def policy_text(policy: GuardPolicy) -> str | None:
+    """How a policy is stored (None: the defaults)."""
+    return None if policy == DEFAULT_POLICY else json.dumps(policy.to_json())
+
+
+def policy_from_text(text: str | None) -> GuardPolicy:
+    return DEFAULT_POLICY if not text else policy_of(json.loads(text))
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Verifications an account may start per hour to one prefix (the number's first
+    ``prefix_digits`` digits after ``+``) and to one country."""
+
+    prefix_digits: int = 8
+    per_prefix_per_hour: int = 30
+    per_country_per_hour: int = 3000
+
+
+@dataclass
+class Guard:
+    """Decides whether a verification may go; ``count(decision, reason, country)`` is told
+    every refusal and every monitored one."""
+
+    policy_of: Callable[[str], GuardPolicy]  # account id -> its policy
+    # account id, since ms, country, number prefix -> verifications started
+    started: Callable[[str, int, str | None, str | None], int]
+    # the destination, now -> whether a pumping episode is in progress on it
+    pumping: Callable[[Destination, int], bool]
+    limits: Limits = field(default_factory=Limits)
+    count: Callable[[str, str, str], None] = lambda decision, reason, country: None
+
+    def admit(self, principal: Principal, dest: Destination, now_ms: int) -> None:
+        """Nothing if the verification may go; else the refusal (GuardRefusal, 403, or
+        RateLimitedError, 429), counted."""
+        policy = self.policy_of(principal.account_id)
+        country = dest.country
+        if country in policy.blocked or (policy.allowed and country not in policy.allowed):
+            self._refuse("country_blocked", country)
+            raise GuardRefusal(
+                "country_blocked", f"verifications to {country} are not allowed for this account"
+            )
+        if self.pumping(dest, now_ms):
+            if policy.pumping == "block":
+                self._refuse("fraud_suspected", country)
+                raise GuardRefusal(
+                    "fraud_suspected",
+                    f"verifications to {dest.network or country} are held: traffic pumping is "
+                    "suspected on this destination (its conversions fell while sends rose)",
+                )
+            self.count("monitored", "pumping", country)
+        since = now_ms - HOUR_MS
+        prefix = dest.e164[: 1 + self.limits.prefix_digits]
+        if self.started(principal.account_id, since, None, prefix) >= (
+            self.limits.per_prefix_per_hour
+        ):
+            self._refuse("prefix_rate", country)
+            raise RateLimitedError(
+                f"too many verifications to numbers starting {prefix} in the last hour "
+                f"(at most {self.limits.per_prefix_per_hour})",
+                RETRY_AFTER_S,
+            )
+        if self.started(principal.account_id, since, country, None) >= (
+            self.limits.per_country_per_hour
+        ):
+            self._refuse("country_rate", country)
+            raise RateLimitedError(
+                f"too many verifications to {country} in the last hour "
+                f"(at most {self.limits.per_country_per_hour})",
+                RETRY_AFTER_S,
+            )
+        if country in policy.monitored:
+            self.count("monitored", "country", country)
+
+    def _refuse(self, reason: str, country: str) -> None:
+        self.count("refused", reason, country)

@@ -1,0 +1,207 @@
+"""Verify through the app (issue 23): convroute sends the code over a routed message and
+checks it; every outcome is the right conversion status on its message; the code is never
+returned; one account never sees or checks another's verification; the attempts hold under
+concurrent checks; on every backend."""
+
+from __future__ import annotations
+
+import random
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from convroute.domain.statuses import ConversionStatus
+from tests.api.conftest import Api
+from tests.conftest import add_route
+
+PATH = "/api/v1/verifications"
+TO = "+447700900123"
+
+
+class Phone:
+    """The codes' randomness, seeded, remembering each code drawn: what the user's phone
+    would show (the API never returns a code)."""
+
+    def __init__(self, seed: int = 7) -> None:
+        self.rng = random.Random(seed)
+        self.codes: list[str] = []
+
+    def __call__(self, n: int) -> int:
+        value = self.rng.randrange(n)
+        self.codes.append(str(value).zfill(len(str(n)) - 1))
+        return value
+
+
+@pytest.fixture
+def phone(api_any: Api) -> Phone:
+    p = Phone()
+    api_any.container.verifier.randbelow = p
+    return p
+
+
+def _start(api: Api, who: Any = None, **body: Any) -> dict[str, Any]:
+    r = api.client.post(PATH, json={"to": TO, **body}, headers=api.auth(who))
+    assert r.status_code == 201, r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+def _check(api: Api, vid: str, code: str, who: Any = None, **extra: Any) -> Any:
+    return api.client.post(
+        f"{PATH}/{vid}/check", json={"code": code, **extra}, headers=api.auth(who)
+    )
+
+
+def _status(api: Api, message_id: str) -> str | None:
+    status: str | None = api.view(message_id)["status"]
+    return status
+
+
+def test_a_code_is_sent_and_checked_and_each_outcome_is_a_conversion(
+    api_any: Api, phone: Phone
+) -> None:
+    api = api_any
+    started = _start(api, locale="fr", client_ref="signup-42")
+    assert started["status"] == "pending"
+    assert started["attempts_left"] == 5
+    assert started["client_ref"] == "signup-42"
+    (code,) = phone.codes
+    assert len(code) == 6
+    assert code not in str(started)  # never returned
+    message = api.view(started["message_id"])
+    assert message["trackable"] is True
+    assert message["type"] == "otp"
+    assert message["client_ref"] == f"verify:{started['id']}"
+    assert message["route"]["name"] == "cheap"
+    wrong = "000000" if code != "000000" else "111111"
+    r = _check(api, started["id"], wrong)
+    assert r.status_code == 200, r.text
+    assert (r.json()["valid"], r.json()["status"], r.json()["attempts_left"]) == (
+        False, "pending", 4,
+    )  # fmt: skip
+    assert _status(api, started["message_id"]) == ConversionStatus.INCORRECT_CODE
+    r = _check(api, started["id"], code, method="auto")
+    assert (r.json()["valid"], r.json()["status"]) == (True, "approved")
+    message = api.view(started["message_id"])
+    assert message["status"] == "converted"
+    assert message["conversions"][-1]["method"] == "auto"
+    # approved is final: the right code again is not valid again
+    r = _check(api, started["id"], code)
+    assert (r.json()["valid"], r.json()["status"]) == (False, "approved")
+    got = api.client.get(f"{PATH}/{started['id']}", headers=api.auth())
+    assert got.json()["status"] == "approved"
+    assert got.json()["attempts"] == 2
+
+
+def test_another_account_cannot_see_check_resend_or_cancel_it(api_any: Api, phone: Phone) -> None:
+    api = api_any
+    started = _start(api)
+    (code,) = phone.codes
+    vid = started["id"]
+    other = api.auth(api.other)
+    assert api.client.get(f"{PATH}/{vid}", headers=other).status_code == 404
+    assert _check(api, vid, code, who=api.other).status_code == 404
+    assert api.client.post(f"{PATH}/{vid}/resend", headers=other).status_code == 404
+    assert api.client.post(f"{PATH}/{vid}/cancel", headers=other).status_code == 404
+    assert api.client.get(f"{PATH}/{vid}").status_code == 401
+    # nothing of it changed: still pending, no attempt used, the right code still works
+    assert _check(api, vid, code).json()["valid"] is True
+
+
+def test_wrong_codes_use_up_the_attempts_even_when_sent_at_once(api_any: Api, phone: Phone) -> None:
+    api = api_any
+    started = _start(api, max_attempts=3)
+    (code,) = phone.codes
+    wrong = [str((int(code) + k) % 10**6).zfill(6) for k in range(1, 13)]
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda c: _check(api, started["id"], c), wrong))
+    assert all(a.status_code == 200 for a in answers)
+    assert not any(a.json()["valid"] for a in answers)
+    after = api.client.get(f"{PATH}/{started['id']}", headers=api.auth()).json()
+    assert after["status"] == "max_attempts_reached"
+    assert after["attempts"] == 3  # twelve checks, three attempts
+    assert _check(api, started["id"], code).json()["valid"] is False
+    assert _status(api, started["message_id"]) == ConversionStatus.INCORRECT_CODE
+
+
+def test_a_resend_goes_over_another_route_and_the_old_code_stops(
+    api_any: Api, phone: Phone
+) -> None:
+    api = api_any
+    add_route(api.container, "second", 0.03)
+    started = _start(api)
+    first_route = api.view(started["message_id"])["route"]["name"]
+    r = api.client.post(f"{PATH}/{started['id']}/resend", headers=api.auth())
+    assert r.status_code == 200, r.text
+    resent = r.json()
+    assert resent["sends"] == 2
+    assert resent["message_id"] != started["message_id"]
+    assert api.view(resent["message_id"])["route"]["name"] != first_route
+    assert _status(api, started["message_id"]) == ConversionStatus.RESENT
+    old, new = phone.codes
+    if old != new:
+        assert _check(api, started["id"], old).json()["valid"] is False
+    assert _check(api, started["id"], new).json()["valid"] is True
+    assert _status(api, resent["message_id"]) == ConversionStatus.CONVERTED
+
+
+def test_cancel_and_expiry(api_any: Api, phone: Phone) -> None:
+    api = api_any
+    canceled = _start(api)
+    r = api.client.post(f"{PATH}/{canceled['id']}/cancel", headers=api.auth())
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "canceled"
+    assert _status(api, canceled["message_id"]) == ConversionStatus.CANCELED
+    assert _check(api, canceled["id"], phone.codes[0]).json()["valid"] is False
+    again = api.client.post(f"{PATH}/{canceled['id']}/cancel", headers=api.auth())
+    assert again.status_code == 409
+    # a code typed after the verification expired: received after expiration
+    late = _start(api, expiry_seconds=60)
+    verifier = api.container.verifier
+    clock = verifier.clock
+    verifier.clock = lambda: clock() + 61_000
+    try:
+        r = _check(api, late["id"], phone.codes[1])
+    finally:
+        verifier.clock = clock
+    assert (r.json()["valid"], r.json()["status"]) == (False, "expired")
+    assert _status(api, late["message_id"]) == ConversionStatus.RECEIVED_AFTER_EXPIRATION
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"to": "12"}, "to"),
+        ({"to": TO, "channel": "voice"}, "channel"),
+        ({"to": TO, "code_length": 3}, "code_length"),
+        ({"to": TO, "code_length": 11}, "code_length"),
+        ({"to": TO, "expiry_seconds": 10}, "expiry_seconds"),
+        ({"to": TO, "max_attempts": 0}, "max_attempts"),
+        ({"to": TO, "template": "no code here"}, "template"),
+        ({"to": TO, "locale": "12345"}, "locale"),
+        ({"to": TO, "sender": ""}, "sender"),
+        ({"to": TO, "client_ref": "x" * 201}, "client_ref"),
+        ({"to": TO, "code": "1234"}, None),
+        ({"to": 447700900123}, None),
+        ([], None),
+    ],
+)
+def test_bad_starts_are_refused_and_send_nothing(api: Api, body: Any, field: str | None) -> None:
+    before = api.counts()
+    r = api.client.post(PATH, json=body, headers=api.auth())
+    assert r.status_code == 422, r.text
+    if field is not None:
+        assert field in r.json()["error"]["details"], r.json()
+    assert api.counts() == before
+
+
+def test_bad_checks_are_refused(api_any: Api, phone: Phone) -> None:
+    api = api_any
+    started = _start(api)
+    for code in ("", "12ab56", "1" * 11, "١٢٣٤٥٦"):
+        r = _check(api, started["id"], code)
+        assert r.status_code == 422, r.text
+        assert "code" in r.json()["error"]["details"]
+    assert _check(api, "not-a-uuid", "123456").status_code == 404
+    assert api.client.get(f"{PATH}/{started['id']}", headers=api.auth()).json()["attempts"] == 0
