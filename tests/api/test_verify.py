@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from convroute.domain.statuses import ConversionStatus
+from convroute.services.guard import Limits
 from tests.api.conftest import Api
 from tests.conftest import add_route
 
@@ -205,3 +206,107 @@ def test_bad_checks_are_refused(api_any: Api, phone: Phone) -> None:
         assert "code" in r.json()["error"]["details"]
     assert _check(api, "not-a-uuid", "123456").status_code == 404
     assert api.client.get(f"{PATH}/{started['id']}", headers=api.auth()).json()["attempts"] == 0
+
+
+def test_a_resend_takes_an_optional_body(api: Api) -> None:
+    started = _start(api)
+    url = f"{PATH}/{started['id']}/resend"
+    r = api.client.post(
+        url, json={"sender": "Acme", "template": "Acme: {code}"}, headers=api.auth()
+    )
+    assert r.status_code == 200, r.text
+    r = api.client.post(url, json={"template": "no code"}, headers=api.auth())
+    assert r.status_code == 422
+    assert "template" in r.json()["error"]["details"]
+    r = api.client.post(url, content=b"x", headers={**api.auth(), "Content-Type": "text/plain"})
+    assert r.status_code == 415
+    r = api.client.post(
+        url, content=b"{", headers={**api.auth(), "Content-Type": "application/json"}
+    )
+    assert r.status_code == 400
+    assert api.client.get(f"{PATH}/{started['id']}", headers=api.auth()).json()["sends"] == 2
+
+
+# -- the fraud guard --------------------------------------------------------------------------
+
+GUARD = "/api/v1/account/verify-guard"
+
+
+def test_the_guard_blocks_countries_and_sends_nothing(api_any: Api) -> None:
+    api = api_any
+    assert api.client.get(GUARD, headers=api.auth()).json()["pumping"] == "block"
+    r = api.client.put(GUARD, json={"blocked_countries": ["gb"]}, headers=api.auth())
+    assert r.status_code == 200, r.text
+    assert r.json()["blocked_countries"] == ["GB"]
+    before = api.counts()
+    r = api.client.post(PATH, json={"to": TO}, headers=api.auth())
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["code"] == "country_blocked"
+    assert api.counts() == before  # no message, no decision: it cost nothing
+    # another account's guard is its own
+    assert _start(api, who=api.other)["country"] == "GB"
+    # an allow-list: only the countries listed
+    api.client.put(GUARD, json={"allowed_countries": ["US"]}, headers=api.auth())
+    assert api.client.post(PATH, json={"to": TO}, headers=api.auth()).status_code == 403
+    assert _start(api, to="+14155552671")["country"] == "US"
+    metrics = api.client.get("/metrics").text
+    assert (
+        'convroute_verify_guard_total{country="GB",decision="refused",reason="country_blocked"} 2.0'
+        in metrics
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"blocked_countries": ["GBR"]}, "blocked_countries"),
+        ({"allowed_countries": ["GB"], "blocked_countries": ["GB"]}, "blocked_countries"),
+        ({"pumping": "ignore"}, "pumping"),
+        ({"monitored_countries": ["G1"]}, "monitored_countries"),
+        ({"blocked_countries": ["GB"] * 251}, "blocked_countries"),
+        ({"favourite": 1}, None),
+    ],
+)
+def test_a_bad_guard_is_refused_and_changes_nothing(api: Api, body: Any, field: str | None) -> None:
+    api.client.put(GUARD, json={"monitored_countries": ["FR"]}, headers=api.auth())
+    r = api.client.put(GUARD, json=body, headers=api.auth())
+    assert r.status_code == 422, r.text
+    if field is not None:
+        assert field in r.json()["error"]["details"]
+    assert api.client.get(GUARD, headers=api.auth()).json()["monitored_countries"] == ["FR"]
+
+
+def test_the_guard_limits_the_rate_to_a_prefix(api: Api) -> None:
+    guard = api.container.verifier.guard
+    assert guard is not None
+    guard.limits = Limits(prefix_digits=8, per_prefix_per_hour=2, per_country_per_hour=3)
+    _start(api, to="+447700900001")
+    _start(api, to="+447700900002")
+    r = api.client.post(PATH, json={"to": "+447700900003"}, headers=api.auth())
+    assert r.status_code == 429, r.text
+    assert r.headers["Retry-After"] == "60"
+    _start(api, to="+447400123456")  # another prefix, the same country: the third to GB
+    r = api.client.post(PATH, json={"to": "+447500123456"}, headers=api.auth())
+    assert r.status_code == 429  # the country's limit
+    _start(api, who=api.other, to="+447700900003")  # the limits are each account's
+
+
+def test_a_pumping_episode_holds_its_destination_or_is_monitored(api: Api) -> None:
+    guard = api.container.verifier.guard
+    assert guard is not None
+    pumped = {"GB"}
+    guard.pumping = lambda dest, now: dest.country in pumped
+    before = api.counts()
+    r = api.client.post(PATH, json={"to": TO}, headers=api.auth())
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["code"] == "fraud_suspected"
+    assert "pumping" in r.json()["error"]["message"]
+    assert api.counts() == before
+    assert _start(api, to="+14155552671")["status"] == "pending"  # elsewhere, as ever
+    api.client.put(GUARD, json={"pumping": "monitor"}, headers=api.auth())
+    assert _start(api)["status"] == "pending"
+    metrics = api.client.get("/metrics").text
+    assert 'decision="monitored",reason="pumping"' in metrics
+    pumped.clear()  # the episode cleared
+    api.client.put(GUARD, json={}, headers=api.auth())
+    assert _start(api)["status"] == "pending"

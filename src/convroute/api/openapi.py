@@ -16,13 +16,16 @@ from convroute.api.dialects import (
     native_accounts,
     native_routes,
     native_routing,
+    native_verify,
     plivo,
 )
 from convroute.api.operations import OPERATIONS, Operation
 from convroute.api.responses import SCHEMAS as RESPONSES
 from convroute.domain.statuses import MessageType
+from convroute.domain.verify import ATTEMPTS, CHANNELS, CODE_LENGTHS, EXPIRY_S, MAX_TEMPLATE
 from convroute.domain.windows import MAX_WINDOW_S
 from convroute.services.accounts import MAX_OVERLAP_S, MAX_RATE_LIMIT
+from convroute.services.guard import PUMPING_MODES
 from convroute.services.messaging import MAX_SENDER_LENGTH, MAX_TEXT_LENGTH
 from convroute.services.objectives import GOALS, MAX_LAMBDA, MAX_ROUTES
 from convroute.services.routes import MAX_PRICE
@@ -91,6 +94,19 @@ CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
     ("RoutingIn", "epsilon"): {"minimum": 0, "maximum": 1},
     ("RoutingIn", "allow_routes"): {"maxItems": MAX_ROUTES},
     ("RoutingIn", "forbid_routes"): {"maxItems": MAX_ROUTES},
+    ("VerificationIn", "to"): {"pattern": r"^\s*\+?[0-9][0-9 -]{6,20}\s*$"},
+    ("VerificationIn", "channel"): {"enum": list(CHANNELS)},
+    ("VerificationIn", "code_length"): {"minimum": CODE_LENGTHS[0], "maximum": CODE_LENGTHS[1]},
+    ("VerificationIn", "expiry_seconds"): {"minimum": EXPIRY_S[0], "maximum": EXPIRY_S[1]},
+    ("VerificationIn", "max_attempts"): {"minimum": ATTEMPTS[0], "maximum": ATTEMPTS[1]},
+    ("VerificationIn", "template"): {"maxLength": MAX_TEMPLATE, "pattern": "\\{code\\}"},
+    ("VerificationIn", "sender"): {"minLength": 1, "maxLength": MAX_SENDER_LENGTH},
+    ("VerificationIn", "client_ref"): {"maxLength": 200},
+    ("VerificationIn", "locale"): {"pattern": "^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$"},
+    ("CheckIn", "code"): {"pattern": "^[0-9]{1,10}$"},
+    ("ResendIn", "template"): {"maxLength": MAX_TEMPLATE, "pattern": "\\{code\\}"},
+    ("ResendIn", "sender"): {"minLength": 1, "maxLength": MAX_SENDER_LENGTH},
+    ("GuardIn", "pumping"): {"enum": list(PUMPING_MODES)},
     ("AccountPatch", "rate_limit_per_second"): {
         "exclusiveMinimum": 0,
         "maximum": MAX_RATE_LIMIT,
@@ -190,6 +206,7 @@ def openapi_document() -> dict[str, Any]:
             *native_routes.SCHEMAS,
             *native_accounts.SCHEMAS,
             *native_routing.SCHEMAS,
+            *native_verify.SCHEMAS,
             *plivo.SCHEMAS,
             *bird.SCHEMAS,
         ),

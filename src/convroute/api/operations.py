@@ -252,6 +252,73 @@ OPERATIONS = (
         ),
     ),
     Operation(
+        "post",
+        "/api/v1/verifications",
+        "Start a verification: convroute generates the code (never returned), sends it over "
+        "the route the router picks and answers the verification; the account's fraud guard "
+        "may refuse it (403 country_blocked or fraud_suspected, 429 over a rate limit), and "
+        "then nothing is sent",
+        "native",
+        "VerificationIn",
+        ok=201,
+        errors=(401, 403, 413, 415, 422, 429),
+        ok_schema="Verification",
+    ),
+    Operation(
+        "get",
+        "/api/v1/verifications/{id}",
+        "A verification (expired once its time ran out)",
+        "native",
+        errors=(401, 404),
+        ok_schema="Verification",
+    ),
+    Operation(
+        "post",
+        "/api/v1/verifications/{id}/check",
+        "Check the code the user typed: valid only for the right code in time, within the "
+        "attempts; each check is a conversion event of the verification's message",
+        "native",
+        "CheckIn",
+        errors=(401, 404, 413, 415, 422),
+        ok_schema="VerificationCheck",
+    ),
+    Operation(
+        "post",
+        "/api/v1/verifications/{id}/resend",
+        "Send a new code (the earlier one stops being valid; its message becomes resent), "
+        "over another route where one serves; at most 5 messages a verification (409)",
+        "native",
+        "ResendIn",
+        errors=(401, 404, 409, 413, 415, 422),
+        ok_schema="Verification",
+    ),
+    Operation(
+        "post",
+        "/api/v1/verifications/{id}/cancel",
+        "Cancel a pending verification (its message becomes canceled); 409 once final",
+        "native",
+        errors=(401, 404, 409),
+        ok_schema="Verification",
+    ),
+    Operation(
+        "get",
+        "/api/v1/account/verify-guard",
+        "The account's fraud guard in front of its verifications",
+        "native",
+        errors=(401,),
+        ok_schema="VerifyGuard",
+    ),
+    Operation(
+        "put",
+        "/api/v1/account/verify-guard",
+        "Set the account's fraud guard, whole: countries allowed (none: all), blocked and "
+        "monitored, and what a pumping episode on a destination does (block or monitor)",
+        "native",
+        "GuardIn",
+        errors=(401, 413, 415, 422),
+        ok_schema="VerifyGuard",
+    ),
+    Operation(
         "get",
         "/api/v1/account/routing",
         "The account's own routing: the objective its sends are valued by (goal null: the "

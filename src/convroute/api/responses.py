@@ -53,6 +53,28 @@ _ROUTING = obj(
     }
 )
 
+_VERIFICATION = obj(
+    {
+        "id": STRING,
+        "to": STRING,
+        "channel": STRING,
+        "status": {"enum": ["pending", "approved", "canceled", "expired", "max_attempts_reached"]},
+        "country": STRING,
+        "network": NULLABLE_STRING,
+        "locale": STRING,
+        "code_length": INTEGER,
+        "attempts": INTEGER,
+        "attempts_left": INTEGER,
+        "sends": INTEGER,
+        "message_id": STRING,
+        "route_id": NULLABLE_STRING,
+        "client_ref": NULLABLE_STRING,
+        "created_at": TIME,
+        "expires_at": TIME,
+        "updated_at": TIME,
+    }
+)
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "MessageSent": obj(
         {
@@ -184,6 +206,20 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         }
     ),
     "AccountRouting": _ROUTING,
+    "Verification": _VERIFICATION,
+    "VerificationCheck": {
+        **_VERIFICATION,
+        "properties": {**_VERIFICATION["properties"], "valid": BOOLEAN},
+        "required": [*_VERIFICATION["required"], "valid"],
+    },
+    "VerifyGuard": obj(
+        {
+            "allowed_countries": array(STRING),
+            "blocked_countries": array(STRING),
+            "monitored_countries": array(STRING),
+            "pumping": {"enum": ["block", "monitor"]},
+        }
+    ),
     "Evaluation": obj(
         {
             "policy": STRING,

@@ -162,6 +162,7 @@ class Verifier:
     ) -> Verification:  # fmt: skip
         """A new code in a new message, over another route where one serves; the earlier
         message is ``resent``, its code no longer valid."""
+        template = check_template(template)  # (checked before a send is claimed)
         v = await self.get(principal, verification_id)
         now = self.clock()
         claimed = await asyncio.to_thread(
@@ -174,7 +175,7 @@ class Verifier:
             raise ConflictError(f"verification {v.id} is {v.status.value}")
         code = self._code(v.code_length)
         minutes_s = max(60, (v.expires_ms - now) // 1000)
-        text = message_text(check_template(template), v.locale, code, minutes_s)
+        text = message_text(template, v.locale, code, minutes_s)
         sent = await self._send(
             SendMessage(principal, sender, v.to, text, MessageType.OTP, True, message_ref(v.id))
         )

@@ -16,7 +16,15 @@ from starlette.responses import Response
 from starlette.routing import Route as Endpoint
 
 from convroute.api.dialects.native import authenticate, native
-from convroute.api.http import container, json_response, read_body, read_json
+from convroute.api.http import (
+    container,
+    decode_json,
+    json_response,
+    media_type,
+    read_body,
+    read_json,
+)
+from convroute.api.problems import unsupported_media_type
 from convroute.domain.clock import format_iso
 from convroute.domain.errors import ValidationError
 from convroute.domain.statuses import Method
@@ -139,8 +147,12 @@ async def check(request: Request) -> Response:
 @native
 async def resend(request: Request) -> Response:
     principal = await authenticate(request)
-    # (a body is optional: an empty one is the defaults)
-    body = await read_json(request, ResendIn) if await read_body(request) else ResendIn()
+    raw = await read_body(request)  # (optional: none is the defaults)
+    body = ResendIn()
+    if raw:
+        if media_type(request) != "application/json":
+            raise unsupported_media_type("application/json", request.headers.get("content-type"))
+        body = decode_json(raw, ResendIn)
     v = await container(request).verifier.resend(
         principal, request.path_params["id"], body.template, _sender(body.sender)
     )
