@@ -68,6 +68,11 @@ def _authenticate(case: Any, creds: dict[str, Any]) -> dict[str, str]:
         plivo = creds["plivo"]
         case.path_parameters = {**(case.path_parameters or {}), "auth_id": plivo["auth_id"]}
         return {"Authorization": _basic(plivo["auth_id"], plivo["auth_token"])}
+    if scheme == "twilio":
+        twilio = creds["twilio"]
+        if "account_sid" in (case.path_parameters or {}):
+            case.path_parameters = {**case.path_parameters, "account_sid": twilio["account_sid"]}
+        return {"Authorization": _basic(twilio["account_sid"], twilio["auth_token"])}
     if scheme == "accessKey":
         bird = creds["bird"]
         case.path_parameters = {**(case.path_parameters or {}), "workspaceId": bird["workspace_id"]}

@@ -29,6 +29,7 @@ from convroute.api.dialects import (
     native_routing,
     native_verify,
     plivo,
+    twilio,
     vonage,
 )
 from convroute.api.fastpath import FastPath
@@ -277,6 +278,7 @@ def create_app(c: Container) -> Starlette:
         *plivo.routes,
         *vonage.routes,
         *bird.routes,
+        *twilio.routes,
         *callbacks.routes,
         *dashboard.routes,
         Route("/healthz", healthz, methods=["GET"]),

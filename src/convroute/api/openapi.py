@@ -52,6 +52,16 @@ def _error_schemas() -> dict[str, Any]:
         },
         "BirdError": problem,
         "VonageError": {"type": "string", "description": "Plain text: the reason"},
+        "TwilioError": {
+            "type": "object",
+            "required": ["code", "message", "status"],
+            "properties": {
+                "code": {"type": "integer"},
+                "message": {"type": "string"},
+                "more_info": {"type": "string"},
+                "status": {"type": "integer"},
+            },
+        },
     }
 
 
@@ -60,6 +70,7 @@ def _path_params(path: str) -> list[str]:
 
 
 _UUID = {"type": "string", "format": "uuid"}
+_HEX32 = "[0-9a-f]{32}"
 PATH_SCHEMAS: dict[str, dict[str, Any]] = {
     # a path id that cannot name a message is simply not found; documented as what exists
     "message_id": _UUID,
@@ -67,6 +78,10 @@ PATH_SCHEMAS: dict[str, dict[str, Any]] = {
     "messageId": _UUID,
     "auth_id": {"type": "string", "pattern": "^MA[A-Z0-9]{18}$"},
     "type": {"type": "string", "enum": [t.value for t in MessageType]},
+    "service_sid": {"type": "string", "pattern": f"^VA{_HEX32}$"},
+    "account_sid": {"type": "string", "pattern": f"^AC{_HEX32}$"},
+    "sid": {"type": "string", "pattern": f"^VE{_HEX32}$"},
+    "message_sid": {"type": "string", "pattern": f"^SM{_HEX32}$"},
 }
 
 CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
@@ -239,6 +254,11 @@ def openapi_document() -> dict[str, Any]:
                     "name": "api_key",
                     "description": "api_key with api_secret or sig (query or form), or HTTP "
                     "Basic api_key:api_secret",
+                },
+                "twilio": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "Twilio's Account SID:auth token",
                 },
                 "accessKey": {
                     "type": "apiKey",

@@ -54,6 +54,49 @@ _VONAGE_SEND_QUERY = (
 )
 
 _ADMIN = (401, 403)
+_TWILIO_ERRORS = (400, 401, 404, 413, 415)
+_TWILIO_SERVICE = "/v2/Services/{service_sid}"
+_TWILIO_ACCOUNT = "/2010-04-01/Accounts/{account_sid}"
+_FORM = "application/x-www-form-urlencoded"
+
+
+def _twilio(
+    method: str, path: str, summary: str, body: str | None, ok: int, ok_schema: str,
+    errors: tuple[int, ...] = _TWILIO_ERRORS,
+) -> Operation:  # fmt: skip
+    return Operation(
+        method, path, summary, "twilio", body, ok, errors, "twilio", error="TwilioError",
+        body_media=_FORM, ok_schema=ok_schema,
+    )  # fmt: skip
+
+
+_TWILIO = (
+    _twilio("post", f"{_TWILIO_SERVICE}/Verifications",
+            "Twilio Verify v2: start a verification (a second one to the same number while "
+            "pending resends the code); 403 when the account's fraud guard refuses it",
+            "TwilioVerificationIn", 201, "TwilioVerification",
+            (*_TWILIO_ERRORS, 403, 409, 429)),
+    _twilio("get", f"{_TWILIO_SERVICE}/Verifications/{{sid}}",
+            "Twilio Verify v2: fetch a verification", None, 200, "TwilioVerification",
+            (401, 404)),
+    _twilio("post", f"{_TWILIO_SERVICE}/Verifications/{{sid}}",
+            "Twilio Verify v2: cancel a verification (Status=canceled)",
+            "TwilioVerificationUpdateIn", 200, "TwilioVerification", (*_TWILIO_ERRORS, 409)),
+    _twilio("post", f"{_TWILIO_SERVICE}/VerificationCheck",
+            "Twilio Verify v2: check a code (by To or VerificationSid); 404 once the "
+            "verification is final, 429 after its attempts",
+            "TwilioVerificationCheckIn", 200, "TwilioVerificationCheck",
+            (*_TWILIO_ERRORS, 429)),
+    _twilio("post", f"{_TWILIO_ACCOUNT}/Messages.json",
+            "Twilio Messaging: send a message (ProvideFeedback=true: trackable)",
+            "TwilioMessageIn", 201, "TwilioMessage", (*_TWILIO_ERRORS, 403)),
+    _twilio("get", f"{_TWILIO_ACCOUNT}/Messages/{{message_sid}}.json",
+            "Twilio Messaging: fetch a message", None, 200, "TwilioMessage", (401, 404)),
+    _twilio("post", f"{_TWILIO_ACCOUNT}/Messages/{{message_sid}}/Feedback.json",
+            "Twilio Message Feedback: confirmed (the user converted) or unconfirmed",
+            "TwilioFeedbackIn", 201, "TwilioFeedback", (*_TWILIO_ERRORS, 403)),
+)  # fmt: skip
+
 _ROUTE_OPERATIONS = (
     Operation(
         "get",
@@ -432,6 +475,7 @@ OPERATIONS = (
         )
         for kind, path in (("channel", bird.CHANNEL_PATH), ("navigator", bird.NAVIGATOR_PATH))
     ),
+    *_TWILIO,
     Operation(
         "get",
         "/dashboard",

@@ -75,6 +75,55 @@ _VERIFICATION = obj(
     }
 )
 
+_FORM_STRING = {"type": "string", "minLength": 1}
+TWILIO: dict[str, dict[str, Any]] = {
+    # the form bodies Twilio's SDK sends (only what convroute acts on is listed; Twilio's
+    # other parameters are accepted and ignored)
+    "TwilioVerificationIn": obj(
+        {"To": _FORM_STRING, "Channel": {"enum": ["sms"]}}, {"Locale": STRING}
+    ),
+    "TwilioVerificationUpdateIn": obj({"Status": {"enum": ["canceled"]}}),
+    "TwilioVerificationCheckIn": obj(
+        {"Code": {"type": "string", "pattern": "^[0-9]{1,10}$"}},
+        {"To": STRING, "VerificationSid": STRING},
+    ),
+    "TwilioMessageIn": obj(
+        {"To": _FORM_STRING, "Body": _FORM_STRING},
+        {
+            "From": STRING,
+            "MessagingServiceSid": STRING,
+            "ProvideFeedback": {"enum": ["true", "false"]},
+        },
+    ),
+    "TwilioFeedbackIn": obj({}, {"Outcome": {"enum": ["confirmed", "unconfirmed"]}}),
+    "TwilioVerification": obj(
+        {
+            "sid": STRING,
+            "service_sid": STRING,
+            "account_sid": STRING,
+            "to": STRING,
+            "channel": STRING,
+            "status": STRING,
+            "valid": BOOLEAN,
+            "date_created": TIME,
+            "date_updated": TIME,
+        },
+    ),
+    "TwilioVerificationCheck": obj(
+        {"sid": STRING, "service_sid": STRING, "to": STRING, "status": STRING, "valid": BOOLEAN},
+    ),
+    "TwilioMessage": obj(
+        {
+            "sid": STRING,
+            "account_sid": STRING,
+            "to": STRING,
+            "status": STRING,
+            "date_created": STRING,
+        },
+    ),
+    "TwilioFeedback": obj({"account_sid": STRING, "message_sid": STRING, "outcome": STRING}),
+}
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "MessageSent": obj(
         {
@@ -206,6 +255,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         }
     ),
     "AccountRouting": _ROUTING,
+    **TWILIO,
     "Verification": _VERIFICATION,
     "VerificationCheck": {
         **_VERIFICATION,

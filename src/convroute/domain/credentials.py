@@ -36,6 +36,16 @@ def new_plivo_auth_id() -> str:
     return "MA" + random_text(18, _UPPER_ALNUM)
 
 
+def new_twilio_account_sid() -> str:
+    """A Twilio-shaped Account SID: ``AC`` and 32 lower-case hex digits."""
+    return "AC" + secrets.token_hex(16)
+
+
+def new_twilio_auth_token() -> str:
+    """A Twilio-shaped auth token: 32 lower-case hex digits."""
+    return secrets.token_hex(16)
+
+
 def new_plivo_auth_token() -> str:
     """A Plivo-shaped auth token (40 characters)."""
     return random_text(40)

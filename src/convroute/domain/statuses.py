@@ -78,6 +78,7 @@ class Dialect(StrEnum):
     PLIVO = "plivo"
     VONAGE = "vonage"
     BIRD = "bird"
+    TWILIO = "twilio"
 
 
 class EventSource(StrEnum):

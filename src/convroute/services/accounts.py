@@ -80,6 +80,12 @@ def issue_credential(
             replace(blank, key_id=auth_id, secret_hash=cred.hash_secret(token)),
             {"auth_id": auth_id, "auth_token": token, **shown},
         )
+    if dialect is Dialect.TWILIO:
+        sid, token = cred.new_twilio_account_sid(), cred.new_twilio_auth_token()
+        return IssuedCredential(
+            replace(blank, key_id=sid, secret_hash=cred.hash_secret(token)),
+            {"account_sid": sid, "auth_token": token, **shown},
+        )
     if dialect is Dialect.VONAGE:
         key, secret = cred.new_vonage_api_key(), cred.new_vonage_api_secret()
         sig = cred.new_signature_secret()

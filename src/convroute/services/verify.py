@@ -72,6 +72,7 @@ class VerificationStore(Protocol):
     def finish(
         self, account_id: str, verification_id: str, status: VerificationStatus, now_ms: int
     ) -> bool: ...
+    def pending_to(self, account_id: str, to: str, now_ms: int) -> Verification | None: ...
     def guard(self, account_id: str) -> GuardPolicy: ...
     def set_guard(self, account_id: str, policy: GuardPolicy, now_ms: int) -> None: ...
 
@@ -272,6 +273,13 @@ class Verifier:
             )
             v = await self.get(principal, v.id)
         return v
+
+    async def pending_to(self, principal: Principal, to: str) -> Verification | None:
+        """The account's verification of the number ``to`` still pending, if any."""
+        dest = parse_destination(to, "to")
+        return await asyncio.to_thread(
+            self.store.pending_to, principal.account_id, dest.e164, self.clock()
+        )
 
     async def read(self, principal: Principal, verification_id: str) -> Verification:
         """The verification as it stands now (expired once its time ran out)."""

@@ -71,6 +71,18 @@ class SqlVerifications:
             ).first()
         return None if row is None else _of(row)
 
+    def pending_to(self, account_id: str, to: str, now_ms: int) -> Verification | None:
+        """The account's latest verification of ``to`` still pending and in time."""
+        with self._writer.connect() as conn:
+            row = conn.execute(
+                select(t.verifications)
+                .where(_v.account_id == account_id, _v.dst == to, _v.status == PENDING)
+                .where(_v.expires_ms > now_ms)
+                .order_by(_v.created_ms.desc())
+                .limit(1)
+            ).first()
+        return None if row is None else _of(row)
+
     def _claim(self, account_id: str, verification_id: str, *conditions: Any) -> Any:
         """An update of the account's verification while it is pending (and ``conditions``)."""
         return update(t.verifications).where(
