@@ -33,7 +33,7 @@ def invoke(*args: str) -> str:
 def test_accounts_create_json_has_every_dialect(db: list[str]) -> None:
     out = json.loads(invoke("accounts", "create", "acme", "--json", *db))
     creds = out["credentials"]
-    assert set(creds) == {"native", "plivo", "vonage", "bird"}
+    assert set(creds) == {"native", "plivo", "vonage", "bird", "twilio"}
     assert creds["plivo"]["auth_id"].startswith("MA")
     assert len(creds["plivo"]["auth_token"]) == 40
     assert {"api_key", "api_secret", "signature_secret", "signature_method"} <= set(creds["vonage"])

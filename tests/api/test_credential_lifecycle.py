@@ -132,7 +132,7 @@ def test_revoke_and_rotate_from_the_cli(tmp_path: Path) -> None:
 
     created = json.loads(invoke("accounts", "create", "acme", "--json"))
     rows = json.loads(invoke("accounts", "credentials", "acme", "--json"))
-    assert {r["dialect"] for r in rows} == {"native", "plivo", "vonage", "bird"}
+    assert {r["dialect"] for r in rows} == {"native", "plivo", "vonage", "bird", "twilio"}
     assert all(r["live"] for r in rows)
     assert all("secret" not in json.dumps(r) for r in rows)
     vonage = next(r for r in rows if r["dialect"] == "vonage")
@@ -145,7 +145,7 @@ def test_revoke_and_rotate_from_the_cli(tmp_path: Path) -> None:
     live = {r["id"]: r["live"] for r in rows}
     assert live[native["id"]] is False
     assert live[vonage["id"]] is True  # until the overlap ends
-    assert len(rows) == 5
+    assert len(rows) == 6  # five dialects, and the rotated one beside its replacement
     assert "50/s" in invoke("accounts", "set-rate-limit", "acme", "50")
     bad = run.invoke(main, ["accounts", "set-rate-limit", "acme", "0", *db])
     assert bad.exit_code != 0
