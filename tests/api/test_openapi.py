@@ -60,9 +60,9 @@ def test_a_wrong_method_keeps_its_allow_header_in_every_dialect(api: Api) -> Non
         ("/api/v1/windows/otp", {"PUT", "DELETE"}),
         ("/sms/json", {"POST"}),
         ("/conversions/sms", {"POST"}),
-        ("/v1/Account/MAXXXXXXXXXXXXXXXXXX/Message/", {"POST"}),
+        ("/v1/Account/MAXXXXXXXXXXXXXXXXXX/Message/", {"GET", "HEAD", "POST"}),
     ):
-        r = api.client.get(path)
+        r = api.client.patch(path)
         assert r.status_code == 405, path
         assert set(r.headers["allow"].replace(" ", "").split(",")) == allowed, path
 

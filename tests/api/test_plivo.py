@@ -254,5 +254,5 @@ def test_send_without_route_is_400(api: Api) -> None:
 
 def test_wrong_method_answers_in_plivo_shape(api: Api) -> None:
     auth_id, token = api.plivo_auth()
-    r = api.client.get(f"/v1/Account/{auth_id}/Message/", auth=(auth_id, token))
+    r = api.client.delete(f"/v1/Account/{auth_id}/Message/", auth=(auth_id, token))
     _error(r, 405)

@@ -69,7 +69,10 @@ def test_send_response_shape(api: Api) -> None:
         data={**keys(api), "from": "Acme", "to": "447700900001", "text": "x", "client-ref": "c"},
     )
     (message,) = r.json()["messages"]
-    assert set(message) == {"to", "message-id", "status", "message-price", "client-ref"}
+    assert set(message) == {
+        "to", "message-id", "status", "message-price", "remaining-balance", "network",
+        "client-ref",
+    }  # fmt: skip
     assert message["to"] == "447700900001"
     assert message["message-price"] == "0.02000000"
 

@@ -64,3 +64,41 @@ def test_sdk_sees_plivo_errors(served: Served, plivo_client: Any) -> None:
     plivo_client.session.auth = (plivo_client.session.auth[0], "not-the-token")
     with pytest.raises(plivo.exceptions.AuthenticationError):
         plivo_client.messages.create(src="14155551111", dst="14155552222", text="x")
+
+
+def test_sdk_gets_and_lists_messages(served: Served, plivo_client: Any) -> None:
+    """As a new user tries it: ``messages.get`` and ``messages.list`` (with Plivo's filters
+    and paging) read back what was sent; another account's message is not found."""
+    import plivo
+
+    uuids = [
+        plivo_client.messages.create(
+            src="14155551111", dst=dst, text="Your code is 4321"
+        ).message_uuid[0]
+        for dst in ("14155552222", "447700900123", "14155553333")
+    ]
+    got = plivo_client.messages.get(uuids[1])
+    assert (got.message_uuid, got.to_number, got.from_number) == (
+        uuids[1], "447700900123", "14155551111",
+    )  # fmt: skip
+    assert got.message_direction == "outbound"
+    assert got.message_state == "sent"
+    listed = plivo_client.messages.list(limit=2)
+    assert [m.message_uuid for m in listed] == uuids[::-1][:2]  # newest first
+    assert listed.meta["next"] is not None
+    rest = plivo_client.messages.list(limit=2, offset=2)
+    assert [m.message_uuid for m in rest] == [uuids[0]]
+    assert rest.meta["next"] is None
+    assert len(plivo_client.messages.list(message_state="delivered")) == 0
+    assert len(plivo_client.messages.list(message_time__gte="2000-01-01 00:00:00")) == 3
+    assert len(plivo_client.messages.list(message_direction="inbound")) == 0
+    # another account's client finds none of them
+    shown = served.other.issued_shown("plivo")
+    theirs = plivo.RestClient(shown["auth_id"], shown["auth_token"])
+    theirs.session.verify = str(served.ca_path)
+    try:
+        assert len(theirs.messages.list()) == 0
+        with pytest.raises(plivo.exceptions.ResourceNotFoundError):
+            theirs.messages.get(uuids[0])
+    finally:
+        theirs.session.close()

@@ -56,6 +56,9 @@ def test_vonage_v4_basic_auth(served: Served) -> None:
     sent = client.sms.send(SmsMessage(to="447700900001", from_="Acme", text="Your code: 1234"))
     (message,) = sent.messages
     assert message.status == "0"
+    # the reply's fields, as the SDK's model reads them
+    assert (message.message_price, message.remaining_balance) == ("0.02000000", "0.00000000")
+    assert message.network is not None
     at = datetime.now(UTC) - timedelta(seconds=30)
     assert client.sms.submit_sms_conversion(message.message_id, True, at) is None
     view = message_view(served, message.message_id)

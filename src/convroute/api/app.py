@@ -29,6 +29,7 @@ from convroute.api.dialects import (
     native_routing,
     native_verify,
     plivo,
+    plivo_messages,
     twilio,
     vonage,
 )
@@ -276,6 +277,7 @@ def create_app(c: Container) -> Starlette:
         *native_evaluations.routes,
         *native_verify.routes,
         *plivo.routes,
+        *plivo_messages.routes,
         *vonage.routes,
         *bird.routes,
         *twilio.routes,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from convroute.api.dialects import bird, plivo
+from convroute.api.dialects import bird, plivo, plivo_messages
 from convroute.storage.views import STATS_DIMENSIONS
 
 
@@ -418,6 +418,46 @@ OPERATIONS = (
         aliases=plivo.SEND_ALIASES,
         error="PlivoError",
         ok_schema="PlivoMessageQueued",
+    ),
+    Operation(
+        "get",
+        plivo.SEND_PATH,
+        "Plivo: list the account's messages, newest first (the SDK's messages.list)",
+        "plivo",
+        None,
+        200,
+        (400, 401, 404, 503),
+        "basic",
+        query=(
+            ("limit", "1 to 20 (20)"),
+            ("offset", "messages to skip (0)"),
+            ("message_time__gt", "sent after (YYYY-MM-DD HH:MM:SS, UTC)"),
+            ("message_time__gte", "sent at or after"),
+            ("message_time__lt", "sent before"),
+            ("message_time__lte", "sent at or before"),
+            ("message_time", "sent within that second"),
+            (
+                "message_state",
+                "delivered, failed, undelivered, sent (queued, rejected, read: none)",
+            ),
+            ("message_direction", "outbound (inbound: none)"),
+        ),
+        aliases=plivo.SEND_ALIASES,
+        error="PlivoError",
+        ok_schema="PlivoMessageList",
+    ),
+    Operation(
+        "get",
+        plivo_messages.MESSAGE_PATH,
+        "Plivo: one message (the SDK's messages.get)",
+        "plivo",
+        None,
+        200,
+        (401, 404, 503),
+        "basic",
+        aliases=plivo_messages.MESSAGE_ALIASES,
+        error="PlivoError",
+        ok_schema="PlivoMessage",
     ),
     Operation(
         "post",

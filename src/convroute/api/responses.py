@@ -124,6 +124,20 @@ TWILIO: dict[str, dict[str, Any]] = {
     "TwilioFeedback": obj({"account_sid": STRING, "message_sid": STRING, "outcome": STRING}),
 }
 
+_PLIVO_MESSAGE = obj(
+    {
+        "api_id": STRING,
+        "message_uuid": STRING,
+        "from_number": STRING,
+        "to_number": STRING,
+        "message_direction": STRING,
+        "message_state": STRING,
+        "message_time": STRING,
+        "message_type": STRING,
+        "resource_uri": STRING,
+    }
+)
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "MessageSent": obj(
         {
@@ -313,6 +327,21 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         {"api_id": STRING, "message": STRING, "message_uuid": array(STRING)},
         {"invalid_number": array(STRING)},
     ),
+    "PlivoMessage": _PLIVO_MESSAGE,
+    "PlivoMessageList": obj(
+        {
+            "api_id": STRING,
+            "meta": obj(
+                {
+                    "limit": INTEGER,
+                    "offset": INTEGER,
+                    "next": NULLABLE_STRING,
+                    "previous": NULLABLE_STRING,
+                }
+            ),
+            "objects": array(_PLIVO_MESSAGE),
+        }
+    ),
     "PlivoConversionRecorded": obj(
         {
             "api_id": STRING,
@@ -331,6 +360,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                         "to": STRING,
                         "message-id": STRING,
                         "message-price": STRING,
+                        "remaining-balance": STRING,
+                        "network": STRING,
                         "client-ref": STRING,
                         "error-text": STRING,
                     },

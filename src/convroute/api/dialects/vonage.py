@@ -248,6 +248,12 @@ async def send_sms(request: Request) -> Response:
         "message-id": accepted.message_id,
         "status": "0",
         "message-price": f"{accepted.price:.8f}",
+        # convroute bills nobody: there is no prepaid balance to run down (Vonage's field is
+        # there for code that reads it)
+        "remaining-balance": "0.00000000",
+        # the network the number range belongs to, as convroute estimates it (a carrier name;
+        # Vonage gives its MCC-MNC), empty where unknown
+        "network": accepted.network or "",
     }
     if client_ref is not None:
         message["client-ref"] = client_ref
