@@ -176,6 +176,7 @@ def verifier(
         kept.guard,
         kept.started,
         pumping,
+        kept.outcomes,
         GuardLimits(
             settings.verify_prefix_digits,
             settings.verify_per_prefix_per_hour,

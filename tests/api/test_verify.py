@@ -291,22 +291,51 @@ def test_the_guard_limits_the_rate_to_a_prefix(api: Api) -> None:
     _start(api, who=api.other, to="+447700900003")  # the limits are each account's
 
 
-def test_a_pumping_episode_holds_its_destination_or_is_monitored(api: Api) -> None:
+def test_a_pumping_episode_blocks_the_prefixes_it_uses_or_holds_or_is_monitored(
+    api_any: Api, phone: Phone
+) -> None:
+    """While the pumping watch has an episode on the destination, ``block`` refuses the
+    prefixes whose verifications nobody completes (the rest of the country goes on),
+    ``hold`` refuses the whole destination, ``monitor`` sends and counts; a refusal sends
+    nothing."""
+    api = api_any
     guard = api.container.verifier.guard
     assert guard is not None
     pumped = {"GB"}
     guard.pumping = lambda dest, now: dest.country in pumped
+    api.client.put(GUARD, json={"pumping": "monitor"}, headers=api.auth())  # (to build history)
+    for k in range(12):  # a premium range: nobody ever types the code
+        v = _start(api, to=f"+4477009001{k:02d}")
+        api.client.post(f"{PATH}/{v['id']}/cancel", headers=api.auth())
+    for k in range(12):  # genuine users elsewhere in GB complete theirs
+        v = _start(api, to=f"+4474001234{k:02d}")
+        assert _check(api, v["id"], phone.codes[-1]).json()["valid"] is True
+    api.client.put(GUARD, json={"pumping": "block"}, headers=api.auth())
     before = api.counts()
-    r = api.client.post(PATH, json={"to": TO}, headers=api.auth())
+    r = api.client.post(PATH, json={"to": "+447700900199"}, headers=api.auth())
     assert r.status_code == 403, r.text
     assert r.json()["error"]["code"] == "fraud_suspected"
-    assert "pumping" in r.json()["error"]["message"]
+    assert "+44770090" in r.json()["error"]["message"]
     assert api.counts() == before
-    assert _start(api, to="+14155552671")["status"] == "pending"  # elsewhere, as ever
+    assert _start(api, to="+447400123499")["status"] == "pending"  # the rest of GB goes on
+    assert _start(api, to="+14155552671")["status"] == "pending"
+    api.client.put(GUARD, json={"pumping": "hold"}, headers=api.auth())
+    r = api.client.post(PATH, json={"to": "+447400123498"}, headers=api.auth())
+    assert r.status_code == 403
+    assert "held" in r.json()["error"]["message"]
     api.client.put(GUARD, json={"pumping": "monitor"}, headers=api.auth())
-    assert _start(api)["status"] == "pending"
+    assert _start(api, to="+447700900198")["status"] == "pending"
     metrics = api.client.get("/metrics").text
     assert 'decision="monitored",reason="pumping"' in metrics
-    pumped.clear()  # the episode cleared
+    pumped.clear()  # the episode cleared: the prefix goes again
+    r = api.client.put(GUARD, json={"pumping": "always"}, headers=api.auth())
+    assert r.status_code == 200, r.text
+    # ... unless the account refuses such prefixes without waiting for an episode
+    assert (
+        api.client.post(PATH, json={"to": "+447700900195"}, headers=api.auth()).status_code == 403
+    )
     api.client.put(GUARD, json={}, headers=api.auth())
-    assert _start(api)["status"] == "pending"
+    assert _start(api, to="+447700900197")["status"] == "pending"
+    # another account's history is its own: its first verification there goes
+    pumped.add("GB")
+    assert _start(api, who=api.other, to="+447700900196")["status"] == "pending"

@@ -14,9 +14,10 @@ from typing import Any
 
 from convroute.domain.destinations import Destination
 from convroute.domain.errors import ForbiddenError, RateLimitedError, ValidationError
+from convroute.domain.fraud import Counts, affected
 from convroute.domain.models import Principal
 
-PUMPING_MODES = ("block", "monitor")
+PUMPING_MODES = ("block", "always", "hold", "monitor")
 HOUR_MS = 3_600_000
 RETRY_AFTER_S = 60  # the limits count over a sliding hour
 MAX_COUNTRIES = 250
@@ -34,8 +35,11 @@ class GuardRefusal(ForbiddenError):
 @dataclass(frozen=True, slots=True)
 class GuardPolicy:
     """An account's countries (ISO 3166 alpha-2; ``allowed`` empty: every one not blocked)
-    and what a pumping episode on the destination does: ``block`` refuses, ``monitor`` sends
-    and counts."""
+    and what a pumping episode on the destination does: ``block`` refuses the prefixes the
+    attack uses (``domain.fraud.affected``), ``always`` refuses such prefixes whether or not
+    the watch has raised an episode (it catches attacks the watch misses, and may refuse a
+    network in an outage: docs/api.md), ``hold`` refuses the whole destination until the
+    episode clears, ``monitor`` sends and counts."""
 
     allowed: tuple[str, ...] = ()
     blocked: tuple[str, ...] = ()
@@ -120,6 +124,11 @@ class Guard:
     started: Callable[[str, int, str | None, str | None], int]
     # the destination, now -> whether a pumping episode is in progress on it
     pumping: Callable[[Destination, int], bool]
+    # account id, number prefix, country, now -> the settled verifications of the last hour
+    # to the prefix and to the country (``domain.fraud.Counts``)
+    outcomes: Callable[[str, str, str, int], tuple[Counts, Counts]] = lambda a, p, c, n: (
+        Counts(0, 0), Counts(0, 0),
+    )  # fmt: skip
     limits: Limits = field(default_factory=Limits)
     count: Callable[[str, str, str], None] = lambda decision, reason, country: None
 
@@ -133,17 +142,10 @@ class Guard:
             raise GuardRefusal(
                 "country_blocked", f"verifications to {country} are not allowed for this account"
             )
-        if self.pumping(dest, now_ms):
-            if policy.pumping == "block":
-                self._refuse("fraud_suspected", country)
-                raise GuardRefusal(
-                    "fraud_suspected",
-                    f"verifications to {dest.network or country} are held: traffic pumping is "
-                    "suspected on this destination (its conversions fell while sends rose)",
-                )
-            self.count("monitored", "pumping", country)
-        since = now_ms - HOUR_MS
         prefix = dest.e164[: 1 + self.limits.prefix_digits]
+        if policy.pumping == "always" or self.pumping(dest, now_ms):
+            self._pumping(policy, principal.account_id, dest, prefix, now_ms)
+        since = now_ms - HOUR_MS
         if self.started(principal.account_id, since, None, prefix) >= (
             self.limits.per_prefix_per_hour
         ):
@@ -164,6 +166,31 @@ class Guard:
             )
         if country in policy.monitored:
             self.count("monitored", "country", country)
+
+    def _pumping(
+        self, policy: GuardPolicy, account_id: str, dest: Destination, prefix: str, now_ms: int
+    ) -> None:
+        """A pumping episode is in progress on ``dest``: refuse as the policy says."""
+        country, where = dest.country, dest.network or dest.country
+        if policy.pumping == "monitor":
+            self.count("monitored", "pumping", country)
+            return
+        if policy.pumping == "hold":
+            self._refuse("fraud_suspected", country)
+            raise GuardRefusal(
+                "fraud_suspected",
+                f"verifications to {where} are held: traffic pumping is suspected on this "
+                "destination (its conversions fell while sends rose)",
+            )
+        mine, everyone = self.outcomes(account_id, prefix, country, now_ms)
+        if affected(mine, everyone):
+            self._refuse("fraud_suspected", country)
+            raise GuardRefusal(
+                "fraud_suspected",
+                f"verifications to numbers starting {prefix} are refused: traffic pumping is "
+                f"suspected ({where}): of this prefix's last {mine.settled} verifications "
+                f"{mine.converted} were completed, against {everyone.rate:.0%} to {country}",
+            )
 
     def _refuse(self, reason: str, country: str) -> None:
         self.count("refused", reason, country)

@@ -171,15 +171,19 @@ def simulate(
     keep_series: bool = False,
     watch: bool = False,
     prior: Prior | None = None,
+    trace: list[tuple[float, str, bool, bool]] | None = None,
 ) -> Result:
     """Run ``scenario`` once with ``policy`` (a name, or a policy object); with ``watch``, an
     anomaly watch (``AnomalyWatch``, with a pumping watch of its own) sees the same decisions
     and outcomes and the result lists what it raised. With ``prior``, the policy and the
-    watch are told that delay model (median s, sigma), not the scenario's."""
+    watch are told that delay model (median s, sigma), not the scenario's. ``trace`` gets
+    each message's (sent at s, destination, pumped, converts), in order."""
     clock = _Clock()
     chooser = make(scenario, policy, clock, prior) if isinstance(policy, str) else policy
     watcher = AnomalyWatch(delay_of(scenario, prior)) if watch else None
-    return _Run(scenario, chooser, seed, clock, keep_series, watcher).run(progress)
+    run = _Run(scenario, chooser, seed, clock, keep_series, watcher)
+    run.trace = trace
+    return run.run(progress)
 
 
 class _Run:
@@ -225,6 +229,7 @@ class _Run:
         # it was read from is current
         self._oracle: dict[tuple[str, str | None], tuple[object, int, float]] = {}
         self.series = Series(max(1, scenario.messages // _MAX_SERIES)) if keep_series else None
+        self.trace: list[tuple[float, str, bool, bool]] | None = None
 
     def run(self, progress: Callable[[int], None] | None) -> Result:
         s, interval = self.s, self.s.interval_s
@@ -396,6 +401,8 @@ class _Run:
             start = max(t, self.free_at[route.name])
             self.free_at[route.name] = start + 1.0 / route.throughput
         f = fate(s, route, place, t, d, p_deliver, start - t)
+        if self.trace is not None:
+            self.trace.append((t, place, f.pumped, f.converts))
         if f.converts:
             self.conversions += 1
         # the final outcome: reported converted, reported received after its expiration,

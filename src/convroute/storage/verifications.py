@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, case, func, insert, or_, select, update
 
 from convroute.domain.errors import NotFoundError
+from convroute.domain.fraud import Counts
 from convroute.domain.verify import Verification, VerificationStatus
 from convroute.services.guard import GuardPolicy, policy_from_text, policy_text
 from convroute.storage import schema as t
@@ -159,6 +160,22 @@ class SqlVerifications:
             query = query.where(_v.dst.startswith(prefix, autoescape=True))
         with self._reader.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+    def outcomes(
+        self, account_id: str, prefix: str, country: str, now_ms: int
+    ) -> tuple[Counts, Counts]:
+        """The account's verifications of the last hour whose outcome is known (final, or
+        expired), to numbers starting with ``prefix`` and to ``country``: how many, and how
+        many were approved."""
+        settled = or_(_v.status != PENDING, _v.expires_ms <= now_ms)
+        approved = func.sum(case((_v.status == VerificationStatus.APPROVED.value, 1), else_=0))
+        query = select(func.count(), approved).where(
+            _v.account_id == account_id, _v.created_ms >= now_ms - 3_600_000, settled
+        )
+        with self._reader.connect() as conn:
+            mine = conn.execute(query.where(_v.dst.startswith(prefix, autoescape=True))).one()
+            everyone = conn.execute(query.where(_v.country == country)).one()
+        return Counts(mine[0], int(mine[1] or 0)), Counts(everyone[0], int(everyone[1] or 0))
 
     def guard(self, account_id: str) -> GuardPolicy:
         """The account's fraud guard (the defaults for an account that set none)."""
