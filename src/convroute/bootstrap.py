@@ -47,6 +47,7 @@ from convroute.storage.secretbox import SecretBox, key_file_for, load_or_create_
 from convroute.storage.store import SqlStore
 from convroute.storage.tail import SqlEventLog
 from convroute.storage.verifications import SqlVerifications
+from convroute.storage.verify_insights import record_guard
 from convroute.storage.writerproc import RemoteRouter, WriterProcess, child_env
 
 log = logging.getLogger("convroute.routing")
@@ -182,13 +183,21 @@ def verifier(
             settings.verify_per_prefix_per_hour,
             settings.verify_per_country_per_hour,
         ),
-        lambda decision, reason, country: metrics.verify_guard.labels(
-            decision, reason, country
-        ).inc(),
+        functools.partial(_guard_counted, metrics, store, clock),
     )
     return Verifier(
         kept, dispatcher.send, committer.execute, clock, verify_key(secret_key(settings)), guard
     )
+
+
+def _guard_counted(
+    metrics: Metrics, store: SqlStore, clock: Clock, account: str, decision: str, reason: str,
+    country: str,
+) -> None:  # fmt: skip
+    """A refusal (or a monitored verification) of the fraud guard: counted, and kept for the
+    dashboard and the insights (nothing else of a refused verification is)."""
+    metrics.verify_guard.labels(decision, reason, country).inc()
+    record_guard(store.engines.writer, account, decision, reason, country, clock())
 
 
 def read_the_log(c: Container, where: str = "") -> None:

@@ -5,6 +5,7 @@ concurrent checks; on every backend."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 
 from convroute.domain.statuses import ConversionStatus
 from convroute.services.guard import Limits
-from tests.api.conftest import Api
+from tests.api.conftest import ADMIN, Api
 from tests.conftest import add_route
 
 PATH = "/api/v1/verifications"
@@ -339,3 +340,56 @@ def test_a_pumping_episode_blocks_the_prefixes_it_uses_or_holds_or_is_monitored(
     # another account's history is its own: its first verification there goes
     pumped.add("GB")
     assert _start(api, who=api.other, to="+447700900196")["status"] == "pending"
+
+
+def test_insights_give_the_rates_by_country_and_route_and_the_guard_refusals(
+    api_any: Api, phone: Phone
+) -> None:
+    api = api_any
+    add_route(api.container, "second", 0.03)
+    for to in ("+447400123401", "+447400123402", "+447400123403"):  # GB: two of three
+        v = _start(api, to=to)
+        code = phone.codes[-1]
+        if to.endswith(("01", "02")):
+            assert _check(api, v["id"], code).json()["valid"] is True
+        else:
+            for wrong in range(5):
+                _check(api, v["id"], str((int(code) + 1 + wrong) % 10**6).zfill(6))
+    v = _start(api, to="+14155552671")  # US: canceled, left out of the rate
+    api.client.post(f"{PATH}/{v['id']}/cancel", headers=api.auth())
+    api.client.put(GUARD, json={"blocked_countries": ["FR"]}, headers=api.auth())
+    assert api.client.post(PATH, json={"to": "+33612345678"}, headers=api.auth()).status_code == 403
+    _start(api, who=api.other)  # another account's: not in this one's insights
+
+    r = api.client.get(f"{PATH}/insights?group_by=country", headers=api.auth())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    by_country = {g["country"]: g for g in body["groups"]}
+    assert set(by_country) == {"GB", "US"}
+    gb = by_country["GB"]
+    assert (gb["started"], gb["approved"], gb["max_attempts_reached"]) == (3, 2, 1)
+    assert gb["conversion_rate"] == pytest.approx(2 / 3)
+    assert gb["seconds_to_approve"] is not None
+    assert by_country["US"]["canceled"] == 1
+    assert by_country["US"]["conversion_rate"] is None
+    assert body["guard"] == [
+        {"decision": "refused", "reason": "country_blocked", "country": "FR", "count": 1}
+    ]
+    r = api.client.get(f"{PATH}/insights?group_by=route,channel&interval=hour", headers=api.auth())
+    assert r.status_code == 200, r.text
+    groups = r.json()["groups"]
+    assert sum(g["started"] for g in groups) == 4
+    assert all(g["channel"] == "sms" and g["period"].endswith(":00:00.000Z") for g in groups)
+    assert {g["route"] for g in groups} <= {"cheap", "second"}
+    for bad in ("group_by=prefix", "interval=week", "from=2026-01-01T00:00:00Z", "x=1"):
+        r = api.client.get(f"{PATH}/insights?{bad}", headers=api.auth())
+        assert r.status_code == 422, (bad, r.text)
+    # the dashboard: an account sees its own, the operator everyone's
+    mine = api.client.get("/api/v1/dashboard/verifications", headers=api.auth()).json()
+    assert (mine["scope"], sum(g["started"] for g in mine["groups"])) == ("account", 4)
+    api.container.settings = dataclasses.replace(api.container.settings, admin_token=ADMIN)
+    everyone = api.client.get(
+        "/api/v1/dashboard/verifications?group_by=country",
+        headers={"Authorization": f"Bearer {ADMIN}"},
+    ).json()
+    assert (everyone["scope"], sum(g["started"] for g in everyone["groups"])) == ("operator", 5)

@@ -21,6 +21,7 @@ from starlette.routing import Route as Endpoint
 from starlette.staticfiles import StaticFiles
 
 from convroute.api.dialects.native import native
+from convroute.api.dialects.native_verify import insights_of
 from convroute.api.http import (
     authenticator,
     bearer_token,
@@ -179,6 +180,20 @@ async def totals(request: Request) -> Response:
     )
 
 
+@native
+async def verifications(request: Request) -> Response:
+    """Verify Insights for the dashboard: the operator's over every account, an account's
+    over its own; by country and by route, and what the fraud guard refused."""
+    principal = await viewer(request)
+    account = None if principal is None else principal.account_id
+    return json_response(
+        {
+            "scope": "operator" if principal is None else "account",
+            **await insights_of(request, account),
+        }
+    )
+
+
 # The pages load nothing from elsewhere (they work offline, and a viewer's own outbound
 # fetches, such as ReDoc's logo, are refused by the browser).
 CSP = (
@@ -204,6 +219,7 @@ routes = [
     Endpoint("/dashboard", page, methods=["GET"]),
     Endpoint("/api/v1/dashboard/series", series, methods=["GET"]),
     Endpoint("/api/v1/dashboard/totals", totals, methods=["GET"]),
+    Endpoint("/api/v1/dashboard/verifications", verifications, methods=["GET"]),
 ]
 
 static = Mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -54,6 +54,12 @@ _VONAGE_SEND_QUERY = (
 )
 
 _ADMIN = (401, 403)
+_INSIGHT_QUERY = (
+    ("group_by", "Comma-separated: country, network, route, channel"),
+    ("from", "ISO 8601: verifications started at or after (default: 24 hours before to)"),
+    ("to", "ISO 8601: started before (default: now); the range at most 92 days"),
+    ("interval", "hour or day: a series, one group per period"),
+)
 _TWILIO_ERRORS = (400, 401, 404, 413, 415)
 _TWILIO_SERVICE = "/v2/Services/{service_sid}"
 _TWILIO_ACCOUNT = "/2010-04-01/Accounts/{account_sid}"
@@ -309,6 +315,17 @@ OPERATIONS = (
     ),
     Operation(
         "get",
+        "/api/v1/verifications/insights",
+        "Verify Insights: the account's verifications started, approved, expired, out of "
+        "attempts, canceled, and their conversion rate, by country, network, route and "
+        "channel, per hour or day if asked; and what the fraud guard refused",
+        "native",
+        errors=(401, 422),
+        ok_schema="VerifyInsights",
+        query=_INSIGHT_QUERY,
+    ),
+    Operation(
+        "get",
         "/api/v1/verifications/{id}",
         "A verification (expired once its time ran out)",
         "native",
@@ -541,6 +558,15 @@ OPERATIONS = (
             ("hours", "The range, ending now: 0.01 to 168 (default 24)"),
             ("bucket_minutes", "The bucket: 0.05 to 60 (default 5)"),
         ),
+    ),
+    Operation(
+        "get",
+        "/api/v1/dashboard/verifications",
+        "Verify Insights for the dashboard (the operator: every account; an account: its own)",
+        "dashboard",
+        errors=(401, 403, 422),
+        ok_schema="VerifyInsights",
+        query=_INSIGHT_QUERY,
     ),
     Operation(
         "get",

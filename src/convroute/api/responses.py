@@ -269,6 +269,28 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         }
     ),
     "AccountRouting": _ROUTING,
+    "VerifyInsights": obj(
+        {
+            "group_by": array(STRING),
+            "from": TIME,
+            "to": TIME,
+            "groups": array(
+                obj(
+                    {
+                        "started": INTEGER,
+                        "approved": INTEGER,
+                        "expired": INTEGER,
+                        "max_attempts_reached": INTEGER,
+                        "canceled": INTEGER,
+                        "conversion_rate": NULLABLE_NUMBER,
+                    }
+                )
+            ),
+            "guard": array(
+                obj({"decision": STRING, "reason": STRING, "country": STRING, "count": INTEGER})
+            ),
+        }
+    ),
     **TWILIO,
     "Verification": _VERIFICATION,
     "VerificationCheck": {

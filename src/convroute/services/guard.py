@@ -116,8 +116,8 @@ class Limits:
 
 @dataclass
 class Guard:
-    """Decides whether a verification may go; ``count(decision, reason, country)`` is told
-    every refusal and every monitored one."""
+    """Decides whether a verification may go; ``count(account, decision, reason, country)``
+    is told every refusal and every monitored one."""
 
     policy_of: Callable[[str], GuardPolicy]  # account id -> its policy
     # account id, since ms, country, number prefix -> verifications started
@@ -130,7 +130,7 @@ class Guard:
         Counts(0, 0), Counts(0, 0),
     )  # fmt: skip
     limits: Limits = field(default_factory=Limits)
-    count: Callable[[str, str, str], None] = lambda decision, reason, country: None
+    count: Callable[[str, str, str, str], None] = lambda account, decision, reason, country: None
 
     def admit(self, principal: Principal, dest: Destination, now_ms: int) -> None:
         """Nothing if the verification may go; else the refusal (GuardRefusal, 403, or
@@ -138,7 +138,7 @@ class Guard:
         policy = self.policy_of(principal.account_id)
         country = dest.country
         if country in policy.blocked or (policy.allowed and country not in policy.allowed):
-            self._refuse("country_blocked", country)
+            self._refuse(principal.account_id, "country_blocked", country)
             raise GuardRefusal(
                 "country_blocked", f"verifications to {country} are not allowed for this account"
             )
@@ -149,7 +149,7 @@ class Guard:
         if self.started(principal.account_id, since, None, prefix) >= (
             self.limits.per_prefix_per_hour
         ):
-            self._refuse("prefix_rate", country)
+            self._refuse(principal.account_id, "prefix_rate", country)
             raise RateLimitedError(
                 f"too many verifications to numbers starting {prefix} in the last hour "
                 f"(at most {self.limits.per_prefix_per_hour})",
@@ -158,14 +158,14 @@ class Guard:
         if self.started(principal.account_id, since, country, None) >= (
             self.limits.per_country_per_hour
         ):
-            self._refuse("country_rate", country)
+            self._refuse(principal.account_id, "country_rate", country)
             raise RateLimitedError(
                 f"too many verifications to {country} in the last hour "
                 f"(at most {self.limits.per_country_per_hour})",
                 RETRY_AFTER_S,
             )
         if country in policy.monitored:
-            self.count("monitored", "country", country)
+            self.count(principal.account_id, "monitored", "country", country)
 
     def _pumping(
         self, policy: GuardPolicy, account_id: str, dest: Destination, prefix: str, now_ms: int
@@ -173,10 +173,10 @@ class Guard:
         """A pumping episode is in progress on ``dest``: refuse as the policy says."""
         country, where = dest.country, dest.network or dest.country
         if policy.pumping == "monitor":
-            self.count("monitored", "pumping", country)
+            self.count(account_id, "monitored", "pumping", country)
             return
         if policy.pumping == "hold":
-            self._refuse("fraud_suspected", country)
+            self._refuse(account_id, "fraud_suspected", country)
             raise GuardRefusal(
                 "fraud_suspected",
                 f"verifications to {where} are held: traffic pumping is suspected on this "
@@ -184,7 +184,7 @@ class Guard:
             )
         mine, everyone = self.outcomes(account_id, prefix, country, now_ms)
         if affected(mine, everyone):
-            self._refuse("fraud_suspected", country)
+            self._refuse(account_id, "fraud_suspected", country)
             raise GuardRefusal(
                 "fraud_suspected",
                 f"verifications to numbers starting {prefix} are refused: traffic pumping is "
@@ -192,5 +192,5 @@ class Guard:
                 f"{mine.converted} were completed, against {everyone.rate:.0%} to {country}",
             )
 
-    def _refuse(self, reason: str, country: str) -> None:
-        self.count("refused", reason, country)
+    def _refuse(self, account_id: str, reason: str, country: str) -> None:
+        self.count(account_id, "refused", reason, country)

@@ -321,3 +321,17 @@ verifications = Table(
     Column("updated_ms", Ms, nullable=False),
     Index("ix_verifications_account_created", "account_id", "created_ms"),
 )
+
+# What the fraud guard refused (or let through while monitoring): nothing was sent for a
+# refused verification; this is its only trace (the dashboard's and the insights' counts).
+verify_guard_events = Table(
+    "verify_guard_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(36), nullable=False),
+    Column("decision", String(12), nullable=False),
+    Column("reason", String(24), nullable=False),
+    Column("country", String(3), nullable=False),
+    Column("at_ms", Ms, nullable=False),
+    Index("ix_verify_guard_events_account_at", "account_id", "at_ms"),
+)

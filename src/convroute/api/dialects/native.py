@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -138,6 +139,31 @@ def message_id_of(request: Request) -> str:
 def optional_time(value: str | None, field: str = "timestamp") -> int | None:
     """An optional ISO 8601 time (the writer refuses one more than an hour ahead)."""
     return None if value is None else parse_iso8601(value, field)
+
+
+def grouped_range(
+    request: Request, dimensions: Sequence[str], also: frozenset[str] = frozenset()
+) -> tuple[list[str], int | None, int | None]:
+    """A statistics query's ``group_by`` (distinct names among ``dimensions``) and its
+    ``from``/``to`` (ISO 8601); any parameter but those and ``also`` is refused."""
+    params = request.query_params
+    unknown = set(params) - {"group_by", "from", "to", *also}
+    if unknown:
+        raise ValidationError(
+            f"unknown query parameters: {', '.join(sorted(unknown))}",
+            {name: ["is not a known parameter"] for name in sorted(unknown)},
+        )
+    group_by = [g.strip() for g in params.get("group_by", "").split(",") if g.strip()]
+    bad = [g for g in group_by if g not in dimensions]
+    if bad or len(set(group_by)) != len(group_by):
+        raise ValidationError.field(
+            "group_by", f"must be distinct names among {', '.join(dimensions)}"
+        )
+    from_ms = parse_iso8601(params["from"], "from") if "from" in params else None
+    to_ms = parse_iso8601(params["to"], "to") if "to" in params else None
+    if from_ms is not None and to_ms is not None and from_ms >= to_ms:
+        raise ValidationError.field("to", "must be after from")
+    return group_by, from_ms, to_ms
 
 
 # -- endpoints --------------------------------------------------------------------------------
@@ -299,23 +325,7 @@ def render_message(view: MessageView) -> dict[str, Any]:
 async def conversion_stats(request: Request) -> Response:
     principal = await authenticate(request)
     c = container(request)
-    params = request.query_params
-    unknown = set(params) - {"group_by", "from", "to"}
-    if unknown:
-        raise ValidationError(
-            f"unknown query parameters: {', '.join(sorted(unknown))}",
-            {name: ["is not a known parameter"] for name in sorted(unknown)},
-        )
-    group_by = [g.strip() for g in params.get("group_by", "").split(",") if g.strip()]
-    bad = [g for g in group_by if g not in STATS_DIMENSIONS]
-    if bad or len(set(group_by)) != len(group_by):
-        raise ValidationError.field(
-            "group_by", f"must be distinct names among {', '.join(STATS_DIMENSIONS)}"
-        )
-    from_ms = parse_iso8601(params["from"], "from") if "from" in params else None
-    to_ms = parse_iso8601(params["to"], "to") if "to" in params else None
-    if from_ms is not None and to_ms is not None and from_ms >= to_ms:
-        raise ValidationError.field("to", "must be after from")
+    group_by, from_ms, to_ms = grouped_range(request, STATS_DIMENSIONS)
     groups = await run_in_threadpool(
         c.store.conversion_stats, principal.account_id, group_by, from_ms, to_ms
     )

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as Endpoint
 
-from convroute.api.dialects.native import authenticate, native
+from convroute.api.dialects.native import authenticate, grouped_range, native
 from convroute.api.http import (
     container,
     decode_json,
@@ -38,6 +38,7 @@ from convroute.domain.verify import (
 from convroute.services.guard import policy_of
 from convroute.services.messaging import MAX_SENDER_LENGTH
 from convroute.services.verify import Start
+from convroute.storage.verify_insights import DIMENSIONS, insights
 
 
 class VerificationIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -166,6 +167,49 @@ async def cancel(request: Request) -> Response:
     return json_response(view(v))
 
 
+PERIODS = {"hour": 3_600_000, "day": 86_400_000}
+MAX_INSIGHT_SPAN_MS = 92 * 86_400_000
+
+
+async def insights_of(request: Request, account_id: str | None) -> dict[str, Any]:
+    """Verify Insights for one account (or, for the operator, all): ``group_by`` among
+    country, network, route, channel; ``from``/``to`` (default: the last 24 hours; at most 92
+    days); ``interval`` hour or day for a series."""
+    group_by, from_ms, to_ms = grouped_range(request, DIMENSIONS, frozenset({"interval"}))
+    c = container(request)
+    now = c.clock()
+    to_ms = now if to_ms is None else to_ms
+    from_ms = to_ms - 86_400_000 if from_ms is None else from_ms
+    if from_ms >= to_ms:
+        raise ValidationError.field("from", "must be before to")
+    if to_ms - from_ms > MAX_INSIGHT_SPAN_MS:
+        raise ValidationError.field("from", "the range may span at most 92 days")
+    interval = request.query_params.get("interval")
+    if interval is not None and interval not in PERIODS:
+        raise ValidationError.field("interval", "must be hour or day")
+    period = None if interval is None else PERIODS[interval]
+    found = await run_in_threadpool(
+        c.store.read,
+        lambda conn: insights(conn, account_id, group_by, from_ms, to_ms, now, period),
+    )
+    for group in found["groups"]:
+        if "period_ms" in group:
+            group["period"] = format_iso(group.pop("period_ms"))
+    return {
+        "group_by": group_by,
+        "interval": interval,
+        "from": format_iso(from_ms),
+        "to": format_iso(to_ms),
+        **found,
+    }
+
+
+@native
+async def verify_insights(request: Request) -> Response:
+    principal = await authenticate(request)
+    return json_response(await insights_of(request, principal.account_id))
+
+
 @native
 async def get_guard(request: Request) -> Response:
     principal = await authenticate(request)
@@ -186,6 +230,8 @@ async def put_guard(request: Request) -> Response:
 
 routes = [
     Endpoint("/api/v1/verifications", start, methods=["POST"]),
+    # (before the next: "insights" is no verification id)
+    Endpoint("/api/v1/verifications/insights", verify_insights, methods=["GET"]),
     Endpoint("/api/v1/verifications/{id}", get, methods=["GET"]),
     Endpoint("/api/v1/verifications/{id}/check", check, methods=["POST"]),
     Endpoint("/api/v1/verifications/{id}/resend", resend, methods=["POST"]),

@@ -49,9 +49,24 @@ def upgrade() -> None:
     op.create_index(
         "ix_verifications_account_created", "verifications", ["account_id", "created_ms"]
     )
+    op.create_table(
+        "verify_guard_events",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("account_id", sa.String(36), nullable=False),
+        sa.Column("decision", sa.String(12), nullable=False),
+        sa.Column("reason", sa.String(24), nullable=False),
+        sa.Column("country", sa.String(3), nullable=False),
+        sa.Column("at_ms", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_verify_guard_events")),
+    )
+    op.create_index(
+        "ix_verify_guard_events_account_at", "verify_guard_events", ["account_id", "at_ms"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_verify_guard_events_account_at", table_name="verify_guard_events")
+    op.drop_table("verify_guard_events")
     op.drop_index("ix_verifications_account_created", table_name="verifications")
     op.drop_table("verifications")
     with op.batch_alter_table("accounts") as batch:
