@@ -1,4 +1,4 @@
-// convroute's dashboard: signs in with a token, reads /api/v1/dashboard/{series,totals}
+// convroute's dashboard: signs in with a token, reads /api/v1/dashboard/{series,totals,verifications}
 // and draws them with uPlot, again every 10 s while the page is open.
 "use strict";
 
@@ -169,12 +169,43 @@ function table(sel, rows, first) {
   }
 }
 
+function rows(sel, items, cells) {
+  const body = $(sel + " tbody");
+  body.innerHTML = "";
+  for (const g of items) {
+    const tr = document.createElement("tr");
+    for (const value of cells(g)) {
+      const td = document.createElement("td");
+      td.textContent = value == null ? "–" : String(value);
+      tr.appendChild(td);
+    }
+    body.appendChild(tr);
+  }
+}
+
+const seconds = (x) => (x == null ? "–" : x.toFixed(0) + " s");
+const verifyCells = (first) => (g) => [first(g) ?? "–", g.started, g.approved, pct(g.conversion_rate),
+  g.expired, g.max_attempts_reached, seconds(g.seconds_to_approve)];
+
+async function verify(hours) {
+  const to = new Date(), from = new Date(to - hours * 3600e3);
+  const range = { from: from.toISOString(), to: to.toISOString() };
+  const [byCountry, byRoute] = await Promise.all([
+    get("/api/v1/dashboard/verifications", { ...range, group_by: "country" }),
+    get("/api/v1/dashboard/verifications", { ...range, group_by: "route" }),
+  ]);
+  rows("#verify-by-country", byCountry.groups, verifyCells((g) => g.country));
+  rows("#verify-by-route", byRoute.groups, verifyCells((g) => g.route));
+  rows("#verify-guard", byCountry.guard, (g) => [g.decision, g.reason, g.country, g.count]);
+}
+
 async function refresh() {
   try {
     const p = params();
     const [doc, sums] = await Promise.all([
       get("/api/v1/dashboard/series", p),
       get("/api/v1/dashboard/totals", { hours: p.hours, bucket_minutes: p.bucket_minutes }),
+      verify(Number(p.hours)),
     ]);
     draw(doc);
     table("#by-route", sums.by_route, (g) => g.name);
