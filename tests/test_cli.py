@@ -232,3 +232,27 @@ def test_accounts_routing_shows_sets_refuses_and_resets(db: list[str]) -> None:
     assert "grey" not in quality.split("forbidden: grey", 1)[1]  # not a candidate
     invoke("accounts", "routing", "acme", "--reset", *db)
     assert json.loads(invoke("accounts", "routing", "acme", "--json", *db))["goal"] is None
+
+
+def test_accounts_verify_guard_sets_and_shows_the_guard(db: list[str]) -> None:
+    invoke("accounts", "create", "acme", *db)
+    out = invoke("accounts", "verify-guard", "acme", "--block", "ng", "--monitor", "FR",
+                 "--pumping", "hold", *db)  # fmt: skip
+    assert "countries blocked: NG" in out
+    assert "during a pumping episode: hold" in out
+    shown = json.loads(invoke("accounts", "verify-guard", "acme", "--json", *db))
+    assert shown == {
+        "allowed_countries": [], "blocked_countries": ["NG"], "monitored_countries": ["FR"],
+        "pumping": "hold",
+    }  # fmt: skip
+    for bad in (
+        ["--block", "NGA"],
+        ["--allow", "GB", "--block", "GB"],
+        ["--reset", "--block", "NG"],
+    ):
+        result = CliRunner().invoke(main, ["accounts", "verify-guard", "acme", *bad, *db])
+        assert result.exit_code == 2, result.output
+    assert json.loads(invoke("accounts", "verify-guard", "acme", "--json", *db)) == shown
+    invoke("accounts", "verify-guard", "acme", "--reset", *db)
+    reset = json.loads(invoke("accounts", "verify-guard", "acme", "--json", *db))
+    assert (reset["blocked_countries"], reset["pumping"]) == ([], "block")

@@ -13,6 +13,7 @@ from convroute.cli.evaluate import evaluate_command
 from convroute.cli.routes import routes
 from convroute.cli.serve import migrate, secret_key, serve
 from convroute.cli.simulate import bench, simulate_command
+from convroute.cli.verify_guard import accounts_verify_guard
 from convroute.cli.windows import retention, windows
 
 
@@ -28,6 +29,7 @@ def main() -> None:
 for command in (serve, migrate, secret_key, accounts, routes, windows, retention):
     main.add_command(command)
 routes.add_command(routes_checkpoint)
+accounts.add_command(accounts_verify_guard)
 routes.add_command(routes_checkpoints)
 main.add_command(simulate_command)
 main.add_command(bench)
