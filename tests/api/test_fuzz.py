@@ -68,6 +68,9 @@ def _authenticate(case: Any, creds: dict[str, Any]) -> dict[str, str]:
         plivo = creds["plivo"]
         case.path_parameters = {**(case.path_parameters or {}), "auth_id": plivo["auth_id"]}
         return {"Authorization": _basic(plivo["auth_id"], plivo["auth_token"])}
+    if scheme == "vonageBasic":
+        vonage = creds["vonage"]
+        return {"Authorization": _basic(vonage["api_key"], vonage["api_secret"])}
     if scheme == "twilio":
         twilio = creds["twilio"]
         if "account_sid" in (case.path_parameters or {}):

@@ -32,6 +32,7 @@ from convroute.api.dialects import (
     plivo_messages,
     twilio,
     vonage,
+    vonage_verify,
 )
 from convroute.api.fastpath import FastPath
 from convroute.api.http import Handler, container, json_response
@@ -279,6 +280,7 @@ def create_app(c: Container) -> Starlette:
         *plivo.routes,
         *plivo_messages.routes,
         *vonage.routes,
+        *vonage_verify.routes,
         *bird.routes,
         *twilio.routes,
         *callbacks.routes,

@@ -18,6 +18,7 @@ from convroute.api.dialects import (
     native_routing,
     native_verify,
     plivo,
+    vonage_verify,
 )
 from convroute.api.operations import OPERATIONS, Operation
 from convroute.api.responses import SCHEMAS as RESPONSES
@@ -52,6 +53,16 @@ def _error_schemas() -> dict[str, Any]:
         },
         "BirdError": problem,
         "VonageError": {"type": "string", "description": "Plain text: the reason"},
+        "VonageProblem": {
+            "type": "object",
+            "required": ["type", "title"],
+            "properties": {
+                "type": {"type": "string"},
+                "title": {"type": "string"},
+                "detail": {"type": "string"},
+                "instance": {"type": "string"},
+            },
+        },
         "TwilioError": {
             "type": "object",
             "required": ["code", "message", "status"],
@@ -82,6 +93,7 @@ PATH_SCHEMAS: dict[str, dict[str, Any]] = {
     "account_sid": {"type": "string", "pattern": f"^AC{_HEX32}$"},
     "sid": {"type": "string", "pattern": f"^VE{_HEX32}$"},
     "message_sid": {"type": "string", "pattern": f"^SM{_HEX32}$"},
+    "request_id": _UUID,
 }
 
 CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
@@ -122,6 +134,10 @@ CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
     ("ResendIn", "template"): {"maxLength": MAX_TEMPLATE, "pattern": "\\{code\\}"},
     ("ResendIn", "sender"): {"minLength": 1, "maxLength": MAX_SENDER_LENGTH},
     ("GuardIn", "pumping"): {"enum": list(PUMPING_MODES)},
+    ("VerifyIn", "brand"): {"minLength": 1, "maxLength": 16},
+    ("VerifyIn", "workflow"): {"minItems": 1, "maxItems": 1},
+    ("WorkflowIn", "channel"): {"enum": ["sms"]},
+    ("VerifyIn", "code_length"): {"minimum": CODE_LENGTHS[0], "maximum": CODE_LENGTHS[1]},
     ("AccountPatch", "rate_limit_per_second"): {
         "exclusiveMinimum": 0,
         "maximum": MAX_RATE_LIMIT,
@@ -222,6 +238,7 @@ def openapi_document() -> dict[str, Any]:
             *native_accounts.SCHEMAS,
             *native_routing.SCHEMAS,
             *native_verify.SCHEMAS,
+            *vonage_verify.SCHEMAS,
             *plivo.SCHEMAS,
             *bird.SCHEMAS,
         ),
@@ -254,6 +271,11 @@ def openapi_document() -> dict[str, Any]:
                     "name": "api_key",
                     "description": "api_key with api_secret or sig (query or form), or HTTP "
                     "Basic api_key:api_secret",
+                },
+                "vonageBasic": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "Vonage's api_key:api_secret",
                 },
                 "twilio": {
                     "type": "http",

@@ -76,6 +76,32 @@ def _twilio(
     )  # fmt: skip
 
 
+def _vonage_verify(
+    method: str, path: str, summary: str, body: str | None, ok: int,
+    ok_schema: str | None, errors: tuple[int, ...],
+) -> Operation:  # fmt: skip
+    return Operation(
+        method, path, summary, "vonage", body, ok, errors, "vonageBasic",
+        error="VonageProblem", ok_schema=ok_schema,
+    )  # fmt: skip
+
+
+_VONAGE_VERIFY = (
+    _vonage_verify("post", "/v2/verify",
+                   "Vonage Verify v2: start a verification (one sms step); 409 while one to "
+                   "the number is pending; 403 when the account's fraud guard refuses it",
+                   "VerifyIn", 202, "VonageVerifyStarted",
+                   (400, 401, 403, 409, 413, 415, 422, 429)),
+    _vonage_verify("post", "/v2/verify/{request_id}",
+                   "Vonage Verify v2: check a code (400 a wrong one; 410 after too many)",
+                   "CodeIn", 200, "VonageVerifyChecked", (400, 401, 404, 410, 413, 415, 422)),
+    _vonage_verify("delete", "/v2/verify/{request_id}", "Vonage Verify v2: cancel",
+                   None, 204, None, (401, 404)),
+    _vonage_verify("post", "/v2/verify/{request_id}/next_workflow",
+                   "Vonage Verify v2: a new code now, over another route", None, 200,
+                   "VonageVerifyStarted", (401, 404, 409)),
+)  # fmt: skip
+
 _TWILIO = (
     _twilio("post", f"{_TWILIO_SERVICE}/Verifications",
             "Twilio Verify v2: start a verification (a second one to the same number while "
@@ -533,6 +559,7 @@ OPERATIONS = (
         for kind, path in (("channel", bird.CHANNEL_PATH), ("navigator", bird.NAVIGATOR_PATH))
     ),
     *_TWILIO,
+    *_VONAGE_VERIFY,
     Operation(
         "get",
         "/dashboard",

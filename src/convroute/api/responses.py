@@ -269,6 +269,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         }
     ),
     "AccountRouting": _ROUTING,
+    "VonageVerifyStarted": obj({"request_id": STRING}),
+    "VonageVerifyChecked": obj({"request_id": STRING, "status": {"enum": ["completed"]}}),
     "VerifyInsights": obj(
         {
             "group_by": array(STRING),
