@@ -58,6 +58,7 @@ class Server:
     # "granian": the same app under granian (Rust HTTP) instead of ``convroute serve``'s
     # uvicorn, for the side-by-side comparison (docs/benchmarks.md); ``pip install granian``
     http_server: str = "uvicorn"
+    extra: tuple[str, ...] = ()  # more ``convroute serve`` options (``--demo``)
 
     @property
     def base_url(self) -> str:
@@ -77,6 +78,7 @@ class Server:
             str(self.workers),
             "--database-url",
             self.database_url,
+            *self.extra,
         ]
         if self.http_server == "granian":
             env["CONVROUTE_DATABASE_URL"] = self.database_url

@@ -96,7 +96,8 @@ def _authenticate(case: Any, creds: dict[str, Any]) -> dict[str, str]:
         case.query = query
         return {}
     if scheme == "bearer":
-        token = ADMIN if path.startswith(("/api/v1/routes", "/api/v1/accounts")) else None
+        operator = ("/api/v1/routes", "/api/v1/accounts", "/api/v1/simulated")
+        token = ADMIN if path.startswith(operator) else None
         return {"Authorization": f"Bearer {token or creds['native']['token']}"}
     return {}
 

@@ -406,6 +406,15 @@ OPERATIONS = (
     ),
     Operation(
         "get",
+        "/api/v1/simulated/handsets/{number}",
+        "Operator: what the simulated routes delivered to a number, in this server process "
+        "(the demo's phones: where the routes are simulated, where a Verify code shows up)",
+        "routes",
+        errors=(401, 403, 404, 422),
+        ok_schema="Handset",
+    ),
+    Operation(
+        "get",
         "/api/v1/account/routing",
         "The account's own routing: the objective its sends are valued by (goal null: the "
         "installation's) and the routes they may take",

@@ -269,6 +269,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         }
     ),
     "AccountRouting": _ROUTING,
+    "Handset": obj(
+        {
+            "number": STRING,
+            "messages": array(
+                obj({"message_id": STRING, "route": STRING, "text": STRING, "received_at": TIME})
+            ),
+        }
+    ),
     "VonageVerifyStarted": obj({"request_id": STRING}),
     "VonageVerifyChecked": obj({"request_id": STRING, "status": {"enum": ["completed"]}}),
     "VerifyInsights": obj(

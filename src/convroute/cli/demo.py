@@ -124,6 +124,15 @@ Try it (native API):
        -d '{{"status": "converted", "timestamp": "2026-01-01T12:00:00Z"}}'
   curl -s {base_url}/api/v1/messages/<message id> -H "Authorization: Bearer $TOKEN"
 
+Verify: convroute sends the code and checks it (the demo's routes are simulated: the code
+shows up on the simulated handset, which the operator token reads):
+
+  curl -s -X POST {base_url}/api/v1/verifications -H "Authorization: Bearer $TOKEN" \\
+       -H 'Content-Type: application/json' -d '{{"to": "+447700900123"}}'
+  curl -s {base_url}/api/v1/simulated/handsets/+447700900123 -H "Authorization: Bearer <operator token>"
+  curl -s -X POST {base_url}/api/v1/verifications/<verification id>/check \\
+       -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{{"code": "<code>"}}'
+
 The same through the provider dialects (docs/dialects.md):
 
   # Plivo

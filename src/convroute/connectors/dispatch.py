@@ -25,7 +25,7 @@ from convroute.connectors.base import Connector, Receipt, SubmitError
 from convroute.connectors.forwarder import Forwarder
 from convroute.connectors.http import HttpConnector
 from convroute.connectors.providers.connector import PROVIDERS, ProviderConnector
-from convroute.connectors.simulated import SimulatedConnector
+from convroute.connectors.simulated import Handsets, SimulatedConnector
 from convroute.connectors.smpp.connector import SmppConnector
 from convroute.domain.capacity import Capacity
 from convroute.domain.clock import Clock
@@ -81,6 +81,7 @@ class Dispatcher:
         self._in_flight: set[str] = set()  # message ids this instance is submitting
         self.forwarder = Forwarder(execute, self.connector, self._name, self.metrics)
         self.pacer = Capacity()  # each capped route's submits, kept to its mps
+        self.handsets = Handsets()  # what the simulated routes delivered (the demo's phones)
         self.submitted = 0
         self.failed = 0
         self.receipts = 0
@@ -315,7 +316,7 @@ class Dispatcher:
         if route.connector in PROVIDERS:
             provider = PROVIDERS[route.connector]
             return ProviderConnector(provider, route.id, route.config, self.public_url)
-        return SimulatedConnector(route.name, route.config, self.receipt)
+        return SimulatedConnector(route.name, route.config, self.receipt, self.handsets)
 
     def states(self) -> dict[str, dict[str, Any]]:
         """Each live connector's connection state, by route id (for operators)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -22,6 +23,29 @@ from convroute.domain.models import Submission
 from convroute.domain.statuses import DlrStatus
 from convroute.sim.carrier import Draws, fate
 from convroute.sim.scenario import Scenario, load, place_of
+
+
+class Handsets:
+    """The phones of the simulated routes' numbers: the texts those routes delivered, the
+    last ``per_number`` for each of the last ``numbers`` numbers, in this process. Where the
+    routes are simulated (the demo), the message is the only place a Verify code shows up:
+    the operator reads it here (``GET /api/v1/simulated/handsets/{number}``), as a user reads
+    a phone. A real route's texts are never kept."""
+
+    def __init__(self, numbers: int = 1000, per_number: int = 20) -> None:
+        self._numbers, self._per = numbers, per_number
+        self._texts: OrderedDict[str, deque[tuple[int, str, str, str]]] = OrderedDict()
+
+    def deliver(self, number: str, arrives_ms: int, message_id: str, route: str, text: str) -> None:
+        box = self._texts.pop(number, None) or deque(maxlen=self._per)
+        box.append((arrives_ms, message_id, route, text))
+        self._texts[number] = box  # the most recent number last
+        while len(self._texts) > self._numbers:
+            self._texts.popitem(last=False)
+
+    def read(self, number: str, now_ms: int) -> list[tuple[int, str, str, str]]:
+        """What has arrived on ``number`` by ``now_ms``, oldest first."""
+        return sorted(m for m in self._texts.get(number, ()) if m[0] <= now_ms)
 
 
 @lru_cache(maxsize=16)
@@ -34,8 +58,14 @@ class SimulatedConnector:
 
     forwards_conversions = False
 
-    def __init__(self, route_name: str, config: Mapping[str, Any], sink: ReceiptSink) -> None:
-        self.sink = sink
+    def __init__(
+        self,
+        route_name: str,
+        config: Mapping[str, Any],
+        sink: ReceiptSink,
+        handsets: Handsets | None = None,
+    ) -> None:
+        self.sink, self.handsets, self.route_name = sink, handsets, route_name
         self.scenario = _scenario(config["scenario"]) if config.get("scenario") else None
         self.route = None
         if self.scenario is not None:
@@ -57,6 +87,7 @@ class SimulatedConnector:
 
     async def submit(self, message: Submission) -> Sequence[str]:
         if self.scenario is None or self.route is None:
+            self._handset(message, message.sent_ms)
             return ()
         t = self.scenario_time(message.sent_ms)
         f = fate(
@@ -68,6 +99,8 @@ class SimulatedConnector:
         )
         if not f.submitted:
             raise SubmitError("submit_error", f"route {self.route.name} refused the message")
+        if f.delivered:  # (a message the scenario does not deliver never shows up)
+            self._handset(message, message.sent_ms)
         if f.receipt is None:
             return ()
         status = DlrStatus.DELIVERED if f.receipt == "delivered" else DlrStatus.FAILED
@@ -83,6 +116,12 @@ class SimulatedConnector:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
         return ()
+
+    def _handset(self, message: Submission, arrives_ms: int) -> None:
+        if self.handsets is not None:
+            self.handsets.deliver(
+                message.dst, arrives_ms, message.message_id, self.route_name, message.text
+            )
 
     async def _later(self, wait_s: float, receipt: Receipt) -> None:
         await asyncio.sleep(wait_s)

@@ -18,6 +18,8 @@ from starlette.routing import Route as Endpoint
 
 from convroute.api.dialects.native import native
 from convroute.api.http import authenticator, bearer_token, container, json_response, read_json
+from convroute.domain.clock import format_iso
+from convroute.domain.destinations import parse_destination
 from convroute.domain.errors import AuthenticationError, ForbiddenError, ValidationError
 from convroute.domain.models import Route, RouteDestination
 from convroute.services import routes as svc
@@ -170,6 +172,25 @@ async def route_quality(request: Request) -> Response:
     return json_response(report.as_json())
 
 
+@native
+async def simulated_handset(request: Request) -> Response:
+    """What the simulated routes delivered to a number (the demo's phones), in this server
+    process: where the routes are simulated, how an operator reads a Verify code."""
+    await authenticate_admin(request)
+    c = container(request)
+    number = parse_destination(request.path_params["number"], "number").e164
+    texts = c.dispatcher.handsets.read(number, c.clock())
+    return json_response(
+        {
+            "number": number,
+            "messages": [
+                {"message_id": m, "route": r, "text": text, "received_at": format_iso(at)}
+                for at, m, r, text in texts
+            ],
+        }
+    )
+
+
 routes = [
     Endpoint("/api/v1/routes", list_routes, methods=["GET"]),
     Endpoint("/api/v1/routes", create_route, methods=["POST"]),
@@ -177,4 +198,5 @@ routes = [
     Endpoint("/api/v1/routes/{route}", get_route, methods=["GET"]),
     Endpoint("/api/v1/routes/{route}", patch_route, methods=["PATCH"]),
     Endpoint("/api/v1/routes/{route}", delete_route, methods=["DELETE"]),
+    Endpoint("/api/v1/simulated/handsets/{number}", simulated_handset, methods=["GET"]),
 ]
