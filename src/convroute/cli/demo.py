@@ -129,9 +129,11 @@ shows up on the simulated handset, which the operator token reads):
 
   curl -s -X POST {base_url}/api/v1/verifications -H "Authorization: Bearer $TOKEN" \\
        -H 'Content-Type: application/json' -d '{{"to": "+447700900123"}}'
-  curl -s {base_url}/api/v1/simulated/handsets/+447700900123 -H "Authorization: Bearer <operator token>"
+  curl -s {base_url}/api/v1/simulated/handsets/+447700900123 \\
+       -H "Authorization: Bearer <operator token, below>"
   curl -s -X POST {base_url}/api/v1/verifications/<verification id>/check \\
-       -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{{"code": "<code>"}}'
+       -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+       -d '{{"code": "<code>"}}'
 
 The same through the provider dialects (docs/dialects.md):
 
