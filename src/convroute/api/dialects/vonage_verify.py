@@ -40,7 +40,7 @@ from convroute.domain.models import Principal
 from convroute.domain.statuses import Dialect, Method
 from convroute.domain.verify import DEFAULT_EXPIRY_S, EXPIRY_S, VerificationStatus
 from convroute.services.guard import GuardRefusal
-from convroute.services.verify import Start
+from convroute.services.verify import Start, Verifier
 
 _ERRORS = "https://developer.vonage.com/api-errors"
 
@@ -183,26 +183,28 @@ async def check(request: Request) -> Response:
     return json_response({"request_id": rid, "status": "completed"})
 
 
-@vonage_verify
-async def cancel(request: Request) -> Response:
+async def _pending(request: Request) -> tuple[Principal, str, Verifier]:
+    """The caller, the path's request id and Verify, once the request is known and pending
+    (else 404, as Vonage answers for a verified or canceled one)."""
     principal = await authenticate(request)
     rid = _request_id(request)
     verifier = container(request).verifier
     v = await verifier.read(principal, rid)
     if v.status is not VerificationStatus.PENDING:
         raise NotFoundError(f"Request '{rid}' was not found or it has been verified already.")
+    return principal, rid, verifier
+
+
+@vonage_verify
+async def cancel(request: Request) -> Response:
+    principal, rid, verifier = await _pending(request)
     await verifier.cancel(principal, rid)
     return Response(status_code=204)
 
 
 @vonage_verify
 async def next_workflow(request: Request) -> Response:
-    principal = await authenticate(request)
-    rid = _request_id(request)
-    verifier = container(request).verifier
-    v = await verifier.read(principal, rid)
-    if v.status is not VerificationStatus.PENDING:
-        raise NotFoundError(f"Request '{rid}' was not found or it has been verified already.")
+    principal, rid, verifier = await _pending(request)
     await verifier.resend(principal, rid)
     return json_response({"request_id": rid})
 
