@@ -124,7 +124,13 @@ def test_wrong_codes_use_up_the_attempts_even_when_sent_at_once(api_any: Api, ph
     assert after["status"] == "max_attempts_reached"
     assert after["attempts"] == 3  # twelve checks, three attempts
     assert _check(api, started["id"], code).json()["valid"] is False
-    assert _status(api, started["message_id"]) == ConversionStatus.INCORRECT_CODE
+    # every wrong code was the message's incorrect_code, the last one made it final
+    message = api.view(started["message_id"])
+    statuses = [c["status"] for c in message["conversions"]]
+    # (two wrong codes in the same millisecond are one report: identical reports are kept once)
+    assert set(statuses) == {"incorrect_code", "not_converted"}
+    assert statuses.count("not_converted") == 1
+    assert (message["status"], message["final"]) == ("not_converted", True)
 
 
 def test_a_resend_goes_over_another_route_and_the_old_code_stops(
@@ -393,3 +399,36 @@ def test_insights_give_the_rates_by_country_and_route_and_the_guard_refusals(
         headers={"Authorization": f"Bearer {ADMIN}"},
     ).json()
     assert (everyone["scope"], sum(g["started"] for g in everyone["groups"])) == ("operator", 5)
+
+
+def test_verifications_train_the_router_with_no_report(api_any: Api, phone: Phone) -> None:
+    """The outcomes of verifications are conversion events in the log like any report: the
+    router that follows the log learns from them. One account sends only by ``cheap``, whose
+    users type their code; the other only by ``second``, whose users never get it. The
+    shared estimates part accordingly."""
+    api = api_any
+    add_route(api.container, "second", 0.03)
+    guard = api.container.verifier.guard
+    assert guard is not None
+    guard.limits = Limits(per_prefix_per_hour=1000)  # (forty to one prefix)
+    for who, route in ((api.acme, "cheap"), (api.other, "second")):
+        r = api.client.put(
+            "/api/v1/account/routing", json={"allow_routes": [route]}, headers=api.auth(who)
+        )
+        assert r.status_code == 200, r.text
+    for k in range(20):
+        v = _start(api, to=f"+4474001234{k:02d}")
+        assert _check(api, v["id"], phone.codes[-1]).json()["valid"] is True
+        v = _start(api, who=api.other, to=f"+4474001235{k:02d}")
+        for wrong in range(5):  # the code never came: guesses until the attempts are gone
+            guess = str((int(phone.codes[-1]) + 1 + wrong) % 10**6).zfill(6)
+            _check(api, v["id"], guess, who=api.other)
+    api.container.follower.catch_up()
+    api.container.settings = dataclasses.replace(api.container.settings, admin_token=ADMIN)
+    r = api.client.get(
+        "/api/v1/routes/quality?country=GB&network=Three",
+        headers={"Authorization": f"Bearer {ADMIN}"},
+    )
+    assert r.status_code == 200, r.text
+    estimates = {x["name"]: x["estimate"] for x in r.json()["routes"]}
+    assert estimates["cheap"] > 0.6 > 0.3 > estimates["second"], estimates

@@ -7,6 +7,7 @@ from it with no other change:
 |---------------------------------------|---------------------------------|
 | the right code, in time               | ``converted`` (method: manual/auto) |
 | a wrong code                          | ``incorrect_code``                  |
+| the last attempt used, wrong          | ``not_converted`` (final)           |
 | the right code after expiry           | ``received_after_expiration``       |
 | a new code was sent (resend)          | ``resent`` (the earlier message)    |
 | canceled                              | ``canceled``                        |
@@ -209,12 +210,21 @@ class Verifier:
         await self._outcome(principal, v.message_id, ConversionStatus.INCORRECT_CODE, now, method)
         after = await self.get(principal, v.id)
         if after.attempts >= after.max_attempts:
-            await asyncio.to_thread(
-                self.store.finish, principal.account_id, v.id, VerificationStatus.MAX_ATTEMPTS,
-                now,
-            )  # fmt: skip
-            after = await self.get(principal, v.id)
+            after = await self._out_of_attempts(principal, after, now)
         return Checked(after, False)
+
+    async def _out_of_attempts(
+        self, principal: Principal, v: Verification, now: int
+    ) -> Verification:
+        """No attempt left: the verification is ``max_attempts_reached`` and, by whichever
+        check moved it there, its message ``not_converted`` (final: routing learns it now
+        rather than when the window closes, which would record the same)."""
+        moved = await asyncio.to_thread(
+            self.store.finish, principal.account_id, v.id, VerificationStatus.MAX_ATTEMPTS, now
+        )
+        if moved:
+            await self._outcome(principal, v.message_id, ConversionStatus.NOT_CONVERTED, now)
+        return await self.get(principal, v.id)
 
     async def _late_check(
         self, principal: Principal, verification_id: str, code: str, now: int
@@ -232,11 +242,7 @@ class Verifier:
                 )
             v = await self.get(principal, v.id)
         elif v.status is VerificationStatus.PENDING:  # (the attempts ran out meanwhile)
-            await asyncio.to_thread(
-                self.store.finish, principal.account_id, v.id, VerificationStatus.MAX_ATTEMPTS,
-                now,
-            )  # fmt: skip
-            v = await self.get(principal, v.id)
+            v = await self._out_of_attempts(principal, v, now)
         return Checked(v, False)
 
     async def cancel(self, principal: Principal, verification_id: str) -> Verification:
