@@ -60,3 +60,40 @@ def test_the_dashboard_shows_what_verifications_came_to(served: Served) -> None:
             page.locator("#verify").screenshot(path=str(ARTIFACTS / "dashboard-verify.png"))
         finally:
             browser.close()
+
+
+@pytest.mark.slow
+def test_an_account_sets_its_routing_on_the_dashboard(served: Served) -> None:
+    """The account view shows the account's own routing and saves it (the operator's view
+    has no such form); a refused change says why and changes nothing."""
+    browser_path = chromium()
+    from playwright.sync_api import sync_playwright
+
+    token = served.acme.issued_shown("native")["token"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=browser_path, args=["--no-sandbox", "--ignore-certificate-errors"]
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 1600})
+        try:
+            page.goto(f"{served.base_url}/dashboard?hours=1")
+            page.fill("#token", token)
+            page.click("#signin button")
+            page.wait_for_selector("#account-routing:not([hidden])")
+            assert page.input_value("#goal") == ""
+            page.select_option("#goal", "value")
+            page.fill("#lambda", "20")
+            page.fill("#allow", "cheap")
+            page.click("#routing-form button")
+            page.wait_for_selector("#routing-saved[data-ok='true']")
+            page.fill("#lambda", "")  # value needs its lambda: refused, nothing changes
+            page.click("#routing-form button")
+            page.wait_for_selector("#routing-saved[data-ok='false']")
+            assert "lambda" in page.inner_text("#routing-saved")
+        finally:
+            browser.close()
+    account = served.container.store.account_by_name(served.acme.account.id)
+    assert account is not None
+    routing = account.routing
+    assert (routing.goal, routing.lam) == ("value", 20.0)
+    assert len(routing.allow) == 1

@@ -199,6 +199,35 @@ async function verify(hours) {
   rows("#verify-guard", byCountry.guard, (g) => [g.decision, g.reason, g.country, g.count]);
 }
 
+// an account's own routing (the account view only): read once signed in, saved whole
+const names = (text) => text.split(",").map((x) => x.trim()).filter(Boolean);
+
+async function showRouting() {
+  const r = await get("/api/v1/account/routing", {});
+  $("#goal").value = r.goal || "";
+  $("#lambda").value = r.lambda ?? "";
+  $("#epsilon").value = r.epsilon ?? "";
+  $("#allow").value = r.allow_routes.join(", ");
+  $("#forbid").value = r.forbid_routes.join(", ");
+  $("#account-routing").hidden = false;
+}
+
+async function saveRouting(ev) {
+  ev.preventDefault();
+  const body = { goal: $("#goal").value || null, allow_routes: names($("#allow").value),
+                 forbid_routes: names($("#forbid").value) };
+  if (body.goal === "value") body.lambda = Number($("#lambda").value);
+  if (body.goal === "cheapest-within" && $("#epsilon").value !== "") body.epsilon = Number($("#epsilon").value);
+  const r = await fetch("/api/v1/account/routing", {
+    method: "PUT", body: JSON.stringify(body),
+    headers: { Authorization: "Bearer " + state.token, "Content-Type": "application/json" } });
+  const answer = await r.json().catch(() => ({}));
+  $("#routing-saved").textContent = r.ok ? "saved"
+    : "not saved: " + ((answer.error && answer.error.message) || r.statusText);
+  $("#routing-saved").dataset.ok = String(r.ok);
+  if (r.ok) await showRouting();
+}
+
 async function refresh() {
   try {
     const p = params();
@@ -213,6 +242,7 @@ async function refresh() {
     $("#countries").innerHTML = sums.by_country.map((g) => `<option value="${g.country}">`).join("");
     $("#range").textContent = `${new Date(sums.from).toLocaleString()} – ${new Date(sums.to).toLocaleString()}`;
     $("#who").textContent = doc.scope === "operator" ? "operator" : "account view";
+    if (doc.scope !== "operator" && $("#account-routing").hidden) await showRouting();
     $("#updated").textContent = "updated " + new Date().toLocaleTimeString();
     $("#updated").dataset.at = String(Date.now());
     $("#error").hidden = true;
@@ -240,6 +270,7 @@ function signOut() {
   $("#signin").hidden = false;
   $("#signout").hidden = true;
   $("#who").hidden = true;
+  $("#account-routing").hidden = true;
 }
 
 $("#signin").addEventListener("submit", (ev) => {
@@ -250,5 +281,6 @@ $("#signin").addEventListener("submit", (ev) => {
 });
 $("#signout").addEventListener("click", () => { signOut(); $("#app").hidden = true; });
 $("#controls").addEventListener("change", refresh);
+$("#routing-form").addEventListener("submit", saveRouting);
 $("#controls").addEventListener("submit", (ev) => { ev.preventDefault(); refresh(); });
 if (state.token) signedIn();
