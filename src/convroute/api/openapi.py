@@ -20,7 +20,8 @@ from convroute.api.dialects import (
     plivo,
     vonage_verify,
 )
-from convroute.api.operations import OPERATIONS, Operation
+from convroute.api.operation import Operation
+from convroute.api.operations import OPERATIONS
 from convroute.api.responses import SCHEMAS as RESPONSES
 from convroute.domain.statuses import MessageType
 from convroute.domain.verify import ATTEMPTS, CHANNELS, CODE_LENGTHS, EXPIRY_S, MAX_TEMPLATE

@@ -4,131 +4,16 @@ every route of the app is here and nothing else is."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from convroute.api.dialects import bird, plivo, plivo_messages
+from convroute.api.operation import Operation
+from convroute.api.operations_dialects import DIALECT_OPERATIONS
+from convroute.api.operations_verify import (
+    DIALECT_VERIFY_OPERATIONS,
+    INSIGHT_QUERY,
+    VERIFY_OPERATIONS,
+)
 from convroute.storage.views import STATS_DIMENSIONS
 
-
-@dataclass(frozen=True)
-class Operation:
-    """One documented operation. ``aliases`` are other spellings of the same path (served,
-    and documented as such); ``error`` names the error body's schema in components."""
-
-    method: str
-    path: str
-    summary: str
-    tag: str
-    body: str | None = None
-    ok: int = 200
-    errors: tuple[int, ...] = (401, 404, 422)
-    security: str | None = "bearer"
-    query: tuple[tuple[str, str], ...] = ()
-    aliases: tuple[str, ...] = ()
-    error: str = "Error"
-    body_media: str = "application/json"
-    ok_media: str | None = None
-    ok_schema: str | None = None  # the success body's schema (components), if it has one
-    also: tuple[tuple[int, str], ...] = ()  # other success answers: (status, schema)
-
-
-_PLIVO_ERRORS = (400, 401, 403, 404, 413, 415, 503)
-_VONAGE_CONVERSION_QUERY = (
-    ("api_key", "Your API key (with api_secret, or with sig)"),
-    ("api_secret", "Your API secret"),
-    ("sig", "Signature of the parameters (see docs/api.md)"),
-    ("message-id", "Required: the message-id returned when the message was sent"),
-    ("delivered", "Required: true, false, 1 or 0"),
-    ("timestamp", "yyyy-MM-dd HH:mm:ss UTC, or Unix seconds (default: now)"),
-)
-_VONAGE_SEND_QUERY = (
-    ("api_key", "Your API key (with api_secret, or with sig)"),
-    ("api_secret", "Your API secret"),
-    ("sig", "Signature of the parameters (see docs/api.md)"),
-    ("from", "Required: sender id"),
-    ("to", "Required: E.164 destination"),
-    ("text", "Required: message text"),
-    ("type", "text (default) or unicode"),
-    ("client-ref", "Your reference, echoed back (at most 100 characters)"),
-    ("timestamp", "Unix seconds; required when signing"),
-)
-
 _ADMIN = (401, 403)
-_INSIGHT_QUERY = (
-    ("group_by", "Comma-separated: country, network, route, channel"),
-    ("from", "ISO 8601: verifications started at or after (default: 24 hours before to)"),
-    ("to", "ISO 8601: started before (default: now); the range at most 92 days"),
-    ("interval", "hour or day: a series, one group per period"),
-)
-_TWILIO_ERRORS = (400, 401, 404, 413, 415)
-_TWILIO_SERVICE = "/v2/Services/{service_sid}"
-_TWILIO_ACCOUNT = "/2010-04-01/Accounts/{account_sid}"
-_FORM = "application/x-www-form-urlencoded"
-
-
-def _twilio(
-    method: str, path: str, summary: str, body: str | None, ok: int, ok_schema: str,
-    errors: tuple[int, ...] = _TWILIO_ERRORS,
-) -> Operation:  # fmt: skip
-    return Operation(
-        method, path, summary, "twilio", body, ok, errors, "twilio", error="TwilioError",
-        body_media=_FORM, ok_schema=ok_schema,
-    )  # fmt: skip
-
-
-def _vonage_verify(
-    method: str, path: str, summary: str, body: str | None, ok: int,
-    ok_schema: str | None, errors: tuple[int, ...],
-) -> Operation:  # fmt: skip
-    return Operation(
-        method, path, summary, "vonage", body, ok, errors, "vonageBasic",
-        error="VonageProblem", ok_schema=ok_schema,
-    )  # fmt: skip
-
-
-_VONAGE_VERIFY = (
-    _vonage_verify("post", "/v2/verify",
-                   "Vonage Verify v2: start a verification (one sms step); 409 while one to "
-                   "the number is pending; 403 when the account's fraud guard refuses it",
-                   "VerifyIn", 202, "VonageVerifyStarted",
-                   (400, 401, 403, 409, 413, 415, 422, 429)),
-    _vonage_verify("post", "/v2/verify/{request_id}",
-                   "Vonage Verify v2: check a code (400 a wrong one; 410 after too many)",
-                   "CodeIn", 200, "VonageVerifyChecked", (400, 401, 404, 410, 413, 415, 422)),
-    _vonage_verify("delete", "/v2/verify/{request_id}", "Vonage Verify v2: cancel",
-                   None, 204, None, (401, 404)),
-    _vonage_verify("post", "/v2/verify/{request_id}/next_workflow",
-                   "Vonage Verify v2: a new code now, over another route", None, 200,
-                   "VonageVerifyStarted", (401, 404, 409)),
-)  # fmt: skip
-
-_TWILIO = (
-    _twilio("post", f"{_TWILIO_SERVICE}/Verifications",
-            "Twilio Verify v2: start a verification (a second one to the same number while "
-            "pending resends the code); 403 when the account's fraud guard refuses it",
-            "TwilioVerificationIn", 201, "TwilioVerification",
-            (*_TWILIO_ERRORS, 403, 409, 429)),
-    _twilio("get", f"{_TWILIO_SERVICE}/Verifications/{{sid}}",
-            "Twilio Verify v2: fetch a verification", None, 200, "TwilioVerification",
-            (401, 404)),
-    _twilio("post", f"{_TWILIO_SERVICE}/Verifications/{{sid}}",
-            "Twilio Verify v2: cancel a verification (Status=canceled)",
-            "TwilioVerificationUpdateIn", 200, "TwilioVerification", (*_TWILIO_ERRORS, 409)),
-    _twilio("post", f"{_TWILIO_SERVICE}/VerificationCheck",
-            "Twilio Verify v2: check a code (by To or VerificationSid); 404 once the "
-            "verification is final, 429 after its attempts",
-            "TwilioVerificationCheckIn", 200, "TwilioVerificationCheck",
-            (*_TWILIO_ERRORS, 429)),
-    _twilio("post", f"{_TWILIO_ACCOUNT}/Messages.json",
-            "Twilio Messaging: send a message (ProvideFeedback=true: trackable)",
-            "TwilioMessageIn", 201, "TwilioMessage", (*_TWILIO_ERRORS, 403)),
-    _twilio("get", f"{_TWILIO_ACCOUNT}/Messages/{{message_sid}}.json",
-            "Twilio Messaging: fetch a message", None, 200, "TwilioMessage", (401, 404)),
-    _twilio("post", f"{_TWILIO_ACCOUNT}/Messages/{{message_sid}}/Feedback.json",
-            "Twilio Message Feedback: confirmed (the user converted) or unconfirmed",
-            "TwilioFeedbackIn", 201, "TwilioFeedback", (*_TWILIO_ERRORS, 403)),
-)  # fmt: skip
-
 _ROUTE_OPERATIONS = (
     Operation(
         "get",
@@ -326,84 +211,7 @@ OPERATIONS = (
             ("to", "ISO 8601: messages sent before"),
         ),
     ),
-    Operation(
-        "post",
-        "/api/v1/verifications",
-        "Start a verification: convroute generates the code (never returned), sends it over "
-        "the route the router picks and answers the verification; the account's fraud guard "
-        "may refuse it (403 country_blocked or fraud_suspected, 429 over a rate limit), and "
-        "then nothing is sent",
-        "native",
-        "VerificationIn",
-        ok=201,
-        errors=(401, 403, 413, 415, 422, 429),
-        ok_schema="Verification",
-    ),
-    Operation(
-        "get",
-        "/api/v1/verifications/insights",
-        "Verify Insights: the account's verifications started, approved, expired, out of "
-        "attempts, canceled, and their conversion rate, by country, network, route and "
-        "channel, per hour or day if asked; and what the fraud guard refused",
-        "native",
-        errors=(401, 422),
-        ok_schema="VerifyInsights",
-        query=_INSIGHT_QUERY,
-    ),
-    Operation(
-        "get",
-        "/api/v1/verifications/{id}",
-        "A verification (expired once its time ran out)",
-        "native",
-        errors=(401, 404),
-        ok_schema="Verification",
-    ),
-    Operation(
-        "post",
-        "/api/v1/verifications/{id}/check",
-        "Check the code the user typed: valid only for the right code in time, within the "
-        "attempts; each check is a conversion event of the verification's message",
-        "native",
-        "CheckIn",
-        errors=(401, 404, 413, 415, 422),
-        ok_schema="VerificationCheck",
-    ),
-    Operation(
-        "post",
-        "/api/v1/verifications/{id}/resend",
-        "Send a new code (the earlier one stops being valid; its message becomes resent), "
-        "over another route where one serves; at most 5 messages a verification (409)",
-        "native",
-        "ResendIn",
-        errors=(401, 404, 409, 413, 415, 422),
-        ok_schema="Verification",
-    ),
-    Operation(
-        "post",
-        "/api/v1/verifications/{id}/cancel",
-        "Cancel a pending verification (its message becomes canceled); 409 once final",
-        "native",
-        errors=(401, 404, 409),
-        ok_schema="Verification",
-    ),
-    Operation(
-        "get",
-        "/api/v1/account/verify-guard",
-        "The account's fraud guard in front of its verifications",
-        "native",
-        errors=(401,),
-        ok_schema="VerifyGuard",
-    ),
-    Operation(
-        "put",
-        "/api/v1/account/verify-guard",
-        "Set the account's fraud guard, whole: countries allowed (none: all), blocked and "
-        "monitored, and what a pumping episode on a destination does (block or monitor)",
-        "native",
-        "GuardIn",
-        errors=(401, 413, 415, 422),
-        ok_schema="VerifyGuard",
-    ),
+    *VERIFY_OPERATIONS,
     Operation(
         "get",
         "/api/v1/simulated/handsets/{number}",
@@ -458,117 +266,8 @@ OPERATIONS = (
         errors=(401, 404),
         ok_schema="Windows",
     ),
-    Operation(
-        "post",
-        plivo.SEND_PATH,
-        "Plivo: send a message (trackable) to one or more destinations (dst joined by <)",
-        "plivo",
-        "PlivoMessageIn",
-        202,
-        _PLIVO_ERRORS,
-        "basic",
-        aliases=plivo.SEND_ALIASES,
-        error="PlivoError",
-        ok_schema="PlivoMessageQueued",
-    ),
-    Operation(
-        "get",
-        plivo.SEND_PATH,
-        "Plivo: list the account's messages, newest first (the SDK's messages.list)",
-        "plivo",
-        None,
-        200,
-        (400, 401, 404, 503),
-        "basic",
-        query=(
-            ("limit", "1 to 20 (20)"),
-            ("offset", "messages to skip (0)"),
-            ("message_time__gt", "sent after (YYYY-MM-DD HH:MM:SS, UTC)"),
-            ("message_time__gte", "sent at or after"),
-            ("message_time__lt", "sent before"),
-            ("message_time__lte", "sent at or before"),
-            ("message_time", "sent within that second"),
-            (
-                "message_state",
-                "delivered, failed, undelivered, sent (queued, rejected, read: none)",
-            ),
-            ("message_direction", "outbound (inbound: none)"),
-        ),
-        aliases=plivo.SEND_ALIASES,
-        error="PlivoError",
-        ok_schema="PlivoMessageList",
-    ),
-    Operation(
-        "get",
-        plivo_messages.MESSAGE_PATH,
-        "Plivo: one message (the SDK's messages.get)",
-        "plivo",
-        None,
-        200,
-        (401, 404, 503),
-        "basic",
-        aliases=plivo_messages.MESSAGE_ALIASES,
-        error="PlivoError",
-        ok_schema="PlivoMessage",
-    ),
-    Operation(
-        "post",
-        plivo.CONVERSION_PATH,
-        "Plivo: report a conversion (Conversion Feedback API)",
-        "plivo",
-        "PlivoConversionIn",
-        200,
-        _PLIVO_ERRORS,
-        "basic",
-        aliases=plivo.CONVERSION_ALIASES,
-        error="PlivoError",
-        ok_schema="PlivoConversionRecorded",
-    ),
-    Operation(
-        "post",
-        "/sms/json",
-        "Vonage: send an SMS (HTTP 200; a non-zero status in the body is an error; 429 with "
-        "status 1 when throttled)",
-        "vonage",
-        ok=200,
-        errors=(),
-        ok_schema="VonageSmsResponse",
-        security="vonage",
-        query=_VONAGE_SEND_QUERY,
-        body_media="application/x-www-form-urlencoded",
-    ),
-    *(
-        Operation(
-            "post",
-            f"/conversions/{channel}",
-            f"Vonage: report a conversion of an {channel.upper()} message (Conversion API)",
-            "vonage",
-            ok=200,
-            errors=(401, 402, 413, 415, 420, 423, 503),
-            security="vonage",
-            query=_VONAGE_CONVERSION_QUERY,
-            error="VonageError",
-            body_media="application/x-www-form-urlencoded",
-            ok_media="text/plain",
-        )
-        for channel in ("sms", "voice")
-    ),
-    *(
-        Operation(
-            "post",
-            path,
-            f"Bird: create a {kind} message conversion",
-            "bird",
-            "BirdConversionIn",
-            204,
-            (401, 403, 404, 413, 422, 503),
-            "accessKey",
-            error="BirdError",
-        )
-        for kind, path in (("channel", bird.CHANNEL_PATH), ("navigator", bird.NAVIGATOR_PATH))
-    ),
-    *_TWILIO,
-    *_VONAGE_VERIFY,
+    *DIALECT_OPERATIONS,
+    *DIALECT_VERIFY_OPERATIONS,
     Operation(
         "get",
         "/dashboard",
@@ -602,7 +301,7 @@ OPERATIONS = (
         "dashboard",
         errors=(401, 403, 422),
         ok_schema="VerifyInsights",
-        query=_INSIGHT_QUERY,
+        query=INSIGHT_QUERY,
     ),
     Operation(
         "get",
