@@ -78,9 +78,7 @@ class LedgerSums:
         self.records: dict[str, Record] = {}
         # wider level -> the arms it sums, per memory
         self._members: list[dict[Key, list[Arm]]] = [{} for _ in self._scales]
-        # what the reads over many destinations found, per (memory, level, route), with the
-        # period of send time (``REREAD_MS``) they were read in: read again in the next one
-        # (``Ledger.pool_strength``, ``Ledger._wider``)
+        # reads over many destinations, per (memory, level, route), by period (``REREAD_MS``)
         self._pool: dict[tuple[int, Context, str], tuple[int, float | None]] = {}
         self._wider_memo: dict[tuple[int, Context, str], tuple[int, float | None]] = {}
         self.retain_ms = retain_s * 1000.0
