@@ -7,10 +7,13 @@ everywhere); the history since a point in time serves the change-point test.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import NamedTuple
 
 from convroute.routing.arms import parents
 from convroute.routing.changes import Row
+from convroute.routing.delay import ConversionDelay
 from convroute.routing.ledger import LedgerSums
 from convroute.routing.policy import Context
 
@@ -50,6 +53,31 @@ class Estimate(NamedTuple):
 
 class Ledger(LedgerSums):
     """The ledger, read: each route's estimate in a context, now, in each memory."""
+
+    def __init__(
+        self,
+        delay: ConversionDelay | None = None,
+        tau_s: float | None = 3600.0,
+        prior: tuple[float, float] = (1.0, 1.0),
+        retain_s: float = 7_200.0,
+        also_tau_s: tuple[float, ...] = (),
+        learn_delay: bool = False,
+    ) -> None:
+        super().__init__(delay, tau_s, prior, retain_s, also_tau_s, learn_delay)
+        # the reads over many destinations, per (memory, level, route), with the period of
+        # send time they were read in (``reread_ms``, REREAD_MS at pace 1)
+        self.reread_ms = float(REREAD_MS)
+        self._pool: dict[tuple[int, Context, str], tuple[int, float | None]] = {}
+        self._wider_memo: dict[tuple[int, Context, str], tuple[int, float | None]] = {}
+
+    def set_pace(self, pace: float) -> None:
+        super().set_pace(pace)
+        self.reread_ms /= pace
+
+    def provisional(self, now_ms: int) -> AbstractContextManager[None]:
+        """``LedgerSums.provisional``, and what the reads over many destinations keep is put
+        back too: an operator's read at any time changes nothing a decision reads."""
+        return _putting_back(self, super().provisional(now_ms))
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -145,7 +173,7 @@ class Ledger(LedgerSums):
         if not widest:
             return None
         key = (memory, widest[-1], route_id)
-        period = now_ms // REREAD_MS
+        period = int(now_ms // self.reread_ms)
         kept = self._pool.get(key)
         if kept is not None and kept[0] == period:
             return kept[1]
@@ -193,7 +221,7 @@ class Ledger(LedgerSums):
         if not levels:
             return None
         key = (memory, levels[0], route_id)  # the first wider level names the rest
-        period = now_ms // REREAD_MS
+        period = int(now_ms // self.reread_ms)
         kept = self._wider_memo.get(key)
         if kept is not None and kept[0] == period:
             return kept[1]
@@ -286,3 +314,13 @@ class Ledger(LedgerSums):
                 estimates.append(new(Estimate, fields))  # Estimate(*fields), without a frame
             out.append(estimates)
         return out
+
+
+@contextmanager
+def _putting_back(ledger: Ledger, inner: AbstractContextManager[None]) -> Iterator[None]:
+    kept = (dict(ledger._pool), dict(ledger._wider_memo))
+    try:
+        with inner:
+            yield
+    finally:
+        ledger._pool, ledger._wider_memo = kept

@@ -78,9 +78,6 @@ class LedgerSums:
         self.records: dict[str, Record] = {}
         # wider level -> the arms it sums, per memory
         self._members: list[dict[Key, list[Arm]]] = [{} for _ in self._scales]
-        # reads over many destinations, per (memory, level, route), by period (``REREAD_MS``)
-        self._pool: dict[tuple[int, Context, str], tuple[int, float | None]] = {}
-        self._wider_memo: dict[tuple[int, Context, str], tuple[int, float | None]] = {}
         self.retain_ms = retain_s * 1000.0
         self._order: deque[Record] = deque()  # the decisions in recording order
         # F's segments: their lines, the age leaving each (``_leave_at``), and what moving from

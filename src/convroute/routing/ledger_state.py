@@ -42,6 +42,7 @@ PLAIN = (
     "_members",
     "_pool",
     "_wider_memo",
+    "reread_ms",
     "retain_ms",
     "_bounds",
     "_alpha",

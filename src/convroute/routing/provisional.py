@@ -22,12 +22,8 @@ def moved(ledger: LedgerSums, now_ms: int) -> Iterator[None]:
     the last bit), and the move is undone after: an operator's read at any time changes
     nothing. Only what the move touches is kept aside: the decisions whose age leaves a
     segment by ``now_ms`` and their arms."""
-    memos = (dict(ledger._pool), dict(ledger._wider_memo))  # a read's look stays the read's
     if now_ms <= ledger._advanced_ms:
-        try:
-            yield
-        finally:
-            ledger._pool, ledger._wider_memo = memos
+        yield
         return
     pending, cursors, leave_at = ledger._pending, ledger._cursors, ledger._leave_at
     n = len(pending)
@@ -44,7 +40,6 @@ def moved(ledger: LedgerSums, now_ms: int) -> Iterator[None]:
     try:
         yield
     finally:
-        ledger._pool, ledger._wider_memo = memos
         for arm, before in arms.values():
             arm.restore(before)
         for record, segment, was_open in records.values():
