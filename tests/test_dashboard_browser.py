@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 
 SCENARIO = Path(__file__).parent / "fixtures" / "dashboard-outage.toml"
 MESSAGES = 2000
-SPEED = 25.0  # (at 50x, a server sharing its two cores with the browser fell behind)
+# (at 50x, a server sharing its two cores with the browser fell behind; at 25x, under the
+# whole suite's load, the driver fell behind and the watch saw the drop too late, 1 run in 3)
+SPEED = 20.0
 ADMIN = "dashboard-operator-token-0123456789"
 ARTIFACTS = Path(os.environ.get("CONVROUTE_TEST_ARTIFACTS", "build/test-artifacts"))
 
@@ -46,7 +48,7 @@ def percent(text: str) -> float:
 
 
 @pytest.mark.slow
-# the scenario alone plays for 80 s at SPEED; on two cores shared with chromium and CI, the
+# the scenario alone plays for 100 s at SPEED; on two cores shared with chromium and CI, the
 # suite's 120 s left the page too little time to show what it had
 @pytest.mark.timeout(240)
 def test_the_dashboard_shows_the_outage_the_drop_and_the_traffic_moving(tmp_path: Path) -> None:
@@ -63,7 +65,7 @@ def test_the_dashboard_shows_the_outage_the_drop_and_the_traffic_moving(tmp_path
     ).start()
     try:
         asyncio.run(drive(server.base_url, SCENARIO, creds, 5, SPEED))
-        query = "country=GB&hours=0.03&bucket_minutes=0.05&poll=1"  # 36 buckets of 3 s
+        query = "country=GB&hours=0.045&bucket_minutes=0.05&poll=1"  # 54 buckets of 3 s
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1280, "height": 1400})
