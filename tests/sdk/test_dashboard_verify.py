@@ -4,22 +4,48 @@ phone would show): what the account's verifications came to and what the guard r
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
 import pytest
 
 from tests.sdk.conftest import Served
 from tests.test_dashboard_browser import ARTIFACTS, chromium
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+
+@contextmanager
+def signed_in(served: Served, token: str) -> Iterator[Page]:
+    """The dashboard in chromium, signed in with ``token`` (the test server's certificate is
+    its own CA's: chromium is told to accept it)."""
+    from playwright.sync_api import sync_playwright
+
+    browser_path = chromium()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=browser_path, args=["--no-sandbox", "--ignore-certificate-errors"]
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 1600})
+        try:
+            page.goto(f"{served.base_url}/dashboard?hours=1")
+            page.fill("#token", token)
+            page.click("#signin button")
+            yield page
+        finally:
+            browser.close()
 
 
 @pytest.mark.slow
 def test_the_dashboard_shows_what_verifications_came_to(served: Served) -> None:
     """The Verify section: per country and route, the verifications started, approved and
     their rate, and what the fraud guard refused, as the account that made them sees it."""
-    browser_path = chromium()
     import random
     import ssl
 
     import httpx
-    from playwright.sync_api import sync_playwright
 
     rng, codes = random.Random(3), []
 
@@ -41,57 +67,34 @@ def test_the_dashboard_shows_what_verifications_came_to(served: Served) -> None:
             c.post(f"/api/v1/verifications/{v['id']}/check", json={"code": code})
         c.put("/api/v1/account/verify-guard", json={"blocked_countries": ["FR"]})
         assert c.post("/api/v1/verifications", json={"to": "+33612345678"}).status_code == 403
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=browser_path, args=["--no-sandbox", "--ignore-certificate-errors"]
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 1600})
-        try:
-            page.goto(f"{served.base_url}/dashboard?hours=1")
-            page.fill("#token", token)
-            page.click("#signin button")
-            page.wait_for_selector("#verify-by-country tbody tr")
-            gb = page.locator("#verify-by-country tbody tr").first.locator("td").all_inner_texts()
-            assert gb[:6] == ["GB", "3", "2", "66.7 %", "0", "1"], gb
-            assert page.locator("#verify-by-route tbody tr td").first.inner_text() == "cheap"
-            guard = page.locator("#verify-guard tbody tr td").all_inner_texts()
-            assert guard == ["refused", "country_blocked", "FR", "1"], guard
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            page.locator("#verify").screenshot(path=str(ARTIFACTS / "dashboard-verify.png"))
-        finally:
-            browser.close()
+    with signed_in(served, token) as page:
+        page.wait_for_selector("#verify-by-country tbody tr")
+        gb = page.locator("#verify-by-country tbody tr").first.locator("td").all_inner_texts()
+        assert gb[:6] == ["GB", "3", "2", "66.7 %", "0", "1"], gb
+        assert page.locator("#verify-by-route tbody tr td").first.inner_text() == "cheap"
+        guard = page.locator("#verify-guard tbody tr td").all_inner_texts()
+        assert guard == ["refused", "country_blocked", "FR", "1"], guard
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.locator("#verify").screenshot(path=str(ARTIFACTS / "dashboard-verify.png"))
 
 
 @pytest.mark.slow
 def test_an_account_sets_its_routing_on_the_dashboard(served: Served) -> None:
     """The account view shows the account's own routing and saves it (the operator's view
     has no such form); a refused change says why and changes nothing."""
-    browser_path = chromium()
-    from playwright.sync_api import sync_playwright
-
     token = served.acme.issued_shown("native")["token"]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=browser_path, args=["--no-sandbox", "--ignore-certificate-errors"]
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 1600})
-        try:
-            page.goto(f"{served.base_url}/dashboard?hours=1")
-            page.fill("#token", token)
-            page.click("#signin button")
-            page.wait_for_selector("#account-routing:not([hidden])")
-            assert page.input_value("#goal") == ""
-            page.select_option("#goal", "value")
-            page.fill("#lambda", "20")
-            page.fill("#allow", "cheap")
-            page.click("#routing-form button")
-            page.wait_for_selector("#routing-saved[data-ok='true']")
-            page.fill("#lambda", "")  # value needs its lambda: refused, nothing changes
-            page.click("#routing-form button")
-            page.wait_for_selector("#routing-saved[data-ok='false']")
-            assert "lambda" in page.inner_text("#routing-saved")
-        finally:
-            browser.close()
+    with signed_in(served, token) as page:
+        page.wait_for_selector("#account-routing:not([hidden])")
+        assert page.input_value("#goal") == ""
+        page.select_option("#goal", "value")
+        page.fill("#lambda", "20")
+        page.fill("#allow", "cheap")
+        page.click("#routing-form button")
+        page.wait_for_selector("#routing-saved[data-ok='true']")
+        page.fill("#lambda", "")  # value needs its lambda: refused, nothing changes
+        page.click("#routing-form button")
+        page.wait_for_selector("#routing-saved[data-ok='false']")
+        assert "lambda" in page.inner_text("#routing-saved")
     account = served.container.store.account_by_name(served.acme.account.id)
     assert account is not None
     routing = account.routing

@@ -146,24 +146,17 @@ class Guard:
         if policy.pumping == "always" or self.pumping(dest, now_ms):
             self._pumping(policy, principal.account_id, dest, prefix, now_ms)
         since = now_ms - HOUR_MS
-        if self.started(principal.account_id, since, None, prefix) >= (
-            self.limits.per_prefix_per_hour
-        ):
-            self._refuse(principal.account_id, "prefix_rate", country)
-            raise RateLimitedError(
-                f"too many verifications to numbers starting {prefix} in the last hour "
-                f"(at most {self.limits.per_prefix_per_hour})",
-                RETRY_AFTER_S,
-            )
-        if self.started(principal.account_id, since, country, None) >= (
-            self.limits.per_country_per_hour
-        ):
-            self._refuse(principal.account_id, "country_rate", country)
-            raise RateLimitedError(
-                f"too many verifications to {country} in the last hour "
-                f"(at most {self.limits.per_country_per_hour})",
-                RETRY_AFTER_S,
-            )
+        for reason, where, to_country, to_prefix, limit in (
+            ("prefix_rate", f"numbers starting {prefix}", None, prefix,
+             self.limits.per_prefix_per_hour),
+            ("country_rate", country, country, None, self.limits.per_country_per_hour),
+        ):  # fmt: skip
+            if self.started(principal.account_id, since, to_country, to_prefix) >= limit:
+                self._refuse(principal.account_id, reason, country)
+                raise RateLimitedError(
+                    f"too many verifications to {where} in the last hour (at most {limit})",
+                    RETRY_AFTER_S,
+                )
         if country in policy.monitored:
             self.count(principal.account_id, "monitored", "country", country)
 
