@@ -95,6 +95,8 @@ def test_an_account_sets_its_routing_on_the_dashboard(served: Served) -> None:
         page.click("#routing-form button")
         page.wait_for_selector("#routing-saved[data-ok='false']")
         assert "lambda" in page.inner_text("#routing-saved")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.locator("#account-routing").screenshot(path=str(ARTIFACTS / "dashboard-routing.png"))
     account = served.container.store.account_by_name(served.acme.account.id)
     assert account is not None
     routing = account.routing
