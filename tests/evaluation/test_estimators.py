@@ -82,3 +82,35 @@ def test_nothing_to_evaluate_and_bad_propensities_are_refused() -> None:
         evaluate([])
     with pytest.raises(ValueError, match="propensity"):
         evaluate([_step(0, (0.0, 1.0), 1.0, (1.0, 0.0))])
+
+
+def test_intervals_hold_the_truth_when_the_log_rarely_took_the_candidates_route() -> None:
+    """A 1 % floor: the log takes route b (converting 0.9) once in a hundred decisions, and
+    the candidate always would. In 200 decisions about 2 carry a weight of 100, so the
+    sample rarely shows the weights' tail: the normal interval (mean ± 1.96 standard errors)
+    misses the truth often; with Bernstein's range term the intervals hold it at least at
+    their stated rate, and narrow as the decisions outnumber the largest weight."""
+    rng = random.Random(11)
+    held = {"ips": 0, "snips": 0, "dr": 0}
+    normal_held = 0
+    widths = []
+    runs = 300
+    for _ in range(runs):
+        steps = []
+        for _ in range(200):
+            chosen = 1 if rng.random() < 0.01 else 0
+            reward = float(rng.random() < (0.5, 0.9)[chosen])
+            steps.append(_step(chosen, (0.99, 0.01), reward, (0.0, 1.0), predicted=(0.5, 0.5)))
+        ev = evaluate(steps)
+        for name in held:
+            e = getattr(ev, name)
+            held[name] += e.low <= 0.9 <= e.high
+        normal_held += abs(ev.ips.value - 0.9) <= 1.959964 * ev.ips.std_error
+        widths.append(ev.ips.high - ev.ips.low)
+    assert normal_held / runs < 0.93  # (what the normal interval alone would have said)
+    for name, count in held.items():
+        assert count / runs >= 0.95, name
+    many = [_step(0, (0.99, 0.01), 0.5, (0.0, 1.0)) for _ in range(50_000)]
+    many += [_step(1, (0.99, 0.01), 0.9, (0.0, 1.0)) for _ in range(500)]
+    ev = evaluate(many)
+    assert ev.ips.high - ev.ips.low < 0.35 * sum(widths) / runs
