@@ -15,9 +15,12 @@ import json
 import platform
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
+import phonenumbers
 import uvloop
+from phonenumbers import PhoneNumberFormat, PhoneNumberType
 from sqlalchemy import select
 
 from benchmarks.dialects import DIALECTS, SUCCESS, conversion_requests
@@ -35,6 +38,29 @@ def report(name: str, r: Result) -> str:
         f"| {name} | {r.rate:,.0f}/s | {r.percentile(50):.1f} ms | {r.percentile(99):.1f} ms "
         f"| {r.ok:,} | {r.errors} | {r.cpu_share:.0%} | {server} |"
     )
+
+
+SEND_REGIONS = (
+    "US", "IN", "BR", "ID", "NG", "MX", "PH", "GB", "DE", "FR", "TR", "IT", "ES", "PL", "NL",
+    "ZA", "EG", "KE", "VN", "TH", "AR", "CO", "SA", "AE", "PK", "BD", "JP", "KR", "AU", "CA",
+    "RU", "UA", "MY", "CL", "PE",
+)  # fmt: skip
+"""The send phase's countries: where OTP traffic goes, each a valid mobile range."""
+
+
+def send_numbers(destinations: str) -> Callable[[int], str]:
+    """``number(n)``: the n-th send's number. ``world``: valid mobile numbers, spread over
+    ``SEND_REGIONS`` (phonenumbers' example mobile number of each, its last four digits
+    varied); ``nanp-unassigned``: +1 415 000 0000 on, numbers no NANP region has assigned,
+    which phonenumbers tries against every region of +1 (the worst case of its parse)."""
+    if destinations == "nanp-unassigned":
+        return lambda n: f"+1415{n:07d}"
+    prefixes = []
+    for region in SEND_REGIONS:
+        example = phonenumbers.example_number_for_type(region, PhoneNumberType.MOBILE)
+        assert example is not None, region
+        prefixes.append(phonenumbers.format_number(example, PhoneNumberFormat.E164)[:-4])
+    return lambda n: f"{prefixes[n % len(prefixes)]}{n // len(prefixes) % 10_000:04d}"
 
 
 def verdict(name: str, met: bool, figure: str) -> str:
@@ -62,9 +88,10 @@ async def bench(args: argparse.Namespace) -> int:
     token = credentials["native"]["token"]
     ok = SUCCESS[args.dialect]
     cycle = args.numbers or 10_000_000  # (0: every send to a new number)
+    numbering = send_numbers(args.destinations)
 
     def send_req(n: int) -> bytes:
-        dst = f"+1415{n % cycle:07d}"
+        dst = numbering(n % cycle)
         body = b'{"src":"Bench","dst":"%s","text":"code 1"}' % dst.encode()
         return http_request("POST", "/api/v1/messages", token, body)
 
@@ -75,7 +102,7 @@ async def bench(args: argparse.Namespace) -> int:
     ).start()  # fmt: skip
     print(
         f"convroute ingest benchmark: {url.split('://')[0]}, {args.server}, "
-        f"writer: {args.writer}, "
+        f"writer: {args.writer}, sends to {args.destinations} numbers, "
         f"{args.workers} server worker(s), "
         f"{args.connections} connections, {args.seconds:g} s per phase, "
         f"{platform.python_implementation()} {platform.python_version()}"
@@ -98,6 +125,15 @@ async def bench(args: argparse.Namespace) -> int:
             "127.0.0.1", server.port, make, args.connections, args.seconds, ok, server_pid=pid
         )
         print(report(f"durable conversion report ({args.dialect} dialect)", conv))
+        others: dict[str, float] = {}
+        for n, dialect in enumerate(d for d in args.compare if d != args.dialect):
+            make = conversion_requests(dialect, credentials, ids, 10 + n)
+            r = await run_load(
+                "127.0.0.1", server.port, make, args.connections, args.seconds, SUCCESS[dialect],
+                server_pid=pid,
+            )  # fmt: skip
+            print(report(f"durable conversion report ({dialect} dialect)", r))
+            others[dialect] = r.rate
         noop_req = http_request("GET", "/healthz")
         noop = await run_load(
             "127.0.0.1", server.port, lambda n: noop_req, args.connections, args.seconds, 200,
@@ -141,6 +177,13 @@ async def bench(args: argparse.Namespace) -> int:
         print(verdict("p99 <= 25 ms at half the maximum throughput", worst <= 25.0,
                       f"reports {half_conv.percentile(99):.1f} ms, "
                       f"sends {half_send.percentile(99):.1f} ms"))  # fmt: skip
+        rates = {args.dialect: conv.rate, **others}
+        if "native" in rates and len(rates) > 1:
+            gaps = {d: r / rates["native"] - 1 for d, r in rates.items() if d != "native"}
+            slowest = min(gaps, key=lambda d: gaps[d])
+            each = ", ".join(f"{d} {g:+.0%}" for d, g in gaps.items())
+            print(verdict("every dialect within 15 % of native", gaps[slowest] >= -0.15,
+                          f"the slowest, {slowest}, {gaps[slowest]:+.0%} ({each})"))  # fmt: skip
         errors = conv.errors + send.errors + half_conv.errors + half_send.errors
         print(verdict("0 errors", errors == 0, f"{errors} errors"))  # fmt: skip
         busiest = max(r.cpu_share for r in (conv, noop, send))
@@ -203,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     parser.add_argument("--numbers", type=int, default=0,
                         help="sends cycle over N numbers (0: each a new one)")  # fmt: skip
+    parser.add_argument("--destinations", choices=["world", "nanp-unassigned"], default="world",
+                        help="the sends' numbers (send_numbers says which)")  # fmt: skip
     parser.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn",
                         help="the HTTP server (granian: pip install granian)")  # fmt: skip
     parser.add_argument("--writer", choices=["process", "thread"], default="process",
@@ -225,6 +270,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--dialect", choices=DIALECTS, default="native", help="wire format of the reports"
+    )
+    parser.add_argument(
+        "--compare",
+        nargs="*",
+        choices=DIALECTS,
+        default=list(DIALECTS),
+        metavar="DIALECT",
+        help="after --dialect's reports, each of these dialects' for as long, each measured "
+        "against it (default: every dialect; none: --compare with no name)",
     )
     args = parser.parse_args(argv)
     return uvloop.run(bench(args))
