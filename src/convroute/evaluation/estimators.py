@@ -36,9 +36,10 @@ from dataclasses import dataclass
 Z95 = 1.959963984540054  # the normal quantile of a two-sided 95 % interval
 LOG_2_OVER_DELTA = math.log(2 / 0.05)  # Bernstein's range term, two-sided at 95 %
 MIN_ESS = 500.0
-"""Below this effective sample size the intervals are said to be unreliable: over 30 seeds of
-S2 they held the truth at 93-100 % from about 500 up, at 77-87 % at 321 (docs/benchmarks.md,
-"Offline policy evaluation")."""
+"""Below this effective sample size the estimates are said to be unreliable: over 30 seeds of
+S2 the normal intervals held the truth at 93-100 % from about 500 up, at 77-87 % at 321; the
+widened ones hold it there too, but twice as wide (docs/benchmarks.md, "Offline policy
+evaluation")."""
 
 
 @dataclass(frozen=True, slots=True)
