@@ -292,6 +292,8 @@ ROUTING_SETTINGS = (
     "routing_window_seconds",
     "routing_delay_median_seconds",
     "routing_delay_sigma",
+    "routing_learn_delay",
+    "routing_delay_fit_seconds",
     "routing_pace",
 )
 """What the router's state depends on besides the log: a server keeps them with the database
@@ -344,7 +346,11 @@ def live_router(settings: Settings) -> LiveRouter:
     """The router the settings describe; its state comes from the log (``LogFollower``)."""
     objective = objective_of_settings(settings)
     delay = delay_of_settings(settings)
-    policy = make_policy(settings.routing_policy, delay, objective)
+    policy = make_policy(
+        settings.routing_policy, delay, objective,
+        learn_delay=settings.routing_learn_delay,
+        delay_grid_s=settings.routing_delay_fit_seconds,
+    )  # fmt: skip
     watch = anomaly_watch(policy, delay)
     if settings.routing_pace != 1.0:
         policy.set_pace(settings.routing_pace)

@@ -56,6 +56,10 @@ class Settings:
     routing_window_seconds: float = 600.0  # a decision's conversion is final after this
     routing_delay_median_seconds: float = 20.0  # conversion delay: log-normal, this median
     routing_delay_sigma: float = 1.0
+    # learn the delay from the log's conversions (the two above its prior), on a grid of
+    # routing_delay_fit_seconds of the log's time (docs/routing.md, "The conversion delay")
+    routing_learn_delay: bool = True
+    routing_delay_fit_seconds: float = 600.0
     routing_tail_seconds: float = 0.2
     # how often a checkpoint of the router's state is made (in a child process, from the
     # log), so a server starts from it and replays only the log since (0: never)
@@ -174,6 +178,7 @@ class Settings:
             "routing_window_seconds",
             "routing_delay_median_seconds",
             "routing_delay_sigma",
+            "routing_delay_fit_seconds",
             "routing_pace",
         ):
             if getattr(self, name) <= 0:

@@ -11,7 +11,17 @@ A fit runs when enough new conversions came since the last one (``min_new``, and
 ``growth`` of those it rested on: often at first, rarely once thousands decide) or
 ``every_s`` passed with new ones, never twice within ``min_gap_s``. Pure and deterministic:
 the fits happen where the ledger's time passes, on what it was told, so a replay of the log
-learns the same delay.
+in the same order learns the same delay.
+
+On a grid (``grid=True``, the service's router): a fit runs once the ledger's time passed
+each multiple of ``every_s`` by ``lag_s``, on exactly the conversions that happened before
+that multiple (the cut), each truncated at its message's age at the cut, and the settled
+sums weigh each conversion by its send time. So a fit is a function of the cut and of the
+set of conversions told, not of the order or the moments they were told in: a router that
+read the log batch by batch and one that read it at once (a start-up, a checkpoint and its
+tail) fit the same delay at every cut, given each conversion reached the log within
+``lag_s`` of happening (a later one joins the next cut's fit). The delay in use is the
+cut's fit itself, with no hysteresis and no warm start, for the same reason.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from convroute.routing.delay_fit import DelayFit, Settled, fit_delay
 MIN_DELAY_MS = 50  # a conversion reported at once: a delay this short, not zero
 MEDIAN_MOVE = 0.05  # a fit moves the delay in use when its log-median moves more than this
 SIGMA_MOVE = 0.05  # ... or its sigma
+REBASE_TAUS = 20.0  # (grid) the settled sums' reference moves by this many time constants
 
 
 class DelayLearner:
@@ -38,6 +49,8 @@ class DelayLearner:
         growth: float = 0.25,
         every_s: float = 600.0,
         min_gap_s: float = 10.0,
+        grid: bool = False,
+        lag_s: float = 60.0,
     ) -> None:
         self.prior = prior
         self.prior_weight = prior_weight
@@ -53,6 +66,12 @@ class DelayLearner:
         self.last_fit_ms: int | None = None
         self.fits = 0
         self.seen_to_ms = -(2**62)  # the latest conversion's time: the log has reached it
+        self.grid = grid
+        self.lag_ms = lag_s * 1000.0
+        self.cut_ms: int | None = None  # (grid) the last fit's cut
+        # (grid) the settled sums' weights are exp((sent - ref) / tau), ref a multiple of
+        # REBASE_TAUS time constants (a function of the cut, not of what came when)
+        self.ref_ms: float | None = None
 
     def set_pace(self, pace: float) -> None:
         """Time constants divided by ``pace`` (traffic played ``pace`` x real time)."""
@@ -60,6 +79,7 @@ class DelayLearner:
             self.tau_ms /= pace
         self.every_ms /= pace
         self.min_gap_ms /= pace
+        self.lag_ms /= pace
 
     def add(self, sent_ms: int, at_ms: int) -> None:
         """A decision sent at ``sent_ms`` converted at ``at_ms`` (a conversion after the
@@ -67,12 +87,25 @@ class DelayLearner:
         delay_ms = at_ms - sent_ms
         if delay_ms > self.prior.window_s * 1000.0:
             return
+        if self.grid:
+            delay_ms = max(MIN_DELAY_MS, delay_ms)
+            if self.cut_ms is not None and self.cut_ms - sent_ms >= self.prior.window_s * 1000:
+                self._settle(sent_ms, delay_ms)  # (told after its message's window was over)
+            else:
+                self.young.append((sent_ms, delay_ms))
+                self.new += 1
+            return
         self.young.append((sent_ms, max(MIN_DELAY_MS, delay_ms)))
         self.new += 1
         self.seen_to_ms = max(self.seen_to_ms, at_ms)
 
     def due(self, now_ms: int) -> bool:
         """Whether a fit should run at ``now_ms``."""
+        if self.grid:
+            cut = self._cut(now_ms)
+            return cut > (self.cut_ms if self.cut_ms is not None else -(2**62)) and (
+                bool(self.young) or self.settled.weight > 0
+            )
         if self.new == 0:
             return False
         if self.last_fit_ms is None:
@@ -87,6 +120,8 @@ class DelayLearner:
         it moved too little from the one in use to be worth a change. A message's age is
         read at ``now_ms`` or at the latest conversion seen, whichever is later (a log read
         before its time has still reached its conversions)."""
+        if self.grid:
+            return self._fit_at_cut(self._cut(now_ms))
         window_ms = self.prior.window_s * 1000.0
         now_ms = max(now_ms, self.seen_to_ms)
         if self.last_fit_ms is not None and self.tau_ms is not None:
@@ -108,6 +143,51 @@ class DelayLearner:
             or abs(fitted.delay.sigma - self.delay.sigma) > SIGMA_MOVE
         )
         if not moved:
+            return None
+        self.delay = fitted.delay
+        return self.delay
+
+    # -- on a grid ----------------------------------------------------------------------------
+
+    def _cut(self, now_ms: int) -> int:
+        """The last multiple of ``every_s`` that ``now_ms`` passed by ``lag_s``."""
+        return int((now_ms - self.lag_ms) // self.every_ms * self.every_ms)
+
+    def _settle(self, sent_ms: int, delay_ms: int) -> None:
+        weight = 1.0
+        if self.tau_ms is not None and self.ref_ms is not None:
+            weight = math.exp((sent_ms - self.ref_ms) / self.tau_ms)
+        self.settled.add(delay_ms / 1000.0, weight)
+
+    def _rebase(self, cut_ms: int) -> None:
+        if self.tau_ms is None:
+            return
+        span = REBASE_TAUS * self.tau_ms
+        ref = cut_ms // span * span
+        if self.ref_ms is not None and ref != self.ref_ms:
+            self.settled.scale(math.exp(-(ref - self.ref_ms) / self.tau_ms))
+        self.ref_ms = ref
+
+    def _fit_at_cut(self, cut_ms: int) -> ConversionDelay | None:
+        """The fit on the conversions before ``cut_ms``; the delay to use if it differs."""
+        window_ms = self.prior.window_s * 1000.0
+        self._rebase(cut_ms)
+        young = []
+        for sent_ms, delay_ms in self.young:
+            if cut_ms - sent_ms >= window_ms:
+                self._settle(sent_ms, delay_ms)
+            else:
+                young.append((sent_ms, delay_ms))
+        self.young = young
+        seen = [(d / 1000.0, (cut_ms - s) / 1000.0) for s, d in young if s + d <= cut_ms]
+        settled = Settled(self.settled.weight, self.settled.s1, self.settled.s2,
+                          self.settled.lo, self.settled.hi)  # fmt: skip
+        if self.tau_ms is not None and self.ref_ms is not None:
+            settled.scale(math.exp(-(cut_ms - self.ref_ms) / self.tau_ms))
+        fitted = fit_delay(seen, self.prior, self.prior_weight, settled)
+        self.fitted, self.fits, self.cut_ms, self.new = fitted, self.fits + 1, cut_ms, 0
+        self.last_fit_ms = cut_ms
+        if fitted.delay == self.delay:
             return None
         self.delay = fitted.delay
         return self.delay

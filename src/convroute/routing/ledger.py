@@ -64,7 +64,7 @@ class LedgerSums:
     ) -> None:
         self.delay = delay or ConversionDelay()
         # with ``learn_delay``, the delay is learned from the conversions seen, ``delay`` its
-        # prior (delay_learn; the simulator's policies, not yet the service's: see routing.md)
+        # prior (delay_learn; the service's router learns on a grid: see routing.md)
         self.learner = DelayLearner(self.delay) if learn_delay and self.delay.window_s > 0 else None
         self._scales = [Scale(tau_s)] + [Scale(tau) for tau in also_tau_s]
         self.prior = prior

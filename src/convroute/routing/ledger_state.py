@@ -28,7 +28,9 @@ from convroute.routing.policy import OutcomeKind
 if TYPE_CHECKING:
     from convroute.routing.ledger import LedgerSums
 
-VERSION = 2
+VERSION = 3
+"""2: the reads over many destinations kept per period; 3: the service's ledger learns the
+conversion delay (``delay_learn``, on a grid), its learner kept with it."""
 
 # the ledger's attributes kept as they are (``tests/routing/test_ledger_state.py`` checks
 # that this names every attribute but the decisions')

@@ -41,14 +41,22 @@ def make_policy(
     objective: Objective | None = None,
     preference: list[str] | None = None,
     learn_delay: bool = False,
+    delay_grid_s: float | None = None,
 ) -> LedgerPolicy:
     """A new policy by name (see ``POLICIES``); with ``learn_delay``, its ledger learns the
-    conversion delay from the conversions it sees, ``delay`` only its prior."""
+    conversion delay from the conversions it sees, ``delay`` only its prior: on a grid of
+    ``delay_grid_s`` of its time where given (``delay_learn``: the service's router, whose
+    state must not depend on the order the log was read in), else as conversions come."""
     try:
         factory = POLICIES[name]
     except KeyError:
         raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}") from None
     policy = factory(delay or ConversionDelay(), objective or Objective(), preference or [])
     if learn_delay and policy.ledger.delay.window_s > 0:
-        policy.ledger.learner = DelayLearner(policy.ledger.delay)
+        if delay_grid_s is None:
+            policy.ledger.learner = DelayLearner(policy.ledger.delay)
+        else:
+            policy.ledger.learner = DelayLearner(
+                policy.ledger.delay, every_s=delay_grid_s, grid=True
+            )
     return policy
