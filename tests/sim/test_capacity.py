@@ -42,3 +42,15 @@ def test_the_capped_best_route_alone_is_scored_with_its_queue() -> None:
     assert oracle.conversions > 0.85 * 0.9 * s.messages
     ours = simulate(s, "convroute", seed=2)
     assert ours.conversions > static.conversions
+
+
+def test_a_queue_filling_is_not_a_change_of_the_best_route() -> None:
+    """The capacity-aware oracle alternates between A and B as A's queue fills and drains;
+    the routes themselves never change, so there is no change to react to (the reaction
+    column counted each alternation as one, thousands a run, every one 'never')."""
+    s = parse(CAPPED)
+    for policy in ("oracle", "convroute"):
+        assert simulate(s, policy, seed=2).reactions == []
+    fails = {**CAPPED["routes"][0], "deliver": [[0, 0.97], [2000, 0.1]]}  # type: ignore[dict-item]
+    changing = parse({**CAPPED, "routes": [fails, CAPPED["routes"][1]]})
+    assert len(simulate(changing, "oracle", seed=2).reactions) == 1  # A fails: B is best

@@ -360,7 +360,9 @@ class _Run:
         return max(0.0, self.oracle_free_at[route] - t)
 
     def _send(self, decision_id: str, t: float, place: str, d: Draws, avoid: str | None) -> str:
-        """Send one message at ``t``; the oracle's best route at that instant."""
+        """Send one message at ``t``; the best route at that instant by the routes' quality
+        (with capped routes, not the capacity-aware oracle's choice, which alternates as its
+        queues fill: a reaction is to a change of the routes, not of a queue)."""
         s, u = self.s, self.s.users
         self.clock.t = t
         now_ms = int(t * 1000)
@@ -370,6 +372,7 @@ class _Run:
         now_truth = self.truth.at(place, t)
         if self.capped:
             best_i, best_value = self._shadow_oracle(now_truth, place, t, cands)
+            quality_best = cands[best_index(now_truth, cands)].route_id
             # what each capped route is worth now to this message, with this run's queue
             now_truth = with_queues(s, now_truth, place, t, self._queued)
         else:
@@ -380,6 +383,7 @@ class _Run:
                 best_i = best_index(now_truth, cands)
                 best_value = now_truth[cands[best_i].route_id][2]
                 self._oracle[(place, avoid)] = (now_truth, best_i, best_value)
+            quality_best = cands[best_i].route_id
         self.oracle_expected += best_value
 
         decision = self.chooser.choose(
@@ -434,7 +438,7 @@ class _Run:
             heapq.heappush(
                 self.events, (at, self.seq, tuple.__new__(Outcome, (decision_id, kind, at)))
             )
-        return cands[best_i].route_id
+        return quality_best
 
 
 def _learned(policy: object) -> tuple[float, float, int] | None:
