@@ -26,6 +26,7 @@ cut's fit itself, with no hysteresis and no warm start, for the same reason.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from convroute.routing.delay import ConversionDelay
@@ -93,7 +94,6 @@ class DelayLearner:
                 self._settle(sent_ms, delay_ms)  # (told after its message's window was over)
             else:
                 self.young.append((sent_ms, delay_ms))
-                self.new += 1
             return
         self.young.append((sent_ms, max(MIN_DELAY_MS, delay_ms)))
         self.new += 1
@@ -180,13 +180,11 @@ class DelayLearner:
                 young.append((sent_ms, delay_ms))
         self.young = young
         seen = [(d / 1000.0, (cut_ms - s) / 1000.0) for s, d in young if s + d <= cut_ms]
-        settled = Settled(self.settled.weight, self.settled.s1, self.settled.s2,
-                          self.settled.lo, self.settled.hi)  # fmt: skip
+        settled = dataclasses.replace(self.settled)  # (scaled to the cut: a copy)
         if self.tau_ms is not None and self.ref_ms is not None:
             settled.scale(math.exp(-(cut_ms - self.ref_ms) / self.tau_ms))
         fitted = fit_delay(seen, self.prior, self.prior_weight, settled)
-        self.fitted, self.fits, self.cut_ms, self.new = fitted, self.fits + 1, cut_ms, 0
-        self.last_fit_ms = cut_ms
+        self.fitted, self.fits, self.cut_ms = fitted, self.fits + 1, cut_ms
         if fitted.delay == self.delay:
             return None
         self.delay = fitted.delay
