@@ -42,6 +42,7 @@ MODULES = (
     "convroute/sim/scenario.py",
     "convroute/sim/carrier.py",
     "convroute/sim/truth.py",
+    "convroute/sim/reactions.py",
     "convroute/sim/run.py",
 )
 

@@ -28,6 +28,7 @@ from convroute.routing.policy import (
 )
 from convroute.routing.watch import AnomalyWatch
 from convroute.sim.carrier import Draws, fate
+from convroute.sim.reactions import reactions
 from convroute.sim.scenario import RouteSpec, Scenario, place_of
 from convroute.sim.truth import (
     ORACLE,
@@ -302,7 +303,7 @@ class _Run:
             expected_value=self.expected,
             oracle_expected_value=self.oracle_expected,
             reactions=[
-                r for p, history in best_history.items() for r in _reactions(history, chosen_log[p])
+                r for p, history in best_history.items() for r in reactions(history, chosen_log[p])
             ],
             switches=len(switch_at),
             switch_at=switch_at,
@@ -478,25 +479,3 @@ def _flush(series: Series, bucket: Counter[str], scenario: Scenario, place: str,
         series.share.setdefault(r.name, []).append(bucket[r.name] / total if total else 0.0)
         series.truth.setdefault(r.name, []).append(true_rate(scenario, r, place, t))
     bucket.clear()
-
-
-def _reactions(best_history: list[tuple[int, str]], chosen: list[str]) -> list[int | None]:
-    """For each change of the best route after the start: how many messages after the change
-    the new best starts carrying more than half of the next 50 decisions (None if that never
-    happens before the next change or the end)."""
-    out: list[int | None] = []
-    window = 50
-    for k, (start, best) in enumerate(best_history[1:], start=1):
-        end = best_history[k + 1][0] if k + 1 < len(best_history) else len(chosen)
-        hits = [c == best for c in chosen[start:end]]
-        on = sum(hits[:window])
-        found = None
-        for i in range(len(hits) - window + 1):
-            if on * 2 > window:
-                found = i
-                break
-            on -= hits[i]
-            if i + window < len(hits):
-                on += hits[i + window]
-        out.append(found)
-    return out
