@@ -54,6 +54,8 @@ class Estimate(NamedTuple):
 class Ledger(LedgerSums):
     """The ledger, read: each route's estimate in a context, now, in each memory."""
 
+    # (LedgerSums' parameters written out again: a class mypyc compiles cannot pass
+    # ``*args, **kwargs`` on to its base's ``__init__``)
     def __init__(
         self,
         delay: ConversionDelay | None = None,
