@@ -21,6 +21,9 @@ DIALECTS = tuple(SUCCESS)
 
 Make = Callable[[int], bytes]
 
+_NEXT_SECOND: dict[str, int] = {}
+"""The next second a Vonage report on a message may carry (every phase of the run shares it)."""
+
 
 def conversion_requests(
     dialect: str, credentials: dict[str, dict[str, str]], ids: list[str], phase: int
@@ -62,13 +65,16 @@ def conversion_requests(
 
     def make_vonage(n: int) -> bytes:
         # Vonage times have whole seconds, and a signed one must be within 5 minutes of now:
-        # (message, second in the last 4 minutes, phase's status) keeps every report distinct.
-        cycle = n // len(ids)
-        moment = int(time.time()) - 240 + cycle % 240
+        # each message's reports take its next second from 290 s ago onwards (one report a
+        # second of a message at most, across every phase), so no two reports are the same
+        # event and no two signed requests the same signature (a replay)
+        message_id = ids[n % len(ids)]
+        moment = max(_NEXT_SECOND.get(message_id, 0), int(time.time()) - 290)
+        _NEXT_SECOND[message_id] = moment + 1
         params = {
             "api_key": vonage["api_key"],
-            "message-id": ids[n % len(ids)],
-            "delivered": ("1", "0", "true", "false")[(cycle // 240 + phase) % 4],
+            "message-id": message_id,
+            "delivered": ("1", "0", "true", "false")[phase % 4],
             "timestamp": datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S"),
         }
         if signed:

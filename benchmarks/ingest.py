@@ -125,15 +125,7 @@ async def bench(args: argparse.Namespace) -> int:
             "127.0.0.1", server.port, make, args.connections, args.seconds, ok, server_pid=pid
         )
         print(report(f"durable conversion report ({args.dialect} dialect)", conv))
-        others: dict[str, float] = {}
-        for n, dialect in enumerate(d for d in args.compare if d != args.dialect):
-            make = conversion_requests(dialect, credentials, ids, 10 + n)
-            r = await run_load(
-                "127.0.0.1", server.port, make, args.connections, args.seconds, SUCCESS[dialect],
-                server_pid=pid,
-            )  # fmt: skip
-            print(report(f"durable conversion report ({dialect} dialect)", r))
-            others[dialect] = r.rate
+        rates, table, compare_errors = await compare_dialects(args, server, credentials, ids, conv)
         noop_req = http_request("GET", "/healthz")
         noop = await run_load(
             "127.0.0.1", server.port, lambda n: noop_req, args.connections, args.seconds, 200,
@@ -163,6 +155,7 @@ async def bench(args: argparse.Namespace) -> int:
             "127.0.0.1", server.port, lambda n: auth_req, args.connections, args.seconds, 200
         )
         print(report("authenticated no-op (GET /api/v1/account)", auth))
+        print(table)
         print(
             f"\nconversion reports / no-op: {conv.rate / noop.rate:.0%}; "
             f"/ authenticated no-op: {conv.rate / auth.rate:.0%}"
@@ -177,14 +170,14 @@ async def bench(args: argparse.Namespace) -> int:
         print(verdict("p99 <= 25 ms at half the maximum throughput", worst <= 25.0,
                       f"reports {half_conv.percentile(99):.1f} ms, "
                       f"sends {half_send.percentile(99):.1f} ms"))  # fmt: skip
-        rates = {args.dialect: conv.rate, **others}
         if "native" in rates and len(rates) > 1:
             gaps = {d: r / rates["native"] - 1 for d, r in rates.items() if d != "native"}
             slowest = min(gaps, key=lambda d: gaps[d])
             each = ", ".join(f"{d} {g:+.0%}" for d, g in gaps.items())
             print(verdict("every dialect within 15 % of native", gaps[slowest] >= -0.15,
                           f"the slowest, {slowest}, {gaps[slowest]:+.0%} ({each})"))  # fmt: skip
-        errors = conv.errors + send.errors + half_conv.errors + half_send.errors
+        phases = (conv, send, half_conv, half_send)
+        errors = sum(x.errors for x in phases) + compare_errors
         print(verdict("0 errors", errors == 0, f"{errors} errors"))  # fmt: skip
         busiest = max(r.cpu_share for r in (conv, noop, send))
         print(
@@ -195,6 +188,63 @@ async def bench(args: argparse.Namespace) -> int:
         return 0
     finally:
         server.stop()
+
+
+async def compare_dialects(
+    args: argparse.Namespace,
+    server: Server,
+    credentials: dict[str, dict[str, str]],
+    ids: list[str],
+    first: Result,
+) -> tuple[dict[str, float], str, int]:
+    """Each dialect's reports/s (``--dialect`` and ``--compare``) over ``--rounds`` rounds of
+    one phase each, the order reversed from round to round (A B C, C B A, ...) so that the
+    machine's drift and the database's growth weigh on every dialect alike; with one round,
+    ``first`` stands for ``--dialect``'s phase. Prints a row per dialect with the server's
+    CPU time per report (its process group's, both cores): the rates, that table (with the
+    first wrong answers, if any) and the number of errors."""
+    dialects = [args.dialect, *(d for d in args.compare if d != args.dialect)]
+    if len(dialects) < 2:
+        return {args.dialect: first.rate}, "", 0
+    pid = server.process.pid if server.process else None
+    done: dict[str, list[Result]] = {d: [] for d in dialects}
+    if args.rounds == 1:
+        done[args.dialect].append(first)
+    for r in range(args.rounds):
+        order = dialects if r % 2 == 0 else dialects[::-1]
+        for n, dialect in enumerate(order):
+            if args.rounds == 1 and dialect == args.dialect:
+                continue
+            make = conversion_requests(dialect, credentials, ids, 10 + 10 * r + n)
+            done[dialect].append(await run_load(
+                "127.0.0.1", server.port, make, args.connections, args.seconds,
+                SUCCESS[dialect], server_pid=pid,
+            ))  # fmt: skip
+    lines = [
+        f"\nevery dialect's reports, {args.rounds} round(s) of {args.seconds:g} s each, "
+        "the order reversed each round:",
+        "| dialect | reports/s | against native | p99 | errors | server CPU per report |",
+        "|---|---|---|---|---|---|",
+    ]
+    rates: dict[str, float] = {}
+    for dialect, results in done.items():
+        ok, seconds = sum(x.ok for x in results), sum(x.seconds for x in results)
+        rates[dialect] = ok / seconds if seconds else 0.0
+    for dialect, results in done.items():
+        ok = sum(x.ok for x in results)
+        cpu = [x.server_cpu_seconds for x in results]
+        per = f"{sum(c for c in cpu if c) / ok * 1e6:,.0f} µs" if ok and all(cpu) else "?"
+        gap = f"{rates[dialect] / rates['native'] - 1:+.0%}" if rates.get("native") else "?"
+        latencies = sorted(v for x in results for v in x.latencies_ms)
+        p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else 0
+        errors = sum(x.errors for x in results)
+        lines.append(
+            f"| {dialect} | {rates[dialect]:,.0f} | {gap} | {p99:.1f} ms | {errors} | {per} |"
+        )
+    everything = [x for results in done.values() for x in results if x is not first]
+    for sample in sorted({e for x in everything for e in x.error_samples})[:5]:
+        lines.append(f"- a wrong answer: {sample}")
+    return rates, "\n".join(lines), sum(x.errors for x in everything)
 
 
 async def kill_check(
@@ -280,7 +330,14 @@ def main(argv: list[str] | None = None) -> int:
         help="after --dialect's reports, each of these dialects' for as long, each measured "
         "against it (default: every dialect; none: --compare with no name)",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=2,
+        help="rounds of the dialects' comparison, the order reversed each round "
+        "(1: --dialect's first phase is its figure)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     return uvloop.run(bench(args))
 
 

@@ -20,6 +20,7 @@ class Result:
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # the load generator's own CPU time over the phase
     server_cpu_seconds: float | None = None  # the server's (its process group), where known
+    error_samples: list[str] = field(default_factory=list)  # the first few wrong answers
 
     @property
     def cpu_share(self) -> float:
@@ -85,6 +86,8 @@ async def _client(
                     result.acked.append(body)
             else:
                 result.errors += 1
+                if len(result.error_samples) < 3:
+                    result.error_samples.append(f"{status} {body[:200]!r}")
             seq += step
     except (ConnectionError, asyncio.IncompleteReadError):
         result.errors += 1  # the server went away (the kill test does that on purpose)

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from convroute.api.dialects.vonage import SIGNATURE_WINDOW_MS, nonce_keys
+from convroute.domain.commands import Nonce
 from convroute.domain.ids import new_id
 from convroute.domain.models import SignatureMethod
 from convroute.domain.signatures import sign
@@ -194,6 +196,23 @@ def test_a_replayed_signature_is_refused(api: Api) -> None:
     before = api.counts()
     assert api.client.post("/conversions/sms", params=params).status_code == 401
     assert api.counts() == before
+
+
+def test_a_signature_recorded_by_an_earlier_version_is_still_refused(api: Api) -> None:
+    """Before keys were ordered by time, ``used_nonces`` held the digest alone: a request
+    accepted just before an upgrade must not be accepted again after it."""
+    mid = send_sms(api)
+    params = signed(api, {"message-id": mid, "delivered": "1"})
+    signed_ms = int(params["timestamp"]) * 1000
+    key, earlier = nonce_keys(params["api_key"], params["sig"], signed_ms)
+    assert len(key) == len(earlier) == 64
+    assert key[8:] == earlier[:56] != key[:56]
+    api.container.store.write(
+        lambda tx: tx.insert_nonces([Nonce(earlier, signed_ms + SIGNATURE_WINDOW_MS)])
+    )
+    _refused(api, params, 401, "replay")
+    again = signed(api, {"message-id": mid, "delivered": "0"})
+    assert api.client.post("/conversions/sms", data=again).status_code == 200
 
 
 def test_a_refused_signed_request_does_not_burn_its_signature(api: Api) -> None:

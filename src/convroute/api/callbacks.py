@@ -15,14 +15,13 @@ The signed URL is the one the provider called: the route's ``callback_url``, els
 from __future__ import annotations
 
 import asyncio
-from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route as Path
 
 from convroute.api.dialects.native import native
-from convroute.api.http import container, media_type, read_body
+from convroute.api.http import container, media_type, parse_form, read_body
 from convroute.api.problems import HttpProblem
 from convroute.bootstrap import Container
 from convroute.connectors.base import eventually
@@ -51,7 +50,7 @@ def _form(request: Request, body: bytes) -> dict[str, str]:
     if not body or media_type(request) != FORM:
         return {}
     try:
-        return dict(parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=True))
+        return dict(parse_form(body.decode()))
     except (UnicodeDecodeError, ValueError):
         raise HttpProblem(400, "bad_callback", "the body is not a valid form") from None
 

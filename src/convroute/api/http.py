@@ -10,6 +10,7 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from functools import wraps
 from typing import Any, Concatenate, ParamSpec, TypeVar
+from urllib.parse import unquote
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -80,6 +81,22 @@ async def read_body(request: Request) -> bytes:
     except ClientDisconnect:  # gone, or cut at the body deadline: nobody reads the answer
         raise HttpProblem(400, "client_disconnected", "the body did not arrive") from None
     return b"".join(chunks)
+
+
+def parse_form(text: str) -> list[tuple[str, str]]:
+    """A form body's ``(name, value)`` pairs, blank values kept: exactly
+    ``parse_qsl(text, keep_blank_values=True, strict_parsing=True)`` (ValueError on a field
+    without ``=``), at a third of its cost. A report's form body is mostly fields with
+    nothing to decode, and ``parse_qsl`` decodes every name and value."""
+    pairs: list[tuple[str, str]] = []
+    for field in text.split("&") if text else ():
+        name, sep, value = field.partition("=")
+        if not sep:
+            raise ValueError(f"bad query field: {field!r}")
+        if "%" in field or "+" in field:
+            name, value = unquote(name.replace("+", " ")), unquote(value.replace("+", " "))
+        pairs.append((name, value))
+    return pairs
 
 
 async def read_json(request: Request, kind: type[S]) -> S:

@@ -13,10 +13,13 @@ from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType, 
 class Nonce:
     """A single-use token a signed request carries (a digest of its signature): a command
     whose nonce was already used by an accepted command is refused as a replay. ``expires_ms``
-    is when it may be forgotten (the request's timestamp would be refused by then anyway)."""
+    is when it may be forgotten (the request's timestamp would be refused by then anyway).
+    ``earlier_key`` is the same token in a form an earlier version recorded, looked up too
+    (never recorded) so that an upgrade does not open a window for replays."""
 
     key: str
     expires_ms: int
+    earlier_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,10 +16,10 @@ from convroute.domain.models import SignatureMethod
 SIGNATURE_PARAM = "sig"
 
 _DIGESTS = {
-    SignatureMethod.MD5: hashlib.md5,
-    SignatureMethod.SHA1: hashlib.sha1,
-    SignatureMethod.SHA256: hashlib.sha256,
-    SignatureMethod.SHA512: hashlib.sha512,
+    SignatureMethod.MD5: "md5",
+    SignatureMethod.SHA1: "sha1",
+    SignatureMethod.SHA256: "sha256",
+    SignatureMethod.SHA512: "sha512",
 }
 
 
@@ -37,7 +37,8 @@ def sign(params: Mapping[str, str], secret: str, method: SignatureMethod) -> str
     payload = string_to_sign(params).encode()
     if method is SignatureMethod.MD5HASH:
         return hashlib.md5(payload + secret.encode(), usedforsecurity=False).hexdigest()
-    return hmac.new(secret.encode(), payload, _DIGESTS[method]).hexdigest()
+    # (the one-shot HMAC: a third of the cost of an hmac.new object)
+    return hmac.digest(secret.encode(), payload, _DIGESTS[method]).hex()
 
 
 def signature_matches(

@@ -84,10 +84,11 @@ def _replays(tx: WriteTransaction, commands: Sequence[BatchCommand]) -> list[int
     carrying = [(i, n) for i, cmd in enumerate(commands) if (n := getattr(cmd, "nonce", None))]
     if not carrying:
         return []
-    seen = tx.used_nonces({n.key for _, n in carrying})
+    keys = {n.key for _, n in carrying}
+    seen = tx.used_nonces(keys | {n.earlier_key for _, n in carrying if n.earlier_key})
     out = []
     for i, nonce in carrying:
-        if nonce.key in seen:
+        if nonce.key in seen or nonce.earlier_key in seen:
             out.append(i)
         seen.add(nonce.key)
     return out

@@ -16,7 +16,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -31,6 +30,7 @@ from convroute.api.http import (
     guarded,
     json_response,
     media_type,
+    parse_form,
     read_body,
 )
 from convroute.api.problems import HttpProblem, unsupported_media_type
@@ -120,7 +120,7 @@ async def form(request: Request) -> dict[str, str]:
     if media_type(request) != FORM:
         raise unsupported_media_type(FORM, request.headers.get("content-type"))
     try:
-        return dict(parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=True))
+        return dict(parse_form(body.decode()))
     except (UnicodeDecodeError, ValueError):
         raise ValidationError.field("body", "is not a valid form body") from None
 
