@@ -6,9 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from convroute.domain.models import Forward, Principal, Submission
+from convroute.domain.pickling import by_fields
 from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType, Method
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Nonce:
     """A single-use token a signed request carries (a digest of its signature): a command
@@ -22,6 +24,7 @@ class Nonce:
     earlier_key: str | None = None
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class SendMessage:
     """Send (or record as sent) one message."""
@@ -36,6 +39,7 @@ class SendMessage:
     nonce: Nonce | None = None
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class RecordConversion:
     """Record one conversion report. ``type`` None means the message's own type; ``event_ms``
@@ -51,6 +55,7 @@ class RecordConversion:
     nonce: Nonce | None = None
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class RecordDlr:
     """Record one delivery receipt."""
@@ -71,6 +76,7 @@ WINDOW_BATCH = 1000
 """How many due windows one transaction closes (a sweep runs as many as it takes)."""
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class CloseWindows:
     """Close up to ``limit`` conversion windows that are due."""
@@ -78,11 +84,13 @@ class CloseWindows:
     limit: int = WINDOW_BATCH
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class PurgeNonces:
     """Forget the used signature nonces whose request could no longer be accepted anyway."""
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class PurgeOld:
     """Delete up to ``limit`` messages sent before ``before_ms``, with everything about them."""
@@ -95,6 +103,7 @@ Maintenance = CloseWindows | PurgeNonces | PurgeOld
 """What the server's periodic sweeps (and the CLI) ask for."""
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class SubmissionDone:
     """A route took a message: its outbox entry goes, what the upstream calls it is kept."""
@@ -106,6 +115,7 @@ class SubmissionDone:
     forward: bool = False  # the route forwards conversions (under the first upstream id)
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class SubmissionRefused:
     """A route refused a message (or could not be reached): route it again on another route
@@ -118,6 +128,7 @@ class SubmissionRefused:
     transient: bool
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class ClaimSubmissions:
     """Take up to ``limit`` outbox entries that are due (after a crash, a lapsed lease or a
@@ -127,6 +138,7 @@ class ClaimSubmissions:
     lease_ms: int
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class ClaimForwards:
     """Take up to ``limit`` conversions due to be forwarded upstream, leased for ``lease_ms``."""
@@ -135,6 +147,7 @@ class ClaimForwards:
     lease_ms: int
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class ForwardDone:
     """The provider took a forwarded conversion (or had no word for it): it goes."""
@@ -142,6 +155,7 @@ class ForwardDone:
     forward_id: str
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class ForwardFailed:
     """Forwarding a conversion failed: tried again after a back-off if ``transient`` and not
@@ -167,6 +181,7 @@ BatchCommand = Command | Maintenance | Delivery
 """Everything the writer carries out."""
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class MessageAccepted:
     """A message was durably recorded (and routed)."""
@@ -183,6 +198,7 @@ class MessageAccepted:
     explored: bool = False  # the policy's favourite was another route
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class ConversionRecorded:
     """A conversion report is durable. ``duplicate`` when an identical report was already."""
@@ -195,6 +211,7 @@ class ConversionRecorded:
     country: str | None = None
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class DlrRecorded:
     """A delivery receipt is durable."""
@@ -205,6 +222,7 @@ class DlrRecorded:
     route: str | None = None  # the name of the route the message went by (for metrics)
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class WindowsClosed:
     """How many trackable messages were turned into ``not_converted``."""
@@ -212,6 +230,7 @@ class WindowsClosed:
     closed: int
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class NoncesPurged:
     """How many used nonces were forgotten."""
@@ -219,6 +238,7 @@ class NoncesPurged:
     purged: int
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Purged:
     """Rows deleted, per table."""
@@ -230,6 +250,7 @@ class Purged:
         return self.counts.get("messages", 0)
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class SubmissionCleared:
     """A message's outbox entry is gone: its route took it."""
@@ -237,6 +258,7 @@ class SubmissionCleared:
     message_id: str
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Refusal:
     """What became of a refused message: routed again (``rerouted``: the entry to submit on
@@ -251,6 +273,7 @@ class Refusal:
     stale: bool = False
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Claimed:
     """Outbox entries to submit now, and those given up as expired (out of the outbox)."""
@@ -259,6 +282,7 @@ class Claimed:
     expired: tuple[Submission, ...] = ()
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class ForwardsClaimed:
     """Conversions to forward now."""
@@ -266,6 +290,7 @@ class ForwardsClaimed:
     entries: tuple[Forward, ...] = ()
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class ForwardSettled:
     """A forward's new state: gone, due again at ``retry_ms``, or failed for good."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from convroute.domain.destinations import Destination
 from convroute.domain.folding import StatusEvent
+from convroute.domain.pickling import by_fields
 from convroute.domain.statuses import (
     ConversionStatus,
     Dialect,
@@ -30,6 +31,7 @@ class SignatureMethod(StrEnum):
     SHA512 = "sha512"
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class AccountRouting:
     """An account's own routing (DESIGN 5.4): the objective its sends are valued by, and the
@@ -93,6 +95,7 @@ class Credential:
         return self.revoked_ms is None or now_ms < self.revoked_ms
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who is asking: the account behind an authenticated request, and how it authenticated."""
@@ -220,6 +223,7 @@ class DlrEvent:
     raw: str | None = None
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Submission:
     """A message still to hand to its route: an outbox entry (the text is stored encrypted,
@@ -241,6 +245,7 @@ class Submission:
     tries: int = 0  # how many times an instance claimed it
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Forward:
     """A conversion to report to the provider the message went out through (a forward

@@ -47,6 +47,7 @@ from convroute.domain.commands import (
     WindowsClosed,
 )
 from convroute.domain.errors import ConvrouteError, StorageError, WriteConflict
+from convroute.domain.pickling import by_fields
 from convroute.observe import events
 from convroute.observe.metrics import Metrics
 from convroute.services.ports import WriteTransaction
@@ -73,6 +74,7 @@ class _Item:
 _STOP = object()
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Applied:
     """What a batch came to: one outcome per command, in order; how often its transaction
