@@ -24,12 +24,16 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 from sqlalchemy import select
 
 from benchmarks.dialects import DIALECTS, SUCCESS, conversion_requests
-from benchmarks.loadgen import Result, http_request, run_load
+from benchmarks.loadgen import Result, http_request, pregenerated, run_load
 from benchmarks.server import Server, prepare_database
 from convroute.bootstrap import bootstrap
 from convroute.config import Settings
 from convroute.storage import schema as t
 from convroute.storage.secretbox import new_key
+
+POOL_PER_SECOND = 10_000
+"""Reports built before each closed-loop phase, per second of it (more than any phase has
+answered on this machine; the rest are built on the fly)."""
 
 
 def report(name: str, r: Result) -> str:
@@ -118,8 +122,9 @@ async def bench(args: argparse.Namespace) -> int:
             late = conversion_requests("native", credentials, ids, 1)  # (new reports)
             return await kill_check(args, server, make, url, key, late)
         warm = conversion_requests(args.dialect, credentials, ids, 1)
+        pool = int(args.seconds * POOL_PER_SECOND)
         await run_load("127.0.0.1", server.port, warm, args.connections, 1.0, ok)
-        make = conversion_requests(args.dialect, credentials, ids, 2)
+        make = pregenerated(conversion_requests(args.dialect, credentials, ids, 2), pool)
         pid = server.process.pid if server.process else None
         conv = await run_load(
             "127.0.0.1", server.port, make, args.connections, args.seconds, ok, server_pid=pid
@@ -215,7 +220,10 @@ async def compare_dialects(
         for n, dialect in enumerate(order):
             if args.rounds == 1 and dialect == args.dialect:
                 continue
-            make = conversion_requests(dialect, credentials, ids, 10 + 10 * r + n)
+            make = pregenerated(
+                conversion_requests(dialect, credentials, ids, 10 + 10 * r + n),
+                int(args.seconds * POOL_PER_SECOND),
+            )
             done[dialect].append(await run_load(
                 "127.0.0.1", server.port, make, args.connections, args.seconds,
                 SUCCESS[dialect], server_pid=pid,
