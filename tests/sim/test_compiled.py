@@ -40,29 +40,41 @@ for path, policy, seed in runs:
 """
 
 
-def _runs(pythonpath: Path | None) -> list[dict[str, object]]:
+def _start(pythonpath: Path | None) -> subprocess.Popen[str]:
+    """The runs in a child process, with the package from ``pythonpath`` (None: the source)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     if pythonpath is not None:
         env["PYTHONPATH"] = str(pythonpath)
-    done = subprocess.run(
+    return subprocess.Popen(
         [sys.executable, "-c", _RUNS],
         cwd=ROOT,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=True,
-        timeout=300,
     )
-    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def _runs(child: subprocess.Popen[str]) -> list[dict[str, object]]:
+    try:
+        out, err = child.communicate(timeout=300)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    return [json.loads(line) for line in out.splitlines()]
 
 
 @pytest.mark.timeout(420)  # mypyc compiles the engine first: 35-70 s, longer on a loaded machine
 def test_the_compiled_engine_and_simulator_run_exactly_as_the_source(tmp_path: Path) -> None:
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("NO C COMPILER: mypyc cannot build the compiled modules on this machine")
-    fast = build(tmp_path / "fast")
+    source_runs = _start(None)  # (on the other core while mypyc compiles)
+    try:
+        fast = build(tmp_path / "fast")
+    finally:
+        source = _runs(source_runs)
     assert any(fast.glob("convroute/routing/estimates.*.so"))
-    source, compiled = _runs(None), _runs(fast)
+    compiled = _runs(_start(fast))
     assert [r["compiled"] for r in source] == [False] * 5
     assert [r["compiled"] for r in compiled] == [True] * 5
     for a, b in zip(source, compiled, strict=True):
