@@ -36,6 +36,11 @@ POOL_PER_SECOND = 10_000
 answered on this machine; the rest are built on the fly)."""
 
 
+def pool(args: argparse.Namespace) -> int:
+    """How many reports to build before a closed-loop phase."""
+    return int(args.seconds * POOL_PER_SECOND)
+
+
 def report(name: str, r: Result) -> str:
     server = "?" if r.server_cpu_seconds is None else f"{r.server_cpu_seconds / r.seconds:.0%}"
     return (
@@ -122,9 +127,8 @@ async def bench(args: argparse.Namespace) -> int:
             late = conversion_requests("native", credentials, ids, 1)  # (new reports)
             return await kill_check(args, server, make, url, key, late)
         warm = conversion_requests(args.dialect, credentials, ids, 1)
-        pool = int(args.seconds * POOL_PER_SECOND)
         await run_load("127.0.0.1", server.port, warm, args.connections, 1.0, ok)
-        make = pregenerated(conversion_requests(args.dialect, credentials, ids, 2), pool)
+        make = pregenerated(conversion_requests(args.dialect, credentials, ids, 2), pool(args))
         pid = server.process.pid if server.process else None
         conv = await run_load(
             "127.0.0.1", server.port, make, args.connections, args.seconds, ok, server_pid=pid
@@ -223,7 +227,7 @@ async def compare_dialects(
                 continue
             make = pregenerated(
                 conversion_requests(dialect, credentials, ids, 10 + 10 * r + n),
-                int(args.seconds * POOL_PER_SECOND),
+                pool(args),
             )
             done[dialect].append(await run_load(
                 "127.0.0.1", server.port, make, args.connections, args.seconds,
@@ -235,25 +239,32 @@ async def compare_dialects(
         "| dialect | reports/s | against native | p99 | errors | server CPU per report |",
         "|---|---|---|---|---|---|",
     ]
-    rates: dict[str, float] = {}
-    for dialect, results in done.items():
-        ok, seconds = sum(x.ok for x in results), sum(x.seconds for x in results)
-        rates[dialect] = ok / seconds if seconds else 0.0
-    for dialect, results in done.items():
-        ok = sum(x.ok for x in results)
-        cpu = [x.server_cpu_seconds for x in results]
-        per = f"{sum(c for c in cpu if c) / ok * 1e6:,.0f} µs" if ok and all(cpu) else "?"
-        gap = f"{rates[dialect] / rates['native'] - 1:+.0%}" if rates.get("native") else "?"
-        latencies = sorted(v for x in results for v in x.latencies_ms)
-        p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else 0
-        errors = sum(x.errors for x in results)
+    merged = {d: _merged(results) for d, results in done.items()}
+    rates = {d: m.rate for d, m in merged.items()}
+    for dialect, m in merged.items():
+        cpu = m.server_cpu_seconds
+        per = f"{cpu / m.ok * 1e6:,.0f} µs" if m.ok and cpu else "?"
+        gap = f"{m.rate / rates['native'] - 1:+.0%}" if rates.get("native") else "?"
         lines.append(
-            f"| {dialect} | {rates[dialect]:,.0f} | {gap} | {p99:.1f} ms | {errors} | {per} |"
+            f"| {dialect} | {m.rate:,.0f} | {gap} | {m.percentile(99):.1f} ms | {m.errors} "
+            f"| {per} |"
         )
     everything = [x for results in done.values() for x in results if x is not first]
     for sample in sorted({e for x in everything for e in x.error_samples})[:5]:
         lines.append(f"- a wrong answer: {sample}")
     return rates, "\n".join(lines), sum(x.errors for x in everything)
+
+
+def _merged(results: list[Result]) -> Result:
+    """Phases of one dialect as one (their server CPU unknown if any phase's is)."""
+    cpu = [x.server_cpu_seconds for x in results]
+    return Result(
+        ok=sum(x.ok for x in results),
+        errors=sum(x.errors for x in results),
+        latencies_ms=[v for x in results for v in x.latencies_ms],
+        seconds=sum(x.seconds for x in results),
+        server_cpu_seconds=None if None in cpu else sum(c for c in cpu if c is not None),
+    )
 
 
 async def kill_check(

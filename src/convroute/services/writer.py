@@ -84,8 +84,7 @@ def _replays(tx: WriteTransaction, commands: Sequence[BatchCommand]) -> list[int
     carrying = [(i, n) for i, cmd in enumerate(commands) if (n := getattr(cmd, "nonce", None))]
     if not carrying:
         return []
-    keys = {n.key for _, n in carrying}
-    seen = tx.used_nonces(keys | {n.earlier_key for _, n in carrying if n.earlier_key})
+    seen = tx.used_nonces({k for _, n in carrying for k in (n.key, n.earlier_key) if k})
     out = []
     for i, nonce in carrying:
         if nonce.key in seen or nonce.earlier_key in seen:
