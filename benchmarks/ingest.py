@@ -24,6 +24,7 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 from sqlalchemy import select
 
 from benchmarks.dialects import DIALECTS, SUCCESS, conversion_requests
+from benchmarks.history import HOUR_AT_100_PER_SECOND, fill_history
 from benchmarks.loadgen import Result, http_request, pregenerated, run_load
 from benchmarks.server import Server, prepare_database
 from convroute.bootstrap import bootstrap
@@ -93,6 +94,8 @@ async def bench(args: argparse.Namespace) -> int:
     url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
     key = new_key()
     creds = prepare_database(url, key)
+    account: dict[str, str] = creds["account"]  # type: ignore[assignment]
+    filled = fill_history(url, account["id"], args.history, key)
     credentials: dict[str, dict[str, str]] = creds["credentials"]  # type: ignore[assignment]
     token = credentials["native"]["token"]
     ok = SUCCESS[args.dialect]
@@ -114,7 +117,8 @@ async def bench(args: argparse.Namespace) -> int:
         f"writer: {args.writer}, sends to {args.destinations} numbers, "
         f"{args.workers} server worker(s), "
         f"{args.connections} connections, {args.seconds:g} s per phase, "
-        f"{platform.python_implementation()} {platform.python_version()}"
+        f"{platform.python_implementation()} {platform.python_version()}; "
+        f"a history of {args.history:,} earlier messages (written in {filled:.0f} s)"
     )
     print(
         "| phase | throughput | p50 | p99 | ok | errors | load generator CPU | server CPU |\n"
@@ -208,8 +212,10 @@ async def compare_dialects(
     first: Result,
 ) -> tuple[dict[str, float], str, int]:
     """Each dialect's reports/s (``--dialect`` and ``--compare``) over ``--rounds`` rounds of
-    one phase each, the order reversed from round to round (A B C, C B A, ...) so that the
-    machine's drift and the database's growth weigh on every dialect alike; with one round,
+    one phase each (0: as many rounds as dialects), in the orders of a balanced Latin square
+    (``orders``): over as many rounds as dialects, each dialect runs once at every position
+    and after every other dialect once, so that the machine's drift, the database's growth
+    and what the phase before left behind weigh on every dialect alike; with one round,
     ``first`` stands for ``--dialect``'s phase. Prints a row per dialect with the server's
     CPU time per report (its process group's, both cores): the rates, that table (with the
     first wrong answers, if any) and the number of errors."""
@@ -218,12 +224,12 @@ async def compare_dialects(
         return {args.dialect: first.rate}, "", 0
     pid = server.process.pid if server.process else None
     done: dict[str, list[Result]] = {d: [] for d in dialects}
-    if args.rounds == 1:
+    rounds = args.rounds or len(dialects)
+    if rounds == 1:
         done[args.dialect].append(first)
-    for r in range(args.rounds):
-        order = dialects if r % 2 == 0 else dialects[::-1]
+    for r, order in enumerate(orders(dialects, rounds)):
         for n, dialect in enumerate(order):
-            if args.rounds == 1 and dialect == args.dialect:
+            if rounds == 1 and dialect == args.dialect:
                 continue
             make = pregenerated(
                 conversion_requests(dialect, credentials, ids, 10 + 10 * r + n),
@@ -234,8 +240,8 @@ async def compare_dialects(
                 SUCCESS[dialect], server_pid=pid,
             ))  # fmt: skip
     lines = [
-        f"\nevery dialect's reports, {args.rounds} round(s) of {args.seconds:g} s each, "
-        "the order reversed each round:",
+        f"\nevery dialect's reports, {rounds} round(s) of {args.seconds:g} s each, "
+        "in the orders of a balanced Latin square:",
         "| dialect | reports/s | against native | p99 | errors | server CPU per report |",
         "|---|---|---|---|---|---|",
     ]
@@ -253,6 +259,22 @@ async def compare_dialects(
     for sample in sorted({e for x in everything for e in x.error_samples})[:5]:
         lines.append(f"- a wrong answer: {sample}")
     return rates, "\n".join(lines), sum(x.errors for x in everything)
+
+
+def orders(items: list[str], rounds: int) -> list[list[str]]:
+    """``rounds`` orders of ``items`` from a balanced Latin square (Williams, 1949): the first
+    row 0, 1, n-1, 2, n-2, ..., each next row the one before plus 1 (mod n), and for an odd n
+    the rows reversed after them. Over n rows every item takes every position once; over
+    those rows (2n for an odd n) every item follows every other once. Beyond, the rows
+    repeat."""
+    n = len(items)
+    first = [0]
+    for k in range(1, n):
+        first.append((k + 1) // 2 if k % 2 else n - k // 2)
+    rows = [[(i + r) % n for i in first] for r in range(n)]
+    if n % 2:
+        rows += [row[::-1] for row in rows]
+    return [[items[i] for i in rows[r % len(rows)]] for r in range(rounds)]
 
 
 def _merged(results: list[Result]) -> Result:
@@ -323,6 +345,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writer", choices=["process", "thread"], default="process",
                         help="where the server's writer runs (CONVROUTE_WRITER)")  # fmt: skip
     parser.add_argument("--database-url", default=None, help="default: a new SQLite file")
+    parser.add_argument(
+        "--history", type=int, default=HOUR_AT_100_PER_SECOND,
+        help="earlier messages in the database before the phases (default: an hour at 100 "
+        "messages/s; 0: an empty database)",
+    )  # fmt: skip
     parser.add_argument("--open-rates", type=float, nargs=2, metavar=("REPORTS", "SENDS"),
                         help="the open loop's rates (default: half of each measured)")  # fmt: skip
     parser.add_argument(
@@ -351,13 +378,16 @@ def main(argv: list[str] | None = None) -> int:
         "against it (default: every dialect; none: --compare with no name)",
     )
     parser.add_argument(
-        "--rounds", type=int, default=2,
-        help="rounds of the dialects' comparison, the order reversed each round "
-        "(1: --dialect's first phase is its figure)",
+        "--rounds", type=int, default=0,
+        help="rounds of the dialects' comparison, in the orders of a balanced Latin square "
+        "(default 0: as many as dialects, each at every position once; "
+        "1: --dialect's first phase is its figure)",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
+    if args.rounds < 0:
+        parser.error("--rounds must be 0 (as many as dialects) or more")
+    if args.history < 0:
+        parser.error("--history must be 0 or more")
     return uvloop.run(bench(args))
 
 
