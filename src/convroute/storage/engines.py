@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Connection,
+    Engine,
+    Float,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.pool import QueuePool
 
 from convroute.domain.errors import ValidationError
+from convroute.storage.schema import metadata
 
 
 @dataclass(frozen=True)
@@ -102,23 +115,98 @@ def _configure_sqlite(engine: Engine, begin: str) -> None:
 def driver_insert(conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` (all with the same keys, values as the driver takes them) with the
     driver's own ``executemany``: for the hot inserts of a batch, SQLAlchemy's per-row
-    parameter processing cost more than the database's own work (docs/benchmarks.md)."""
+    parameter processing cost more than the database's own work (docs/benchmarks.md). On
+    PostgreSQL, one statement over one array a column (``unnest``) instead of a statement a
+    row: the driver's pipeline and the server's executor then work once a batch."""
     if not rows:
         return
     columns = list(rows[0])
+    if conn.dialect.name == "postgresql":
+        sources, arrays = _unnest(conn, table, columns, rows)
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM {sources}"
+        conn.exec_driver_sql(sql, arrays)
+        return
     marks = ", ".join(_mark(conn, c) for c in columns)
     conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
 
+def driver_update(conn: Connection, table: str, key: str, rows: list[dict[str, Any]]) -> None:
+    """Update ``table``'s row whose ``key`` is each row's with the row's other values (every
+    row with the same keys, each ``key`` once), in one statement on PostgreSQL (over one
+    array a column, as ``driver_insert``), by the driver's ``executemany`` elsewhere."""
+    if not rows:
+        return
+    columns = [c for c in rows[0] if c != key]
+    if conn.dialect.name == "postgresql":
+        names = [key, *columns]
+        sources, arrays = _unnest(conn, table, names, rows)
+        sets = ", ".join(f"{c} = v.{c}" for c in columns)
+        sql = (
+            f"UPDATE {table} AS t SET {sets} FROM {sources} AS v({', '.join(names)}) "
+            f"WHERE t.{key} = v.{key}"
+        )
+        conn.exec_driver_sql(sql, arrays)
+        return
+    sets = ", ".join(f"{c} = {_mark(conn, c)}" for c in columns)
+    sql = f"UPDATE {table} SET {sets} WHERE {key} = {_mark(conn, key)}"
+    conn.exec_driver_sql(sql, rows)
+
+
+def _unnest(
+    conn: Connection, table: str, columns: list[str], rows: list[dict[str, Any]]
+) -> tuple[str, dict[str, list[Any]]]:
+    """``unnest(%(a0)s::T0[], ...)`` over ``columns`` of ``rows``, and its arrays. psycopg
+    refuses a list of mixed types (an int among floats), so a float or boolean column's values
+    are made floats or booleans first."""
+    kinds = _pg_types(conn.dialect, table, tuple(columns))
+    arrays: dict[str, list[Any]] = {}
+    for i, (column, (_, convert)) in enumerate(zip(columns, kinds, strict=True)):
+        values = [row[column] for row in rows]
+        if convert is not None:
+            values = [v if v is None else convert(v) for v in values]
+        arrays[f"a{i}"] = values
+    casts = ", ".join(f"%(a{i})s::{kind}[]" for i, (kind, _) in enumerate(kinds))
+    return f"unnest({casts})", arrays
+
+
+@functools.lru_cache(maxsize=256)
+def _pg_types(
+    dialect: Dialect, table: str, columns: tuple[str, ...]
+) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
+    """PostgreSQL's type of each of ``table``'s ``columns`` (an array of them is cast to it),
+    with what makes a value of a float or boolean column one."""
+    out: list[tuple[str, Callable[[Any], Any] | None]] = []
+    for column in columns:
+        kind = metadata.tables[table].c[column].type
+        convert = float if isinstance(kind, Float) else bool if isinstance(kind, Boolean) else None
+        out.append((kind.compile(dialect=dialect), convert))
+    return tuple(out)
+
+
 def driver_column_in(conn: Connection, column: str, table: str, values: Sequence[str]) -> list[Any]:
     """``SELECT column FROM table WHERE column IN (values)`` through the driver, for a hot
-    lookup of a batch: SQLAlchemy's expanding ``IN`` costs more than the indexed read."""
+    lookup of a batch: SQLAlchemy's expanding ``IN`` costs more than the indexed read. On
+    PostgreSQL, ``= ANY`` of one array (``one_of`` says why)."""
     if not values:
         return []
+    if conn.dialect.name == "postgresql":
+        sql = f"SELECT {column} FROM {table} WHERE {column} = ANY(%(values)s)"
+        return [row[0] for row in conn.exec_driver_sql(sql, {"values": list(values)})]
     names = {f"v{i}": value for i, value in enumerate(values)}
     marks = ", ".join(_mark(conn, name) for name in names)
     sql = f"SELECT {column} FROM {table} WHERE {column} IN ({marks})"
     return [row[0] for row in conn.exec_driver_sql(sql, names)]
+
+
+def one_of(conn: Connection, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(:values)``, one array parameter.
+    Why: an ``IN`` list is a different statement for every batch size, and a long one: the
+    driver parses it again each time (it caches statements under 4 KiB), SQLAlchemy renders a
+    placeholder and a cast per value, and PostgreSQL plans it afresh; one array is one short
+    statement, prepared once (docs/benchmarks.md)."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+    return column.in_(values)  # type: ignore[no-any-return]
 
 
 def _mark(conn: Connection, name: str) -> str:

@@ -22,7 +22,7 @@ from convroute.domain.statuses import ConversionStatus, DlrStatus, EventSource, 
 from convroute.services.ports import EarlierSend, Loaded, RoutingDecision
 from convroute.storage import schema as t
 from convroute.storage.delivery import DeliveryStatements
-from convroute.storage.engines import driver_column_in, driver_insert
+from convroute.storage.engines import driver_column_in, driver_insert, driver_update, one_of
 from convroute.storage.forwards import ForwardStatements
 from convroute.storage.secretbox import SecretBox
 
@@ -134,7 +134,7 @@ class SqlTransaction(DeliveryStatements, ForwardStatements):
                         t.upstream_ids, and_(u.message_id == s.c.message_id, u.forward.is_(True))
                     )
                 )
-                .where(s.c.message_id.in_(chunk))
+                .where(one_of(self.conn, s.c.message_id, chunk))
             )  # fmt: skip
             for row in self.conn.execute(query):
                 key = (row.account_id, row.message_id)
@@ -156,7 +156,9 @@ class SqlTransaction(DeliveryStatements, ForwardStatements):
         out: dict[str, tuple[str, ConversionStatus]] = {}
         c = t.conversion_events.c
         for chunk in _chunks(sorted(set(keys))):
-            query = select(c.id, c.dedupe_key, c.status).where(c.dedupe_key.in_(chunk))
+            query = select(c.id, c.dedupe_key, c.status).where(
+                one_of(self.conn, c.dedupe_key, chunk)
+            )
             for row in self.conn.execute(query):
                 out[row.dedupe_key] = (row.id, ConversionStatus(row.status))
         return out
@@ -277,10 +279,6 @@ class SqlTransaction(DeliveryStatements, ForwardStatements):
         ]
         driver_insert(self.conn, "conversion_events", rows)
 
-    def _param(self, name: str) -> str:
-        """A named placeholder in the driver's own style (sqlite3 ``:x``, psycopg ``%(x)s``)."""
-        return f"%({name})s" if self.conn.dialect.paramstyle == "pyformat" else f":{name}"
-
     def insert_dlrs(self, events: Sequence[DlrEvent]) -> None:
         self.conn.execute(
             insert(t.dlr_events),
@@ -310,10 +308,7 @@ class SqlTransaction(DeliveryStatements, ForwardStatements):
             values = _state_values(s, now_ms)
             del values["account_id"], values["type"]
             rows.append(values)
-        columns = [c for c in rows[0] if c != "message_id"]
-        sets = ", ".join(f"{c} = {self._param(c)}" for c in columns)
-        where = f"message_id = {self._param('message_id')}"
-        self.conn.exec_driver_sql(f"UPDATE message_state SET {sets} WHERE {where}", rows)
+        driver_update(self.conn, "message_state", "message_id", rows)
 
     def purge_messages(self, before_ms: int, limit: int) -> dict[str, int]:
         """Delete up to ``limit`` of the oldest messages sent before ``before_ms`` whose
