@@ -14,7 +14,7 @@ from convroute.domain.models import AccountRouting, Submission
 from convroute.domain.statuses import MessageType, TrafficClass
 from convroute.storage import schema as t
 from convroute.storage.account_routing import ROUTING_COLUMNS, routing_of_row
-from convroute.storage.engines import driver_insert
+from convroute.storage.engines import driver_insert, one_of
 from convroute.storage.secretbox import SecretBox
 
 _SECRET = ("src", "dst", "text", "client_ref")  # what only the payload holds, encrypted
@@ -34,7 +34,7 @@ def lease_due(
     if rows:
         conn.execute(
             update(table)
-            .where(c[key].in_([getattr(r, key) for r in rows]))
+            .where(one_of(conn, c[key], [getattr(r, key) for r in rows]))
             .values(due_ms=now_ms + lease_ms, tries=c.tries + 1)
         )
     return list(rows)
@@ -105,7 +105,9 @@ class DeliveryStatements:
 
     def delete_submissions(self, message_ids: Collection[str]) -> None:
         if message_ids:
-            self.conn.execute(delete(t.outbox).where(t.outbox.c.message_id.in_(list(message_ids))))
+            self.conn.execute(
+                delete(t.outbox).where(one_of(self.conn, t.outbox.c.message_id, list(message_ids)))
+            )
 
     def reschedule_submission(self, message_id: str, due_ms: int, error: str) -> None:
         self.conn.execute(
@@ -145,7 +147,9 @@ class DeliveryStatements:
         u = t.upstream_ids.c
         known = set(
             self.conn.execute(
-                select(u.upstream_id).where(u.route_id == route_id, u.upstream_id.in_(list(ids)))
+                select(u.upstream_id).where(
+                    u.route_id == route_id, one_of(self.conn, u.upstream_id, list(ids))
+                )
             ).scalars()
         )
         rows = [

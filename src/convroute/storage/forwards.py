@@ -12,6 +12,7 @@ from convroute.domain.models import Forward
 from convroute.domain.statuses import ConversionStatus, MessageType, Method
 from convroute.storage import schema as t
 from convroute.storage.delivery import lease_due
+from convroute.storage.engines import one_of
 
 
 def _forward(row: Row[Any]) -> Forward:
@@ -67,7 +68,9 @@ class ForwardStatements:
 
     def delete_forwards(self, ids: Collection[str]) -> None:
         if ids:
-            self.conn.execute(delete(t.forwards).where(t.forwards.c.id.in_(list(ids))))
+            self.conn.execute(
+                delete(t.forwards).where(one_of(self.conn, t.forwards.c.id, list(ids)))
+            )
 
     def reschedule_forward(self, forward_id: str, due_ms: int | None, error: str) -> None:
         """Try it again at ``due_ms``; None: it failed for good."""
