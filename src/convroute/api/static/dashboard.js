@@ -222,10 +222,12 @@ async function saveRouting(ev) {
     method: "PUT", body: JSON.stringify(body),
     headers: { Authorization: "Bearer " + state.token, "Content-Type": "application/json" } });
   const answer = await r.json().catch(() => ({}));
+  // the form shows what is stored before it says so (a refresh landing after "saved" would
+  // overwrite what the user typed next)
+  if (r.ok) await showRouting();
   $("#routing-saved").textContent = r.ok ? "saved"
     : "not saved: " + ((answer.error && answer.error.message) || r.statusText);
   $("#routing-saved").dataset.ok = String(r.ok);
-  if (r.ok) await showRouting();
 }
 
 async function refresh() {
