@@ -20,9 +20,13 @@ run: $(STAMP)
 	  echo "convroute: the compiled routing engine did not build; serving from the source"; fi; \
 	PYTHONPATH=$$fast $(BIN)/convroute serve --demo --database-url sqlite:///var/convroute.db
 
-## Lint, format check, strict types, then the test suite.
+## Lint, format check, strict types, then the test suite on two workers (pytest-xdist; a
+## file's tests stay together in one worker, so its fixtures are built once), and last, alone,
+## the tests that play a scenario faster than real time (a busy second worker slows their
+## pace and with it what they measure).
 test: $(STAMP) check
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile -m "not paced"
+	$(BIN)/pytest -m paced
 
 check: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -18,6 +18,8 @@ from convroute.domain.statuses import MessageType, TrafficClass
 from convroute.services.accounts import new_account
 from tests.conftest import paced_server_env, two_routes_and_an_account
 
+pytestmark = pytest.mark.paced  # run alone: a loaded machine paces it slower (Makefile)
+
 ADMIN = "routing-operator-token-0123456789"
 SPEED = 50.0
 DST = "+447700900123"

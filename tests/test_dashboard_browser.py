@@ -19,6 +19,8 @@ from benchmarks.server import Server
 from convroute.cli.against import Credentials, drive
 from tests.conftest import paced_server_env, two_routes_and_an_account
 
+pytestmark = pytest.mark.paced  # run alone: a loaded machine paces it slower (Makefile)
+
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 

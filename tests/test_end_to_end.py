@@ -25,6 +25,8 @@ from convroute.sim.truth import Truth
 from tests.conftest import paced_server_env, two_routes_and_an_account
 from tests.scrape import value
 
+pytestmark = pytest.mark.paced  # run alone: a loaded machine paces it slower (Makefile)
+
 SCENARIO = Path(__file__).parent / "fixtures" / "e2e-outage.toml"
 SPEED = 50.0  # scenario seconds per real second
 SEED = 5
