@@ -24,7 +24,7 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 from sqlalchemy import select
 
 from benchmarks.dialects import DIALECTS, SUCCESS, conversion_requests
-from benchmarks.history import HOUR_AT_100_PER_SECOND, fill_history
+from benchmarks.history import HISTORY_IDS, HOUR_AT_100_PER_SECOND, fill_history
 from benchmarks.loadgen import Result, http_request, pregenerated, run_load
 from benchmarks.server import Server, prepare_database
 from convroute.bootstrap import bootstrap
@@ -118,7 +118,12 @@ async def bench(args: argparse.Namespace) -> int:
         f"{args.workers} server worker(s), "
         f"{args.connections} connections, {args.seconds:g} s per phase, "
         f"{platform.python_implementation()} {platform.python_version()}; "
-        f"a history of {args.history:,} earlier messages (written in {filled:.0f} s)"
+        + (
+            "no history"
+            if not args.history
+            else f"a history of {args.history:,} earlier messages "
+            + (f"(written in {filled:.0f} s)" if filled else "(the database had it already)")
+        )
     )
     print(
         "| phase | throughput | p50 | p99 | ok | errors | load generator CPU | server CPU |\n"
@@ -317,8 +322,11 @@ async def kill_check(
             return 1
     c = bootstrap(Settings(database_url=url, secret_key=key))  # reopens (and recovers) the db
     try:
-        stored = c.store.read(
-            lambda conn: {row.id for row in conn.execute(select(t.conversion_events.c.id))}
+        ids = t.conversion_events.c.id
+        stored = c.store.read(  # (this run's: the history's are not)
+            lambda conn: {
+                row.id for row in conn.execute(select(ids).where(~ids.startswith(HISTORY_IDS)))
+            }
         )
     finally:
         c.close()

@@ -73,5 +73,10 @@ def test_the_history_is_written_before_the_routers_day(database_url: str) -> Non
         assert keys == 2_000
         # the router that starts on it reads none of it: it is older than its day
         assert c.follower.catch_up() == 0
+        # a second run on the same database finds it there and writes nothing
+        again = prepare_database(database_url, key)["account"]
+        assert isinstance(again, dict)
+        assert fill_history(database_url, again["id"], 2_000, key) == 0.0
+        assert c.store.read(counts)["messages"] == 2_000
     finally:
         c.close()
