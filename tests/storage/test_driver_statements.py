@@ -39,6 +39,12 @@ def _read(container: Container, work: Any) -> Any:
     return container.store.read(work)
 
 
+def _rows(container: Container, *columns: Any) -> list[tuple[Any, ...]]:
+    """``columns`` of every row, as tuples, in the order of the first."""
+    query = select(*columns).order_by(columns[0])
+    return [tuple(r) for r in _read(container, lambda conn: conn.execute(query).all())]
+
+
 def test_rows_of_mixed_numbers_and_empty_columns_go_in_and_come_back(
     container: Container,
 ) -> None:
@@ -46,13 +52,7 @@ def test_rows_of_mixed_numbers_and_empty_columns_go_in_and_come_back(
     rows = [_decision(n, 1 if n == 0 else 0.25 * n, None) for n in range(4)]
     _write(container, lambda conn: driver_insert(conn, "routing_decisions", rows))
     d = t.routing_decisions.c
-    got = _read(
-        container,
-        lambda conn: conn.execute(
-            select(d.id, d.probability, d.attempt, d.reason).order_by(d.id)
-        ).all(),
-    )
-    assert [tuple(r) for r in got] == [
+    assert _rows(container, d.id, d.probability, d.attempt, d.reason) == [
         (f"decision-{n}", 1.0 if n == 0 else 0.25 * n, n % 3, None) for n in range(4)
     ]
 
@@ -72,13 +72,7 @@ def test_updates_reach_exactly_their_rows(container: Container) -> None:
     ]  # (an int for a boolean, as a row read back from SQLite may carry)
     _write(container, lambda conn: driver_update(conn, "message_state", "message_id", changed))
     s = t.message_state.c
-    got = _read(
-        container,
-        lambda conn: conn.execute(
-            select(s.message_id, s.status, s.final, s.window_due_ms).order_by(s.message_id)
-        ).all(),
-    )
-    assert [tuple(r) for r in got] == [
+    assert _rows(container, s.message_id, s.status, s.final, s.window_due_ms) == [
         (f"m{n}", "converted", True, None) if n in (1, 3) else (f"m{n}", None, False, 5_000)
         for n in range(5)
     ]
