@@ -96,11 +96,15 @@ def fill_history(database_url: str, account_id: str, messages: int, secret_key: 
         with c.store.engines.writer.begin() as conn:
             for template in _TABLES.values():
                 conn.execute(text(_dialect_sql(c.store.backend, template)), values)
+        # A past is written out: its pages checkpointed long ago, not during the phases
+        # (SQLite does it when the last connection closes, below), and on PostgreSQL
+        # analysed, as autovacuum would have over an hour of such traffic (SQLite keeps no
+        # statistics unless asked; a deployment of it would not have them either).
         if c.store.backend == "postgresql":
-            # What autovacuum does over an hour of such traffic, done at once. (SQLite keeps
-            # no statistics unless asked; a deployment of it would not have them either.)
             with c.store.engines.writer.connect() as conn:
                 conn.execute(text("ANALYZE"))
+                conn.commit()
+                conn.execute(text("CHECKPOINT"))
                 conn.commit()
     finally:
         c.close()
