@@ -28,31 +28,31 @@ AGE_MS = 2 * 86_400_000  # sent two days before now: outside the router's one-da
 HISTORY_IDS = "00000000-0000-7000-"
 """How every id of the history starts (no id convroute makes does: its ids begin with the time)."""
 _ID = "'" + HISTORY_IDS + "{kind}-' || {pad12}"
-_TABLES = {
-    "messages": (
+_INSERTS = (  # one statement a table, over a series n = 1..:count
+    (
         "INSERT INTO messages (id, account_id, src, dst, country, type, trackable, route_id, "
         "traffic_class, dialect, text_length, sent_ms) "
         "SELECT {mid}, :account, 'Bench', '+1415555' || {pad4}, 'US', 'otp', {true}, :route, "
         "'2fa', 'native', 6, :t0 + n FROM series"
     ),
-    "routing_decisions": (
+    (
         "INSERT INTO routing_decisions (id, message_id, account_id, route_id, policy, "
         "probability, candidates, decided_ms, attempt) "
         "SELECT {did}, {mid}, :account, :route, 'convroute', 0.9, '[]', :t0 + n, 0 FROM series"
     ),
-    "message_state": (
+    (
         "INSERT INTO message_state (message_id, account_id, type, status, status_source, "
         "status_event_ms, status_received_ms, status_event_id, final, updated_ms) "
         "SELECT {mid}, :account, 'otp', 'converted', 'client', :t0 + n + 9000, "
         ":t0 + n + 9000, {eid}, {true}, :t0 + n + 9000 FROM series"
     ),
-    "conversion_events": (
+    (
         "INSERT INTO conversion_events (id, message_id, account_id, status, type, method, "
         "event_ms, received_ms, source, dialect, traffic_class, dedupe_key) "
         "SELECT {eid}, {mid}, :account, 'converted', 'otp', 'unknown', :t0 + n + 9000, "
         ":t0 + n + 9000, 'client', 'native', '2fa', {hex32} FROM series"
     ),
-}
+)
 
 
 def _dialect_sql(backend: str, template: str) -> str:
@@ -86,7 +86,7 @@ def fill_history(database_url: str, account_id: str, messages: int, secret_key: 
     started = time.perf_counter()
     c = bootstrap(Settings(database_url=database_url, secret_key=secret_key))
     try:
-        first = HISTORY_IDS + "8000-" + "0" * 11 + "1"
+        first = f"{HISTORY_IDS}8000-{1:012d}"  # (its first message's id, as _ID makes it)
         m = t.messages.c
         if c.store.read(lambda conn: conn.execute(select(m.id).where(m.id == first)).first()):
             return 0.0
@@ -94,7 +94,7 @@ def fill_history(database_url: str, account_id: str, messages: int, secret_key: 
         route = c.store.route("bench").id
         values = {"count": messages, "account": account_id, "route": route, "t0": t0}
         with c.store.engines.writer.begin() as conn:
-            for template in _TABLES.values():
+            for template in _INSERTS:
                 conn.execute(text(_dialect_sql(c.store.backend, template)), values)
         # A past is written out: its pages checkpointed long ago, not during the phases
         # (SQLite does it when the last connection closes, below), and on PostgreSQL

@@ -198,15 +198,17 @@ def driver_column_in(conn: Connection, column: str, table: str, values: Sequence
     return [row[0] for row in conn.exec_driver_sql(sql, names)]
 
 
-def one_of(conn: Connection, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+def one_of(
+    conn: Connection, column: ColumnElement[Any], values: Sequence[Any]
+) -> ColumnElement[bool]:
     """``column IN (values)``; on PostgreSQL ``column = ANY(:values)``, one array parameter.
     Why: an ``IN`` list is a different statement for every batch size, and a long one: the
     driver parses it again each time (it caches statements under 4 KiB), SQLAlchemy renders a
     placeholder and a cast per value, and PostgreSQL plans it afresh; one array is one short
     statement, prepared once (docs/benchmarks.md)."""
     if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))  # type: ignore[no-any-return]
-    return column.in_(values)  # type: ignore[no-any-return]
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 def _mark(conn: Connection, name: str) -> str:
