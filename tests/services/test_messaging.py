@@ -20,7 +20,7 @@ from convroute.domain.commands import (
     RecordDlr,
     SendMessage,
 )
-from convroute.domain.errors import NoRouteError, NotFoundError
+from convroute.domain.errors import NoRouteError, NotFoundError, ReplayError
 from convroute.domain.models import Principal
 from convroute.domain.statuses import (
     ConversionStatus,
@@ -142,6 +142,38 @@ def test_unknown_message_in_a_batch_fails_alone(container: Container, acme: Prin
     assert count(container, t.conversion_events) == 1
 
 
+def test_signatures_within_one_batch_are_claimed_once_and_a_refused_one_is_kept_for_none(
+    container: Container, acme: Principal
+) -> None:
+    """One batch: a signature used twice is accepted once and refused as a replay after; a
+    signed report refused (an unknown message) leaves its signature unused; one recorded
+    before, in its earlier form too, is a replay."""
+    sent = send(container, acme)
+    missing = "01a20865-ec10-7c64-853b-f6a208d1f991"
+    t0 = container.clock()
+    once, refused = Nonce("k-once", t0 + 300_000), Nonce("k-refused", t0 + 300_000)
+    old, older = Nonce("k-old", t0 + 300_000), Nonce("k-new", t0 + 300_000, "k-older")
+    container.store.write(lambda tx: tx.claim_nonces([old, Nonce("k-older", t0 + 300_000)]))
+    report = partial(RecordConversion, acme, sent.message_id, S.CONVERTED)
+    outcomes = run(
+        container,
+        report(nonce=once),
+        report(nonce=once),
+        RecordConversion(acme, missing, S.CONVERTED, nonce=refused),
+        report(nonce=old),
+        report(nonce=older),
+    )
+    kinds = [type(o) for o in outcomes]
+    assert kinds == [ConversionRecorded, ReplayError, NotFoundError, ReplayError, ReplayError]
+    keys = select(t.used_nonces.c.key)
+    left = container.store.read(lambda conn: set(conn.execute(keys).scalars()))
+    assert left == {"k-once", "k-old", "k-older"}
+    (again,) = run(
+        container, RecordConversion(acme, sent.message_id, S.NOT_CONVERTED, nonce=refused)
+    )
+    assert isinstance(again, ConversionRecorded)  # the refused request's signature was unused
+
+
 def test_window_closes_and_a_late_report_corrects_it(container: Container, acme: Principal) -> None:
     t0 = T0
     sent = send(container, acme, now=t0)
@@ -200,7 +232,7 @@ def test_the_sweep_closes_every_due_window_in_batches_and_forgets_expired_nonces
     for i in range(5):
         send(container, who, now=t0 + i)
     fresh, stale = Nonce("fresh", t0 + 10**9), Nonce("stale", t0 + 1)
-    container.store.write(lambda tx: tx.insert_nonces([fresh, stale]))
+    container.store.write(lambda tx: tx.claim_nonces([fresh, stale]))
     later = t0 + 3_600_000
 
     def one(command: object) -> object:

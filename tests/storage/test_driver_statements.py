@@ -12,7 +12,13 @@ from sqlalchemy import Connection, delete, select
 
 from convroute.bootstrap import Container
 from convroute.storage import schema as t
-from convroute.storage.engines import driver_column_in, driver_insert, driver_update, one_of
+from convroute.storage.engines import (
+    driver_column_in,
+    driver_insert,
+    driver_update,
+    insert_new_keys,
+    one_of,
+)
 
 
 def _decision(n: int, probability: float | int, reason: str | None) -> dict[str, Any]:
@@ -108,3 +114,36 @@ def test_lookups_of_many_values_find_exactly_the_stored_ones(
             ),
         )
         assert clause == expected
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    stored=st.sets(st.integers(0, 30), max_size=10),
+    new=st.sets(st.integers(0, 30), max_size=10),
+    lookup=st.sets(st.integers(0, 60), max_size=10),
+)
+def test_new_keys_go_in_once_and_the_stored_ones_are_found(
+    container: Container, stored: set[int], new: set[int], lookup: set[int]
+) -> None:
+    """``insert_new_keys``: the rows whose key is not stored go in, the stored ones keep their
+    values, and the keys looked up are found exactly where stored (the used signatures'
+    claim, one statement on PostgreSQL)."""
+
+    def reset(conn: Connection) -> None:
+        conn.execute(delete(t.used_nonces))
+        driver_insert(conn, "used_nonces", [{"key": f"k{n}", "expires_ms": 1} for n in stored])
+
+    _write(container, reset)
+    rows = [{"key": f"k{n}", "expires_ms": 2} for n in sorted(new)]
+    keys = [f"k{n}" for n in sorted(lookup)]
+    got: list[tuple[set[str], set[str]]] = []
+    _write(
+        container, lambda conn: got.append(insert_new_keys(conn, "used_nonces", "key", rows, keys))
+    )
+    inserted, found = got[0]
+    assert inserted == {f"k{n}" for n in new - stored}
+    assert found == {f"k{n}" for n in lookup & stored}
+    expected = {(f"k{n}", 1) for n in stored} | {(f"k{n}", 2) for n in new - stored}
+    assert set(_rows(container, t.used_nonces.c.key, t.used_nonces.c.expires_ms)) == expected

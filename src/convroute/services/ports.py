@@ -127,11 +127,15 @@ class WriteTransaction(Protocol):
         """Trackable messages whose window has closed without a final status."""
         ...
 
-    def used_nonces(self, keys: Collection[str]) -> set[str]:
-        """Which of ``keys`` were already used by an accepted command (and not yet expired)."""
+    def claim_nonces(self, nonces: Sequence[Nonce]) -> set[str]:
+        """Record the keys of ``nonces`` (each key once) as used; the keys recorded now, those
+        neither used already (and not yet expired) nor used in their earlier form. A key
+        another transaction is recording counts as used once that transaction commits."""
         ...
 
-    def insert_nonces(self, nonces: Sequence[Nonce]) -> None: ...
+    def release_nonces(self, keys: Collection[str]) -> None:
+        """Forget keys this transaction claimed for commands that were then refused."""
+        ...
 
     def purge_nonces(self, now_ms: int) -> int:
         """Forget nonces that have expired; how many."""

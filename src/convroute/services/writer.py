@@ -15,6 +15,7 @@ from convroute.domain.commands import (
     CloseWindows,
     ForwardDone,
     ForwardFailed,
+    Nonce,
     NoncesPurged,
     PurgeNonces,
     PurgeOld,
@@ -56,10 +57,10 @@ def handle_batch(
     caller, who submits it at once.
 
     A command carrying a nonce that an accepted command already used is refused as a replay;
-    the nonces of the commands that succeed are recorded in the same transaction."""
+    the nonces are recorded in the same transaction, those of refused commands then
+    forgotten, so only accepted commands' nonces stay."""
     outcomes: list[Outcome | None] = [None] * len(commands)
-    for i in _replays(tx, commands):
-        outcomes[i] = ReplayError("this signed request was already received (replay refused)")
+    claimed = _claim_nonces(tx, commands, outcomes)
     by_kind: dict[type, list[int]] = {}  # one pass over the batch, not one per kind
     for i, cmd in enumerate(commands):
         if outcomes[i] is None:
@@ -68,29 +69,36 @@ def handle_batch(
         if idx := by_kind.get(kind.command):
             kind.run(tx, commands, idx, outcomes, now_ms)
     assert all(o is not None for o in outcomes), "a command kind has no handler"
-    done = [o for o in outcomes if o is not None]
-    accepted = [
-        nonce
-        for cmd, outcome in zip(commands, done, strict=True)
-        if (nonce := getattr(cmd, "nonce", None)) and not isinstance(outcome, ConvrouteError)
-    ]
-    if accepted:
-        tx.insert_nonces(accepted)
-    return done
+    refused = [key for i, key in claimed.items() if isinstance(outcomes[i], ConvrouteError)]
+    if refused:
+        tx.release_nonces(refused)
+    return [o for o in outcomes if o is not None]
 
 
-def _replays(tx: WriteTransaction, commands: Sequence[BatchCommand]) -> list[int]:
-    """Indices of commands whose nonce was used before, or earlier in the same batch."""
-    carrying = [(i, n) for i, cmd in enumerate(commands) if (n := getattr(cmd, "nonce", None))]
-    if not carrying:
-        return []
-    seen = tx.used_nonces({k for _, n in carrying for k in (n.key, n.earlier_key) if k})
-    out = []
-    for i, nonce in carrying:
-        if nonce.key in seen or nonce.earlier_key in seen:
-            out.append(i)
-        seen.add(nonce.key)
-    return out
+def _claim_nonces(
+    tx: WriteTransaction, commands: Sequence[BatchCommand], outcomes: list[Outcome | None]
+) -> dict[int, str]:
+    """Claim the nonces the batch's commands carry, before they run: a command whose nonce
+    was used before, or earlier in the batch, gets its outcome, a replay. The commands that
+    claimed one, with its key (released again if the command is refused)."""
+    first: dict[str, tuple[int, Nonce]] = {}
+    for i, cmd in enumerate(commands):
+        if (nonce := getattr(cmd, "nonce", None)) is not None:
+            if nonce.key in first:
+                outcomes[i] = _replay()
+            else:
+                first[nonce.key] = (i, nonce)
+    if not first:
+        return {}
+    fresh = tx.claim_nonces([nonce for _, nonce in first.values()])
+    for key, (i, _) in first.items():
+        if key not in fresh:
+            outcomes[i] = _replay()
+    return {i: key for key, (i, _) in first.items() if key in fresh}
+
+
+def _replay() -> ReplayError:
+    return ReplayError("this signed request was already received (replay refused)")
 
 
 C = TypeVar("C", bound=BatchCommand)

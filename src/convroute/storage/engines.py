@@ -26,6 +26,9 @@ from sqlalchemy.pool import QueuePool
 from convroute.domain.errors import ValidationError
 from convroute.storage.schema import metadata
 
+_IN_CHUNK = 500
+"""Values per ``IN (...)`` list on SQLite (whose statements take a bounded number)."""
+
 
 @dataclass(frozen=True)
 class Engines:
@@ -150,6 +153,37 @@ def driver_update(conn: Connection, table: str, key: str, rows: list[dict[str, A
     sets = ", ".join(f"{c} = {_mark(conn, c)}" for c in columns)
     sql = f"UPDATE {table} SET {sets} WHERE {key} = {_mark(conn, key)}"
     conn.exec_driver_sql(sql, rows)
+
+
+def insert_new_keys(
+    conn: Connection, table: str, key: str, rows: list[dict[str, Any]], lookup: Sequence[str]
+) -> tuple[set[str], set[str]]:
+    """Insert those of ``rows`` (each ``key`` once) whose ``key`` is not in ``table`` yet, and
+    look ``lookup``'s keys up; the keys inserted, and those of ``lookup`` found. On PostgreSQL
+    one statement (``ON CONFLICT DO NOTHING``: a key another transaction is inserting waits
+    for it, then counts as there if it committed), in one round trip; elsewhere the lookup,
+    then the insert of the new rows (SQLite has one writer)."""
+    if not rows:
+        return set(), set()
+    columns = list(rows[0])
+    if conn.dialect.name == "postgresql":
+        sources, arrays = _unnest(conn, table, columns, rows)
+        sql = (
+            f"WITH new AS (INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM {sources} "
+            f"ON CONFLICT DO NOTHING RETURNING {key}) SELECT {key}, TRUE FROM new "
+            f"UNION ALL SELECT {key}, FALSE FROM {table} WHERE {key} = ANY(%(lookup)s)"
+        )
+        inserted: set[str] = set()
+        found: set[str] = set()
+        for value, new in conn.exec_driver_sql(sql, {**arrays, "lookup": list(lookup)}):
+            (inserted if new else found).add(value)
+        return inserted, found
+    wanted = sorted({row[key] for row in rows} | set(lookup))
+    there: set[str] = set()
+    for i in range(0, len(wanted), _IN_CHUNK):
+        there.update(driver_column_in(conn, key, table, wanted[i : i + _IN_CHUNK]))
+    driver_insert(conn, table, [row for row in rows if row[key] not in there])
+    return {row[key] for row in rows} - there, there & set(lookup)
 
 
 def _unnest(

@@ -22,7 +22,12 @@ from convroute.domain.statuses import ConversionStatus, DlrStatus, EventSource, 
 from convroute.services.ports import EarlierSend, Loaded, RoutingDecision
 from convroute.storage import schema as t
 from convroute.storage.delivery import DeliveryStatements
-from convroute.storage.engines import driver_column_in, driver_insert, driver_update, one_of
+from convroute.storage.engines import (
+    driver_insert,
+    driver_update,
+    insert_new_keys,
+    one_of,
+)
 from convroute.storage.forwards import ForwardStatements
 from convroute.storage.secretbox import SecretBox
 
@@ -198,15 +203,21 @@ class SqlTransaction(DeliveryStatements, ForwardStatements):
             query = query.with_for_update(skip_locked=True)
         return [state_from_row(row) for row in self.conn.execute(query)]
 
-    def used_nonces(self, keys: Collection[str]) -> set[str]:
-        out: set[str] = set()
-        for chunk in _chunks(sorted(set(keys))):
-            out.update(driver_column_in(self.conn, "key", "used_nonces", chunk))
-        return out
-
-    def insert_nonces(self, nonces: Sequence[Nonce]) -> None:
+    def claim_nonces(self, nonces: Sequence[Nonce]) -> set[str]:
+        if not nonces:
+            return set()
         rows = [{"key": n.key, "expires_ms": n.expires_ms} for n in nonces]
-        driver_insert(self.conn, "used_nonces", rows)
+        earlier = sorted({n.earlier_key for n in nonces if n.earlier_key})
+        recorded, found = insert_new_keys(self.conn, "used_nonces", "key", rows, earlier)
+        claimed = {n.key for n in nonces if n.key in recorded and n.earlier_key not in found}
+        self.release_nonces(recorded - claimed)
+        return claimed
+
+    def release_nonces(self, keys: Collection[str]) -> None:
+        for chunk in _chunks(sorted(keys)):
+            self.conn.execute(
+                delete(t.used_nonces).where(one_of(self.conn, t.used_nonces.c.key, chunk))
+            )
 
     def purge_nonces(self, now_ms: int) -> int:
         done = self.conn.execute(delete(t.used_nonces).where(t.used_nonces.c.expires_ms < now_ms))
