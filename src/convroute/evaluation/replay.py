@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from convroute.evaluation.estimators import MIN_ESS, Evaluation, Step, evaluate
 from convroute.routing.base import Goal, LedgerPolicy, Objective
 from convroute.routing.policy import Candidate, Context, Outcome
 
-PRIOR = 5.0  # pseudo-observations a destination's rate takes from the route's everywhere
+STRENGTH = (0.5, 1000.0)
+"""The least and most pseudo-observations a level's rate takes from the wider level's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,37 +55,121 @@ def _fold(decision_id: str) -> int:
 class RewardModel:
     """Cross-fitted conversion rates per destination, route and ten minutes of send time:
     fold 0's from fold 1's decisions and the other way round, each level smoothed towards
-    the wider one (the route's rate at the destination over the whole period, then the
-    route's everywhere, then every decision's), so that an outage or a drift shows in the
-    predictions where there is evidence of it."""
+    the wider one (the route's rate at the destination per half hour, then over the whole
+    period, then the route's everywhere, then every decision's), so that an outage or a drift
+    shows in the predictions where there is evidence of it.
+
+    How far a level leans on the wider one is learned from the log, as empirical Bayes does
+    (a beta-binomial's method of moments, ``_strength``): where the rates of a route at a
+    destination differ from one stretch of time to the next beyond what their counts explain
+    (an outage), each leans little and follows its own decisions; where they agree, each
+    leans much and its noise is smoothed away. The half hour is there because the log sends
+    little to a route while it is down: its ten-minute cells then hold a decision or two, and
+    the half hour's holds the start of the outage, when the log was still sending there.
+
+    Why it matters: a doubly robust term is the model's value plus a weight times the
+    residual, and for a conversion (0 or 1) it varies less than the IPS term only where the
+    model predicts under twice the true rate. A model that predicted a down route's period
+    rate where the log's rare explorations carried weights of hundreds made DR's error larger
+    than IPS's (docs/benchmarks.md, "Offline policy evaluation")."""
 
     BUCKET_MS = 600_000
 
     def __init__(self, steps: Sequence[LoggedStep]) -> None:
-        self._cells: list[dict[object, list[float]]] = [{}, {}]
+        # per fold, per level (a route; a route at a destination; that per half hour; per ten
+        # minutes), the cells' [conversions, decisions] by key, and every decision's
+        self._levels: list[tuple[dict[Any, list[float]], ...]] = [
+            ({}, {}, {}, {}),
+            ({}, {}, {}, {}),
+        ]
         self._all = [[0.0, 0.0], [0.0, 0.0]]
         for s in steps:
             f = _fold(s.decision_id)
-            cells = self._cells[f]
-            bucket = s.sent_ms // self.BUCKET_MS
-            for key in (s.chosen, (s.context, s.chosen), (s.context, s.chosen, bucket)):
-                cell = cells.setdefault(key, [0.0, 0.0])
+            for level, key in zip(
+                self._levels[f], _keys(s.context, s.chosen, s.sent_ms), strict=True
+            ):
+                cell = level.setdefault(key, [0.0, 0.0])
                 cell[0] += s.converted
                 cell[1] += 1.0
             self._all[f][0] += s.converted
             self._all[f][1] += 1.0
+        # the pseudo-observations a cell takes from its wider one, per level and group
+        self._strength = [
+            _strengths(levels, total) for levels, total in zip(self._levels, self._all, strict=True)
+        ]
 
     def rate(self, decision_id: str, context: Context, route_id: str, sent_ms: int) -> float:
         other = 1 - _fold(decision_id)
         converted, n = self._all[other]
         rate = (converted + 1.0) / (n + 2.0)
-        cells = self._cells[other]
-        bucket = sent_ms // self.BUCKET_MS
-        for key in (route_id, (context, route_id), (context, route_id, bucket)):
-            cell = cells.get(key)
-            if cell is not None:
-                rate = (cell[0] + PRIOR * rate) / (cell[1] + PRIOR)
+        keys = _keys(context, route_id, sent_ms)
+        for level, strength, group, key in zip(
+            self._levels[other], self._strength[other], _GROUP, keys, strict=True
+        ):
+            cell = level.get(key)
+            if cell is None:
+                break
+            k = strength.get(group(key), STRENGTH[1])
+            rate = (cell[0] + k * rate) / (cell[1] + k)
         return rate
+
+
+def _keys(context: Context, route_id: str, sent_ms: int) -> tuple[Any, ...]:
+    """A decision's cell at each level, the widest first: a route; a route at a destination;
+    that per half hour; that per ten minutes. Each key is its wider one's plus one item."""
+    b = sent_ms // RewardModel.BUCKET_MS
+    return (
+        (route_id,),
+        (route_id, context),
+        (route_id, context, b // 3),
+        (route_id, context, b // 3, b),
+    )
+
+
+_GROUP: tuple[Callable[[Any], Any], ...] = (
+    lambda _: (),  # the routes' strength is learned from all of them
+    lambda key: key[:1],  # a route's destinations', from that route's
+    lambda key: key[:2],  # the stretches of time of a route at a destination, from theirs
+    lambda key: key[:2],
+)
+"""The cells whose spread a level's strength is learned from, by a cell's key: its siblings,
+and, for the ten-minute cells, their cousins (a half hour holds only three)."""
+
+
+def _strengths(
+    levels: Sequence[Mapping[Any, list[float]]], total: list[float]
+) -> list[dict[Any, float]]:
+    """Per level, per group of cells (``_GROUP``), the pseudo-observations each takes from
+    its wider cell: ``_strength`` of the cells' counts against their wider cells' rates."""
+    out = []
+    wider: Mapping[Any, list[float]] = {(): total}
+    for level, group in zip(levels, _GROUP, strict=True):
+        children: dict[Any, list[tuple[float, float, float]]] = {}
+        for key, (c, n) in level.items():
+            parent = wider[key[:-1]]
+            children.setdefault(group(key), []).append((c, n, parent[0] / parent[1]))
+        out.append({g: _strength(kids) for g, kids in children.items()})
+        wider = level
+    return out
+
+
+def _strength(children: Sequence[tuple[float, float, float]]) -> float:
+    """The prior strength ``k`` of a beta-binomial whose draws are the rates of ``children``
+    (each: conversions, decisions, and the rate of its wider cell, ``m``), by the method of
+    moments: the spread of their rates around ``m`` beyond the binomial's own is the prior's
+    variance ``m (1 - m) / (k + 1)``. Each child weighs the same, however many decisions it
+    holds: the log sends little where a route is down, so weighing children by their
+    decisions would hide the outages the levels are there to show. With fewer than two
+    children, or no spread beyond the binomial's, the strength is the most."""
+    if len(children) < 2:
+        return STRENGTH[1]
+    # E[(p_i - m)^2] = tau^2 + (m (1 - m) - tau^2) / n_i, solved for tau^2 over the children
+    excess = math.fsum((c / n - m) ** 2 - m * (1.0 - m) / n for c, n, m in children)
+    scale = math.fsum(1.0 - 1.0 / n for _, n, _ in children)
+    binomial = math.fsum(m * (1.0 - m) for _, _, m in children) / len(children)
+    if excess <= 0.0 or scale <= 0.0 or binomial <= 0.0:
+        return STRENGTH[1]
+    return min(STRENGTH[1], max(STRENGTH[0], binomial / (excess / scale) - 1.0))
 
 
 def targets(
