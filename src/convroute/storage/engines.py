@@ -163,10 +163,8 @@ def insert_new_keys(
     one statement (``ON CONFLICT DO NOTHING``: a key another transaction is inserting waits
     for it, then counts as there if it committed), in one round trip; elsewhere the lookup,
     then the insert of the new rows (SQLite has one writer)."""
-    if not rows:
-        return set(), set()
-    columns = list(rows[0])
-    if conn.dialect.name == "postgresql":
+    columns = list(rows[0]) if rows else []
+    if rows and conn.dialect.name == "postgresql":
         sources, arrays = _unnest(conn, table, columns, rows)
         sql = (
             f"WITH new AS (INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM {sources} "
