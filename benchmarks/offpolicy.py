@@ -37,11 +37,11 @@ def _policy(scenario: Scenario, name: str, explore: float | None) -> LedgerPolic
 
 
 def one_seed(
-    args: tuple[str, int, str, float | None, tuple[str, ...]],
+    args: tuple[str, int, str, float | None, tuple[str, ...], bool],
 ) -> list[tuple[str, float, dict[str, tuple[float, float, float]], float]]:
     """(candidate, truth, {estimator: (value, low, high)}, effective sample size) per
     candidate, for one seed."""
-    path, seed, logger, explore, candidates = args
+    path, seed, logger, explore, candidates, coupled = args
     scenario = load(Path(path))
     logged = Logged(_policy(scenario, logger, explore))
     simulate(scenario, logged, seed)
@@ -49,7 +49,9 @@ def one_seed(
     out = []
     for name in candidates:
         truth = simulate(scenario, name, seed)
-        ev = replay(_policy(scenario, name, None), steps, logged.outcomes)
+        ev = replay(
+            _policy(scenario, name, None), steps, logged.outcomes, coupled=seed if coupled else None
+        )
         found = {
             k: (getattr(ev, k).value, getattr(ev, k).low, getattr(ev, k).high) for k in ESTIMATORS
         }
@@ -68,9 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--candidates", nargs="+", default=["static", "dlr-only", "epsilon-greedy", "convroute"]
     )
+    parser.add_argument(
+        "--plain", action="store_true",
+        help="candidates learn from the logged decisions alone, not coupled choices of their own",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     jobs = [
-        (args.scenario, seed, args.logger, args.explore, tuple(args.candidates))
+        (args.scenario, seed, args.logger, args.explore, tuple(args.candidates), not args.plain)
         for seed in range(args.seeds)
     ]
     with ProcessPoolExecutor(args.jobs) as pool:
@@ -79,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"offline evaluation on {Path(args.scenario).stem}, logged by {args.logger} ({told}), "
         f"{args.seeds} seeds, {'compiled' if compiled() else 'source'} build; 95 % intervals"
+        + ("; candidates replayed on the logged decisions alone" if args.plain else "")
     )
     print(
         "| candidate | true value | estimator | coverage | mean error | mean abs error "

@@ -71,6 +71,10 @@ def test_an_evaluation_of_the_logged_traffic(api_any: Api) -> None:
     assert near["settings"] == {"explore": 0.05}
     assert near["conversions"]["doubly_robust"]["per_decision"] == pytest.approx(logged, abs=0.1)
     assert near["diagnostics"]["effective_sample_size"] > 100
+    # static wants the route the log soon left: it learned mostly from routes of its own
+    # choosing; the logging policy, slightly changed, mostly from the logged ones
+    assert 0.5 < body["diagnostics"]["own_choices"] <= 1.0
+    assert near["diagnostics"]["own_choices"] < 0.2
     # the same through the CLI
     url = str(api.container.settings.database_url)
     out = CliRunner().invoke(

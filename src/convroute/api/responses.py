@@ -322,7 +322,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "decisions": INTEGER,
             "conversions": obj({"logged_per_decision": NUMBER, "doubly_robust": _ESTIMATE}),
             "value": obj({"logged_per_decision": NUMBER, "doubly_robust": _ESTIMATE}),
-            "diagnostics": obj({"effective_sample_size": NUMBER}),
+            "diagnostics": obj(
+                {
+                    "effective_sample_size": NUMBER,
+                    "support_logged": NUMBER,
+                    "own_choices": NUMBER,
+                }
+            ),
             "warnings": array(STRING),
         }
     ),

@@ -77,7 +77,8 @@ def evaluate_command(
     click.echo(
         f"effective sample size {d['effective_sample_size']:,.0f}; smallest logged "
         f"probability {d['min_logged_propensity']:.4f}; largest weight {d['max_weight']:.1f}; "
-        f"every candidate's probability logged for {d['support_logged']:.0%} of decisions"
+        f"every candidate's probability logged for {d['support_logged']:.0%} of decisions; "
+        f"the candidate learned from a route of its own at {d['own_choices']:.1%}"
     )
     for warning in body["warnings"]:
         click.echo(f"warning: {warning}")

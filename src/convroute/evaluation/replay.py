@@ -1,9 +1,9 @@
 """Replaying logged traffic through a candidate policy: at each logged decision, in time
 order, the candidate is asked what it would have done (its probability of every candidate
-route), having learned from everything logged before it (the logged decisions, the routes the
-logging policy took, and their outcomes as they arrived); then ``estimators.evaluate`` weighs
-the logged rewards by how much more or less often the candidate would have taken the logged
-route.
+route), having learned from everything before it (choices of its own coupled to the logged
+ones, ``coupling.py``, with the outcomes the log shows for them, as they arrived); then
+``estimators.evaluate`` weighs the logged rewards by how much more or less often the
+candidate would have taken the logged route.
 
 The reward model DR needs is cross-fitted: decisions are split in two folds by a hash of
 their id, and each fold's predictions come from the other fold's conversion rates
@@ -15,10 +15,12 @@ from __future__ import annotations
 import hashlib
 import heapq
 import math
+import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from convroute.evaluation.coupling import Coupling
 from convroute.evaluation.estimators import MIN_ESS, Evaluation, Step, evaluate
 from convroute.routing.base import Goal, LedgerPolicy, Objective
 from convroute.routing.policy import Candidate, Context, Outcome
@@ -177,11 +179,14 @@ def targets(
     steps: Sequence[LoggedStep],
     outcomes: Mapping[str, Sequence[Outcome]],
     objective: Objective | None = None,
+    coupling: Coupling | None = None,
 ) -> list[tuple[float, ...]]:
     """The candidate ``policy``'s probability of every candidate at each of ``steps`` (in
     time order), deciding under ``objective`` (default: its own): it learns from the logged
     decisions and their ``outcomes`` (by decision id: receipts and conversions at their
-    times) as they happened, and is asked at each decision what it would have done."""
+    times) as they happened, and is asked at each decision what it would have done. With a
+    ``coupling``, it learns instead from choices of its own coupled to the logged ones
+    (``coupling.py`` says why)."""
     due: list[tuple[int, int, Outcome]] = []
     n = 0
     out: list[tuple[float, ...]] = []
@@ -190,8 +195,12 @@ def targets(
             policy.observe(heapq.heappop(due)[2])
         candidates = list(s.candidates)
         target = policy.advance(s.context, candidates, s.sent_ms, objective)
-        policy.record(s.decision_id, s.context, s.chosen, s.sent_ms)
-        for o in outcomes.get(s.decision_id, ()):
+        if coupling is None:
+            decision_id, route, seen = s.decision_id, s.chosen, outcomes.get(s.decision_id, ())
+        else:
+            decision_id, route, seen = coupling.experience(s, target)
+        policy.record(decision_id, s.context, route, s.sent_ms)
+        for o in seen:
             n += 1
             heapq.heappush(due, (o.at_ms, n, o))
         out.append(tuple(target.get(c.route_id, 0.0) for c in candidates))
@@ -236,8 +245,14 @@ def replay(
     outcomes: Mapping[str, Sequence[Outcome]],
     objective: Objective | None = None,
     min_ess: float = MIN_ESS,
+    coupled: int | None = 0,
 ) -> Evaluation:
     """The candidate ``policy``'s estimated mean reward per decision on ``steps`` under
-    ``objective`` (default: its own), which it also decides by."""
+    ``objective`` (default: its own), which it also decides by. It learns from choices of its
+    own coupled to the logged ones (``Coupling``), drawn with the seed ``coupled``; with None,
+    from the logged decisions alone (which biases policies that learn from their own
+    choices: docs/benchmarks.md, "Offline policy evaluation")."""
     objective = objective or policy.objective
-    return estimate(steps, targets(policy, steps, outcomes, objective), objective, min_ess)
+    coupling = None if coupled is None else Coupling(steps, outcomes, random.Random(coupled))
+    target = targets(policy, steps, outcomes, objective, coupling)
+    return estimate(steps, target, objective, min_ess)

@@ -3,7 +3,8 @@
 the logged decisions and their probabilities, without trying X live.
 
 The logged decisions of the period (and country) are replayed in time order through the
-candidate (``evaluation.replay``), which learns from what was logged as it happened; its
+candidate (``evaluation.replay``), which learns as it goes from choices of its own coupled to
+the logged ones, with the outcomes the log shows for them (``evaluation.coupling``); its
 estimated conversions per decision, and value per decision under the objective, come from
 IPS, self-normalised IPS and doubly robust estimators with 95 % intervals, beside what the
 logging policy itself achieved. Messages still waiting for their final status, and canceled
@@ -13,6 +14,7 @@ ones, are left out.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +23,7 @@ from convroute.domain.clock import format_iso, parse_iso8601
 from convroute.domain.destinations import Destination
 from convroute.domain.errors import ValidationError
 from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType, TrafficClass
+from convroute.evaluation.coupling import Coupling
 from convroute.evaluation.estimators import Estimate, Evaluation
 from convroute.evaluation.replay import LoggedStep, RewardModel, estimate, targets
 from convroute.routing.base import Goal, LedgerPolicy, Objective
@@ -45,6 +48,9 @@ SETTINGS: dict[str, tuple[str, ...]] = {
 
 MAX_RANGE_MS = 31 * 86_400_000
 MAX_DECISIONS = 2_000_000  # replayed at once (about a minute and 2 GiB at most)
+COUPLING_SEED = 0
+"""The seed of the candidate's own choices (``evaluation.coupling``): one question, one
+answer."""
 
 
 def candidate_policy(
@@ -160,6 +166,7 @@ class OfflineEvaluation:
     country: str | None
     logged_policies: tuple[str, ...]
     support_logged: float  # share of decisions logged with every candidate's probability
+    own_choices: float  # share of decisions the candidate learned from a route of its own
     conversions: Evaluation
     value: Evaluation
 
@@ -202,6 +209,7 @@ class OfflineEvaluation:
                 "min_logged_propensity": round(c.min_propensity, 6),
                 "max_weight": round(c.max_weight, 3),
                 "support_logged": round(self.support_logged, 4),
+                "own_choices": round(self.own_choices, 4),
                 "unsupported_mass": round(c.unsupported_mass, 6),
                 "unsupported_decisions": round(c.unsupported_decisions, 6),
             },
@@ -233,7 +241,8 @@ def offline_evaluation(
         raise ValidationError.field(
             "since", "no logged decision with a final status in this period (and country)"
         )
-    target = targets(policy, steps, outcomes, objective)
+    coupling = Coupling(steps, outcomes, random.Random(COUPLING_SEED))
+    target = targets(policy, steps, outcomes, objective, coupling)
     model = RewardModel(steps)
     conversions = estimate(steps, target, Objective(Goal.CONVERSIONS), model=model)
     value = estimate(steps, target, objective, model=model)
@@ -246,6 +255,7 @@ def offline_evaluation(
         country=country,
         logged_policies=tuple(sorted({r.policy for r in rows})),
         support_logged=sum(s.logged is not None for s in steps) / len(steps),
+        own_choices=coupling.drawn / len(steps),
         conversions=conversions,
         value=value,
     )
