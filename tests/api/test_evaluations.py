@@ -84,6 +84,14 @@ def test_an_evaluation_of_the_logged_traffic(api_any: Api) -> None:
     )
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["conversions"] == body["conversions"]
+    text = CliRunner().invoke(
+        main,
+        ["evaluate", "--policy", "static", "--since", "1h", "--database-url", url],
+        env={"CONVROUTE_SECRET_KEY": str(api.container.settings.secret_key)},
+    )
+    assert text.exit_code == 0, text.output
+    own = body["diagnostics"]["own_choices"]
+    assert f"the candidate learned from a route of its own at {own:.1%}" in text.output
 
 
 @pytest.mark.parametrize(
