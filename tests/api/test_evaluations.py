@@ -63,18 +63,23 @@ def test_an_evaluation_of_the_logged_traffic(api_any: Api) -> None:
     assert any("effective sample size" in w for w in body["warnings"])
     dr = body["conversions"]["doubly_robust"]
     assert dr["low"] <= dr["per_decision"] <= dr["high"]
-    # the logging policy with a little more exploration: close to what was logged
-    near = api.client.get(
-        URL, params={"policy": "convroute", "setting": "explore=0.05", "since": "1h"},
-        headers=headers,
-    ).json()  # fmt: skip
+    # the logging policy with a little more exploration, replayed on the logged decisions
+    # alone: close to what was logged
+    params = {"policy": "convroute", "setting": "explore=0.05", "since": "1h", "replay": "logged"}
+    near = api.client.get(URL, params=params, headers=headers).json()
     assert near["settings"] == {"explore": 0.05}
+    assert near["replay"] == "logged"
     assert near["conversions"]["doubly_robust"]["per_decision"] == pytest.approx(logged, abs=0.1)
     assert near["diagnostics"]["effective_sample_size"] > 100
-    # static wants the route the log soon left: it learned mostly from routes of its own
-    # choosing; the logging policy, slightly changed, mostly from the logged ones
-    assert 0.5 < body["diagnostics"]["own_choices"] <= 1.0
-    assert near["diagnostics"]["own_choices"] < 0.2
+    assert near["diagnostics"]["own_choices"] == 0.0
+    # replayed coupled (the default), static learned from routes of its own choosing too
+    assert body["replay"] == "coupled"
+    assert body["diagnostics"]["own_choices"] > 0.0
+    bad = api.client.get(
+        URL, params={"policy": "static", "since": "1h", "replay": "x"}, headers=headers
+    )
+    assert bad.status_code == 422
+    assert "replay" in bad.text
     # the same through the CLI
     url = str(api.container.settings.database_url)
     out = CliRunner().invoke(
@@ -92,6 +97,14 @@ def test_an_evaluation_of_the_logged_traffic(api_any: Api) -> None:
     assert text.exit_code == 0, text.output
     own = body["diagnostics"]["own_choices"]
     assert f"the candidate learned from a route of its own at {own:.1%}" in text.output
+    logged_only = CliRunner().invoke(
+        main,
+        ["evaluate", "--policy", "static", "--since", "1h", "--replay", "logged",
+         "--database-url", url],
+        env={"CONVROUTE_SECRET_KEY": str(api.container.settings.secret_key)},
+    )  # fmt: skip
+    assert logged_only.exit_code == 0, logged_only.output
+    assert "a route of its own at 0.0%" in logged_only.output
 
 
 @pytest.mark.parametrize(

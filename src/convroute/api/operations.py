@@ -72,6 +72,11 @@ _ROUTE_OPERATIONS = (
             ("goal", "conversions, value or cheapest-within (default: the installation's)"),
             ("lambda", "With goal value: value per currency unit"),
             ("epsilon", "With goal cheapest-within"),
+            (
+                "replay",
+                "coupled (default: the policy learns from choices of its own, coupled to the "
+                "logged ones) or logged (from the logged decisions alone)",
+            ),
         ),
     ),
     Operation(

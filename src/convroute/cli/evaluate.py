@@ -12,7 +12,7 @@ from convroute.cli.util import DB_OPTION, opened
 from convroute.domain.errors import ValidationError
 from convroute.routing.base import Goal
 from convroute.routing.policies import POLICIES
-from convroute.services.evaluations import evaluate_period
+from convroute.services.evaluations import REPLAYS, evaluate_period
 
 
 @click.command("evaluate")
@@ -24,6 +24,11 @@ from convroute.services.evaluations import evaluate_period
 @click.option("--goal", type=click.Choice([g.value for g in Goal]), help="Value by this goal.")
 @click.option("--lambda", "lam", type=float, default=None, help="With --goal value.")
 @click.option("--epsilon", type=float, default=None, help="With --goal cheapest-within.")
+@click.option(
+    "--replay", type=click.Choice(REPLAYS), default=REPLAYS[0], show_default=True,
+    help="What the policy learns from: choices of its own coupled to the logged ones, or the "
+    "logged decisions alone.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (as the API answers).")
 @DB_OPTION
 def evaluate_command(
@@ -35,6 +40,7 @@ def evaluate_command(
     goal: str | None,
     lam: float | None,
     epsilon: float | None,
+    replay: str,
     as_json: bool,
     database_url: str | None,
 ) -> None:
@@ -50,7 +56,7 @@ def evaluate_command(
             result = evaluate_period(
                 c.store.logged_rows, c.clock(), policy, settings, since, until, country,
                 objective_of_settings(c.settings), delay_of_settings(c.settings), goal, lam,
-                epsilon,
+                epsilon, replay,
             )  # fmt: skip
         except ValidationError as exc:
             raise click.UsageError(exc.message) from None

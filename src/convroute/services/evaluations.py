@@ -51,6 +51,11 @@ MAX_DECISIONS = 2_000_000  # replayed at once (about a minute and 2 GiB at most)
 COUPLING_SEED = 0
 """The seed of the candidate's own choices (``evaluation.coupling``): one question, one
 answer."""
+REPLAYS = ("coupled", "logged")
+"""What the candidate learns from as it is replayed: choices of its own coupled to the
+logged ones (the default), or the logged decisions alone (as the logging policy did: for a
+policy that learns from its own choices, biased, but for one close to the logging policy the
+history it learns from is the log's, not one drawn)."""
 
 
 def candidate_policy(
@@ -164,6 +169,7 @@ class OfflineEvaluation:
     since_ms: int
     until_ms: int
     country: str | None
+    replay: str
     logged_policies: tuple[str, ...]
     support_logged: float  # share of decisions logged with every candidate's probability
     own_choices: float  # share of decisions the candidate learned from a route of its own
@@ -200,6 +206,7 @@ class OfflineEvaluation:
             "since": format_iso(self.since_ms),
             "until": format_iso(self.until_ms),
             "country": self.country,
+            "replay": self.replay,
             "decisions": c.decisions,
             "logged_policies": list(self.logged_policies),
             "conversions": block(c),
@@ -226,9 +233,12 @@ def offline_evaluation(
     since_ms: int,
     until_ms: int,
     country: str | None = None,
+    replay: str = REPLAYS[0],
 ) -> OfflineEvaluation:
-    """Evaluate policy ``name`` (with ``settings``) on the logged ``rows``; ValidationError
-    when there is nothing to evaluate on."""
+    """Evaluate policy ``name`` (with ``settings``) on the logged ``rows``, replayed as
+    ``replay`` says (``REPLAYS``); ValidationError when there is nothing to evaluate on."""
+    if replay not in REPLAYS:
+        raise ValidationError.field("replay", f"must be one of {', '.join(REPLAYS)}")
     policy = candidate_policy(name, settings, delay, objective)
     if len(rows) > MAX_DECISIONS:
         raise ValidationError.field(
@@ -242,7 +252,7 @@ def offline_evaluation(
             "since", "no logged decision with a final status in this period (and country)"
         )
     coupling = Coupling(steps, outcomes, random.Random(COUPLING_SEED))
-    target = targets(policy, steps, outcomes, objective, coupling)
+    target = targets(policy, steps, outcomes, objective, coupling if replay == "coupled" else None)
     model = RewardModel(steps)
     conversions = estimate(steps, target, Objective(Goal.CONVERSIONS), model=model)
     value = estimate(steps, target, objective, model=model)
@@ -253,6 +263,7 @@ def offline_evaluation(
         since_ms=since_ms,
         until_ms=until_ms,
         country=country,
+        replay=replay,
         logged_policies=tuple(sorted({r.policy for r in rows})),
         support_logged=sum(s.logged is not None for s in steps) / len(steps),
         own_choices=coupling.drawn / len(steps),
@@ -274,10 +285,14 @@ def evaluate_period(
     goal: str | None = None,
     lam: float | None = None,
     epsilon: float | None = None,
+    replay: str = REPLAYS[0],
 ) -> OfflineEvaluation:
     """An operator's question as the CLI and the API take it (times as ``parse_moment``
     reads them, ``KEY=NUMBER`` settings, a goal to value by instead of the installation's
-    objective), checked, and answered from the rows ``read_rows(since, until, country)``."""
+    objective, how to replay), checked, and answered from the rows ``read_rows(since,
+    until, country)``."""
+    if replay not in REPLAYS:
+        raise ValidationError.field("replay", f"must be one of {', '.join(REPLAYS)}")
     since_ms = parse_moment(since, now_ms, "since")
     until_ms = now_ms if until is None else parse_moment(until, now_ms, "until")
     check_range(since_ms, until_ms)
@@ -291,4 +306,6 @@ def evaluate_period(
         raise ValidationError.field("country", "must be ISO 3166 alpha-2, e.g. GB")
     settings = parse_settings(setting_pairs)
     rows = read_rows(since_ms, until_ms, where)
-    return offline_evaluation(rows, name, settings, delay, objective, since_ms, until_ms, where)
+    return offline_evaluation(
+        rows, name, settings, delay, objective, since_ms, until_ms, where, replay
+    )

@@ -20,9 +20,9 @@ from convroute.api.dialects.native_routes import authenticate_admin
 from convroute.api.http import container, json_response
 from convroute.bootstrap import delay_of_settings, objective_of_settings
 from convroute.domain.errors import ValidationError
-from convroute.services.evaluations import evaluate_period
+from convroute.services.evaluations import REPLAYS, evaluate_period
 
-KNOWN = {"policy", "setting", "since", "until", "country", "goal", "lambda", "epsilon"}
+KNOWN = {"policy", "setting", "since", "until", "country", "goal", "lambda", "epsilon", "replay"}
 
 
 def _number(value: str | None, field: str) -> float | None:
@@ -52,6 +52,7 @@ async def evaluations(request: Request) -> Response:
             c.store.logged_rows, c.clock(), policy, q.getlist("setting"), q.get("since", "7d"),
             q.get("until"), q.get("country"), objective_of_settings(c.settings),
             delay_of_settings(c.settings), q.get("goal"), lam, epsilon,
+            q.get("replay", REPLAYS[0]),
         ).as_json()  # fmt: skip
 
     return json_response(await run_in_threadpool(run))
