@@ -26,8 +26,13 @@ from sqlalchemy.pool import QueuePool
 from convroute.domain.errors import ValidationError
 from convroute.storage.schema import metadata
 
-_IN_CHUNK = 500
-"""Values per ``IN (...)`` list on SQLite (whose statements take a bounded number)."""
+IN_CHUNK = 500
+"""Values per ``IN (...)`` list (SQLite's statements take a bounded number of them)."""
+
+
+def chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
+    """``items`` in slices of ``IN_CHUNK``, one ``IN (...)`` list each."""
+    return [items[i : i + IN_CHUNK] for i in range(0, len(items), IN_CHUNK)]
 
 
 @dataclass(frozen=True)
@@ -178,8 +183,8 @@ def insert_new_keys(
         return inserted, found
     wanted = sorted({row[key] for row in rows} | set(lookup))
     there: set[str] = set()
-    for i in range(0, len(wanted), _IN_CHUNK):
-        there.update(driver_column_in(conn, key, table, wanted[i : i + _IN_CHUNK]))
+    for chunk in chunks(wanted):
+        there.update(driver_column_in(conn, key, table, chunk))
     driver_insert(conn, table, [row for row in rows if row[key] not in there])
     return {row[key] for row in rows} - there, there & set(lookup)
 

@@ -23,10 +23,9 @@ from sqlalchemy import Connection, Table, func, or_, select
 from convroute.domain.statuses import ConversionStatus, DlrStatus, MessageType, TrafficClass
 from convroute.services.ports import LogBatch, LoggedConversion, LoggedDecision, LoggedDlr
 from convroute.storage import schema as t
-from convroute.storage.engines import Engines
+from convroute.storage.engines import Engines, chunks
 from convroute.storage.store import translate_errors
 
-_CHUNK = 500
 _MAX_GAPS = 20_000  # per table; beyond this the oldest are given up
 
 
@@ -43,7 +42,7 @@ class _Cursor:
             return seq >= 0
         clauses = [seq > self.high]
         gaps = sorted(self.gaps)
-        clauses += [seq.in_(gaps[i : i + _CHUNK]) for i in range(0, len(gaps), _CHUNK)]
+        clauses += [seq.in_(chunk) for chunk in chunks(gaps)]
         return or_(*clauses)
 
     def advance(self, seqs: Iterable[int], now_ms: int, grace_ms: int, floor: int | None) -> None:

@@ -23,6 +23,7 @@ from convroute.services.ports import EarlierSend, Loaded, RoutingDecision
 from convroute.storage import schema as t
 from convroute.storage.delivery import DeliveryStatements
 from convroute.storage.engines import (
+    chunks,
     driver_insert,
     driver_update,
     insert_new_keys,
@@ -30,12 +31,6 @@ from convroute.storage.engines import (
 )
 from convroute.storage.forwards import ForwardStatements
 from convroute.storage.secretbox import SecretBox
-
-_CHUNK = 500  # ids per IN (...) list
-
-
-def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
-    return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
 
 
 def state_from_row(row: Row[Any]) -> MessageState:
@@ -115,7 +110,7 @@ class SqlTransaction(DeliveryStatements, ForwardStatements):
 
     def window_overrides(self, account_ids: Collection[str]) -> dict[str, dict[MessageType, int]]:
         out: dict[str, dict[MessageType, int]] = {}
-        for chunk in _chunks(sorted(account_ids)):
+        for chunk in chunks(sorted(account_ids)):
             query = select(t.account_windows).where(t.account_windows.c.account_id.in_(chunk))
             for row in self.conn.execute(query):
                 out.setdefault(row.account_id, {})[MessageType(row.type)] = row.seconds
@@ -126,7 +121,7 @@ class SqlTransaction(DeliveryStatements, ForwardStatements):
         loaded = Loaded({}, {}, {})
         latest: dict[str, int] = {}  # the forward target's time, where several
         s, m, r, u = t.message_state, t.messages.c, t.routes.c, t.upstream_ids.c
-        for chunk in _chunks(sorted({message_id for _, message_id in wanted})):
+        for chunk in chunks(sorted({message_id for _, message_id in wanted})):
             query = (
                 select(
                     s, r.name.label("route_name"), m.country.label("message_country"),
@@ -160,7 +155,7 @@ class SqlTransaction(DeliveryStatements, ForwardStatements):
     ) -> dict[str, tuple[str, ConversionStatus]]:
         out: dict[str, tuple[str, ConversionStatus]] = {}
         c = t.conversion_events.c
-        for chunk in _chunks(sorted(set(keys))):
+        for chunk in chunks(sorted(set(keys))):
             query = select(c.id, c.dedupe_key, c.status).where(
                 one_of(self.conn, c.dedupe_key, chunk)
             )
@@ -177,7 +172,7 @@ class SqlTransaction(DeliveryStatements, ForwardStatements):
         for account_id, ref in refs:
             by_account.setdefault(account_id, []).append(ref)
         for account_id, account_refs in by_account.items():
-            for chunk in _chunks(sorted(account_refs)):
+            for chunk in chunks(sorted(account_refs)):
                 query = (
                     select(m.client_ref, m.route_id, s.status)
                     .join(t.message_state, s.message_id == m.id)
@@ -214,7 +209,7 @@ class SqlTransaction(DeliveryStatements, ForwardStatements):
         return claimed
 
     def release_nonces(self, keys: Collection[str]) -> None:
-        for chunk in _chunks(sorted(keys)):
+        for chunk in chunks(sorted(keys)):
             self.conn.execute(
                 delete(t.used_nonces).where(one_of(self.conn, t.used_nonces.c.key, chunk))
             )
@@ -335,7 +330,7 @@ class SqlTransaction(DeliveryStatements, ForwardStatements):
         )
         ids = list(self.conn.execute(query).scalars())
         gone = dict.fromkeys(_PURGED, 0)
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             for table in (
                 t.conversion_events,
                 t.dlr_events,
