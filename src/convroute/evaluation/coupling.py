@@ -67,15 +67,12 @@ class Coupling:
     ) -> tuple[str, str, Sequence[Outcome]]:
         """The decision the candidate learns from at ``step``, given its probabilities
         ``target``: an id, the route, and its outcomes."""
-        logged = step.chosen
-        if self._rng.random() * step.propensity < target.get(logged, 0.0):
-            self.kept += 1
-            return step.decision_id, logged, self._outcomes.get(step.decision_id, ())
-        route = self._draw(step, target)
+        keep = self._rng.random() * step.propensity < target.get(step.chosen, 0.0)
+        route = None if keep else self._draw(step, target)
         nearest = None if route is None else self._nearest(step.context, route, step.sent_ms)
         if route is None or nearest is None:
             self.kept += 1
-            return step.decision_id, logged, self._outcomes.get(step.decision_id, ())
+            return step.decision_id, step.chosen, self._outcomes.get(step.decision_id, ())
         source, source_ms = nearest
         shift = step.sent_ms - source_ms
         own = f"{step.decision_id}~{route}"

@@ -81,8 +81,7 @@ class RewardModel:
         # per fold, per level (a route; a route at a destination; that per half hour; per ten
         # minutes), the cells' [conversions, decisions] by key, and every decision's
         self._levels: list[tuple[dict[Any, list[float]], ...]] = [
-            ({}, {}, {}, {}),
-            ({}, {}, {}, {}),
+            tuple({} for _ in _GROUP) for _fold_ in range(2)
         ]
         self._all = [[0.0, 0.0], [0.0, 0.0]]
         for s in steps:

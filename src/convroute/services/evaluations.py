@@ -236,9 +236,8 @@ def offline_evaluation(
     replay: str = REPLAYS[0],
 ) -> OfflineEvaluation:
     """Evaluate policy ``name`` (with ``settings``) on the logged ``rows``, replayed as
-    ``replay`` says (``REPLAYS``); ValidationError when there is nothing to evaluate on."""
-    if replay not in REPLAYS:
-        raise ValidationError.field("replay", f"must be one of {', '.join(REPLAYS)}")
+    ``replay`` says (one of ``REPLAYS``, checked by ``evaluate_period`` before the rows are
+    read); ValidationError when there is nothing to evaluate on."""
     policy = candidate_policy(name, settings, delay, objective)
     if len(rows) > MAX_DECISIONS:
         raise ValidationError.field(
@@ -251,8 +250,10 @@ def offline_evaluation(
         raise ValidationError.field(
             "since", "no logged decision with a final status in this period (and country)"
         )
-    coupling = Coupling(steps, outcomes, random.Random(COUPLING_SEED))
-    target = targets(policy, steps, outcomes, objective, coupling if replay == "coupled" else None)
+    coupling = None
+    if replay == "coupled":
+        coupling = Coupling(steps, outcomes, random.Random(COUPLING_SEED))
+    target = targets(policy, steps, outcomes, objective, coupling)
     model = RewardModel(steps)
     conversions = estimate(steps, target, Objective(Goal.CONVERSIONS), model=model)
     value = estimate(steps, target, objective, model=model)
@@ -266,7 +267,7 @@ def offline_evaluation(
         replay=replay,
         logged_policies=tuple(sorted({r.policy for r in rows})),
         support_logged=sum(s.logged is not None for s in steps) / len(steps),
-        own_choices=coupling.drawn / len(steps),
+        own_choices=coupling.drawn / len(steps) if coupling else 0.0,
         conversions=conversions,
         value=value,
     )
