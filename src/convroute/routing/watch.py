@@ -10,11 +10,10 @@ raises or clears episodes of:
   is at least ``min_drop`` (relative) below the rate before, and the drop is the route's
   own: the destination's other routes, since the same point, do not convert below their
   long-term rates by more than ``shared_z`` standard errors (a dip every route shares is
-  the pumping watch's). When the others dip too, or carried too little traffic since then
-  to show a dip as deep, the same history is tested again at the next check (a dip of a
-  few conversions' evidence is often chance: the drop is raised once the others' traffic
-  since the point shows it is not theirs); a destination with one route needs no such
-  comparison. None is raised while pumping is. It clears at a later
+  the pumping watch's). When the others' dip rests on too few messages for its z to mean
+  that (a variance under ``SHARED_MIN_VARIANCE``), or they carried too little traffic
+  since then to show a dip as deep, the same history is tested again at the next check; a
+  destination with one route needs no such comparison. None is raised while pumping is. It clears at a later
   change point whose rate after is back within ``min_drop`` of the rate it fell from. A
   steady drift finds no single point that deep and is not a drop; the routing policy
   reacts to it through its memories;
@@ -60,6 +59,11 @@ from convroute.routing.pumping import PumpingWatch
 CHECK_EVERY_S = 10.0
 KEEP_S = 7 * 86_400.0  # how long an ended episode is kept (the quality report shows a day)
 DROP_DELTA = 1e-3  # the drop test's false-alarm level (its threshold's delta)
+# the others' dip since a route's change point is read as shared only where their shortfall's
+# variance is at least this (the usual condition, n p (1 - p) >= 9, for a binomial's normal
+# approximation: below it, 3 conversions short of 12 at 0.84 reads z = 2.4 where the chance of
+# as few is 0.3); below it, the history is tested again at the next check
+SHARED_MIN_VARIANCE = 9.0
 
 _Key = tuple[str, Context, str]  # (kind, destination, route)
 
@@ -192,14 +196,14 @@ class AnomalyWatch:
                 ]
             )
             z_others = (expected - observed) / math.sqrt(variance) if variance > 0 else 0.0
-            shared = z_others > self.shared_z  # the others dip since then too
-            if shared or (
+            if z_others > self.shared_z and variance >= SHARED_MIN_VARIANCE:
+                continue  # the other routes dip since then too: the traffic's, not the route's
+            if z_others > self.shared_z or (
                 len(route_ids) > 1 and drop * expected < 2.0 * self.shared_z * math.sqrt(variance)
             ):
-                # the route's or everyone's? Not yet told (the others dip too, or carried too
-                # little traffic since then to show a dip as deep): the same history is tested
-                # again at the next check, so a drop the others only seemed to share while
-                # their evidence was a few conversions is raised once it has grown
+                # the route's or everyone's? Not told yet: the others' dip rests on too few
+                # messages, or they carried too little traffic since then to show a dip as
+                # deep. The same history is tested again at the next check
                 self._segment[segment] = previous
                 continue
             self._raise(
