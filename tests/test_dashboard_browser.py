@@ -8,11 +8,13 @@ itself. A screenshot is kept as an artefact (``CONVROUTE_TEST_ARTIFACTS``, defau
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 from benchmarks.server import Server
 
@@ -66,7 +68,7 @@ def test_the_dashboard_shows_the_outage_the_drop_and_the_traffic_moving(tmp_path
         log=tmp_path / "server.log",
     ).start()
     try:
-        asyncio.run(drive(server.base_url, SCENARIO, creds, 5, SPEED))
+        driven = asyncio.run(drive(server.base_url, SCENARIO, creds, 5, SPEED))
         query = "country=GB&hours=0.045&bucket_minutes=0.05&poll=1"  # 54 buckets of 3 s
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
@@ -74,13 +76,32 @@ def test_the_dashboard_shows_the_outage_the_drop_and_the_traffic_moving(tmp_path
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             try:
                 look(page, f"{server.base_url}/dashboard?{query}")
-            except Exception:  # what the page showed, for whoever reads the failure
+            except Exception as failure:  # what the page showed, and what the router believed
                 page.screenshot(path=str(ARTIFACTS / "dashboard-failed.png"), full_page=True)
-                raise
+                raise AssertionError(diagnosis(server.base_url, query, driven)) from failure
             page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
             browser.close()
     finally:
         server.stop()
+
+
+def diagnosis(base_url: str, query: str, driven: object) -> str:
+    """For a failure's reader: the drive's figures and the router's beliefs and anomalies (the
+    dashboard's own data), since the run's users are drawn anew each time."""
+    answer = httpx.get(
+        f"{base_url}/api/v1/dashboard/series?{query.replace('&poll=1', '')}",
+        headers={"Authorization": f"Bearer {ADMIN}"},
+    )
+    body = answer.json() if answer.status_code == 200 else {"status": answer.status_code}
+    kept = ("share", "estimate", "evidence", "basis", "reason")
+    beliefs = {
+        r["name"]: {k: v for k, v in (r.get("router") or {}).items() if k in kept}
+        for r in body.get("routes", [])
+    }
+    return (
+        f"the page did not show what it should; the drive: {driven}; the router's routes: "
+        f"{json.dumps(beliefs)}; its anomalies: {json.dumps(body.get('anomalies'))}"
+    )
 
 
 def look(page: Page, url: str) -> None:
