@@ -13,10 +13,10 @@ raises or clears episodes of:
   the pumping watch's). When the others' dip rests on too few messages for its z to mean
   that (a variance under ``SHARED_MIN_VARIANCE``), or they carried too little traffic
   since then to show a dip as deep, the same history is tested again at the next check; a
-  destination with one route needs no such comparison. None is raised while pumping is. It clears at a later
-  change point whose rate after is back within ``min_drop`` of the rate it fell from. A
-  steady drift finds no single point that deep and is not a drop; the routing policy
-  reacts to it through its memories;
+  destination with one route needs no such comparison. None is raised while pumping is.
+  It clears at a later change point whose rate after is back within ``min_drop`` of the
+  rate it fell from. A steady drift finds no single point that deep and is not a drop; the
+  routing policy reacts to it through its memories;
 * **receipts_diverge**: the route's receipts say "delivered" for messages that convert under
   ``diverge_ratio`` of the rate of the other routes' delivered ones, by more than
   ``diverge_z`` standard errors, from the routes' long-term receipt calibrations
