@@ -36,8 +36,26 @@ def test_on_a_grid_a_prior_four_times_off_is_left_for_the_delay_the_conversions_
     assert ledger.delay.median_s == pytest.approx(20.0, rel=0.15)
     assert ledger.delay.sigma == pytest.approx(1.0, abs=0.15)
     assert ledger.learner is not None
-    # at most one fit a cut (every 600 s of the ledger's time, 60 s after it), from the first
-    assert 6 <= ledger.learner.fits <= 4000 // 600 + 2
+    # at most one fit a cut, 60 s after it: every minute until 1,000 conversions happened
+    # (about 1,700 s in at 0.6 a second), then every 600 s
+    assert 20 <= ledger.learner.fits <= 1700 // 60 + 4000 // 600 + 2
+    assert ledger.learner.earliest is None  # (the early cuts are over)
+
+
+def test_cuts_come_every_minute_until_early_until_conversions_happened_then_every_every_s() -> None:
+    learner = DelayLearner(ConversionDelay(20.0, 1.0, WINDOW), every_s=600.0, grid=True,
+                           early_until=50)  # fmt: skip
+    cuts = []
+    for t in range(3600):  # a conversion every 10 s, 5 s after its message: the 50th at 490 s
+        now = t * 1000
+        if t % 10 == 0:
+            learner.add(now - 5000, now)
+        if learner.due(now):
+            learner.fit(now)
+            cuts.append(learner.cut_ms)
+    # from the first conversion's minute, early cuts up to the last minute before the 50th
+    # conversion, then the regular ones
+    assert cuts == [60_000 * k for k in range(9)] + [600_000 * k for k in range(1, 6)]
 
 
 def _conversions(seed: int, count: int) -> list[tuple[int, int]]:
@@ -51,18 +69,24 @@ def _conversions(seed: int, count: int) -> list[tuple[int, int]]:
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 10_000), count=st.integers(1, 400), polls=st.integers(1, 40))
+@given(
+    seed=st.integers(0, 10_000),
+    count=st.integers(1, 400),
+    polls=st.integers(1, 40),
+    early_until=st.integers(0, 450),
+)
 def test_a_fit_on_a_grid_does_not_depend_on_the_order_or_moments_conversions_came_in(
-    seed: int, count: int, polls: int
+    seed: int, count: int, polls: int, early_until: int
 ) -> None:
     """One learner is told each conversion as it happens, fitting at every cut its time
     passes (a live router reading the log as it grows); another is told them all at once, in
     another order, and fits once (a router reading the log at start-up). At the last cut
-    their fits are the same."""
+    their fits are the same, early cuts (fewer than ``early_until`` conversions before
+    them) or regular ones."""
     prior = ConversionDelay(20.0, 1.0, WINDOW)
     conversions = _conversions(seed, count)
     end = 3_000_000 + int(WINDOW * 1000) + 120_000
-    live = DelayLearner(prior, every_s=GRID_S, grid=True)
+    live = DelayLearner(prior, every_s=GRID_S, grid=True, early_until=early_until)
     by_time = sorted(conversions, key=lambda c: c[0] + c[1])
     reads = sorted(random.Random(seed).sample(range(end), polls))
     told = 0
@@ -72,7 +96,7 @@ def test_a_fit_on_a_grid_does_not_depend_on_the_order_or_moments_conversions_cam
             told += 1
         if live.due(now):
             live.fit(now)
-    at_once = DelayLearner(prior, every_s=GRID_S, grid=True)
+    at_once = DelayLearner(prior, every_s=GRID_S, grid=True, early_until=early_until)
     for sent, delay in random.Random(seed + 1).sample(conversions, len(conversions)):
         at_once.add(sent, sent + delay)
     if at_once.due(end):

@@ -21,11 +21,17 @@ set of conversions told, not of the order or the moments they were told in: a ro
 read the log batch by batch and one that read it at once (a start-up, a checkpoint and its
 tail) fit the same delay at every cut, given each conversion reached the log within
 ``lag_s`` of happening (a later one joins the next cut's fit). The delay in use is the
-cut's fit itself, with no hysteresis and no warm start, for the same reason.
+cut's fit itself, with no hysteresis and no warm start, for the same reason. Until
+``early_until`` conversions have happened, the cuts come every ``early_every_s`` instead
+(a fresh ledger told a wrong prior learns within minutes, not at its first ``every_s``): a
+cut is an early one where fewer than ``early_until`` conversions happened before it, which
+is again a function of the set of conversions told (the learner keeps the times of the
+``early_until`` earliest).
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 
@@ -52,6 +58,8 @@ class DelayLearner:
         min_gap_s: float = 10.0,
         grid: bool = False,
         lag_s: float = 60.0,
+        early_every_s: float = 60.0,
+        early_until: int = 1000,
     ) -> None:
         self.prior = prior
         self.prior_weight = prior_weight
@@ -70,6 +78,10 @@ class DelayLearner:
         self.grid = grid
         self.lag_ms = lag_s * 1000.0
         self.cut_ms: int | None = None  # (grid) the last fit's cut
+        # (grid) early cuts: their spacing, and the times of the earliest conversions told
+        # (sorted, at most early_until of them; None once a regular cut is past the last)
+        self.early_ms, self.early_until = early_every_s * 1000.0, early_until
+        self.earliest: list[int] | None = [] if grid and early_until > 0 else None
         # (grid) the settled sums' weights are exp((sent - ref) / tau), ref a multiple of
         # REBASE_TAUS time constants (a function of the cut, not of what came when)
         self.ref_ms: float | None = None
@@ -79,6 +91,7 @@ class DelayLearner:
         if self.tau_ms is not None:
             self.tau_ms /= pace
         self.every_ms /= pace
+        self.early_ms /= pace
         self.min_gap_ms /= pace
         self.lag_ms /= pace
 
@@ -89,6 +102,9 @@ class DelayLearner:
         if delay_ms > self.prior.window_s * 1000.0:
             return
         if self.grid:
+            if self.earliest is not None:
+                bisect.insort(self.earliest, at_ms)
+                del self.earliest[self.early_until :]
             delay_ms = max(MIN_DELAY_MS, delay_ms)
             if self.cut_ms is not None and self.cut_ms - sent_ms >= self.prior.window_s * 1000:
                 self._settle(sent_ms, delay_ms)  # (told after its message's window was over)
@@ -103,9 +119,11 @@ class DelayLearner:
         """Whether a fit should run at ``now_ms``."""
         if self.grid:
             cut = self._cut(now_ms)
-            return cut > (self.cut_ms if self.cut_ms is not None else -(2**62)) and (
-                bool(self.young) or self.settled.weight > 0
-            )
+            if cut <= (self.cut_ms if self.cut_ms is not None else -(2**62)):
+                return False
+            if self.earliest is not None:  # (a conversion happened before the cut)
+                return bool(self.earliest) and self.earliest[0] <= cut
+            return bool(self.young) or self.settled.weight > 0
         if self.new == 0:
             return False
         if self.last_fit_ms is None:
@@ -150,8 +168,22 @@ class DelayLearner:
     # -- on a grid ----------------------------------------------------------------------------
 
     def _cut(self, now_ms: int) -> int:
-        """The last multiple of ``every_s`` that ``now_ms`` passed by ``lag_s``."""
-        return int((now_ms - self.lag_ms) // self.every_ms * self.every_ms)
+        """The last multiple of ``every_s`` that ``now_ms`` passed by ``lag_s``, or a later
+        multiple of ``early_every_s`` it passed, the latest before which fewer than
+        ``early_until`` conversions happened."""
+        edge = now_ms - self.lag_ms
+        cut = int(edge // self.every_ms * self.every_ms)
+        earliest = self.earliest
+        if earliest is None:
+            return cut
+        early = int(edge // self.early_ms * self.early_ms)
+        if len(earliest) >= self.early_until:
+            last = earliest[-1]  # the early_until-th conversion: early cuts end before it
+            if cut >= last:
+                self.earliest = None  # (all told by now: no early cut can come again)
+                return cut
+            early = min(early, int((math.ceil(last / self.early_ms) - 1) * self.early_ms))
+        return max(cut, early)
 
     def _settle(self, sent_ms: int, delay_ms: int) -> None:
         weight = 1.0
