@@ -196,6 +196,11 @@ class LedgerSums:
         if now_ms > self._advanced_ms:
             self._advance(now_ms)
         self._forget(now_ms)
+        self.learn_to(now_ms)
+
+    def learn_to(self, now_ms: int) -> None:
+        """The learner's fit, where one is due at ``now_ms``: as the ledger's time passes, and
+        after outcomes told later than the decisions of their time (a batch of the log)."""
         if self.learner is not None and self.learner.due(now_ms):
             relearn.learn(self, self.learner, now_ms)
 
@@ -225,8 +230,7 @@ class LedgerSums:
         """A decision was taken."""
         if decision_id in self.records:
             return
-        if self.learner is not None and self.learner.due(sent_ms):
-            relearn.learn(self, self.learner, sent_ms)
+        self.learn_to(sent_ms)
         weights = self._weights(sent_ms)
         place = self._places.get((context, route_id))
         if place is None:

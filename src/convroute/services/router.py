@@ -244,6 +244,13 @@ class LiveRouter:
                 for c in batch.conversions:
                     if c.status.is_final:
                         current.pop(c.message_id, None)
+            if batch.decisions:  # the delay's fit due at the batch's time, now its outcomes
+                # are in: a router that read the log in one batch fits where one that read it
+                # as it grew did (its decisions came before their conversions)
+                reached = max(d.sent_ms for d in batch.decisions)
+                policy.ledger.learn_to(reached)
+                if watch is not None and watch.ledger is not policy.ledger:
+                    watch.ledger.learn_to(reached)
             self.applied += len(batch)
 
     def replay(self, batch: LogBatch, recent_ms: float | None = None, full_every: int = 30) -> None:
