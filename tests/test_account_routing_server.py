@@ -49,11 +49,15 @@ async def _send(client: httpx.AsyncClient, token: str) -> tuple[str, str]:
     return r.json()["id"], r.json()["route"]["name"]
 
 
-async def _teach(base: str, token: str) -> None:
-    """300 messages of the bank's; their users convert on B always, on A 3 times in 5."""
+async def _users(base: str, token: str, count: int) -> Counter[str]:
+    """``count`` messages of the account's and the routes they went by; their users convert
+    on B always, on A 3 times in 5, and the conversions are reported at once (so the router
+    learns that they come at once, and reads a message without one as a user who did not)."""
+    routes: Counter[str] = Counter()
     async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-        for n in range(300):
+        for n in range(count):
             message_id, route = await _send(client, token)
+            routes[route] += 1
             if route == "B" or n % 5 < 3:
                 r = await client.post(
                     f"/api/v1/messages/{message_id}/conversions",
@@ -61,11 +65,7 @@ async def _teach(base: str, token: str) -> None:
                     headers={"Authorization": f"Bearer {token}"},
                 )
                 assert r.status_code == 201, r.text
-
-
-async def _routes_of(base: str, token: str, count: int) -> Counter[str]:
-    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-        return Counter([(await _send(client, token))[1] for _ in range(count)])
+    return routes
 
 
 @pytest.mark.slow
@@ -81,7 +81,7 @@ def test_two_objectives_route_one_destination_differently(tmp_path: Path) -> Non
             headers={"Authorization": f"Bearer {shop}"},
         )
         assert put.status_code == 200, put.text
-        asyncio.run(_teach(base, bank))
+        asyncio.run(_users(base, bank, 300))  # the evidence both accounts learn from
         # the windows close (6 s at this pace) and the router reads them from the log
         reports: dict[str, dict[str, float]] = {}
         for _ in range(60):
@@ -95,8 +95,8 @@ def test_two_objectives_route_one_destination_differently(tmp_path: Path) -> Non
             if reports["bank"].get("B", 0) > 0.8 and reports["shop"].get("A", 0) > 0.8:
                 break
             asyncio.run(asyncio.sleep(0.5))
-        banks = asyncio.run(_routes_of(base, bank, 60))
-        shops = asyncio.run(_routes_of(base, shop, 60))
+        banks = asyncio.run(_users(base, bank, 60))
+        shops = asyncio.run(_users(base, shop, 60))
     finally:
         server.stop()
     # the same estimates, valued two ways: B converts 1.0 at 0.04, A 0.6 at 0.03
