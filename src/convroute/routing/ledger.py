@@ -199,8 +199,7 @@ class LedgerSums:
         self.learn_to(now_ms)
 
     def learn_to(self, now_ms: int) -> None:
-        """The learner's fit, where one is due at ``now_ms``: as the ledger's time passes, and
-        after outcomes told later than the decisions of their time (a batch of the log)."""
+        """The learner's fit where one is due at ``now_ms`` (time passing; a batch's outcomes)."""
         if self.learner is not None and self.learner.due(now_ms):
             relearn.learn(self, self.learner, now_ms)
 
