@@ -5,10 +5,14 @@ converters, and a plain fit to the delays seen would take the delay for shorter 
 
 The configured delay is only a prior: it enters as ``prior_weight`` pseudo-conversions at its
 own quantiles (not truncated), so a handful of conversions moves it little and thousands
-decide. Pure and deterministic; the maximisation is a profile over sigma (a geometric grid,
-then a golden-section refinement), the log-median solved by golden section for each sigma.
-The delays enter through sufficient statistics (their count, sum and sum of squares of logs)
-and the truncation points grouped by value, so a fit costs little whatever the count.
+decide. Pure and deterministic. The delays enter through sufficient statistics (their count,
+sum and sum of squares of logs) and the truncation points grouped by value, so a pass over
+the data costs little whatever the count; the maximisation is Newton's method on the normal's
+natural parameters, where this log-likelihood is concave: about ten passes (7 ms for 2,750
+conversions). A profile over sigma (a geometric grid, then golden section, the log-median by
+golden section for each sigma) took about 3,000 passes (0.4 s, a stall of the server's event
+loop at every fit); it stays for data where Newton's method does not settle inside the
+sigmas searched.
 """
 
 from __future__ import annotations
@@ -70,8 +74,9 @@ def fit_delay(
     delay after the send and the age up to which that message could have shown one (its age
     when read, at most the window), and the ``settled`` conversions (truncated at the
     window). ``prior`` is the configured delay; ``near``, a fit before this one, narrows the
-    search to around it (the next fit of a learner moves little)."""
-    s = _Stats()
+    profile's search to around it where the profile is needed (the next fit of a learner
+    moves little)."""
+    s = Likelihood()
     real = 0
     for delay_s, horizon_s in seen:
         if delay_s > 0 and horizon_s >= delay_s:
@@ -88,27 +93,17 @@ def fit_delay(
             s.add(delay_s, prior.window_s, prior_weight / m)
     if real == 0:
         return DelayFit(prior, 0)
-    if near is None:
-        best = max(_SIGMAS, key=lambda sigma: s.best_mu(sigma)[1])
-        lo, hi, rounds = best / _STEP, best * _STEP, 30
-    else:
-        lo, hi, rounds = near.sigma / _NEAR, min(near.sigma * _NEAR, _SIGMAS[-1]), 16
-    for _ in range(rounds):  # golden section on sigma, around the grid's best
-        a = hi - _GOLDEN * (hi - lo)
-        b = lo + _GOLDEN * (hi - lo)
-        if s.best_mu(a)[1] >= s.best_mu(b)[1]:
-            hi = b
-        else:
-            lo = a
-    sigma = (lo + hi) / 2
-    mu, _ = s.best_mu(sigma)
+    found = s.newton()  # (where it does not settle inside the sigmas searched: the profile)
+    mu, sigma = found if found is not None else s.profile(near)
     return DelayFit(ConversionDelay(math.exp(mu), sigma, prior.window_s), real)
 
 
 _NEAR = 1.6  # a warm-started fit looks for sigma within this factor of the last one
+_NEWTON_STEPS = 60
+_SETTLED = 1e-10  # Newton's decrement (twice the rise left, in log-likelihood) at the optimum
 
 
-class _Stats:
+class Likelihood:
     """The log-likelihood's ingredients: weighted count, sum and sum of squares of the log
     delays, and the weight at each truncation point (grouped)."""
 
@@ -145,6 +140,91 @@ class _Stats:
         truncation = sum(w * _log_phi((cut - mu) / sigma) for cut, w in self.cuts.items())
         return density - truncation
 
+    def newton(self) -> tuple[float, float] | None:
+        """The (log-median, sigma) of highest likelihood by Newton's method on the natural
+        parameters (t1, t2) = (mu / sigma^2, -1 / (2 sigma^2)), in which the log-likelihood of
+        right-truncated normals is concave (each truncation's log-normaliser is convex): a
+        handful of passes over the truncation points where the profile takes thousands. From
+        the moments of the log delays, with the step halved where the likelihood would not
+        rise; None if it does not settle, or settles outside what the profile searches (the
+        sigmas of its grid, log-medians within 3 sigmas of the log delays seen)."""
+        mean = self.s1 / self.w
+        sigma = max(_SIGMAS[0], math.sqrt(max(0.0, self.s2 / self.w - mean * mean)))
+        t1, t2 = mean / sigma**2, -0.5 / sigma**2
+        value, g1, g2, h11, h12, h22 = self._natural(t1, t2)
+        for _ in range(_NEWTON_STEPS):
+            det = h11 * h22 - h12 * h12
+            if not (h11 < 0 and det > 0):
+                return None
+            d1 = -(h22 * g1 - h12 * g2) / det  # the step, -H^-1 g
+            d2 = -(h11 * g2 - h12 * g1) / det
+            decrement = g1 * d1 + g2 * d2  # g' (-H)^-1 g: twice the rise a full step promises
+            step = 1.0
+            while True:
+                n1, n2 = t1 + step * d1, t2 + step * d2
+                if n2 < 0:
+                    moved = self._natural(n1, n2)
+                    if decrement < _SETTLED or moved[0] >= value + 0.25 * step * decrement:
+                        break
+                step /= 2
+                if step < 1e-12:
+                    return None
+            t1, t2 = n1, n2
+            value, g1, g2, h11, h12, h22 = moved
+            if decrement < _SETTLED:
+                sigma = math.sqrt(-0.5 / t2)
+                mu = t1 * sigma * sigma
+                if not _SIGMAS[0] <= sigma <= _SIGMAS[-1]:
+                    return None
+                if not self.lo - 3 * sigma <= mu <= self.hi + 3 * sigma:
+                    return None  # (a flat likelihood: the data cannot place the median)
+                return mu, sigma
+        return None
+
+    def _natural(self, t1: float, t2: float) -> tuple[float, float, float, float, float, float]:
+        """The log-likelihood at natural parameters (t1, t2), its gradient (g1, g2) and its
+        Hessian (h11, h12, h22): the sufficient statistics less, for each truncation point, its
+        weight times the truncated normal's moments of (x, x^2) and their covariances."""
+        var = -0.5 / t2
+        sigma = math.sqrt(var)
+        mu = t1 * var
+        e1 = e2 = c11 = c12 = c22 = 0.0
+        truncation = 0.0
+        for cut, w in self.cuts.items():
+            a = (cut - mu) / sigma
+            truncation += w * _log_phi(a)
+            lam = _mills(a)
+            m1, m2 = -lam, 1.0 - a * lam
+            m3, m4 = -(2.0 + a * a) * lam, 3.0 * m2 - a * a * a * lam
+            v, c, q = max(0.0, m2 - m1 * m1), m3 - m1 * m2, max(0.0, m4 - m2 * m2)
+            e1 += w * (mu + sigma * m1)
+            e2 += w * (mu * mu + 2 * mu * sigma * m1 + var * m2)
+            c11 += w * var * v
+            c12 += w * (2 * mu * var * v + var * sigma * c)
+            c22 += w * (4 * mu * mu * var * v + 4 * mu * var * sigma * c + var * var * q)
+        squares = self.s2 - 2 * mu * self.s1 + self.w * mu * mu
+        value = -self.w * math.log(sigma) - squares / (2 * var) - truncation
+        return value, self.s1 - e1, self.s2 - e2, -c11, -c12, -c22
+
+    def profile(self, near: ConversionDelay | None = None) -> tuple[float, float]:
+        """The (log-median, sigma) of highest likelihood by a profile over sigma (a geometric
+        grid, then golden section; around ``near`` where given), each sigma's log-median by
+        golden section: slower than ``newton``, but bounded to the sigmas searched."""
+        if near is None:
+            best = max(_SIGMAS, key=lambda sigma: self.best_mu(sigma)[1])
+            lo, hi, rounds = best / _STEP, best * _STEP, 30
+        else:
+            lo, hi, rounds = near.sigma / _NEAR, min(near.sigma * _NEAR, _SIGMAS[-1]), 16
+        for _ in range(rounds):  # golden section on sigma, around the grid's best
+            a = hi - _GOLDEN * (hi - lo)
+            b = lo + _GOLDEN * (hi - lo)
+            if self.best_mu(a)[1] >= self.best_mu(b)[1]:
+                hi = b
+            else:
+                lo = a
+        sigma = (lo + hi) / 2
+        return self.best_mu(sigma)[0], sigma
+
     def best_mu(self, sigma: float) -> tuple[float, float]:
         """The log-median of highest likelihood for ``sigma``, and that likelihood."""
         lo, hi = self.lo - 3 * sigma, self.hi + 3 * sigma
@@ -163,6 +243,14 @@ def _log_phi(z: float) -> float:
     """log Phi(z), also far in the lower tail."""
     p = 0.5 * math.erfc(-z / _SQRT2)
     return math.log(p) if p > 0 else -0.5 * z * z - math.log(-z * math.sqrt(2 * math.pi))
+
+
+def _mills(a: float) -> float:
+    """phi(a) / Phi(a): minus the mean of a standard normal truncated above at ``a``."""
+    if a > -30.0:
+        return math.exp(-0.5 * a * a) / math.sqrt(2 * math.pi) / (0.5 * math.erfc(-a / _SQRT2))
+    inv = 1.0 / (a * a)  # far in the lower tail, its asymptotic series
+    return -a / (1.0 - inv + 3.0 * inv * inv)
 
 
 def _inverse_phi(p: float) -> float:
