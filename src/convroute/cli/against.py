@@ -82,6 +82,17 @@ class Drive:
     routes: list[str] = field(default_factory=list)  # route name of each message, in order
     scenario_times: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    # how late each conversion report was acknowledged, in scenario seconds, after its user
+    # converted: the server's answer and the driver's own lag (a loaded machine's stalls,
+    # multiplied by the speed, make its users look slower than the scenario's)
+    report_lateness: list[float] = field(default_factory=list)
+
+    def lateness(self, quantile: float = 0.99) -> float:
+        """The reports' lateness at ``quantile`` (scenario seconds; 0 without reports)."""
+        if not self.report_lateness:
+            return 0.0
+        ordered = sorted(self.report_lateness)
+        return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
 
     @property
     def conversion_rate(self) -> float:
@@ -152,6 +163,7 @@ async def drive(
                 )
             if r.status_code not in (200, 201):
                 raise DriveError(f"conversion report refused: {r.status_code} {r.text}")
+            result.report_lateness.append((time.monotonic() - started - at_s) * speed)
 
         async def one(i: int, country: str, dst: str) -> None:
             nonlocal oracle_sum

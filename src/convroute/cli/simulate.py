@@ -351,4 +351,14 @@ def _simulate_against(
         f"{100 * oracle.conversion_rate:.1f} %)\n"
         f"  routes            "
         + ", ".join(f"{r} {result.routes.count(r):,}" for r in sorted(set(result.routes)) if r)
+        + f"\n  reports late by   {result.lateness(0.5):.1f} s (median), "
+        f"{result.lateness(0.99):.1f} s (99th percentile), scenario seconds"
     )
+    if result.lateness(0.99) > max(2.0, 0.25 * spec.users.delay_median_s):
+        click.echo(
+            "  warning: the reports came late by more than a quarter of the users' median delay "
+            "(or 2 s): "
+            "the driver or the server fell behind; the router saw slower users than the "
+            "scenario's (try a lower --speed)",
+            err=True,
+        )
