@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from convroute.domain.errors import ValidationError
+from convroute.routing.delay_learn import FIT_EVERY_S
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class Settings:
     # learn the delay from the log's conversions (the two above its prior), on a grid of
     # routing_delay_fit_seconds of the log's time (docs/routing.md, "The conversion delay")
     routing_learn_delay: bool = True
-    routing_delay_fit_seconds: float = 600.0
+    routing_delay_fit_seconds: float = FIT_EVERY_S
     routing_tail_seconds: float = 0.2
     # how often a checkpoint of the router's state is made (in a child process, from the
     # log), so a server starts from it and replays only the log since (0: never)

@@ -38,6 +38,7 @@ import math
 from convroute.routing.delay import ConversionDelay
 from convroute.routing.delay_fit import DelayFit, Settled, fit_delay
 
+FIT_EVERY_S = 600.0  # the grid's spacing: the service's router and the simulator's policies
 MIN_DELAY_MS = 50  # a conversion reported at once: a delay this short, not zero
 MEDIAN_MOVE = 0.05  # a fit moves the delay in use when its log-median moves more than this
 SIGMA_MOVE = 0.05  # ... or its sigma

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from convroute.routing.anomalies import PUMPING
 from convroute.routing.delay import ConversionDelay
+from convroute.routing.delay_learn import FIT_EVERY_S
 from convroute.routing.policies import make_policy
 from convroute.routing.policy import (
     Candidate,
@@ -142,7 +143,12 @@ def make(
         key=lambda n: -expected_value(scenario, _route(scenario, n), place, 0.0),
     )
     return make_policy(
-        name, delay_of(scenario, prior), scenario.objective, preference, learn_delay=True
+        name,
+        delay_of(scenario, prior),
+        scenario.objective,
+        preference,
+        learn_delay=True,
+        delay_grid_s=FIT_EVERY_S,  # the delay learned as the service's router learns it
     )
 
 
