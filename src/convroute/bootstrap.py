@@ -349,7 +349,7 @@ def live_router(settings: Settings) -> LiveRouter:
     policy = make_policy(
         settings.routing_policy, delay, objective,
         learn_delay=settings.routing_learn_delay,
-        delay_grid_s=settings.routing_delay_fit_seconds,
+        delay_fit_s=settings.routing_delay_fit_seconds,
     )  # fmt: skip
     watch = anomaly_watch(policy, delay)
     if settings.routing_pace != 1.0:

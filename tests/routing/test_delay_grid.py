@@ -1,5 +1,6 @@
-"""The delay learned on a grid (``DelayLearner(grid=True)``, the service's router): a fit is a
-function of its cut and of the conversions told, not of the order or moments they came in."""
+"""The delay learned on a grid (``DelayLearner``, the service's router's and the simulator's
+policies'): a fit is a function of its cut and of the conversions told, not of the order or
+moments they came in."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ GRID_S = 600.0
 
 def _grid_ledger(told: float) -> Ledger:
     ledger = Ledger(ConversionDelay(told, 1.0, WINDOW), tau_s=3600.0)
-    ledger.learner = DelayLearner(ledger.delay, every_s=GRID_S, grid=True)
+    ledger.learner = DelayLearner(ledger.delay, every_s=GRID_S)
     return ledger
 
 
@@ -43,7 +44,7 @@ def test_on_a_grid_a_prior_four_times_off_is_left_for_the_delay_the_conversions_
 
 
 def test_cuts_come_every_minute_until_early_until_conversions_happened_then_every_every_s() -> None:
-    learner = DelayLearner(ConversionDelay(20.0, 1.0, WINDOW), every_s=600.0, grid=True,
+    learner = DelayLearner(ConversionDelay(20.0, 1.0, WINDOW), every_s=600.0,
                            early_until=50)  # fmt: skip
     cuts = []
     for t in range(3600):  # a conversion every 10 s, 5 s after its message: the 50th at 490 s
@@ -86,7 +87,7 @@ def test_a_fit_on_a_grid_does_not_depend_on_the_order_or_moments_conversions_cam
     prior = ConversionDelay(20.0, 1.0, WINDOW)
     conversions = _conversions(seed, count)
     end = 3_000_000 + int(WINDOW * 1000) + 120_000
-    live = DelayLearner(prior, every_s=GRID_S, grid=True, early_until=early_until)
+    live = DelayLearner(prior, every_s=GRID_S, early_until=early_until)
     by_time = sorted(conversions, key=lambda c: c[0] + c[1])
     reads = sorted(random.Random(seed).sample(range(end), polls))
     told = 0
@@ -96,7 +97,7 @@ def test_a_fit_on_a_grid_does_not_depend_on_the_order_or_moments_conversions_cam
             told += 1
         if live.due(now):
             live.fit(now)
-    at_once = DelayLearner(prior, every_s=GRID_S, grid=True, early_until=early_until)
+    at_once = DelayLearner(prior, every_s=GRID_S, early_until=early_until)
     for sent, delay in random.Random(seed + 1).sample(conversions, len(conversions)):
         at_once.add(sent, sent + delay)
     if at_once.due(end):

@@ -68,14 +68,11 @@ def fit_delay(
     prior: ConversionDelay,
     prior_weight: float = 20.0,
     settled: Settled | None = None,
-    near: ConversionDelay | None = None,
 ) -> DelayFit:
     """The delay that best explains ``seen``: (delay s, truncation s) of each conversion, its
     delay after the send and the age up to which that message could have shown one (its age
     when read, at most the window), and the ``settled`` conversions (truncated at the
-    window). ``prior`` is the configured delay; ``near``, a fit before this one, narrows the
-    profile's search to around it where the profile is needed (the next fit of a learner
-    moves little)."""
+    window). ``prior`` is the configured delay."""
     s = Likelihood()
     real = 0
     for delay_s, horizon_s in seen:
@@ -94,11 +91,10 @@ def fit_delay(
     if real == 0:
         return DelayFit(prior, 0)
     found = s.newton()  # (where it does not settle inside the sigmas searched: the profile)
-    mu, sigma = found if found is not None else s.profile(near)
+    mu, sigma = found if found is not None else s.profile()
     return DelayFit(ConversionDelay(math.exp(mu), sigma, prior.window_s), real)
 
 
-_NEAR = 1.6  # a warm-started fit looks for sigma within this factor of the last one
 _NEWTON_STEPS = 60
 _SETTLED = 1e-10  # Newton's decrement (twice the rise left, in log-likelihood) at the optimum
 
@@ -206,16 +202,13 @@ class Likelihood:
         value = -self.w * math.log(sigma) - squares / (2 * var) - truncation
         return value, self.s1 - e1, self.s2 - e2, -c11, -c12, -c22
 
-    def profile(self, near: ConversionDelay | None = None) -> tuple[float, float]:
+    def profile(self) -> tuple[float, float]:
         """The (log-median, sigma) of highest likelihood by a profile over sigma (a geometric
-        grid, then golden section; around ``near`` where given), each sigma's log-median by
-        golden section: slower than ``newton``, but bounded to the sigmas searched."""
-        if near is None:
-            best = max(_SIGMAS, key=lambda sigma: self.best_mu(sigma)[1])
-            lo, hi, rounds = best / _STEP, best * _STEP, 30
-        else:
-            lo, hi, rounds = near.sigma / _NEAR, min(near.sigma * _NEAR, _SIGMAS[-1]), 16
-        for _ in range(rounds):  # golden section on sigma, around the grid's best
+        grid, then golden section), each sigma's log-median by golden section: slower than
+        ``newton``, but bounded to the sigmas searched."""
+        best = max(_SIGMAS, key=lambda sigma: self.best_mu(sigma)[1])
+        lo, hi = best / _STEP, best * _STEP
+        for _ in range(30):  # golden section on sigma, around the grid's best
             a = hi - _GOLDEN * (hi - lo)
             b = lo + _GOLDEN * (hi - lo)
             if self.best_mu(a)[1] >= self.best_mu(b)[1]:

@@ -7,26 +7,20 @@ While its message is young, it could only have shown a delay up to its age, so i
 fit truncated there (``delay_fit``); once the window is over it joins the settled sums,
 truncated at the window, forgotten slowly (``tau_s``) so that a delay that moves is followed.
 
-A fit runs when enough new conversions came since the last one (``min_new``, and a share
-``growth`` of those it rested on: often at first, rarely once thousands decide) or
-``every_s`` passed with new ones, never twice within ``min_gap_s``. Pure and deterministic:
-the fits happen where the ledger's time passes, on what it was told, so a replay of the log
-in the same order learns the same delay.
-
-On a grid (``grid=True``, the service's router): a fit runs once the ledger's time passed
-each multiple of ``every_s`` by ``lag_s``, on exactly the conversions that happened before
-that multiple (the cut), each truncated at its message's age at the cut, and the settled
-sums weigh each conversion by its send time. So a fit is a function of the cut and of the
-set of conversions told, not of the order or the moments they were told in: a router that
-read the log batch by batch and one that read it at once (a start-up, a checkpoint and its
-tail) fit the same delay at every cut, given each conversion reached the log within
-``lag_s`` of happening (a later one joins the next cut's fit). The delay in use is the
-cut's fit itself, with no hysteresis and no warm start, for the same reason. Until
-``early_until`` conversions have happened, the cuts come every ``early_every_s`` instead
-(a fresh ledger told a wrong prior learns within minutes, not at its first ``every_s``): a
-cut is an early one where fewer than ``early_until`` conversions happened before it, which
-is again a function of the set of conversions told (the learner keeps the times of the
-``early_until`` earliest).
+The fits come on a grid (the service's router and the simulator's policies alike): a fit
+runs once the ledger's time passed each multiple of ``every_s`` by ``lag_s``, on exactly the
+conversions that happened before that multiple (the cut), each truncated at its message's
+age at the cut, and the settled sums weigh each conversion by its send time. So a fit is a
+function of the cut and of the set of conversions told, not of the order or the moments they
+were told in: a router that read the log batch by batch and one that read it at once (a
+start-up, a checkpoint and its tail) fit the same delay at every cut, given each conversion
+reached the log within ``lag_s`` of happening (a later one joins the next cut's fit). The
+delay in use is the cut's fit itself, with no hysteresis and no warm start, for the same
+reason. Until ``early_until`` conversions have happened, the cuts come every
+``early_every_s`` instead (a fresh ledger told a wrong prior learns within minutes, not at
+its first ``every_s``): a cut is an early one where fewer than ``early_until`` conversions
+happened before it, which is again a function of the set of conversions told (the learner
+keeps the times of the ``early_until`` earliest).
 """
 
 from __future__ import annotations
@@ -40,9 +34,7 @@ from convroute.routing.delay_fit import DelayFit, Settled, fit_delay
 
 FIT_EVERY_S = 600.0  # the grid's spacing: the service's router and the simulator's policies
 MIN_DELAY_MS = 50  # a conversion reported at once: a delay this short, not zero
-MEDIAN_MOVE = 0.05  # a fit moves the delay in use when its log-median moves more than this
-SIGMA_MOVE = 0.05  # ... or its sigma
-REBASE_TAUS = 20.0  # (grid) the settled sums' reference moves by this many time constants
+REBASE_TAUS = 20.0  # the settled sums' reference moves by this many time constants
 
 
 class DelayLearner:
@@ -53,11 +45,7 @@ class DelayLearner:
         prior: ConversionDelay,
         prior_weight: float = 20.0,
         tau_s: float | None = 21_600.0,
-        min_new: int = 25,
-        growth: float = 0.25,
-        every_s: float = 600.0,
-        min_gap_s: float = 10.0,
-        grid: bool = False,
+        every_s: float = FIT_EVERY_S,
         lag_s: float = 60.0,
         early_every_s: float = 60.0,
         early_until: int = 1000,
@@ -69,21 +57,15 @@ class DelayLearner:
         self.young: list[tuple[int, int]] = []  # (sent ms, delay ms), window not yet over
         self.settled = Settled()
         self.tau_ms = None if tau_s is None else tau_s * 1000.0
-        self.min_new, self.growth = min_new, growth
-        self.every_ms, self.min_gap_ms = every_s * 1000.0, min_gap_s * 1000.0
-        self.new = 0  # conversions since the last fit
-        self.rested_on = 0.0  # the weight the last fit rested on
-        self.last_fit_ms: int | None = None
+        self.every_ms = every_s * 1000.0
         self.fits = 0
-        self.seen_to_ms = -(2**62)  # the latest conversion's time: the log has reached it
-        self.grid = grid
         self.lag_ms = lag_s * 1000.0
-        self.cut_ms: int | None = None  # (grid) the last fit's cut
-        # (grid) early cuts: their spacing, and the times of the earliest conversions told
-        # (sorted, at most early_until of them; None once a regular cut is past the last)
+        self.cut_ms: int | None = None  # the last fit's cut
+        # early cuts: their spacing, and the times of the earliest conversions told (sorted,
+        # at most early_until of them; None once a regular cut is past the last)
         self.early_ms, self.early_until = early_every_s * 1000.0, early_until
-        self.earliest: list[int] | None = [] if grid and early_until > 0 else None
-        # (grid) the settled sums' weights are exp((sent - ref) / tau), ref a multiple of
+        self.earliest: list[int] | None = [] if early_until > 0 else None
+        # the settled sums' weights are exp((sent - ref) / tau), ref a multiple of
         # REBASE_TAUS time constants (a function of the cut, not of what came when)
         self.ref_ms: float | None = None
 
@@ -93,7 +75,6 @@ class DelayLearner:
             self.tau_ms /= pace
         self.every_ms /= pace
         self.early_ms /= pace
-        self.min_gap_ms /= pace
         self.lag_ms /= pace
 
     def add(self, sent_ms: int, at_ms: int) -> None:
@@ -102,71 +83,29 @@ class DelayLearner:
         delay_ms = at_ms - sent_ms
         if delay_ms > self.prior.window_s * 1000.0:
             return
-        if self.grid:
-            if self.earliest is not None:
-                bisect.insort(self.earliest, at_ms)
-                del self.earliest[self.early_until :]
-            delay_ms = max(MIN_DELAY_MS, delay_ms)
-            if self.cut_ms is not None and self.cut_ms - sent_ms >= self.prior.window_s * 1000:
-                self._settle(sent_ms, delay_ms)  # (told after its message's window was over)
-            else:
-                self.young.append((sent_ms, delay_ms))
-            return
-        self.young.append((sent_ms, max(MIN_DELAY_MS, delay_ms)))
-        self.new += 1
-        self.seen_to_ms = max(self.seen_to_ms, at_ms)
+        if self.earliest is not None:
+            bisect.insort(self.earliest, at_ms)
+            del self.earliest[self.early_until :]
+        delay_ms = max(MIN_DELAY_MS, delay_ms)
+        if self.cut_ms is not None and self.cut_ms - sent_ms >= self.prior.window_s * 1000:
+            self._settle(sent_ms, delay_ms)  # (told after its message's window was over)
+        else:
+            self.young.append((sent_ms, delay_ms))
 
     def due(self, now_ms: int) -> bool:
-        """Whether a fit should run at ``now_ms``."""
-        if self.grid:
-            cut = self._cut(now_ms)
-            if cut <= (self.cut_ms if self.cut_ms is not None else -(2**62)):
-                return False
-            if self.earliest is not None:  # (a conversion happened before the cut)
-                return bool(self.earliest) and self.earliest[0] <= cut
-            return bool(self.young) or self.settled.weight > 0
-        if self.new == 0:
+        """Whether a fit should run at ``now_ms``: a cut passed since the last fit, with a
+        conversion before it."""
+        cut = self._cut(now_ms)
+        if cut <= (self.cut_ms if self.cut_ms is not None else -(2**62)):
             return False
-        if self.last_fit_ms is None:
-            return self.new >= self.min_new
-        since = now_ms - self.last_fit_ms
-        if since < self.min_gap_ms:
-            return False
-        return since >= self.every_ms or self.new >= max(self.min_new, self.growth * self.rested_on)
+        if self.earliest is not None:  # (a conversion happened before the cut)
+            return bool(self.earliest) and self.earliest[0] <= cut
+        return bool(self.young) or self.settled.weight > 0
 
     def fit(self, now_ms: int) -> ConversionDelay | None:
-        """Fit the delay to what was seen by ``now_ms``; the new delay to use, or None where
-        it moved too little from the one in use to be worth a change. A message's age is
-        read at ``now_ms`` or at the latest conversion seen, whichever is later (a log read
-        before its time has still reached its conversions)."""
-        if self.grid:
-            return self._fit_at_cut(self._cut(now_ms))
-        window_ms = self.prior.window_s * 1000.0
-        now_ms = max(now_ms, self.seen_to_ms)
-        if self.last_fit_ms is not None and self.tau_ms is not None:
-            self.settled.scale(math.exp(-max(0, now_ms - self.last_fit_ms) / self.tau_ms))
-        young = []
-        for sent_ms, delay_ms in self.young:
-            if now_ms - sent_ms >= window_ms:
-                self.settled.add(delay_ms / 1000.0)
-            else:
-                young.append((sent_ms, delay_ms))
-        self.young = young
-        seen = [(d / 1000.0, max(d, now_ms - s) / 1000.0) for s, d in young]
-        near = None if self.fitted is None else self.fitted.delay
-        fitted = fit_delay(seen, self.prior, self.prior_weight, self.settled, near)
-        self.fitted, self.fits = fitted, self.fits + 1
-        self.new, self.rested_on, self.last_fit_ms = 0, self.settled.weight + len(young), now_ms
-        moved = (
-            abs(math.log(fitted.delay.median_s / self.delay.median_s)) > MEDIAN_MOVE
-            or abs(fitted.delay.sigma - self.delay.sigma) > SIGMA_MOVE
-        )
-        if not moved:
-            return None
-        self.delay = fitted.delay
-        return self.delay
-
-    # -- on a grid ----------------------------------------------------------------------------
+        """Fit the delay at the last cut ``now_ms`` passed; the new delay to use, or None
+        where it is the one in use."""
+        return self._fit_at_cut(self._cut(now_ms))
 
     def _cut(self, now_ms: int) -> int:
         """The last multiple of ``every_s`` that ``now_ms`` passed by ``lag_s``, or a later

@@ -16,7 +16,7 @@ from convroute.routing.baselines import (
 )
 from convroute.routing.convroute_policy import FAST_TAU_S, ConvroutePolicy
 from convroute.routing.delay import ConversionDelay
-from convroute.routing.delay_learn import DelayLearner
+from convroute.routing.delay_learn import FIT_EVERY_S, DelayLearner
 from convroute.routing.estimates import Ledger
 
 PolicyFactory = Callable[[ConversionDelay, Objective, list[str]], LedgerPolicy]
@@ -41,22 +41,16 @@ def make_policy(
     objective: Objective | None = None,
     preference: list[str] | None = None,
     learn_delay: bool = False,
-    delay_grid_s: float | None = None,
+    delay_fit_s: float = FIT_EVERY_S,
 ) -> LedgerPolicy:
     """A new policy by name (see ``POLICIES``); with ``learn_delay``, its ledger learns the
-    conversion delay from the conversions it sees, ``delay`` only its prior: on a grid of
-    ``delay_grid_s`` of its time where given (``delay_learn``: the service's router, whose
-    state must not depend on the order the log was read in), else as conversions come."""
+    conversion delay from the conversions it sees, ``delay`` only its prior, fitted every
+    ``delay_fit_s`` of its time (``delay_learn``)."""
     try:
         factory = POLICIES[name]
     except KeyError:
         raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}") from None
     policy = factory(delay or ConversionDelay(), objective or Objective(), preference or [])
     if learn_delay and policy.ledger.delay.window_s > 0:
-        if delay_grid_s is None:
-            policy.ledger.learner = DelayLearner(policy.ledger.delay)
-        else:
-            policy.ledger.learner = DelayLearner(
-                policy.ledger.delay, every_s=delay_grid_s, grid=True
-            )
+        policy.ledger.learner = DelayLearner(policy.ledger.delay, every_s=delay_fit_s)
     return policy

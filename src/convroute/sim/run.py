@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 from convroute.routing.anomalies import PUMPING
 from convroute.routing.delay import ConversionDelay
-from convroute.routing.delay_learn import FIT_EVERY_S
 from convroute.routing.policies import make_policy
 from convroute.routing.policy import (
     Candidate,
@@ -147,8 +146,7 @@ def make(
         delay_of(scenario, prior),
         scenario.objective,
         preference,
-        learn_delay=True,
-        delay_grid_s=FIT_EVERY_S,  # the delay learned as the service's router learns it
+        learn_delay=True,  # (as the service's router learns it)
     )
 
 
