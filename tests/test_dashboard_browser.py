@@ -18,7 +18,7 @@ import httpx
 import pytest
 from benchmarks.server import Server
 
-from convroute.cli.against import Credentials, drive
+from convroute.cli.against import Credentials, Drive, drive
 from tests.conftest import paced_server_env, two_routes_and_an_account
 
 pytestmark = pytest.mark.paced  # run alone: a loaded machine paces it slower (Makefile)
@@ -85,7 +85,7 @@ def test_the_dashboard_shows_the_outage_the_drop_and_the_traffic_moving(tmp_path
         server.stop()
 
 
-def diagnosis(base_url: str, query: str, driven: object) -> str:
+def diagnosis(base_url: str, query: str, driven: Drive) -> str:
     """For a failure's reader: the drive's figures and the router's beliefs and anomalies (the
     dashboard's own data), since the run's users are drawn anew each time."""
     answer = httpx.get(
@@ -99,8 +99,8 @@ def diagnosis(base_url: str, query: str, driven: object) -> str:
         for r in body.get("routes", [])
     }
     return (
-        f"the page did not show what it should; the drive: {driven}; the router's routes: "
-        f"{json.dumps(beliefs)}; its anomalies: {json.dumps(body.get('anomalies'))}"
+        f"the page did not show what it should; the drive: {driven.summary()}; the router's "
+        f"routes: {json.dumps(beliefs)}; its anomalies: {json.dumps(body.get('anomalies'))}"
     )
 
 

@@ -87,6 +87,17 @@ class Drive:
     # multiplied by the speed, make its users look slower than the scenario's)
     report_lateness: list[float] = field(default_factory=list)
 
+    def summary(self) -> str:
+        """The run's figures on one line (without the per-message lists)."""
+        shares = ", ".join(f"{r} {self.routes.count(r)}" for r in sorted(set(self.routes)) if r)
+        return (
+            f"{self.messages} messages ({self.failed_sends} refused) in {self.seconds:.1f} s, "
+            f"routes {shares}; {self.conversion_rate:.1%} converted (oracle "
+            f"{self.oracle_rate:.1%}), {self.late} late; reports late by "
+            f"{self.lateness(0.5):.1f} s (median), {self.lateness(0.99):.1f} s (p99), "
+            f"{self.lateness(1.0):.1f} s (max), scenario seconds"
+        )
+
     def lateness(self, quantile: float = 0.99) -> float:
         """The reports' lateness at ``quantile`` (scenario seconds; 0 without reports)."""
         if not self.report_lateness:
