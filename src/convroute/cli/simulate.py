@@ -356,9 +356,8 @@ def _simulate_against(
     )
     if result.lateness(0.99) > max(2.0, 0.25 * spec.users.delay_median_s):
         click.echo(
-            "  warning: the reports came late by more than a quarter of the users' median delay "
-            "(or 2 s): "
-            "the driver or the server fell behind; the router saw slower users than the "
-            "scenario's (try a lower --speed)",
+            "  warning: the reports came later than a quarter of the users' median delay (or "
+            "2 s): the driver or the server fell behind, and the router saw slower users than "
+            "the scenario's (try a lower --speed)",
             err=True,
         )

@@ -102,11 +102,6 @@ class DelayLearner:
             return bool(self.earliest) and self.earliest[0] <= cut
         return bool(self.young) or self.settled.weight > 0
 
-    def fit(self, now_ms: int) -> ConversionDelay | None:
-        """Fit the delay at the last cut ``now_ms`` passed; the new delay to use, or None
-        where it is the one in use."""
-        return self._fit_at_cut(self._cut(now_ms))
-
     def _cut(self, now_ms: int) -> int:
         """The last multiple of ``every_s`` that ``now_ms`` passed by ``lag_s``, or a later
         multiple of ``early_every_s`` it passed, the latest before which fewer than
@@ -140,8 +135,10 @@ class DelayLearner:
             self.settled.scale(math.exp(-(ref - self.ref_ms) / self.tau_ms))
         self.ref_ms = ref
 
-    def _fit_at_cut(self, cut_ms: int) -> ConversionDelay | None:
-        """The fit on the conversions before ``cut_ms``; the delay to use if it differs."""
+    def fit(self, now_ms: int) -> ConversionDelay | None:
+        """Fit the delay on the conversions before the last cut ``now_ms`` passed; the new
+        delay to use, or None where it is the one in use."""
+        cut_ms = self._cut(now_ms)
         window_ms = self.prior.window_s * 1000.0
         self._rebase(cut_ms)
         young = []
